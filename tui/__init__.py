@@ -1,0 +1,1 @@
+"""The Textual app: a view over tunelab.core."""
