@@ -72,8 +72,12 @@ def load_task_data(
     columns: list[str] | None = None,
     seed: int = 42,
     validation_share: float = 0.1,
+    hold_out: bool = True,
 ) -> TaskData:
-    """Load `data` (see the module docstring) and check it against `eqn`."""
+    """Load `data` (see the module docstring) and check it against `eqn`.
+
+    With `hold_out`, a dataset without a validation split gets a seeded `validation_share` of train.
+    """
     data = (data or DEMO_NAME).strip()
     if eqn is None:
         if data != DEMO_NAME:
@@ -89,7 +93,7 @@ def load_task_data(
     labeled = {k: _has_labels(ds, equation) for k, ds in splits.items()}
     label_names = _label_names(splits, labeled, equation, name)
     held_out = False
-    if "validation" not in splits and "train" in splits and len(splits["train"]) >= 10:
+    if hold_out and "validation" not in splits and "train" in splits and len(splits["train"]) >= 10:
         parts = splits["train"].train_test_split(test_size=validation_share, seed=seed)
         splits = {"train": parts["train"], "validation": parts["test"], **{k: v for k, v in splits.items() if k != "train"}}
         labeled["validation"] = labeled["train"]

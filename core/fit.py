@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches, sorted_batches
+from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import FitConfig
 from .data import TaskData, load_task_data
 from .errors import TuneLabError
+from .inference import predict_outputs, score_outputs, scores_for
 from .events import (CheckpointSaved, EvalDone, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, StepLogged)
-from .metrics import check_metric_name, classification_scores, default_figure_of_merit, is_better, regression_scores, score
+from .metrics import check_metric_name, default_figure_of_merit, is_better
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .run_dir import RunDir, new_run_dir, remember_run, replace_dir, write_json_atomic
 
@@ -115,34 +116,6 @@ def mixed_precision() -> str:
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "no"
-
-
-# ---------------------------------------------------------------- evaluation used while training
-
-@torch.inference_mode()
-def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None) -> np.ndarray:
-    """Logits (or regression values) for every example, in the split's order."""
-    model.eval()
-    out = [None] * len(split)
-    for index in sorted_batches(split.lengths, batch_size):
-        batch = collate(split, index, pad_id)
-        batch.pop("labels", None)
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        if autocast is not None:
-            with autocast():
-                logits = model(**batch).logits
-        else:
-            logits = model(**batch).logits
-        logits = logits.float().cpu().numpy()
-        for row, i in enumerate(index):
-            out[i] = logits[row]
-    return np.stack(out)
-
-
-def scores_for(task: str, outputs: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
-    if task == "regress":
-        return regression_scores(outputs[:, 0], labels)
-    return classification_scores(outputs.argmax(-1), labels, num_labels)
 
 
 # ---------------------------------------------------------------- the run
@@ -250,10 +223,8 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
             return False
         outputs = predict_outputs(model, setup.valid, config.eval_batch_size, device, pad_id, accelerator.autocast)
         model.train()
-        scores = scores_for(setup.task.equation.task, outputs, setup.valid.labels, num_labels)
-        preds = outputs[:, 0] if is_regression else outputs.argmax(-1)
-        value = score(setup.metric, scores, preds, setup.valid.labels)
-        scores[setup.metric] = value
+        scores = score_outputs(setup.task.equation.task, outputs, setup.valid.labels, num_labels, setup.metric)
+        value = scores[setup.metric]
         best = is_better(setup.metric, value, state["best"])
         if best:
             state["best"], state["bad_evals"] = value, 0
@@ -374,10 +345,7 @@ def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, de
         if split in setup.task.splits and setup.task.labeled.get(split):
             enc = setup.valid if split == setup.valid_split else encode_task_split(setup.task, split, setup.tokenizer, config.max_length, label2id)
             outputs = predict_outputs(model, enc, config.eval_batch_size, device, pad_id, accelerator.autocast)
-            scores = scores_for(setup.task.equation.task, outputs, enc.labels, num_labels)
-            preds = outputs[:, 0] if num_labels == 1 else outputs.argmax(-1)
-            scores[setup.metric] = score(setup.metric, scores, preds, enc.labels)
-            final[split] = scores
+            final[split] = score_outputs(setup.task.equation.task, outputs, enc.labels, num_labels, setup.metric)
     with torch.no_grad():  # one number per process: equal on every replica when DDP kept them in step
         checksum = torch.tensor([sum(float(p.double().sum()) for p in model.parameters())], device=device, dtype=torch.float64)
     replicas = accelerator.gather(checksum).tolist()

@@ -1,0 +1,110 @@
+"""Scoring a model on a split or on any other labelled file: `tunelab eval` and the TUI's evaluation view.
+
+Reports the figure of merit, accuracy, macro F1, MCC, per-class precision/recall/F1, the confusion matrix
+and the most confident mistakes (classification), or Pearson/Spearman/MSE (regression). Metrics are
+TuneLab's offline ones; a metric named with --metric that is not built in goes through `evaluate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .batching import encode_task_split
+from .data import load_task_data
+from .device import autocast_for, pick_device
+from .errors import TuneLabError
+from .inference import predict_outputs, score_outputs
+from .metrics import check_metric_name, default_figure_of_merit
+from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    model: str
+    data: str
+    split: str
+    examples: int
+    task: str
+    figure_of_merit: str
+    value: float
+    scores: dict
+    labels: list = field(default_factory=list)
+    per_class: list = field(default_factory=list)      # [{label, precision, recall, f1, support}]
+    confusion: list = field(default_factory=list)      # rows: gold label, columns: predicted label
+    mistakes: list = field(default_factory=list)       # the most confident wrong predictions
+    majority_baseline: float | None = None             # the figure of merit of always guessing train's majority
+
+
+def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
+                   columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
+                   batch_size: int = 64, mistakes: int = 10, device: str | None = None) -> EvalReport:
+    resolved = resolve_model(model)
+    run = read_run_config(resolved) or {}
+    eqn = eqn or run.get("equation")
+    if data is None:
+        data = run.get("config", {}).get("data")
+        columns = columns or run.get("config", {}).get("columns")
+    task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False)
+    split = split or next((s for s in ("test", "validation", "train") if s in task.splits and task.labeled.get(s)), None)
+    if split is None or not task.labeled.get(split):
+        raise TuneLabError(f"split {split or 'test'!r} of {task.name} has no labels to score against")
+    tokenizer = load_tokenizer(resolved)
+    clf, new_head = load_classifier(resolved)
+    config = clf.config
+    is_regression = task.equation.task == "regress"
+    if is_regression != (config.num_labels == 1):
+        raise TuneLabError(f"the equation says {task.equation.task} but {resolved.name} has {config.num_labels} outputs")
+    label_names = [config.id2label[i] for i in range(config.num_labels)]
+    limit = max_positions(config)
+    max_length = max_length or min(run.get("config", {}).get("max_length", 512), limit)
+    if max_length > limit:
+        raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
+    metric = metric or run.get("figure_of_merit") or default_figure_of_merit(
+        task.equation.task, len(label_names), label_names, task.name, task.equation.is_pair)
+    check_metric_name(metric, task.equation.task)
+    label2id = {name: i for i, name in enumerate(label_names)}
+    enc = encode_task_split(task, split, tokenizer, max_length, None if is_regression else label2id)
+    dev = pick_device(device)
+    clf.to(dev)
+    outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
+    scores = score_outputs(task.equation.task, outputs, enc.labels, config.num_labels, metric)
+    report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),
+                  figure_of_merit=metric, value=scores[metric], scores=scores)
+    if is_regression:
+        return EvalReport(**report)
+    return EvalReport(**report, labels=label_names, **_classification_details(task, split, outputs, enc.labels, label_names, mistakes),
+                      majority_baseline=_majority_baseline(task, split, enc.labels, label2id, metric, config.num_labels))
+
+
+def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarray, names: list[str], top: int) -> dict:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    preds = probs.argmax(-1)
+    ids = list(range(len(names)))
+    p, r, f, s = precision_recall_fscore_support(gold, preds, labels=ids, zero_division=0)
+    per_class = [{"label": names[i], "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i in ids]
+    confusion = confusion_matrix(gold, preds, labels=ids).tolist()
+    wrong = np.flatnonzero(preds != gold)
+    wrong = wrong[np.argsort(-probs[wrong, preds[wrong]])][:top]
+    texts = task.texts(split)
+    mistakes = [{"text": texts[i] if isinstance(texts[i], str) else " [SEP] ".join(texts[i]), "gold": names[gold[i]],
+                 "predicted": names[preds[i]], "confidence": float(probs[i, preds[i]])} for i in wrong]
+    return {"per_class": per_class, "confusion": confusion, "mistakes": mistakes}
+
+
+def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, num_labels: int) -> float | None:
+    """The figure of merit of predicting the most common training label for every example."""
+    from .data import label_ids
+    from .metrics import classification_scores
+
+    source = task.split("train")[task.equation.label] if "train" in task.splits and task.labeled.get("train") and split != "train" else None
+    try:
+        ids = np.asarray(label_ids(source, label2id, "train", task.equation.label)) if source is not None else gold
+    except TuneLabError:
+        ids = gold
+    majority = int(np.bincount(ids, minlength=num_labels).argmax())
+    return classification_scores(np.full_like(gold, majority), gold, num_labels).get(metric)

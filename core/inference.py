@@ -1,0 +1,46 @@
+"""Running a model over an encoded split: logits in the split's order, and the task's scores.
+
+Shared by training-time evaluation (fit), `tunelab eval`, the Predictor's batch mode and the checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .batching import EncodedSplit, collate, sorted_batches
+from .metrics import classification_scores, regression_scores, score
+
+
+@torch.inference_mode()
+def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None) -> np.ndarray:
+    """Logits (or regression values) for every example, in the split's order."""
+    model.eval()
+    out = [None] * len(split)
+    for index in sorted_batches(split.lengths, batch_size):
+        batch = collate(split, index, pad_id)
+        batch.pop("labels", None)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        if autocast is not None:
+            with autocast():
+                logits = model(**batch).logits
+        else:
+            logits = model(**batch).logits
+        logits = logits.float().cpu().numpy()
+        for row, i in enumerate(index):
+            out[i] = logits[row]
+    return np.stack(out)
+
+
+def scores_for(task: str, outputs: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
+    if task == "regress":
+        return regression_scores(outputs[:, 0], labels)
+    return classification_scores(outputs.argmax(-1), labels, num_labels)
+
+
+def score_outputs(task: str, outputs: np.ndarray, labels: np.ndarray, num_labels: int, metric: str) -> dict[str, float]:
+    """The task's scores plus the figure of merit `metric` (computed through evaluate if not built in)."""
+    scores = scores_for(task, outputs, labels, num_labels)
+    preds = outputs[:, 0] if task == "regress" else outputs.argmax(-1)
+    scores[metric] = score(metric, scores, preds, labels)
+    return scores

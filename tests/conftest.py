@@ -1,0 +1,91 @@
+"""Shared fixtures: tiny random BERT models built in the test session (no downloads), small data files,
+and an isolated TUNELAB_HOME / offline hub for every test."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+WORDS = ("the a cat cats dog dogs is are was were sat ran on mat table near keys key cabinet boy girl "
+         "himself herself themselves this these that those there big small red happy sad good bad . , ?").split()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path_factory.mktemp("tunelab-home")))
+
+
+def build_tiny_bert(path: Path, *, num_labels: int | None = None, mlm: bool = False, layers: int = 2, heads: int = 2,
+                    hidden: int = 32, max_positions: int = 64, seed: int = 0) -> Path:
+    """A random BERT small enough to train in seconds, with a real WordPiece tokenizer over a tiny vocab."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz")
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
+    tok = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=max_positions)
+    tok.save_pretrained(path)
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=hidden * 2, max_position_embeddings=max_positions, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    torch.manual_seed(seed)
+    if mlm:
+        model = BertForMaskedLM(config)
+    elif num_labels:
+        config.num_labels = num_labels
+        model = BertForSequenceClassification(config)
+    else:
+        model = BertModel(config)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A bare random encoder (like the bundled MiniLM: no classification head)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-mlm"), mlm=True)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def agreement_rows(n: int, seed: int = 0) -> list[dict]:
+    """A learnable toy task: 'the cat is ...' acceptable, 'the cats is ...' unacceptable."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        plural = rng.random() < 0.5
+        good = rng.random() < 0.5
+        noun = "cats" if plural else "cat"
+        verb = ("are" if plural else "is") if good else ("is" if plural else "are")
+        place = rng.choice(["on the mat", "near the table", "happy", "sad", "big", "small"])
+        rows.append({"sentence": f"the {noun} {verb} {place} .", "label": "acceptable" if good else "unacceptable"})
+    return rows
+
+
+@pytest.fixture
+def toy_data(tmp_path) -> Path:
+    """A directory with train/validation/test JSONL files of the toy agreement task."""
+    d = tmp_path / "toy"
+    d.mkdir()
+    write_jsonl(d / "train.jsonl", agreement_rows(160, 1))
+    write_jsonl(d / "validation.jsonl", agreement_rows(40, 2))
+    write_jsonl(d / "test.jsonl", agreement_rows(40, 3))
+    return d

@@ -1,0 +1,4 @@
+"""`python -m tunelab` runs the CLI."""
+from tunelab.cli import main
+
+raise SystemExit(main())

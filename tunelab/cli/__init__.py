@@ -1,0 +1,65 @@
+"""The `tunelab` command line: a thin layer over tunelab.core, one module per group of verbs.
+
+Each verb module has `register(subparsers)`, which adds its parser and sets `func`; `main` parses, runs it,
+and turns a TuneLabError into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+
+from tunelab import __version__
+
+COMMAND_MODULES = tuple(m for m in ("models", "summary", "fit", "evaluate", "predict", "attention", "probing")
+                        if importlib.util.find_spec(f"tunelab.cli.{m}") is not None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunelab",
+        description="Fine-tune and probe BERT-family encoders from the terminal.",
+        epilog="Run `tunelab VERB --help` for a verb's flags.",
+    )
+    parser.add_argument("--version", action="version", version=f"tunelab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="VERB")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"tunelab.cli.{name}").register(sub)
+    return parser
+
+
+def quiet_libraries() -> None:
+    """Hugging Face libraries print load reports and progress bars; TuneLab shows its own progress."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tunelab.core.errors import TuneLabError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        quiet_libraries()
+        return int(args.func(args) or 0)
+    except TuneLabError as err:
+        print(f"tunelab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tunelab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

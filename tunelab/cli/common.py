@@ -1,0 +1,56 @@
+"""Arguments and output helpers shared by the CLI verbs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+
+MODEL_HELP = "a hub id (bert-base-uncased), a local model directory, a run directory, or minilm-l6 (bundled, the default)"
+DATA_HELP = ("demo (bundled, the default), a CSV/TSV/JSON/JSONL/Parquet file, a directory of train/validation/test "
+             "files, explicit splits train=a.tsv,validation=b.tsv, or a hub dataset H:glue,cola")
+EQN_HELP = "gft equation: 'classify: label ~ sentence', 'classify: label ~ sentence1 + sentence2', 'regress: score ~ a + b'"
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def add_model(parser, flag: str = "--model", default: str | None = "minilm-l6", help: str = MODEL_HELP) -> None:
+    parser.add_argument(flag, default=default, help=help + (f" (default: {default})" if default else ""))
+
+
+def add_data(parser, required: bool = False) -> None:
+    parser.add_argument("--data", default=None if required else "demo", required=required, help=DATA_HELP)
+    parser.add_argument("--eqn", default=None, help=EQN_HELP + " (default for demo data: 'classify: label ~ sentence')")
+    parser.add_argument("--columns", default=None, type=_columns,
+                        help="names for the columns of a headerless CSV/TSV, e.g. source,label,mark,sentence")
+
+
+def add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def _columns(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",")]
+    if not all(names):
+        raise ValueError(text)
+    return names
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
+
+
+def _plain(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(obj)
+    return str(obj)
