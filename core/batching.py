@@ -97,10 +97,9 @@ def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: di
     """Encode one split of a TaskData: inputs through the tokenizer, labels to ids (classify) or floats (regress)."""
     from .data import label_ids
 
-    ds = task.split(split)
     labels = None
     if task.labeled.get(split):
-        raw = ds[task.equation.label]
+        raw = task.labels(split)
         if task.equation.task == "regress":
             labels = np.asarray(raw, dtype=np.float32)
         else:

@@ -54,10 +54,14 @@ class TaskData:
                 return name
         raise TuneLabError(f"{self.name} has no labelled validation or test split to evaluate on")
 
+    def labels(self, split: str) -> list:
+        """The raw label values of a split, as a list."""
+        return list(self.split(split)[self.equation.label])
+
     def texts(self, split: str) -> list:
         """The input text(s) of every row: strings, or (a, b) tuples for a pair equation."""
         ds = self.split(split)
-        cols = [ds[c] for c in self.equation.inputs]
+        cols = [list(ds[c]) for c in self.equation.inputs]
         return list(zip(*cols)) if len(cols) == 2 else cols[0]
 
 
@@ -193,6 +197,8 @@ def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
         loaded = datasets.load_dataset(kind, data_files={k: str(v) for k, v in files.items()}, **kwargs)
     except Exception as err:  # datasets wraps parse errors in several types
         cause = err.__cause__ or err
+        if "corresponds to no data" in str(cause):
+            raise TuneLabError(f"a split of {', '.join(str(p) for p in files.values())} is empty (no rows under the header)") from None
         raise TuneLabError(f"could not parse {', '.join(str(p) for p in files.values())}: {str(cause).splitlines()[0][:300]}") from None
     return dict(loaded)
 

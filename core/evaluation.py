@@ -101,7 +101,7 @@ def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metri
     from .data import label_ids
     from .metrics import classification_scores
 
-    source = task.split("train")[task.equation.label] if "train" in task.splits and task.labeled.get("train") and split != "train" else None
+    source = task.labels("train") if "train" in task.splits and task.labeled.get("train") and split != "train" else None
     try:
         ids = np.asarray(label_ids(source, label2id, "train", task.equation.label)) if source is not None else gold
     except TuneLabError:

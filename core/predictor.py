@@ -1,8 +1,9 @@
 """Instant predictions: load a fine-tuned model once, then label sentences or pairs with probabilities.
 
 `Predictor.predict` is the hot path of `tunelab predict`, the TUI's playground and the Python API: one
-tokenizer call, one forward pass under inference mode with SDPA attention, one softmax; no pipeline
-machinery. `predict_batch` sorts by length and pads each batch to its own longest input.
+tokenizer call, one forward pass, one softmax; no pipeline machinery. On CPU the forward pass runs in ONNX
+Runtime (exported once and cached, same fp32 results; see onnx_runtime.py), elsewhere in PyTorch with SDPA
+attention under inference mode. `predict_batch` sorts by length and pads each batch to its own longest input.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .batching import encode
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs
+from . import onnx_runtime
 from .models import load_classifier, load_tokenizer, max_positions, resolve_model
 
 
@@ -33,7 +35,11 @@ class Prediction:
 class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
-    def __init__(self, model: str | None = None, *, device: str | None = None, max_length: int | None = None):
+    def __init__(self, model: str | None = None, *, device: str | None = None, max_length: int | None = None,
+                 backend: str = "auto"):
+        """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch"."""
+        if backend not in ("auto", "onnx", "torch"):
+            raise TuneLabError(f"backend {backend!r}: use auto, onnx or torch")
         resolved = resolve_model(model)
         self.name = resolved.name
         self.tokenizer = load_tokenizer(resolved)
@@ -45,6 +51,14 @@ class Predictor:
         config = self.model.config
         self.is_regression = config.problem_type == "regression" or config.num_labels == 1
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.backend, self._onnx = "torch", None
+        if backend == "onnx" or (backend == "auto" and self.device.type == "cpu" and onnx_runtime.available()):
+            try:
+                self._onnx = onnx_runtime.OnnxClassifier(onnx_runtime.export(self.model, self.tokenizer, resolved.path))
+                self.backend = "onnx"
+            except Exception as err:  # an architecture the exporter cannot trace: PyTorch still works
+                if backend == "onnx":
+                    raise TuneLabError(f"could not run {self.name} with ONNX Runtime: {str(err).splitlines()[0]}") from None
 
     def _check(self, text: str, pair: str | None) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -71,11 +85,14 @@ class Predictor:
     def predict(self, text: str, pair: str | None = None) -> Prediction:
         self._check(text, pair)
         start = time.perf_counter()
-        enc = self.tokenizer(text, pair, truncation=True, max_length=self.max_length, return_tensors="pt")
-        enc = {k: v.to(self.device) for k, v in enc.items()}
-        with self.autocast():
-            logits = self.model(**enc).logits
-        logits = logits.float().cpu().numpy()
+        if self._onnx is not None:
+            enc = self.tokenizer(text, pair, truncation=True, max_length=self.max_length, return_tensors="np")
+            logits = self._onnx.logits(enc)
+        else:
+            enc = self.tokenizer(text, pair, truncation=True, max_length=self.max_length, return_tensors="pt")
+            enc = {k: v.to(self.device) for k, v in enc.items()}
+            with self.autocast():
+                logits = self.model(**enc).logits.float().cpu().numpy()
         return self._to_predictions([text], [pair], logits, time.perf_counter() - start)[0]
 
     @torch.inference_mode()

@@ -107,7 +107,7 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     regress = task.equation.task == "regress"
     metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
     rows, balance, lengths, truncated, baseline = {}, {}, {}, {}, {}
-    train_values = task.split("train")[label] if "train" in task.splits and task.labeled.get("train") else None
+    train_values = task.labels("train") if "train" in task.splits and task.labeled.get("train") else None
     for split, ds in task.splits.items():
         rows[split] = len(ds)
         texts = task.texts(split)
@@ -120,7 +120,7 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
         truncated[split] = float((n > max_length).mean())
         if not task.labeled.get(split):
             continue
-        values = ds[label]
+        values = task.labels(split)
         if regress:
             v = np.asarray(values, dtype=float)
             balance[split] = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())}

@@ -1,0 +1,208 @@
+"""Writing one input's attention as bertviz pages and as raw arrays that load back into bertviz.
+
+`export_attention` turns an `AttentionResult` (from `core.attention.attention_for`) into four files in a folder:
+
+- `head_view.html`, `model_view.html`: bertviz's own head view and model view (`html_action='return'`), wrapped
+  as standalone HTML documents. They load require.js, d3 and jQuery from bertviz's CDN, so opening them needs
+  the network. The tokens sit inside a `<script>` block there; the embedded JSON is rewritten with `\\u003c`-style
+  escapes, so a sentence such as `</script><script>alert(1)</script>` is shown as text and never runs.
+- `attention.npz`: one float32 array `attention` [layers, heads, T, T], rows summing to 1 (full precision;
+  the HTML rounds to 4 decimals to stay small).
+- `tokens.json`: `{"format": "tunelab-attention/1", "tokens": [...], "sentence_b_start": int|null,
+  "layers": [...], "heads": [...], "meta": {...}}`; `layers`/`heads` are the model's indices of the array's
+  layers and heads (all of them unless `--layers`/`--heads` filtered).
+
+Loading the raw export back into bertviz in a notebook:
+
+    import json, numpy as np, torch
+    from bertviz import head_view, model_view
+
+    meta = json.load(open("out/tokens.json"))
+    attention = [torch.from_numpy(a)[None] for a in np.load("out/attention.npz")["attention"]]
+    head_view(attention, meta["tokens"], meta["sentence_b_start"])
+    model_view(attention, meta["tokens"], meta["sentence_b_start"])
+
+or, with TuneLab installed, `head_view(*load_export("out"))`. All files are written atomically: an error leaves
+no half-written file. Called by the `tunelab attention` verb and the TUI's attention screen.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .attention import AttentionResult
+from .errors import TuneLabError
+
+FORMAT = "tunelab-attention/1"
+LARGE_INPUT_TOKENS = 128  # above this bertviz redraws slowly and its HTML reaches tens of MB (bertviz issue #82)
+HTML_DECIMALS = 4  # attention weights in the HTML; a 1e-4 change is invisible and the file shrinks about 3x
+FILES = {"head_view": "head_view.html", "model_view": "model_view.html",
+         "attention": "attention.npz", "tokens": "tokens.json"}
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+# Inside a <script> block, "</script", "<!--" and "<script" in the data change how the HTML parser reads the
+# page; U+2028/9 end a JavaScript line comment (bertviz's template repeats the params inside one).
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export_attention` wrote: `files` maps head_view/model_view/attention/tokens to paths."""
+
+    out_dir: str
+    files: dict[str, str]
+    n_tokens: int
+    layers: list[int]
+    heads: list[int]
+    warnings: tuple[str, ...] = ()
+
+
+class BertvizInput(NamedTuple):
+    """The arguments of `bertviz.head_view`/`model_view`: `head_view(*load_export(folder))`."""
+
+    attention: list  # one torch tensor (1, heads, T, T) per exported layer
+    tokens: list[str]
+    sentence_b_start: int | None
+
+
+def export_attention(result: AttentionResult, out_dir, *, layers: list[int] | None = None,
+                     heads: list[int] | None = None, meta: dict | None = None) -> ExportResult:
+    """Write the bertviz pages and the raw export of `result` (optionally only some layers/heads) to `out_dir`.
+
+    `layers`/`heads` are the model's indices; an index the result does not hold raises TuneLabError naming
+    the valid range. `meta` (model name, sentence, ...) is stored in tokens.json as it is."""
+    kept = result.select(layers, heads)
+    warnings = []
+    n = len(kept.tokens)
+    if n > LARGE_INPUT_TOKENS:
+        warnings.append(
+            f"the input has {n} tokens: above {LARGE_INPUT_TOKENS} bertviz draws slowly and its HTML files grow to "
+            f"tens of MB (bertviz issue #82); shorten the input or keep a few layers and heads with --layers/--heads")
+    if result.truncated:
+        warnings.append(f"the input was cut to the model's maximum of {n} tokens; the rest is not shown")
+    files = {
+        "head_view": _page("head view", _render(kept, "head_view")),
+        "model_view": _page("model view", _render(kept, "model_view")),
+        "attention": _npz_bytes(kept.attentions),
+        "tokens": json.dumps({"format": FORMAT, "tokens": kept.tokens, "sentence_b_start": kept.sentence_b_start,
+                              "layers": kept.layers, "heads": kept.heads, "meta": meta or {}},
+                             ensure_ascii=False, indent=1) + "\n",
+    }
+    out = Path(out_dir).expanduser()
+    _write_all(out, {FILES[k]: v for k, v in files.items()})
+    return ExportResult(str(out), {k: str(out / name) for k, name in FILES.items()}, n, kept.layers, kept.heads,
+                        tuple(warnings))
+
+
+def load_export(out_dir) -> BertvizInput:
+    """Read an export back as bertviz's arguments (see the module docstring)."""
+    import torch
+
+    folder = Path(out_dir).expanduser()
+    try:
+        meta = json.loads((folder / FILES["tokens"]).read_text(encoding="utf-8"))
+        with np.load(folder / FILES["attention"]) as npz:
+            array = npz["attention"]
+    except (OSError, ValueError, KeyError) as err:
+        raise TuneLabError(f"{str(folder)!r} holds no readable attention export: {err}") from None
+    if meta.get("format") != FORMAT or array.ndim != 4 or array.shape[-1] != len(meta["tokens"]):
+        raise TuneLabError(f"{str(folder)!r}: tokens.json and attention.npz do not match ({FORMAT} expected)")
+    return BertvizInput([torch.from_numpy(a)[None] for a in array], meta["tokens"], meta["sentence_b_start"])
+
+
+# ---------------------------------------------------------------- rendering with bertviz
+
+def _render(result: AttentionResult, view: str) -> str:
+    """bertviz's HTML for `result`, labelled with the model's layer (and, in the model view, head) indices."""
+    import torch
+    from bertviz import head_view, model_view
+
+    n_tokens = len(result.tokens)
+    n_heads = max(result.heads) + 1 if view == "model_view" else len(result.heads)
+    # bertviz picks layers (and model_view heads) by index from full-size inputs and labels them by those
+    # indices; layers left out get a zero-size-in-memory placeholder it never reads.
+    placeholder = torch.zeros(()).expand(1, n_heads, n_tokens, n_tokens)
+    per_layer = [placeholder] * (max(result.layers) + 1)
+    for i, layer in enumerate(result.layers):
+        data = torch.from_numpy(result.attentions[i])
+        if view == "model_view":
+            data = torch.zeros(n_heads, n_tokens, n_tokens).index_copy_(0, torch.tensor(result.heads), data)
+        per_layer[layer] = data[None]
+    common = dict(tokens=result.tokens, sentence_b_start=result.sentence_b_start, include_layers=list(result.layers),
+                  html_action="return")
+    if view == "model_view":
+        page = model_view(per_layer, include_heads=list(result.heads), display_mode="light", **common)
+    else:
+        page = head_view(per_layer, **common)
+    return _escape_params(page.data)
+
+
+def _escape_params(page: str) -> str:
+    """Re-embed bertviz's params JSON (it appears twice: the `const params =` line and a comment) with
+    HTML-safe escapes and rounded weights."""
+    marker = "const params = "
+    start = page.find(marker)
+    if start < 0:
+        raise RuntimeError("bertviz's HTML no longer has 'const params = '; update core/bertviz_export.py")
+    params, _ = json.JSONDecoder().raw_decode(page, start + len(marker))
+    raw = json.dumps(params)  # exactly what bertviz wrote: float reprs and key order round-trip
+    if raw not in page:
+        raise RuntimeError("could not find bertviz's params JSON in its HTML; update core/bertviz_export.py")
+    rounded = json.loads(raw, parse_float=lambda s: round(float(s), HTML_DECIMALS))
+    return page.replace(raw, json.dumps(rounded, separators=(",", ":")).translate(_SCRIPT_SAFE))
+
+
+def _page(title: str, body: str) -> str:
+    return _PAGE.format(title=html_lib.escape(f"TuneLab attention: {title}"), body=body.strip())
+
+
+def _npz_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, attention=np.ascontiguousarray(array, dtype=np.float32))
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def _write_all(folder: Path, contents: dict[str, str | bytes]) -> None:
+    """Write every file to a temporary name first and rename them only when all are written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TuneLabError(f"cannot create output folder {str(folder)!r}: {err.strerror}") from None
+    if not folder.is_dir():
+        raise TuneLabError(f"output path {str(folder)!r} is not a folder")
+    temps: dict[str, str] = {}
+    try:
+        for name, content in contents.items():
+            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content.encode("utf-8") if isinstance(content, str) else content)
+            os.chmod(temps[name], 0o644)  # mkstemp makes files private; an export is meant to be opened and shared
+        for name, temp in temps.items():
+            os.replace(temp, folder / name)
+    except OSError as err:
+        raise TuneLabError(f"could not write the export to {str(folder)!r}: {err.strerror or err}") from None
+    finally:
+        for temp in temps.values():
+            if os.path.exists(temp):
+                os.unlink(temp)

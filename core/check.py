@@ -1,0 +1,354 @@
+"""The model sanity check: the battery a user runs in seconds on a model they just got or just trained.
+
+`run_checks(model)` loads the model as a sequence classifier and checks that it loads with
+its tokenizer, that the tokenizer round-trips text, that the label mapping is present and matches the head (a
+randomly initialised head, e.g. the bundled MiniLM before fine-tuning, is reported as such), that probabilities
+are finite and sum to 1, that predictions vary across varied inputs and that attention rows sum to 1. With data
+it also scores the model on a sample of the held-out split against the majority-class baseline and checks that
+a copy of the model can overfit one small batch (it is trainable). Each check passes, warns or fails with its
+reason. Called by `tunelab check`, the TUI and notebooks.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .batching import collate, encode, encode_task_split
+from .data import TaskData, label_ids, load_task_data
+from .device import autocast_for, pick_device
+from .errors import TuneLabError
+from .inference import predict_outputs
+from .metrics import classification_scores, default_figure_of_merit, regression_scores
+from .models import load_classifier, load_config, load_tokenizer, max_positions, resolve_model
+
+STATUSES = ("pass", "warn", "fail")
+
+# Inputs the predictions should not all agree on: plain, odd, positive, negative, ungrammatical, repetitive.
+VARIED_INPUTS = (
+    "The cat sat on the mat.",
+    "Where are the keys to the cabinet?",
+    "I absolutely loved this film; the acting was superb!",
+    "This is the worst meal I have ever eaten.",
+    "The keys to the cabinet is on the table.",
+    "Colorless green ideas sleep furiously.",
+    "the the the the the",
+    "Stocks fell sharply after the central bank raised interest rates by half a point.",
+)
+# The first three use only letters and . , ? (any English vocabulary has them): losing them is a failure.
+# The others (punctuation, digits, accents, an address) may lose characters to [UNK]: a warning.
+ROUND_TRIP_PLAIN = ("The cat sat on the mat.", "Where are the keys to the cabinet?", "She gave him a red book, and he smiled.")
+ROUND_TRIP_ODD = ("Don't panic: it's 3.14 (or so)!", "A naïve café owner in Zürich.", "Write to someone@example.com today.")
+GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str       # loads, tokenizer_round_trip, label_mapping, probabilities, predictions_vary,
+                    # attention_rows, beats_baseline, overfits_batch
+    status: str     # "pass", "warn" or "fail"
+    detail: str     # the reason, for the user
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    model: str
+    checks: tuple[CheckResult, ...]
+    figures: dict = field(default_factory=dict)   # the numbers behind the checks (scores, losses, sizes)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """The worst status of any check."""
+        return max((c.status for c in self.checks), key=STATUSES.index, default="pass")
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "status": self.status}
+
+
+def run_checks(model: str | None, data: str | None = None, eqn: str | None = None, columns: list[str] | None = None,
+               limit: int = 300, *, seed: int = 42, max_length: int = 128, overfit_examples: int = 16,
+               overfit_steps: int = 40, overfit_lr: float = 1e-3, device: str | None = None) -> CheckReport:
+    """Run the battery on `model`; with `data` (and `eqn`) add the data checks on up to `limit` examples."""
+    started = time.perf_counter()
+    if limit < 1:
+        raise TuneLabError("--limit must be at least 1")
+    if eqn and not data:
+        raise TuneLabError("--eqn goes with --data: name the dataset to check the model on")
+    resolved = resolve_model(model)                  # a mistyped model or bad data is the user's error: exit 2
+    task = load_task_data(data, eqn, columns=columns, seed=seed) if data else None
+    checks: list[CheckResult] = []
+    figures: dict = {}
+
+    def add(name: str, status: str, detail: str) -> None:
+        checks.append(CheckResult(name, status, detail))
+
+    def report() -> CheckReport:
+        return CheckReport(resolved.name, tuple(checks), figures, time.perf_counter() - started)
+
+    # ---- the model loads with its tokenizer (a broken checkpoint is a failed check, not a crash)
+    try:
+        config = load_config(resolved)
+        tokenizer = load_tokenizer(resolved)
+        clf, new_head = load_classifier(resolved, **_head_kwargs(config, task))
+    except TuneLabError as err:
+        add("loads", "fail", str(err))
+        return report()
+    dev = pick_device(device)
+    clf.to(dev).eval()
+    max_length = min(max_length, max_positions(config))
+    params = sum(p.numel() for p in clf.parameters())
+    vocab, rows = len(tokenizer), clf.get_input_embeddings().num_embeddings
+    figures.update(parameters=params, layers=getattr(config, "num_hidden_layers", None), vocabulary=vocab)
+    size = f"{params / 1e6:.1f}M" if params >= 1e5 else f"{params:,}"
+    loaded = f"{type(clf).__name__}, {size} parameters; {type(tokenizer).__name__} with {vocab} tokens"
+    if vocab > rows:
+        add("loads", "fail", f"{loaded}, but the embedding matrix has only {rows} rows: the tokenizer is not this model's")
+        return report()
+    add("loads", "pass", loaded)
+
+    checks.append(_round_trip(tokenizer))
+
+    # ---- one forward pass over varied inputs: labels, probabilities, varied predictions, attention
+    inputs = _sample_inputs(task) if task else list(VARIED_INPUTS)
+    split = encode(tokenizer, inputs, max_length=max_length)
+    batch = {k: v.to(dev) for k, v in collate(split, np.arange(len(split)), tokenizer.pad_token_id or 0).items()}
+    fast = clf.config._attn_implementation
+    clf.set_attn_implementation("eager")      # only eager attention returns its weights; scoring stays on SDPA
+    with torch.inference_mode():
+        out = clf(**batch, output_attentions=True)
+    clf.set_attn_implementation(fast)
+    logits = out.logits.float().cpu().numpy()
+    head_size = logits.shape[-1]
+    label2id, label_check = _label_mapping(clf.config, head_size, new_head, task)
+    checks.append(label_check)
+    checks.append(_probabilities(logits))
+    checks.append(_predictions_vary(logits, clf.config, new_head))
+    checks.append(_attention_rows(out.attentions, batch["attention_mask"]))
+
+    # ---- with data: score against the majority baseline, and overfit one batch
+    if task is not None:
+        if label2id is None:
+            add("beats_baseline", "fail", "skipped: the model's labels do not match the data's (see label_mapping)")
+            return report()
+        checks.append(_beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, seed, max_length, dev, figures))
+        checks.append(_overfits_batch(clf, tokenizer, task, label2id, overfit_examples, overfit_steps, overfit_lr,
+                                      seed, max_length, dev, figures))
+    return report()
+
+
+def _head_kwargs(config, task: TaskData | None) -> dict:
+    """Keep a trained classification head as it is; give a bare encoder a head shaped for the data."""
+    if any(a.endswith("ForSequenceClassification") for a in getattr(config, "architectures", None) or []) or task is None:
+        return {}
+    if task.equation.task == "regress":
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {"id2label": dict(enumerate(task.label_names))}
+
+
+# ---------------------------------------------------------------- the checks without data
+
+def _normalise(text: str, uncased: bool) -> str:
+    if uncased:
+        text = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+    return "".join(text.split())  # decoders put spaces around punctuation: compare the characters only
+
+
+def _round_trip(tokenizer) -> CheckResult:
+    uncased = bool(getattr(tokenizer, "do_lower_case", False) or tokenizer.init_kwargs.get("do_lower_case"))
+    lost = []
+    for text in ROUND_TRIP_PLAIN + ROUND_TRIP_ODD:
+        back = tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True)
+        if _normalise(back, uncased) != _normalise(text, uncased):
+            lost.append((text, back))
+    case = " (uncased: compared lower-cased, without accents)" if uncased else ""
+    if not lost:
+        return CheckResult("tokenizer_round_trip", "pass", f"{len(ROUND_TRIP_PLAIN + ROUND_TRIP_ODD)} varied sentences decode back to themselves{case}")
+    text, back = lost[0]
+    status = "fail" if any(t in ROUND_TRIP_PLAIN for t, _ in lost) else "warn"
+    return CheckResult("tokenizer_round_trip", status,
+                       f"{len(lost)} of {len(ROUND_TRIP_PLAIN + ROUND_TRIP_ODD)} sentences lose characters, e.g. {text!r} decodes as {back!r}{case}")
+
+
+def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None) -> tuple[dict | None, CheckResult]:
+    """The check, and the map from the data's label names to head outputs (None where they do not match)."""
+    names = [str(config.id2label[i]) for i in sorted(config.id2label)] if config.id2label else []
+    if len(names) != head_size:
+        return None, CheckResult("label_mapping", "fail", f"the config names {len(names)} labels but the head has {head_size} outputs")
+    if head_size == 1 or (task is not None and task.equation.task == "regress"):
+        if head_size != 1:
+            return None, CheckResult("label_mapping", "fail", f"a regress equation needs one output; the head has {head_size}")
+        return {}, CheckResult("label_mapping", "warn" if new_head else "pass",
+                               "head is randomly initialised: fine-tune first" if new_head else "one output (regression)")
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    if new_head:
+        mapping = {n: i for i, n in enumerate(task.label_names)} if task else None
+        return mapping, CheckResult("label_mapping", "warn",
+                                    f"head is randomly initialised: fine-tune first (the checkpoint has no classification head; {head_size} outputs given: {shown})")
+    generic = all(GENERIC_LABEL.match(n) for n in names)
+    if task is None:
+        if generic:
+            return None, CheckResult("label_mapping", "warn", f"{head_size} labels with generic names ({shown}): set id2label so predictions are named")
+        return None, CheckResult("label_mapping", "pass", f"{head_size} labels: {shown}")
+    data_names = list(task.label_names)
+    if all(n in names for n in data_names):
+        return {n: names.index(n) for n in data_names}, CheckResult("label_mapping", "pass", f"{head_size} labels: {shown}; the data's labels are all among them")
+    if generic and len(data_names) == head_size:
+        return ({n: i for i, n in enumerate(data_names)},
+                CheckResult("label_mapping", "warn", f"generic label names ({shown}): mapped to the data's {', '.join(data_names)} in sorted order"))
+    return None, CheckResult("label_mapping", "fail", f"the model's labels ({shown}) are not the data's ({', '.join(data_names[:8])})")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _probabilities(logits: np.ndarray) -> CheckResult:
+    if not np.isfinite(logits).all():
+        return CheckResult("probabilities", "fail", "the model outputs NaN or infinite logits")
+    if logits.shape[-1] == 1:
+        return CheckResult("probabilities", "pass", "outputs are finite (a regression head: no probabilities)")
+    probs = _softmax(logits)
+    error = float(np.abs(probs.sum(-1) - 1).max())
+    if not np.isfinite(probs).all() or error > 1e-4:
+        return CheckResult("probabilities", "fail", f"probabilities do not sum to 1 (off by up to {error:.2g})")
+    return CheckResult("probabilities", "pass", f"finite, and every row sums to 1 (off by at most {error:.1g})")
+
+
+def _predictions_vary(logits: np.ndarray, config, new_head: bool) -> CheckResult:
+    n = len(logits)
+    if logits.shape[-1] == 1:
+        values = logits[:, 0]
+        return CheckResult("predictions_vary", "pass" if np.ptp(values) > 1e-4 else "fail",
+                           f"{n} varied inputs give values from {values.min():.3f} to {values.max():.3f}")
+    preds = logits.argmax(-1)
+    counts = np.bincount(preds, minlength=logits.shape[-1])
+    named = ", ".join(f"{config.id2label.get(i, i)} ×{c}" for i, c in enumerate(counts) if c)
+    if len(set(preds.tolist())) > 1:
+        return CheckResult("predictions_vary", "pass", f"{n} varied inputs get {named}")
+    spread = float(np.ptp(_softmax(logits), axis=0).max())
+    if spread < 1e-3:
+        status = "warn" if new_head else "fail"
+        return CheckResult("predictions_vary", status, f"all {n} varied inputs get the same output (probabilities differ by {spread:.1g}): "
+                                                       + ("the random head ignores its input" if new_head else "the model ignores its input"))
+    return CheckResult("predictions_vary", "warn", f"all {n} varied inputs get {named} (probabilities vary by up to {spread:.2f})"
+                                                   + (": the head is random" if new_head else ""))
+
+
+def _attention_rows(attentions, mask: torch.Tensor) -> CheckResult:
+    if not attentions:
+        return CheckResult("attention_rows", "fail", "the model returns no attention weights, even with eager attention")
+    real = mask.bool()[:, None, :]                                   # [batch, 1, query]: rows of real tokens
+    error = 0.0
+    for layer in attentions:
+        sums = layer.float().sum(-1)                                 # [batch, heads, query]
+        if not torch.isfinite(sums).all():
+            return CheckResult("attention_rows", "fail", "attention weights hold NaN or infinite values")
+        error = max(error, float((sums - 1).abs().masked_select(real).max()))
+    shape = f"{len(attentions)} layers × {attentions[0].shape[1]} heads"
+    if error > 1e-3:
+        return CheckResult("attention_rows", "fail", f"{shape}: attention rows do not sum to 1 (off by up to {error:.2g})")
+    return CheckResult("attention_rows", "pass", f"{shape}: every row sums to 1 (off by at most {error:.1g})")
+
+
+# ---------------------------------------------------------------- the checks with data
+
+def _sample_inputs(task: TaskData, n: int = 8) -> list:
+    """Up to n inputs of the held-out split, taking the labels in turn so that classes are mixed."""
+    split = task.eval_split_name()
+    sample = _subset(task, split, 200, seed=0)
+    texts = sample.texts(split)
+    if task.equation.task == "regress":
+        return list(texts[:n])
+    by_label: dict[str, list] = {}
+    for text, label in zip(texts, sample.split(split)[task.equation.label]):
+        by_label.setdefault(str(label), []).append(text)
+    return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
+
+
+def _subset(task: TaskData, split: str, limit: int, seed: int) -> TaskData:
+    ds = task.split(split)
+    if len(ds) > limit:
+        ds = ds.shuffle(seed=seed).select(range(limit))
+    return dataclasses.replace(task, splits={split: ds})
+
+
+def _baseline_preds(task: TaskData, label2id: dict, labels: np.ndarray) -> tuple[np.ndarray, str]:
+    """Always the train split's most frequent label (or its mean value), else the scored sample's own."""
+    col = task.equation.label
+    if task.equation.task == "regress":
+        value = float(np.mean(task.split("train")[col] if task.labeled.get("train") else labels))
+        return np.full(len(labels), value), f"always {value:.3g} (the mean)"
+    ids = label_ids(task.split("train")[col], label2id, f"split 'train' of {task.name}", col) if task.labeled.get("train") else labels
+    top = int(np.bincount(ids).argmax())
+    name = next(n for n, i in label2id.items() if i == top)
+    return np.full(len(labels), top), f"always {name!r}"
+
+
+def _beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, seed, max_length, dev, figures) -> CheckResult:
+    split = task.eval_split_name()
+    enc = encode_task_split(_subset(task, split, limit, seed), split, tokenizer, max_length, label2id)
+    outputs = predict_outputs(clf, enc, 64, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
+    metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
+    base_preds, base_name = _baseline_preds(task, label2id, enc.labels)
+    if task.equation.task == "regress":
+        scores, base = regression_scores(outputs[:, 0], enc.labels), regression_scores(base_preds, enc.labels)
+        shown = (metric, "mse")
+    else:
+        scores = classification_scores(outputs.argmax(-1), enc.labels, head_size)
+        base = classification_scores(base_preds, enc.labels, head_size)
+        shown = ("accuracy",) + ((metric,) if metric != "accuracy" else ())
+    better = scores[metric] > base[metric]          # the figure of merit decides; the other scores inform
+    figures.update(split=split, examples=len(enc), figure_of_merit=metric, scores=scores, baseline=base_name, baseline_scores=base)
+    versus = "; ".join(f"{m} {scores[m]:.3f} vs {base[m]:.3f}" for m in shown)
+    detail = f"{versus} for {base_name} ({len(enc)} {split} examples)"
+    if better:
+        return CheckResult("beats_baseline", "pass", detail)
+    if new_head:
+        return CheckResult("beats_baseline", "warn", f"{detail}: no better than the baseline, as expected of a random head; fine-tune first")
+    return CheckResult("beats_baseline", "fail", f"{detail}: no better than the baseline")
+
+
+def _overfits_batch(clf, tokenizer, task, label2id, n, steps, lr, seed, max_length, dev, figures) -> CheckResult:
+    """Train a copy on one batch with dropout off; a trainable model drives the loss well down in a few dozen steps."""
+    split = "train" if task.labeled.get("train") else task.eval_split_name()
+    enc = encode_task_split(_subset(task, split, n, seed), split, tokenizer, max_length, label2id)
+    batch = {k: v.to(dev) for k, v in collate(enc, np.arange(len(enc)), tokenizer.pad_token_id or 0).items()}
+    torch.manual_seed(seed)
+    model = copy.deepcopy(clf).eval()      # eval(): dropout off, so the loss curve is the model's alone
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    regress = task.equation.task == "regress"
+    losses, accuracy = [], None
+    for step in range(steps + 1):
+        out = model(**batch)
+        loss = out.loss.item()
+        if not np.isfinite(loss):
+            figures["overfit_losses"] = losses
+            return CheckResult("overfits_batch", "fail", f"the loss became {loss} at step {step} (lr {lr:g})")
+        losses.append(loss)
+        accuracy = None if regress else float((out.logits.argmax(-1) == batch["labels"]).float().mean())
+        if step == steps or (loss <= 0.5 * losses[0] and (regress or accuracy == 1.0)):
+            break
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    figures["overfit_losses"] = losses
+    start, end = losses[0], losses[-1]
+    acc = "" if regress else f", batch accuracy {accuracy:.0%}"
+    detail = f"{len(enc)} examples: loss {start:.3f} → {end:.3f} in {len(losses) - 1} steps{acc} (AdamW, lr {lr:g})"
+    if end <= 0.5 * start or (accuracy == 1.0 and end <= start):
+        return CheckResult("overfits_batch", "pass", detail)
+    return CheckResult("overfits_batch", "fail", f"{detail}: it cannot fit even one batch (frozen weights, a broken loss, or a bad learning rate?)")

@@ -1,0 +1,26 @@
+import pytest
+
+from tunelab.core.equation import parse_equation
+from tunelab.core.errors import TuneLabError
+
+
+def test_single_and_pair_equations():
+    e = parse_equation("classify: label ~ sentence")
+    assert (e.task, e.label, e.inputs, e.is_pair) == ("classify", "label", ("sentence",), False)
+    p = parse_equation("regress:score~sentence1+sentence2")
+    assert (p.task, p.label, p.inputs, p.is_pair) == ("regress", "score", ("sentence1", "sentence2"), True)
+    assert str(p) == "regress: score ~ sentence1 + sentence2"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("clasify: label ~ sentence", "unknown task keyword 'clasify'"),
+    ("classify_tokens: ner_tags ~ tokens", "not supported yet"),
+    ("label ~ sentence", "not of the form"),
+    ("classify: label sentence", "not of the form"),
+    ("classify: label ~ a + b + c", "one input or a pair"),
+    ("classify: a + b ~ sentence", "exactly one label"),
+    ("classify: label ~ ", "is not a column name"),
+])
+def test_bad_equations_say_what_is_wrong(text, fragment):
+    with pytest.raises(TuneLabError, match=fragment):
+        parse_equation(text)

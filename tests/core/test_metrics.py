@@ -1,0 +1,47 @@
+import math
+
+import numpy as np
+import pytest
+
+from tunelab.core.errors import TuneLabError
+from tunelab.core.metrics import classification_scores, default_figure_of_merit, evaluate_metric, is_better, regression_scores
+
+
+def test_mcc_matches_the_formula():
+    refs = [1, 1, 1, 0, 0, 1, 0, 1, 1, 0]
+    preds = [1, 0, 1, 0, 1, 1, 0, 1, 0, 0]
+    tp = sum(p == r == 1 for p, r in zip(preds, refs))
+    tn = sum(p == r == 0 for p, r in zip(preds, refs))
+    fp = sum(p == 1 and r == 0 for p, r in zip(preds, refs))
+    fn = sum(p == 0 and r == 1 for p, r in zip(preds, refs))
+    expected = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    s = classification_scores(preds, refs, 2)
+    assert s["mcc"] == pytest.approx(expected)
+    assert s["accuracy"] == pytest.approx(0.7)
+
+
+def test_constant_guess_scores_zero_mcc_and_chance_macro_f1():
+    s = classification_scores([1] * 10, [1] * 7 + [0] * 3, 2)
+    assert s["mcc"] == 0.0 and s["accuracy"] == pytest.approx(0.7)
+    assert s["macro_f1"] == pytest.approx((2 * 0.7 / 1.7) / 2)
+
+
+def test_regression_correlations_and_constant_prediction():
+    refs = np.arange(10, dtype=float)
+    assert regression_scores(refs * 2 + 1, refs)["pearson"] == pytest.approx(1.0)
+    assert regression_scores(refs ** 3, refs)["spearman"] == pytest.approx(1.0)
+    assert regression_scores(np.ones(10), refs)["pearson"] == 0.0
+
+
+def test_figure_of_merit_follows_glue():
+    assert default_figure_of_merit("classify", 2, ["acceptable", "unacceptable"], "demo", False) == "mcc"
+    assert default_figure_of_merit("classify", 2, ["0", "1"], "data/cola/in_domain_train.tsv", False) == "mcc"
+    assert default_figure_of_merit("classify", 2, ["0", "1"], "H:glue,mrpc", True) == "f1"
+    assert default_figure_of_merit("classify", 2, ["neg", "pos"], "sst2.csv", False) == "accuracy"
+    assert default_figure_of_merit("regress", 0, [], "stsb", True) == "pearson"
+    assert is_better("mse", 0.1, 0.2) and not is_better("accuracy", 0.1, 0.2)
+
+
+def test_unknown_metric_offline_is_a_clear_error():
+    with pytest.raises(TuneLabError, match="built-in metrics work offline"):
+        evaluate_metric("no_such_metric_xyz", [0, 1], [0, 1])

@@ -1,0 +1,97 @@
+"""Layer-wise probing: a model trained on the task knows it at its top layer; the sample and the pooling behave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import agreement_rows, build_tiny_bert, write_jsonl
+from tunelab.core.errors import TuneLabError
+from tunelab.core.probe import layer_features, probe
+
+EQN = "classify: label ~ sentence"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run many small ops: on a shared 2-core machine, one thread is several times faster."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny BERT fine-tuned on the toy agreement task until it solves it: (run directory, data directory)."""
+    from tunelab.core.config import FitConfig
+    from tunelab.core.fit import fit
+
+    root = tmp_path_factory.mktemp("probe-trained")
+    data = root / "toy"
+    data.mkdir()
+    for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
+        write_jsonl(data / f"{split}.jsonl", agreement_rows(n, seed))
+    base = build_tiny_bert(root / "base")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TUNELAB_HOME", str(root / "home"))
+        result = fit(FitConfig(model=str(base), data=str(data), eqn=EQN, out=str(root / "run"), epochs=30, lr=1e-3,
+                               batch_size=16, max_length=64, warmup=0))
+    return result.run_dir, data
+
+
+def test_trained_model_beats_the_majority_baseline_at_the_top_layer(trained):
+    run, data = trained
+    report = probe(run, str(data), EQN)
+    curve, = report.curves
+    assert [s.layer for s in curve.layers] == [0, 1, 2]        # embeddings + 2 layers
+    assert report.train_examples == 160 and report.eval_examples == 40 and report.eval_split == "validation"
+    assert curve.layers[-1].best > report.majority_accuracy + 0.2
+    assert curve.best_layer.layer > 0
+
+
+def test_compare_probes_two_models_side_by_side_on_the_same_examples(trained, tiny_bert):
+    run, data = trained
+    report = probe(run, str(data), EQN, compare=str(tiny_bert))
+    tuned, bare = report.curves
+    assert tuned.model == run and bare.model == str(tiny_bert)
+    assert len(tuned.layers) == len(bare.layers)
+    assert tuned.layers[-1].best > bare.layers[-1].best
+
+
+def test_limit_caps_the_sample_and_baseline_is_the_majority_share(tiny_bert, toy_data):
+    report = probe(str(tiny_bert), str(toy_data), EQN, limit=50)
+    assert report.train_examples == 50 and report.eval_examples == 40
+    labels = [r["label"] for r in agreement_rows(40, 2)]
+    assert report.majority_accuracy == pytest.approx(labels.count(report.majority_label) / 40)
+    assert all(0 <= s.cls <= 1 and 0 <= s.mean <= 1 for s in report.curves[0].layers)
+
+
+def test_mean_pooling_ignores_padding(tiny_bert):
+    alone = layer_features(str(tiny_bert), ["the cat"])
+    padded = layer_features(str(tiny_bert), ["the cat", "the big red dogs were near the table ."])
+    for pooling in ("cls", "mean"):
+        assert alone[pooling].shape == (3, 1, 32)
+        np.testing.assert_allclose(alone[pooling][:, 0], padded[pooling][:, 0], atol=1e-5)
+
+
+def test_regression_equation_is_refused(tiny_bert, tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": f"the cat {i}", "score": float(i)} for i in range(20)])
+    with pytest.raises(TuneLabError, match="classify"):
+        probe(str(tiny_bert), str(tmp_path / "train.jsonl"), "regress: score ~ sentence")
+
+
+def test_limit_below_two_is_refused(tiny_bert, toy_data):
+    with pytest.raises(TuneLabError, match="--limit"):
+        probe(str(tiny_bert), str(toy_data), EQN, limit=1)
+
+
+@pytest.mark.slow
+def test_bundled_model_probe_on_the_demo_set():
+    report = probe("minilm-l6", "demo", limit=200)
+    curve, = report.curves
+    assert len(curve.layers) == 7                              # embeddings + 6 layers of MiniLM-L6
+    assert report.train_examples == 200 and report.eval_examples == 200
+    assert curve.best_layer.best >= report.majority_accuracy

@@ -1,0 +1,184 @@
+"""The attention verbs: `tunelab attention` (bertviz export), `tunelab heads` (per-head statistics) and
+`tunelab attention-diff` (what fine-tuning changed). A thin layer over core.attention, core.bertviz_export,
+core.head_stats and core.attention_diff; loaded by tunelab.cli through COMMAND_MODULES."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.markup import escape
+from rich.table import Table
+
+from tunelab.cli.common import add_data, add_json, add_model, console, err_console, print_json
+
+LIMIT_HELP = "how many sentences of the split to average over (a seeded sample; default: %(default)s)"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "attention", help="export a sentence's attention as bertviz pages and raw arrays",
+        description="Write bertviz's head view and model view (HTML) and the raw attention (attention.npz + "
+                    "tokens.json, which load back into bertviz) for a sentence or a pair.")
+    add_model(p)
+    p.add_argument("sentence", help="the sentence to look at")
+    p.add_argument("--pair", default=None, help="a second sentence, for a sentence pair")
+    p.add_argument("--out", required=True, help="folder for head_view.html, model_view.html, attention.npz, tokens.json")
+    p.add_argument("--layers", default=None, help="layers to keep, e.g. 0,3 or 2-5 (default: all)")
+    p.add_argument("--heads", default=None, help="heads to keep, e.g. 1,2 (default: all)")
+    p.add_argument("--max-length", type=int, default=512, help="cut longer inputs to this many tokens (default: 512)")
+    add_json(p)
+    p.set_defaults(func=run_attention)
+
+    p = subparsers.add_parser(
+        "heads", help="per-head attention statistics over a dataset (entropy, [CLS], [SEP], self, prev, next)",
+        description="For every head: the entropy of its attention and the share of attention a token gives to "
+                    "[CLS], [SEP], itself, the previous and the next token (Clark et al. 2019), averaged over "
+                    "sentences of a split; printed as a table, saved as CSV, with the heads that stand out.")
+    add_model(p)
+    add_data(p)
+    _add_sample(p)
+    p.add_argument("--out", default="heads.csv", help="CSV file to save (default: %(default)s)")
+    add_json(p)
+    p.set_defaults(func=run_heads)
+
+    p = subparsers.add_parser(
+        "attention-diff", help="what fine-tuning changed: per-head attention of a base and a tuned model",
+        description="Run a base model and its fine-tuned version on the same sentences; report per head how much "
+                    "attention moved and how each head statistic changed, and the ten most changed heads.")
+    add_model(p, "--base", help="the model before fine-tuning: " + "a hub id, a local model directory, or minilm-l6")
+    add_model(p, "--tuned", default=None, help="the fine-tuned model: a run directory or a model directory")
+    add_data(p)
+    _add_sample(p)
+    p.add_argument("--out", default=None, help="also save every head's changes to this CSV file")
+    add_json(p)
+    p.set_defaults(func=run_attention_diff)
+
+
+def _add_sample(p) -> None:
+    from tunelab.core.head_stats import DEFAULT_LIMIT
+
+    p.add_argument("--split", default=None, help="the split to read (default: validation)")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=LIMIT_HELP)
+    p.add_argument("--max-length", type=int, default=128, help="cut longer inputs to this many tokens (default: 128)")
+
+
+def parse_indices(text: str | None, what: str) -> list[int] | None:
+    """'0,3' or '2-5' or '0,2-4' -> list of ints; None stays None (all)."""
+    from tunelab.core.errors import TuneLabError
+
+    if text is None:
+        return None
+    indices: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            first, dash, last = part.partition("-")
+            if dash and first:
+                indices.extend(range(int(first), int(last) + 1))
+            else:
+                indices.append(int(part))
+    except ValueError:
+        raise TuneLabError(f"--{what}s {text!r}: give {what} numbers like 0,3 or a range like 2-5") from None
+    if not indices:
+        raise TuneLabError(f"--{what}s {text!r} names no {what}")
+    return indices
+
+
+# ---------------------------------------------------------------- tunelab attention
+
+def run_attention(args) -> int:
+    from tunelab.core.attention import attention_for, check_text, load_attention_model
+    from tunelab.core.bertviz_export import export_attention
+    from tunelab.core.errors import TuneLabError
+
+    if args.max_length < 2:
+        raise TuneLabError(f"--max-length must be at least 2 (got {args.max_length})")
+    check_text(args.sentence, args.pair)
+    layers, heads = parse_indices(args.layers, "layer"), parse_indices(args.heads, "head")
+    model, tokenizer = load_attention_model(args.model)
+    result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
+    meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
+    export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta)
+    if args.json:
+        print_json({**asdict(export), "tokens": result.tokens, "sentence_b_start": result.sentence_b_start})
+        return 0
+    for warning in export.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    console.print(f"{export.n_tokens} tokens, {len(export.layers)} layers x {len(export.heads)} heads "
+                  f"of {escape(args.model)}")
+    for role, path in export.files.items():
+        console.print(f"  {role:<10} {escape(path)}")
+    console.print("open the .html files in a browser (they load d3 and jQuery from a CDN)", style="dim")
+    return 0
+
+
+# ---------------------------------------------------------------- tunelab heads
+
+def run_heads(args) -> int:
+    from tunelab.core.attention import load_attention_model
+    from tunelab.core.head_stats import DESCRIPTIONS, STATISTICS, head_stats, sample_texts
+
+    texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
+    model, tokenizer = load_attention_model(args.model)
+    with err_console.status(f"attention of {len(texts)} sentences ..."):
+        stats = head_stats(model, tokenizer, texts, max_length=args.max_length)
+    csv_path = stats.write_csv(args.out)
+    if args.json:
+        print_json({"model": args.model, "data": args.data, "split": split, "csv": str(csv_path), **stats.to_json()})
+        return 0
+    standouts = stats.standouts()
+    marked = {(s.statistic, s.layer, s.head) for s in standouts}
+    table = Table(title=f"attention per head of {escape(args.model)}: {stats.n_sentences} sentences of "
+                        f"{escape(args.data)} ({split}), {stats.n_tokens} tokens")
+    table.add_column("layer", justify="right")
+    table.add_column("head", justify="right")
+    for stat in STATISTICS:
+        table.add_column("entropy" if stat == "entropy" else f"→{stat}" if stat in ("cls", "sep") else stat,
+                         justify="right")
+    for row in stats.to_rows():
+        cells = [f"{row[s]:.2f}" if s == "entropy" else f"{row[s]:.0%}" for s in STATISTICS]
+        cells = [f"[bold yellow]{c}[/]" if (s, row["layer"], row["head"]) in marked else c
+                 for s, c in zip(STATISTICS, cells)]
+        table.add_row(str(row["layer"]), str(row["head"]), *cells, end_section=row["head"] == stats.shape[1] - 1)
+    console.print(table)
+    console.print("Columns: " + "; ".join(f"{s}: {DESCRIPTIONS[s]}" for s in STATISTICS), style="dim")
+    if standouts:
+        console.print("[bold]Heads that stand out[/] (far from their layer's mean):")
+        for s in standouts:
+            console.print(f"  {escape(s.describe())}")
+    console.print(f"saved {escape(str(csv_path))}")
+    return 0
+
+
+# ---------------------------------------------------------------- tunelab attention-diff
+
+def run_attention_diff(args) -> int:
+    from tunelab.core.attention import load_attention_model
+    from tunelab.core.attention_diff import attention_diff
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.head_stats import sample_texts
+
+    if not args.tuned:
+        raise TuneLabError("--tuned is required: the fine-tuned model (a run directory or a model directory)")
+    texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
+    base, tuned = load_attention_model(args.base), load_attention_model(args.tuned)
+    with err_console.status(f"attention of {len(texts)} sentences, two models ..."):
+        diff = attention_diff(base, tuned, texts, max_length=args.max_length)
+    csv_path = diff.write_csv(args.out) if args.out else None
+    if args.json:
+        print_json({"base": args.base, "tuned": args.tuned, "data": args.data, "split": split,
+                    "csv": str(csv_path) if csv_path else None, **diff.to_json()})
+        return 0
+    table = Table(title=f"most changed heads, {escape(args.base)} -> {escape(args.tuned)}: "
+                        f"{diff.n_sentences} sentences of {escape(args.data)} ({split})")
+    for name in ("layer", "head", "attention moved", "biggest change"):
+        table.add_column(name, justify="left" if name == "biggest change" else "right")
+    for change in diff.most_changed(10):
+        unit = ".2f" if change.statistic == "entropy" else ".0%"
+        table.add_row(str(change.layer), str(change.head), f"{change.mean_abs_change:.1%}",
+                      f"{change.statistic} {change.base_value:{unit}} → {change.tuned_value:{unit}}")
+    console.print(table)
+    console.print("attention moved: the share of a token's attention that went elsewhere after fine-tuning, "
+                  "averaged over tokens", style="dim")
+    if csv_path:
+        console.print(f"saved {escape(str(csv_path))}")
+    return 0
