@@ -1,0 +1,109 @@
+"""`tunelab probe`, `tunelab fill` and `tunelab check` as a user runs them: output, --json, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import write_jsonl
+from tunelab.cli import main
+
+EQN = "classify: label ~ sentence"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run many small ops: on a shared 2-core machine, one thread is several times faster."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def one_line_error(capsys, rc: int) -> str:
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_check_prints_each_check_and_exits_0_when_nothing_fails(tiny_bert, capsys):
+    assert main(["check", "--model", str(tiny_bert)]) == 0
+    out = capsys.readouterr().out
+    assert "randomly initialised" in out and "attention rows" in out and "overall" in out
+
+
+def test_check_json_carries_status_checks_and_figures(tiny_bert, toy_data, capsys):
+    rc = main(["check", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", EQN, "--limit", "20", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == (1 if report["status"] == "fail" else 0)
+    names = [c["name"] for c in report["checks"]]
+    assert names[0] == "loads" and names[-2:] == ["beats_baseline", "overfits_batch"]
+    assert report["figures"]["examples"] == 20 and report["status"] in ("pass", "warn", "fail")
+
+
+def test_check_exits_1_when_a_check_fails(tiny_bert, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    model = shutil.copytree(tiny_bert, tmp_path / "mismatch")
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.add_tokens([f"word{i}" for i in range(10)])
+    tokenizer.save_pretrained(model)
+    assert main(["check", "--model", str(model)]) == 1
+    assert "fail" in capsys.readouterr().out
+
+
+def test_check_on_a_missing_model_is_one_line_and_exit_2(tmp_path, capsys):
+    err = one_line_error(capsys, main(["check", "--model", str(tmp_path / "nowhere")]))
+    assert "does not exist" in err
+
+
+def test_fill_json_gives_k_fillers(tiny_mlm, capsys):
+    assert main(["fill", "--model", str(tiny_mlm), "the cat sat on the [MASK] .", "--top-k", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    fillers = result["masks"][0]["fillers"]
+    assert len(fillers) == 3
+    assert [f["probability"] for f in fillers] == sorted((f["probability"] for f in fillers), reverse=True)
+
+
+def test_fill_prints_a_table_per_mask(tiny_mlm, capsys):
+    assert main(["fill", "--model", str(tiny_mlm), "the [MASK] sat on the [MASK] ."]) == 0
+    out = capsys.readouterr().out
+    assert "[MASK] 1 of 2" in out and "[MASK] 2 of 2" in out and "→" in out
+
+
+def test_fill_without_a_mask_or_a_head_is_one_line_and_exit_2(tiny_mlm, tiny_bert, capsys):
+    assert "no [MASK]" in one_line_error(capsys, main(["fill", "--model", str(tiny_mlm), "no mask here"]))
+    assert "no masked-LM head" in one_line_error(capsys, main(["fill", "--model", str(tiny_bert), "the [MASK] ."]))
+
+
+def test_probe_prints_a_row_per_layer_and_the_baseline(tiny_bert, toy_data, capsys):
+    assert main(["probe", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", EQN, "--limit", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "majority baseline" in out and "emb" in out and "best: layer" in out
+
+
+def test_probe_json_with_compare(tiny_bert, toy_data, capsys):
+    rc = main(["probe", "--model", str(tiny_bert), "--compare", str(tiny_bert), "--data", str(toy_data), "--eqn", EQN,
+               "--limit", "60", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and len(report["curves"]) == 2
+    assert [s["layer"] for s in report["curves"][0]["layers"]] == [0, 1, 2]
+    assert report["train_examples"] == 60 and 0 < report["majority_accuracy"] < 1
+
+
+def test_probe_of_a_regression_equation_is_one_line_and_exit_2(tiny_bert, tmp_path, capsys):
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": f"the cat {i}", "score": float(i)} for i in range(20)])
+    err = one_line_error(capsys, main(["probe", "--model", str(tiny_bert), "--data", str(tmp_path / "train.jsonl"),
+                                       "--eqn", "regress: score ~ sentence"]))
+    assert "classify" in err
+
+
+@pytest.mark.slow
+def test_fill_on_the_bundled_model_explains_it_has_no_masked_lm_head(capsys):
+    err = one_line_error(capsys, main(["fill", "The cat sat on the [MASK]."]))
+    assert "no masked-LM head" in err and "bert-base-uncased" in err
