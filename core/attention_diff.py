@@ -14,24 +14,25 @@ import numpy as np
 
 from .attention import batch_attentions
 from .errors import TuneLabError
-from .head_stats import DESCRIPTIONS, STATISTICS, HeadStats, HeadStatsAccumulator, write_rows_csv
+from .head_stats import DESCRIPTIONS, SHARES, STATISTICS, HeadStats, HeadStatsAccumulator, write_rows_csv
 
 
 @dataclass(frozen=True)
 class HeadChange:
-    """One head's change; `statistic` is the statistic that changed most (relative to its spread)."""
+    """One head's change: how much attention moved, the share statistic that changed most, and the entropy change."""
 
     layer: int
     head: int
     mean_abs_change: float
-    statistic: str
+    statistic: str  # one of SHARES
     base_value: float
     tuned_value: float
+    entropy_change: float  # nats, tuned - base
 
     def describe(self) -> str:
-        unit = ".2f" if self.statistic == "entropy" else ".0%"
         return (f"L{self.layer} H{self.head}: {self.mean_abs_change:.0%} of its attention moved; "
-                f"{DESCRIPTIONS[self.statistic]} {self.base_value:{unit}} -> {self.tuned_value:{unit}}")
+                f"{DESCRIPTIONS[self.statistic]} {self.base_value:.0%} -> {self.tuned_value:.0%}; "
+                f"entropy {self.entropy_change:+.2f} nats")
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,15 @@ class AttentionDiff:
         return self.tuned.values[statistic] - self.base.values[statistic]
 
     def most_changed(self, k: int = 10) -> list[HeadChange]:
+        """The `k` heads whose attention moved most, most first."""
         order = np.argsort(-self.mean_abs_change, axis=None, kind="stable")[:k]
-        # entropy is in nats, the shares in [0, 1]: compare changes relative to each statistic's spread
-        spread = {s: float(np.ptp(np.concatenate([self.base.values[s], self.tuned.values[s]]))) or 1.0
-                  for s in STATISTICS}
         changes = []
         for layer, head in zip(*np.unravel_index(order, self.mean_abs_change.shape)):
-            stat = max(STATISTICS, key=lambda s: abs(self.change(s)[layer, head]) / spread[s])
+            stat = max(SHARES, key=lambda s: abs(self.change(s)[layer, head]))
             changes.append(HeadChange(int(layer), int(head), float(self.mean_abs_change[layer, head]), stat,
                                       float(self.base.values[stat][layer, head]),
-                                      float(self.tuned.values[stat][layer, head])))
+                                      float(self.tuned.values[stat][layer, head]),
+                                      float(self.change("entropy")[layer, head])))
         return changes
 
     def to_rows(self) -> list[dict]:

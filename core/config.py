@@ -13,6 +13,9 @@ from pathlib import Path
 from .errors import TuneLabError
 
 
+DEFAULT_MAX_LENGTH = 128  # covers CoLA (longest 47 tokens) and SST-2; capped at the model's own limit
+
+
 @dataclass(frozen=True)
 class FitConfig:
     model: str = "minilm-l6"        # the bundled MiniLM-L6: works offline, small enough for a laptop CPU
@@ -22,7 +25,7 @@ class FitConfig:
     epochs: float = 4.0             # BERT authors: 2-4; the demo set passes 0.9 test accuracy after 3
     lr: float = 5e-5                # top of BERT's 2e-5..5e-5 range: small encoders like the larger end
     batch_size: int = 32            # BERT authors' 16 or 32
-    max_length: int = 128           # a cap, not a pad width: batches pad to their own longest sequence
+    max_length: int | None = None   # a cap, not a pad width (batches pad to their own longest); None: 128 or the model's limit
     warmup: float = 0.1             # share of steps (<1) or a number of steps (>=1) of linear warm-up
     weight_decay: float = 0.01      # AdamW decay on weights, never on biases or LayerNorm
     seed: int = 42                  # seeds the model head, dropout, batch order and the validation split
@@ -48,7 +51,7 @@ class FitConfig:
             (self.epochs > 0, "--epochs must be above 0"),
             (self.lr > 0, "--lr must be above 0"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.max_length >= 8, "--max-length must be at least 8"),
+            (self.max_length is None or self.max_length >= 8, "--max-length must be at least 8"),
             (self.warmup >= 0, "--warmup must be 0 or more"),
             (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
             (self.grad_accum >= 1, "--grad-accum must be at least 1"),

@@ -55,10 +55,10 @@ def fill(model: str | None, text: str, top_k: int = 5, *, device: str | None = N
         raise TuneLabError(f"no [MASK] in {text!r}: write the word to predict as [MASK], e.g. \"The cat sat on the [MASK].\"")
     resolved = resolve_model(model)
     config = load_config(resolved)
-    tokenizer = load_tokenizer(resolved)
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith(MLM_ARCHITECTURES) for a in architectures):
         raise _no_head(resolved.name, f"it is a {architectures[0]}")
+    tokenizer = load_tokenizer(resolved)
     if tokenizer.mask_token is None:
         raise _no_head(resolved.name, "its tokenizer has no mask token")
     from transformers.utils import logging as hf_logging

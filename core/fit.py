@@ -13,14 +13,14 @@ import math
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
-from .config import FitConfig
+from .config import DEFAULT_MAX_LENGTH, FitConfig
 from .data import TaskData, load_task_data
 from .errors import TuneLabError
 from .inference import predict_outputs, score_outputs, scores_for
@@ -48,6 +48,7 @@ class FitResult:
 class Setup:
     """Everything resolved from a FitConfig before a single file is written."""
 
+    config: FitConfig           # with defaults that depend on the model filled in
     model: ResolvedModel
     tokenizer: object
     task: TaskData
@@ -64,6 +65,8 @@ def resolve(config: FitConfig) -> Setup:
     model = resolve_model(config.model)
     model_config = load_config(model)
     limit = max_positions(model_config)
+    if config.max_length is None:
+        config = replace(config, max_length=min(DEFAULT_MAX_LENGTH, limit))
     if config.max_length > limit:
         raise TuneLabError(f"--max-length {config.max_length} is beyond {model.name}'s limit of {limit} tokens")
     n_layers = getattr(model_config, "num_hidden_layers", 0)
@@ -82,7 +85,7 @@ def resolve(config: FitConfig) -> Setup:
     train = encode_task_split(task, "train", tokenizer, config.max_length, label2id)
     valid_split = next((s for s in ("validation", "test") if s in task.splits and task.labeled.get(s)), None)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
-    return Setup(model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
+    return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 
 
 # ---------------------------------------------------------------- model, optimizer, schedule
@@ -151,6 +154,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         state = json.loads((run.last / "trainer_state.json").read_text(encoding="utf-8"))
     config = (config or FitConfig()).with_out()
     setup = resolve(config)
+    config = setup.config
     accelerator = Accelerator(mixed_precision=mixed_precision())
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index

@@ -23,6 +23,7 @@ from .attention import ExampleAttention, batch_attentions
 from .errors import TuneLabError
 
 STATISTICS = ("entropy", "cls", "sep", "self", "prev", "next")
+SHARES = STATISTICS[1:]  # the statistics that are shares of attention, in [0, 1]
 DESCRIPTIONS = {
     "entropy": "entropy of its attention (nats)",
     "cls": "share of attention to [CLS]",

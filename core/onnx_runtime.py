@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,8 @@ def export(model, tokenizer, model_path: str) -> Path:
     names = [n for n in INPUTS if n in sample]
     tmp = target.with_name(f"model.{os.getpid()}.tmp.onnx")
     model = model.eval()
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about shape checks that are constant for an encoder
         torch.onnx.export(model, tuple(sample[n] for n in names), str(tmp), input_names=names, output_names=["logits"],
                           dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
                           opset_version=17, dynamo=False)

@@ -11,6 +11,7 @@ Called by `tunelab probe`, the TUI's probing screen and notebooks.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from .batching import collate, encode, sorted_batches
 from .data import TaskData, label_ids, load_task_data
 from .device import pick_device
 from .errors import TuneLabError
-from .models import load_config, load_tokenizer, max_positions, resolve_model
+from .models import ResolvedModel, load_config, load_tokenizer, max_positions, resolve_model
 
 POOLINGS = ("cls", "mean")
 
@@ -106,8 +107,7 @@ def _sample(task: TaskData, split: str, limit: int, seed: int) -> tuple[list, np
     ds = task.split(split)
     if len(ds) > limit:
         ds = ds.shuffle(seed=seed).select(range(limit))
-    cols = [ds[c] for c in task.equation.inputs]
-    texts = list(zip(*cols)) if len(cols) == 2 else cols[0]
+    texts = dataclasses.replace(task, splits={split: ds}).texts(split)
     label2id = {name: i for i, name in enumerate(task.label_names)}
     labels = label_ids(ds[task.equation.label], label2id, f"split {split!r} of {task.name}", task.equation.label)
     return texts, np.asarray(labels, dtype=np.int64)
@@ -120,7 +120,7 @@ def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 32,
     only to their own longest input."""
     from transformers import AutoModel
 
-    resolved = resolve_model(model) if isinstance(model, (str, type(None))) else model
+    resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
     tokenizer = load_tokenizer(resolved)
     config = load_config(resolved)
     with _quiet():  # a classifier or masked-LM checkpoint loads into its bare encoder: the load report is noise

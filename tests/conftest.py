@@ -13,6 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import torch  # noqa: E402
+
+# Tiny models gain nothing from a second thread, and OpenMP's spin-waits make a busy machine crawl.
+torch.set_num_threads(1)
+
 WORDS = ("the a cat cats dog dogs is are was were sat ran on mat table near keys key cabinet boy girl "
          "himself herself themselves this these that those there big small red happy sad good bad . , ?").split()
 
@@ -65,18 +70,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def agreement_rows(n: int, seed: int = 0) -> list[dict]:
-    """A learnable toy task: 'the cat is ...' acceptable, 'the cats is ...' unacceptable."""
+    """A toy task a tiny random model learns in seconds: the label follows one cue word (good/happy vs
+    bad/sad), amid agreement-style filler of varied length."""
     import random
 
     rng = random.Random(seed)
     rows = []
-    for i in range(n):
-        plural = rng.random() < 0.5
+    for _ in range(n):
         good = rng.random() < 0.5
-        noun = "cats" if plural else "cat"
-        verb = ("are" if plural else "is") if good else ("is" if plural else "are")
-        place = rng.choice(["on the mat", "near the table", "happy", "sad", "big", "small"])
-        rows.append({"sentence": f"the {noun} {verb} {place} .", "label": "acceptable" if good else "unacceptable"})
+        noun, verb = rng.choice([("cat", "is"), ("cats", "are"), ("dog", "was"), ("dogs", "were")])
+        cue = rng.choice(["good", "happy"] if good else ["bad", "sad"])
+        place = rng.choice(["", " on the mat", " near the table", " near the big red table"])
+        rows.append({"sentence": f"the {noun} {verb} {cue}{place} .", "label": "acceptable" if good else "unacceptable"})
     return rows
 
 

@@ -36,7 +36,7 @@ def test_attention_writes_the_export(tiny_bert, tmp_path, capsys):
 def test_attention_filters(tiny_bert, tmp_path, capsys):
     code, out, _ = run(capsys, "attention", "--model", tiny_bert, "the cat sat", "--out", tmp_path,
                        "--layers", "1", "--heads", "0-1")
-    assert code == 0 and "1 layers x 2 heads" in out and "head_view.html" in out
+    assert code == 0 and "1 layer x 2 heads" in out and "head_view.html" in out
     assert np.load(tmp_path / "attention.npz")["attention"].shape[:2] == (1, 2)
 
 

@@ -83,6 +83,10 @@ def parse_indices(text: str | None, what: str) -> list[int] | None:
     return indices
 
 
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
 # ---------------------------------------------------------------- tunelab attention
 
 def run_attention(args) -> int:
@@ -103,7 +107,7 @@ def run_attention(args) -> int:
         return 0
     for warning in export.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
-    console.print(f"{export.n_tokens} tokens, {len(export.layers)} layers x {len(export.heads)} heads "
+    console.print(f"{export.n_tokens} tokens, {_count(export.layers, 'layer')} x {_count(export.heads, 'head')} "
                   f"of {escape(args.model)}")
     for role, path in export.files.items():
         console.print(f"  {role:<10} {escape(path)}")
@@ -170,15 +174,15 @@ def run_attention_diff(args) -> int:
         return 0
     table = Table(title=f"most changed heads, {escape(args.base)} -> {escape(args.tuned)}: "
                         f"{diff.n_sentences} sentences of {escape(args.data)} ({split})")
-    for name in ("layer", "head", "attention moved", "biggest change"):
-        table.add_column(name, justify="left" if name == "biggest change" else "right")
+    for name in ("layer", "head", "attention moved", "entropy", "biggest change of a share"):
+        table.add_column(name, justify="left" if name.startswith("biggest") else "right")
     for change in diff.most_changed(10):
-        unit = ".2f" if change.statistic == "entropy" else ".0%"
         table.add_row(str(change.layer), str(change.head), f"{change.mean_abs_change:.1%}",
-                      f"{change.statistic} {change.base_value:{unit}} → {change.tuned_value:{unit}}")
+                      f"{change.entropy_change:+.2f}",
+                      f"{change.statistic} {change.base_value:.0%} → {change.tuned_value:.0%}")
     console.print(table)
-    console.print("attention moved: the share of a token's attention that went elsewhere after fine-tuning, "
-                  "averaged over tokens", style="dim")
+    console.print("attention moved: the share of a token's attention that went elsewhere, averaged over tokens; "
+                  "entropy: its change in nats", style="dim")
     if csv_path:
         console.print(f"saved {escape(str(csv_path))}")
     return 0

@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=float, default=d.epochs, help=f"passes over train, may be fractional (default: {d.epochs})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default: {d.lr})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"examples per micro-batch (default: {d.batch_size})")
-    p.add_argument("--max-length", type=int, default=d.max_length, help=f"truncate inputs at N tokens; batches pad only to their longest (default: {d.max_length})")
+    p.add_argument("--max-length", type=int, default=None, help="truncate inputs at N tokens; batches pad only to their longest (default: 128, or the model's limit)")
     p.add_argument("--warmup", type=float, default=d.warmup, help=f"linear warm-up: a share of steps (<1) or a step count (default: {d.warmup})")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW decay, not on biases/LayerNorm (default: {d.weight_decay})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed for head, dropout, batch order, validation split (default: {d.seed})")

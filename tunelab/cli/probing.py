@@ -73,8 +73,7 @@ def run_probe(args) -> int:
     floor = report.majority_accuracy
     console.print(f"[bold]probe[/] {escape(report.data)} · {escape(report.equation)} · {report.train_examples} "
                   f"{report.train_split} / {report.eval_examples} {report.eval_split} examples")
-    console.print(f"majority baseline {floor:.3f} (always {escape(repr(report.majority_label))}); "
-                  f"bars run from the baseline to 1.0")
+    console.print(f"majority baseline {floor:.3f} (always {escape(repr(report.majority_label))}); bars: baseline → 1.0")
     table = Table(title_justify="left")
     table.add_column("layer", justify="right")
     for curve in report.curves:
