@@ -58,6 +58,7 @@ _PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+_MARKER = "PYTHON_PARAMS"  # where bertviz's JS templates take the params
 # Inside a <script> block, "</script", "<!--" and "<script" in the data change how the HTML parser reads the
 # page; U+2028/9 end a JavaScript line comment (bertviz's template repeats the params inside one).
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
@@ -138,14 +139,17 @@ def _render(result: AttentionResult, view: str) -> str:
 
     n_tokens = len(result.tokens)
     n_heads = max(result.heads) + 1 if view == "model_view" else len(result.heads)
+    # float64 rounded weights: bertviz's json.dumps then writes 0.1234, not 0.12340000271797180
+    weights = torch.from_numpy(np.round(result.attentions.astype(np.float64), HTML_DECIMALS))
     # bertviz picks layers (and model_view heads) by index from full-size inputs and labels them by those
-    # indices; layers left out get a zero-size-in-memory placeholder it never reads.
-    placeholder = torch.zeros(()).expand(1, n_heads, n_tokens, n_tokens)
+    # indices; layers left out get a placeholder (no memory) that it never reads.
+    placeholder = torch.zeros((), dtype=torch.float64).expand(1, n_heads, n_tokens, n_tokens)
     per_layer = [placeholder] * (max(result.layers) + 1)
     for i, layer in enumerate(result.layers):
-        data = torch.from_numpy(result.attentions[i])
+        data = weights[i]
         if view == "model_view":
-            data = torch.zeros(n_heads, n_tokens, n_tokens).index_copy_(0, torch.tensor(result.heads), data)
+            data = torch.zeros(n_heads, n_tokens, n_tokens, dtype=torch.float64).index_copy_(
+                0, torch.tensor(result.heads), data)
         per_layer[layer] = data[None]
     common = dict(tokens=result.tokens, sentence_b_start=result.sentence_b_start, include_layers=list(result.layers),
                   html_action="return")
@@ -153,22 +157,29 @@ def _render(result: AttentionResult, view: str) -> str:
         page = model_view(per_layer, include_heads=list(result.heads), display_mode="light", **common)
     else:
         page = head_view(per_layer, **common)
-    return _escape_params(page.data)
+    return _escape_params(page.data, view)
 
 
-def _escape_params(page: str) -> str:
-    """Re-embed bertviz's params JSON (it appears twice: the `const params =` line and a comment) with
-    HTML-safe escapes and rounded weights."""
-    marker = "const params = "
-    start = page.find(marker)
-    if start < 0:
-        raise RuntimeError("bertviz's HTML no longer has 'const params = '; update core/bertviz_export.py")
-    params, _ = json.JSONDecoder().raw_decode(page, start + len(marker))
-    raw = json.dumps(params)  # exactly what bertviz wrote: float reprs and key order round-trip
-    if raw not in page:
-        raise RuntimeError("could not find bertviz's params JSON in its HTML; update core/bertviz_export.py")
-    rounded = json.loads(raw, parse_float=lambda s: round(float(s), HTML_DECIMALS))
-    return page.replace(raw, json.dumps(rounded, separators=(",", ":")).translate(_SCRIPT_SAFE))
+def _escape_params(page: str, view: str) -> str:
+    """Make bertviz's embedded params safe inside <script>, and embed them once.
+
+    bertviz pastes `json.dumps(params)` into its JS template at each PYTHON_PARAMS marker: once as code
+    (`const params = ...;`) and once inside the comment after it, which doubles the file. The code's copy is
+    re-escaped (\\u003c for <, ...); the comment gets its marker back. The copies are found by the template's
+    fixed text around them, never by parsing the (possibly hostile) data."""
+    import bertviz
+
+    template = (Path(bertviz.__file__).parent / f"{view}.js").read_text(encoding="utf-8")
+    pieces = template.split(_MARKER)
+    start, end = page.find(pieces[0]), page.rfind(pieces[-1])
+    if len(pieces) != 3 or not pieces[0].endswith("const params = ") or start < 0 or end < 0:
+        raise RuntimeError(f"bertviz's {view}.js no longer matches what core/bertviz_export.py expects")
+    start += len(pieces[0])
+    size, odd = divmod(end - start - len(pieces[1]), 2)
+    params = page[start:start + size]
+    if odd or page[start + size:end] != pieces[1] + params:
+        raise RuntimeError(f"could not find the params in bertviz's {view} HTML; update core/bertviz_export.py")
+    return page[:start] + params.translate(_SCRIPT_SAFE) + pieces[1] + _MARKER + page[end:]
 
 
 def _page(title: str, body: str) -> str:

@@ -155,7 +155,9 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     config = (config or FitConfig()).with_out()
     setup = resolve(config)
     config = setup.config
-    accelerator = Accelerator(mixed_precision=mixed_precision())
+    # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
+    on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    accelerator = Accelerator(mixed_precision=mixed_precision(), cpu=on_cpu)
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     if not resume:
@@ -342,7 +344,7 @@ def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, de
     accelerator.wait_for_everyone()
     best_file = run.best / "model.safetensors"
     if best_file.is_file():
-        model.load_state_dict(load_file(str(best_file), device=str(device)), strict=False)
+        model.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
     final: dict = {}
     label2id = {n: i for i, n in enumerate(setup.label_names)}
     for split in ("validation", "test"):

@@ -70,7 +70,7 @@ class ProbeReport:
 
 def probe(model: str | None, data: str | None = None, eqn: str | None = None, *, compare: str | None = None,
           columns: list[str] | None = None, limit: int = 1000, seed: int = 42, max_length: int = 128,
-          batch_size: int = 32, max_iter: int = 300, device: str | None = None) -> ProbeReport:
+          batch_size: int = 64, max_iter: int = 300, device: str | None = None) -> ProbeReport:
     """Probe `model` (and `compare`) on at most `limit` train and `limit` held-out examples of `data`."""
     if limit < 2:
         raise TuneLabError("--limit must be at least 2")
@@ -114,7 +114,7 @@ def _sample(task: TaskData, split: str, limit: int, seed: int) -> tuple[list, np
 
 
 @torch.inference_mode()
-def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 32, device: str | None = None) -> dict[str, np.ndarray]:
+def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 64, device: str | None = None) -> dict[str, np.ndarray]:
     """{"cls": [layers + 1, N, hidden], "mean": [layers + 1, N, hidden]} for the encoder behind `model`
     (a resolved model or a --model value), in the order of `texts`; batches are length-sorted and padded
     only to their own longest input."""

@@ -28,7 +28,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny BERT fine-tuned on the toy agreement task until it solves it: (run directory, data directory)."""
+    """A tiny BERT fine-tuned on the toy task until it solves it: (run directory, data directory)."""
     from tunelab.core.config import FitConfig
     from tunelab.core.fit import fit
 
@@ -40,8 +40,8 @@ def trained(tmp_path_factory):
     base = build_tiny_bert(root / "base")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNELAB_HOME", str(root / "home"))
-        result = fit(FitConfig(model=str(base), data=str(data), eqn=EQN, out=str(root / "run"), epochs=30, lr=1e-3,
-                               batch_size=16, max_length=64, warmup=0))
+        result = fit(FitConfig(model=str(base), data=str(data), eqn=EQN, out=str(root / "run"), epochs=5, lr=1e-3,
+                               batch_size=16, warmup=0))
     return result.run_dir, data
 
 

@@ -1,4 +1,5 @@
-"""Layer-wise probing: a model trained on the task knows it at its top layer; the sample and the pooling behave."""
+"""Layer-wise probing: a model fine-tuned on a task knows it at its top layer where a random encoder does not;
+the sample, the baseline and the pooling behave."""
 
 from __future__ import annotations
 
@@ -23,9 +24,24 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
+def agreement_xor_rows(n: int, seed: int) -> list[dict]:
+    """Subject-verb agreement ('the cats is' is unacceptable): the label is the XOR of two words' number, so no
+    bag of words (a random encoder's mean vector) predicts it; a model has to learn it."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        plural, good = rng.random() < 0.5, rng.random() < 0.5
+        verb = ("are" if plural else "is") if good else ("is" if plural else "are")
+        place = rng.choice(["on the mat", "near the table", "happy", "sad", "big", "small"])
+        rows.append({"sentence": f"the {'cats' if plural else 'cat'} {verb} {place} .", "label": "acceptable" if good else "unacceptable"})
+    return rows
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny BERT fine-tuned on the toy agreement task until it solves it: (run directory, data directory)."""
+    """A tiny BERT fine-tuned on the agreement task until it solves it: (run directory, data directory)."""
     from tunelab.core.config import FitConfig
     from tunelab.core.fit import fit
 
@@ -33,12 +49,12 @@ def trained(tmp_path_factory):
     data = root / "toy"
     data.mkdir()
     for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
-        write_jsonl(data / f"{split}.jsonl", agreement_rows(n, seed))
+        write_jsonl(data / f"{split}.jsonl", agreement_xor_rows(n, seed))
     base = build_tiny_bert(root / "base")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNELAB_HOME", str(root / "home"))
         result = fit(FitConfig(model=str(base), data=str(data), eqn=EQN, out=str(root / "run"), epochs=30, lr=1e-3,
-                               batch_size=16, max_length=64, warmup=0))
+                               batch_size=16, warmup=0))
     return result.run_dir, data
 
 
@@ -52,13 +68,14 @@ def test_trained_model_beats_the_majority_baseline_at_the_top_layer(trained):
     assert curve.best_layer.layer > 0
 
 
-def test_compare_probes_two_models_side_by_side_on_the_same_examples(trained, tiny_bert):
+def test_compare_shows_what_fine_tuning_added(trained, tiny_bert):
     run, data = trained
     report = probe(run, str(data), EQN, compare=str(tiny_bert))
     tuned, bare = report.curves
     assert tuned.model == run and bare.model == str(tiny_bert)
     assert len(tuned.layers) == len(bare.layers)
-    assert tuned.layers[-1].best > bare.layers[-1].best
+    assert tuned.layers[-1].best >= 0.9
+    assert bare.best_layer.best < 0.75                         # the random encoder's vectors do not hold the label
 
 
 def test_limit_caps_the_sample_and_baseline_is_the_majority_share(tiny_bert, toy_data):

@@ -106,7 +106,7 @@ def run_attention(args) -> int:
         print_json({**asdict(export), "tokens": result.tokens, "sentence_b_start": result.sentence_b_start})
         return 0
     for warning in export.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"{export.n_tokens} tokens, {_count(export.layers, 'layer')} x {_count(export.heads, 'head')} "
                   f"of {escape(args.model)}")
     for role, path in export.files.items():
