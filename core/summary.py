@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import DEFAULT_MAX_LENGTH
 from .data import load_task_data
 from .errors import TuneLabError
 from .metrics import classification_scores, default_figure_of_merit, regression_scores
@@ -96,10 +97,11 @@ class DataSummary:
 
 
 def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | None = None, model: str | None = None,
-                   max_length: int = 128, seed: int = 42) -> DataSummary:
+                   max_length: int | None = None, seed: int = 42) -> DataSummary:
     task = load_task_data(data, eqn, columns=columns, seed=seed)
     resolved = resolve_model(model)
     limit = max_positions(load_config(resolved))
+    max_length = max_length or min(DEFAULT_MAX_LENGTH, limit)
     if max_length > limit:
         raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
     tokenizer = load_tokenizer(resolved)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import tempfile
+
+os.environ["TUNELAB_HOME"] = tempfile.mkdtemp(prefix="tunelab-home-")  # run history and ONNX cache stay out of ~
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -20,11 +23,6 @@ torch.set_num_threads(1)
 
 WORDS = ("the a cat cats dog dogs is are was were sat ran on mat table near keys key cabinet boy girl "
          "himself herself themselves this these that those there big small red happy sad good bad . , ?").split()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path_factory.mktemp("tunelab-home")))
 
 
 def build_tiny_bert(path: Path, *, num_labels: int | None = None, mlm: bool = False, layers: int = 2, heads: int = 2,

@@ -18,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help=DATA_HELP)
     p.add_argument("--eqn", default=None, help=EQN_HELP)
     p.add_argument("--columns", default=None, type=_columns, help="names for a headerless CSV/TSV's columns")
-    p.add_argument("--max-length", type=int, default=128, help="the truncation length to report on (default: 128)")
+    p.add_argument("--max-length", type=int, default=None, help="the truncation length to report on (default: 128, or the model's limit)")
     p.add_argument("--freeze-layers", type=int, default=-1, help="show trainable parameters with embeddings and the first N layers frozen")
     add_json(p)
     p.set_defaults(func=run)
