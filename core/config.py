@@ -36,7 +36,7 @@ class FitConfig:
     metric: str | None = None       # figure of merit; None picks the task's (MCC for acceptability, ...)
     eval_batch_size: int = 128      # no gradients at evaluation, so larger batches fit
     max_grad_norm: float = 1.0      # gradient clipping, as in BERT and the HF Trainer
-    log_every: int = 1              # every optimizer step's loss reaches the events: no loss point is dropped
+    log_seconds: float = 0.5        # StepLogged events go out at most this often (one device sync each); every step's loss is kept
     out: str = ""                   # run directory; "" makes runs/<time>-<model>
 
     def with_out(self) -> "FitConfig":
@@ -58,6 +58,7 @@ class FitConfig:
             (self.freeze_layers >= -1, "--freeze-layers must be 0 or more"),
             (self.eval_every >= 0, "--eval-every must be 0 or more"),
             (self.early_stop >= 0, "--early-stop must be 0 or more"),
+            (self.log_seconds >= 0, "log_seconds must be 0 or more"),
         ]
         for ok, message in checks:
             if not ok:

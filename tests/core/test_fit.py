@@ -80,7 +80,8 @@ def test_stop_request_checkpoints_and_resume_matches_the_uninterrupted_run(tmp_p
         if isinstance(event, StepLogged) and event.step == 13:
             stop.set()
 
-    result = fit(config(model, toy_data, tmp_path / "cut", epochs=3, eval_every=7), on_event=stop_at_13, stop=stop)
+    # log_seconds=0: each step's event goes out as the step ends, so the request lands right after step 13
+    result = fit(config(model, toy_data, tmp_path / "cut", epochs=3, eval_every=7, log_seconds=0), on_event=stop_at_13, stop=stop)
     assert result.status == "stopped" and result.steps == 13      # within one optimizer step of the request
     assert (tmp_path / "cut" / "checkpoints" / "last" / "trainer_state.json").is_file()
     assert not (tmp_path / "cut" / "model").exists()
