@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import cls_shortcut
 from .batching import encode_task_split
 from .data import load_task_data
 from .device import autocast_for, pick_device
@@ -68,6 +69,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     enc = encode_task_split(task, split, tokenizer, max_length, None if is_regression else label2id)
     dev = pick_device(device)
     clf.to(dev)
+    cls_shortcut.install(clf)
     outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
     scores = score_outputs(task.equation.task, outputs, enc.labels, config.num_labels, metric)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig
 from .data import TaskData, load_task_data
@@ -179,6 +180,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     model, new_head = load_classifier(setup.model, num_labels=num_labels, id2label=id2label,
                                       problem_type="regression" if is_regression else "single_label_classification")
     freeze(model, config.freeze_layers)
+    cls_shortcut.install(model)  # the head reads only [CLS]: the last layer runs for [CLS] alone (same math)
     optimizer = adamw(model, config.lr, config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
