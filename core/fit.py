@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import cls_shortcut
+from . import allocator, cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig
 from .data import TaskData, load_task_data
@@ -160,6 +160,8 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
     on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     accelerator = Accelerator(mixed_precision=mixed_precision(), cpu=on_cpu)
+    if on_cpu:
+        allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     if not resume:

@@ -83,12 +83,25 @@ def agreement_rows(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def write_toy_splits(directory: Path, rows=agreement_rows) -> Path:
+    """train/validation/test JSONL files (160/40/40 rows, seeds 1/2/3) of a toy task in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
+        write_jsonl(directory / f"{split}.jsonl", rows(n, seed))
+    return directory
+
+
+def train_tiny(root: Path, data: Path, epochs: float, lr: float = 1e-3, **config):
+    """Fine-tune a fresh tiny BERT on `data` (classify: label ~ sentence) into root/run; returns the FitResult."""
+    from tunelab.core.config import FitConfig
+    from tunelab.core.fit import fit
+
+    base = build_tiny_bert(root / "base")
+    return fit(FitConfig(model=str(base), data=str(data), eqn="classify: label ~ sentence", out=str(root / "run"),
+                         epochs=epochs, lr=lr, batch_size=16, **{"warmup": 0, **config}))
+
+
 @pytest.fixture
 def toy_data(tmp_path) -> Path:
-    """A directory with train/validation/test JSONL files of the toy agreement task."""
-    d = tmp_path / "toy"
-    d.mkdir()
-    write_jsonl(d / "train.jsonl", agreement_rows(160, 1))
-    write_jsonl(d / "validation.jsonl", agreement_rows(40, 2))
-    write_jsonl(d / "test.jsonl", agreement_rows(40, 3))
-    return d
+    """A directory with train/validation/test JSONL files of the toy task."""
+    return write_toy_splits(tmp_path / "toy")

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import agreement_rows, build_tiny_bert, write_jsonl
+from conftest import agreement_rows, build_tiny_bert, train_tiny, write_jsonl, write_toy_splits
 from tunelab.core.check import run_checks
 from tunelab.core.errors import TuneLabError
 
@@ -15,34 +15,12 @@ EQN = "classify: label ~ sentence"
 ALWAYS = ("loads", "tokenizer_round_trip", "label_mapping", "probabilities", "predictions_vary", "attention_rows")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run many small ops: on a shared 2-core machine, one thread is several times faster."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny BERT fine-tuned on the toy task until it solves it: (run directory, data directory)."""
-    from tunelab.core.config import FitConfig
-    from tunelab.core.fit import fit
-
     root = tmp_path_factory.mktemp("check-trained")
-    data = root / "toy"
-    data.mkdir()
-    for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
-        write_jsonl(data / f"{split}.jsonl", agreement_rows(n, seed))
-    base = build_tiny_bert(root / "base")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUNELAB_HOME", str(root / "home"))
-        result = fit(FitConfig(model=str(base), data=str(data), eqn=EQN, out=str(root / "run"), epochs=5, lr=1e-3,
-                               batch_size=16, warmup=0))
-    return result.run_dir, data
+    data = write_toy_splits(root / "toy")
+    return train_tiny(root, data, epochs=5).run_dir, data
 
 
 def by_name(report) -> dict:

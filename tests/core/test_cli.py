@@ -14,15 +14,11 @@ EQN = "classify: label ~ sentence"
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A tiny model fine-tuned through the CLI once for the whole module."""
-    from conftest import agreement_rows, build_tiny_bert, write_jsonl
+    from conftest import build_tiny_bert, write_toy_splits
 
     root = tmp_path_factory.mktemp("cli")
     model = build_tiny_bert(root / "model")
-    data = root / "toy"
-    data.mkdir()
-    write_jsonl(data / "train.jsonl", agreement_rows(160, 1))
-    write_jsonl(data / "validation.jsonl", agreement_rows(40, 2))
-    write_jsonl(data / "test.jsonl", agreement_rows(40, 3))
+    data = write_toy_splits(root / "toy")
     assert main(["fit", "--model", str(model), "--data", str(data), "--eqn", EQN, "--epochs", "6", "--lr", "2e-3",
                  "--batch-size", "16", "--out", str(root / "run")]) == 0
     return {"run": root / "run", "data": data, "model": model, "root": root}

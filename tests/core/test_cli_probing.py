@@ -13,17 +13,6 @@ from tunelab.cli import main
 EQN = "classify: label ~ sentence"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run many small ops: on a shared 2-core machine, one thread is several times faster."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def one_line_error(capsys, rc: int) -> str:
     out, err = capsys.readouterr()
     assert rc == 2

@@ -6,22 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import agreement_rows, build_tiny_bert, write_jsonl
+from conftest import agreement_rows, build_tiny_bert, train_tiny, write_jsonl, write_toy_splits
 from tunelab.core.errors import TuneLabError
 from tunelab.core.probe import layer_features, probe
 
 EQN = "classify: label ~ sentence"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run many small ops: on a shared 2-core machine, one thread is several times faster."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def agreement_xor_rows(n: int, seed: int) -> list[dict]:
@@ -42,20 +31,9 @@ def agreement_xor_rows(n: int, seed: int) -> list[dict]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny BERT fine-tuned on the agreement task until it solves it: (run directory, data directory)."""
-    from tunelab.core.config import FitConfig
-    from tunelab.core.fit import fit
-
     root = tmp_path_factory.mktemp("probe-trained")
-    data = root / "toy"
-    data.mkdir()
-    for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
-        write_jsonl(data / f"{split}.jsonl", agreement_xor_rows(n, seed))
-    base = build_tiny_bert(root / "base")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUNELAB_HOME", str(root / "home"))
-        result = fit(FitConfig(model=str(base), data=str(data), eqn=EQN, out=str(root / "run"), epochs=30, lr=1e-3,
-                               batch_size=16, warmup=0))
-    return result.run_dir, data
+    data = write_toy_splits(root / "toy", agreement_xor_rows)
+    return train_tiny(root, data, epochs=30).run_dir, data
 
 
 def test_trained_model_beats_the_majority_baseline_at_the_top_layer(trained):
