@@ -61,7 +61,7 @@ def run(args) -> int:
         texts = [p[0] for p in parts]
         pairs = [p[1] for p in parts] if all(paired) else None
         preds = predictor.predict_batch(texts, pairs, batch_size=args.batch_size)
-        rows = "".join(json.dumps({k: v for k, v in asdict(pr).items() if v is not None or k != "pair"}, ensure_ascii=False) + "\n" for pr in preds)
+        rows = "".join(json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in preds)
         if args.output:
             from pathlib import Path
 
