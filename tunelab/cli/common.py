@@ -20,8 +20,10 @@ def add_model(parser, flag: str = "--model", default: str | None = "minilm-l6", 
     parser.add_argument(flag, default=default, help=help + (f" (default: {default})" if default else ""))
 
 
-def add_data(parser, required: bool = False) -> None:
-    parser.add_argument("--data", default=None if required else "demo", required=required, help=DATA_HELP)
+def add_data(parser, default: str | None = "demo", note: str = "") -> None:
+    """--data, --eqn and --columns; default=None makes the data optional (the verb says what that means)."""
+    data_help = DATA_HELP if default == "demo" else DATA_HELP.replace("demo (bundled, the default)", "demo (bundled)")
+    parser.add_argument("--data", default=default, help=data_help + note)
     parser.add_argument("--eqn", default=None, help=EQN_HELP + " (default for demo data: 'classify: label ~ sentence')")
     parser.add_argument("--columns", default=None, type=_columns,
                         help="names for the columns of a headerless CSV/TSV, e.g. source,label,mark,sentence")

@@ -6,16 +6,14 @@ from dataclasses import asdict
 
 from rich.table import Table
 
-from .common import DATA_HELP, EQN_HELP, add_json, add_model, console, print_json, _columns
+from .common import add_data, add_json, add_model, console, print_json
 
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="score a model on a split or on another labelled file (gft eval)",
                        description="Evaluate a model. For a TuneLab run, --data and --eqn default to the run's own.")
     add_model(p, default=None, help="the model to score: a run directory, a model directory or a hub id")
-    p.add_argument("--data", default=None, help=DATA_HELP + " (default: the run's data)")
-    p.add_argument("--eqn", default=None, help=EQN_HELP + " (default: the run's equation)")
-    p.add_argument("--columns", default=None, type=_columns, help="names for a headerless CSV/TSV's columns")
+    add_data(p, default=None, note=" (default: the run's own data and equation)")
     p.add_argument("--split", default=None, help="the split to score (default: test, else validation, else the whole file)")
     p.add_argument("--metric", default=None, help="figure of merit (default: the run's, else the task's)")
     p.add_argument("--max-length", type=int, default=None, help="truncation (default: the run's, else the model's limit)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import DATA_HELP, EQN_HELP, _columns, add_data, add_json, add_model, console, err_console, print_json
+from tunelab.cli.common import add_data, add_json, add_model, console, err_console, print_json
 
 SPARKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -51,9 +51,7 @@ def register(subparsers) -> None:
                     "scores against the majority-class baseline, and whether the model can overfit one batch. "
                     "Exit status 1 when a check fails.")
     add_model(p)
-    p.add_argument("--data", default=None, help="adds the data checks; " + DATA_HELP.replace("demo (bundled, the default)", "demo (bundled)"))
-    p.add_argument("--eqn", default=None, help=EQN_HELP + " (default for demo data: 'classify: label ~ sentence')")
-    p.add_argument("--columns", default=None, type=_columns, help="names for the columns of a headerless CSV/TSV")
+    add_data(p, default=None, note=" (adds the data checks)")
     p.add_argument("--limit", type=int, default=300, help="held-out examples to score with --data (default: %(default)s)")
     add_json(p)
     p.set_defaults(func=run_check)

@@ -7,7 +7,7 @@ import sys
 
 from rich.table import Table
 
-from .common import DATA_HELP, EQN_HELP, add_json, add_model, console, print_json, _columns
+from .common import add_data, add_json, add_model, console, print_json
 
 
 def register(sub) -> None:
@@ -15,9 +15,7 @@ def register(sub) -> None:
                        description="Describe a model: layers, heads, sizes, parameters per layer. "
                                    "With --data: rows per split, label balance, token lengths, truncation, majority baseline.")
     add_model(p, default=None, help="the model to describe, or whose tokenizer measures --data: " + "hub id, directory, run directory or minilm-l6")
-    p.add_argument("--data", default=None, help=DATA_HELP)
-    p.add_argument("--eqn", default=None, help=EQN_HELP)
-    p.add_argument("--columns", default=None, type=_columns, help="names for a headerless CSV/TSV's columns")
+    add_data(p, default=None, note=" (describes the dataset instead of the model)")
     p.add_argument("--max-length", type=int, default=None, help="the truncation length to report on (default: 128, or the model's limit)")
     p.add_argument("--freeze-layers", type=int, default=-1, help="show trainable parameters with embeddings and the first N layers frozen")
     add_json(p)
@@ -25,9 +23,7 @@ def register(sub) -> None:
 
     c = sub.add_parser("cat", help="print a dataset as the equation maps it (TSV: label, input[, input2])",
                        description="Print examples as the equation sees them, tab-separated, or JSON lines with --json.")
-    c.add_argument("--data", default="demo", help=DATA_HELP)
-    c.add_argument("--eqn", default=None, help=EQN_HELP)
-    c.add_argument("--columns", default=None, type=_columns, help="names for a headerless CSV/TSV's columns")
+    add_data(c)
     c.add_argument("--split", default=None, help="only this split (default: all)")
     c.add_argument("--limit", type=int, default=0, help="at most N rows per split (default: all)")
     add_json(c)
