@@ -171,6 +171,16 @@ def _check_readable(path: Path) -> None:
         raise TuneLabError(f"data file {str(path)!r} is not UTF-8 text (bad byte at offset {err.start} of a chunk); re-save it as UTF-8") from None
 
 
+def _check_field_count(path: Path, columns: list[str], sep: str) -> None:
+    """--columns must name every field of a headerless file (pandas would silently make the rest an index)."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        first = next(csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL), [])
+    if first and len(first) != len(columns):
+        raise TuneLabError(f"--columns names {len(columns)} columns but {str(path)!r} has {len(first)} fields per line")
+
+
 def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
     import datasets
 
@@ -189,6 +199,8 @@ def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
         kwargs = {"sep": "\t", "quoting": 3} if tsv.pop() else {}
         kwargs["keep_default_na"] = False  # a sentence "NA" or "null" stays text
         if columns:
+            for path in files.values():
+                _check_field_count(path, columns, kwargs.get("sep", ","))
             kwargs["column_names"] = list(columns)
     elif columns:
         raise TuneLabError("--columns names the columns of a headerless CSV/TSV file; JSON and Parquet carry names")
@@ -231,12 +243,17 @@ def _check_columns(ds, equation: Equation, split: str, name: str) -> None:
             raise TuneLabError(
                 f"column {col!r} named in the equation is not in split {split!r} of {name}; "
                 f"it has: {', '.join(ds.column_names)}"
-                + ("" if ds.column_names[0] != "0" else " (a headerless file: name its columns with --columns)")
+                + (" (if the file has no header row, name its columns with --columns a,b,c)" if _looks_headerless(ds.column_names) else "")
             )
     for col in equation.inputs:
         dtype = getattr(ds.features[col], "dtype", None)
         if dtype not in ("string", "large_string"):
             raise TuneLabError(f"input column {col!r} in split {split!r} of {name} holds {dtype or 'non-text'} values, not text")
+
+
+def _looks_headerless(names: list[str]) -> bool:
+    """Column names that read like data: numbers, sentences, pandas' 'Unnamed: 2' for an empty field."""
+    return any(n.startswith("Unnamed:") or " " in n.strip() or n.strip().lstrip("-").replace(".", "", 1).isdigit() for n in names)
 
 
 def _has_labels(ds, equation: Equation) -> bool:

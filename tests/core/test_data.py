@@ -93,3 +93,12 @@ def test_json_labels_may_be_ints_or_strings(tmp_path):
     p = tmp_path / "d.jsonl"
     p.write_text("".join(json.dumps({"sentence": f"s{i}", "label": i % 3}) + "\n" for i in range(30)), encoding="utf-8")
     assert load_task_data(str(p), EQN).label_names == ("0", "1", "2")
+
+
+def test_headerless_file_hints_at_columns_and_a_short_columns_list_is_refused(tmp_path):
+    f = tmp_path / "raw.tsv"
+    f.write_text("gj04\t1\t\tOur friends will buy this analysis.\ngj04\t0\t*\tThey drank the pub.\n" * 5, encoding="utf-8")
+    with pytest.raises(TuneLabError, match="no header row, name its columns with --columns"):
+        load_task_data(str(f), EQN)
+    with pytest.raises(TuneLabError, match="--columns names 2 columns but .* has 4 fields"):
+        load_task_data(str(f), EQN, columns=["source", "label"])

@@ -88,6 +88,7 @@ def run(args) -> int:
         if isinstance(event, RunStarted):
             err_console.print(f"run {event.run_dir}: {event.model} on {event.train_examples} examples, {event.task}, "
                               f"{event.total_steps} steps on {event.device}")
+            progress.start()  # only now: a run that fails before it starts prints just its one-line error
             task_id = progress.add_task("fit", total=event.total_steps, completed=event.resumed_from_step, status="")
         elif isinstance(event, StepLogged) and task_id is not None:
             progress.update(task_id, completed=event.step,
@@ -98,8 +99,12 @@ def run(args) -> int:
         elif isinstance(event, RunFinished):
             progress.stop()
 
-    with _StopOnSignal(stop), progress:
-        result = fit(config, on_event=on_event, stop=stop, resume=args.resume)
+    with _StopOnSignal(stop):
+        try:
+            result = fit(config, on_event=on_event, stop=stop, resume=args.resume)
+        finally:
+            if task_id is not None:
+                progress.stop()
     if args.json:
         print_json(asdict(result))
         return 0

@@ -47,7 +47,7 @@ def run(args) -> int:
             table.add_column(col, justify="right" if col != "labels" else "left")
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
-            labels = ", ".join(f"{k} {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
+            labels = ", ".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
                 f"mean {bal['mean']:.3f} sd {bal['std']:.3f}"
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
