@@ -53,6 +53,9 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
         raise TuneLabError(f"split {split or 'test'!r} of {task.name} has no labels to score against")
     tokenizer = load_tokenizer(resolved)
     clf, new_head = load_classifier(resolved)
+    if new_head:
+        raise TuneLabError(f"{resolved.name} has no trained classification head, so its scores would be chance; "
+                           f"fine-tune it first (tunelab fit --model {resolved.name} ...)")
     config = clf.config
     is_regression = task.equation.task == "regress"
     if is_regression != (config.num_labels == 1):

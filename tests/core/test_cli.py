@@ -83,6 +83,7 @@ BAD = [
     (["fit", "--max-length", "4096"], "beyond minilm-l6's limit of 512"),
     (["fit", "--model", "bert-base-uncased-not-cached-xyz"], "cannot be reached"),
     (["eval", "--model", "/tmp"], "holds no model"),
+    (["eval", "--model", "minilm-l6", "--data", "demo"], "no trained classification head"),
     (["predict", "--model", "/tmp", "hi"], "holds no model"),
     (["predict", "--model", "minilm-l6"], "give a sentence"),
     (["summary"], "give --model"),
