@@ -164,14 +164,14 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
+    batches_per_epoch = math.ceil(len(setup.train) / config.batch_size) // world
+    if batches_per_epoch == 0:
+        raise TuneLabError(f"{len(setup.train)} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
     if not resume:
         run = new_run_dir(config.out) if main else RunDir(Path(config.out))
     accelerator.wait_for_everyone()
     is_regression = setup.task.equation.task == "regress"
     num_labels = 1 if is_regression else len(setup.label_names)
-    batches_per_epoch = math.ceil(len(setup.train) / config.batch_size) // world
-    if batches_per_epoch == 0:
-        raise TuneLabError(f"{len(setup.train)} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = max(1, round(steps_per_epoch * config.epochs))
     warmup_steps = int(config.warmup * total_steps) if config.warmup < 1 else int(config.warmup)
