@@ -112,8 +112,10 @@ def adamw(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
             continue
         (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused: one kernel over all parameters (CUDA, and CPU since torch 2.4) - on CPU 4x faster than foreach
-    return torch.optim.AdamW(groups, lr=lr, fused=True)
+    # fused: one kernel over all parameters (CUDA, and CPU since torch 2.4), on CPU 4x faster than foreach;
+    # the device is the one training will use (the model moves there after this, in accelerator.prepare)
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available() and not torch.cuda.is_available()
+    return torch.optim.AdamW(groups, lr=lr, **({"foreach": True} if mps else {"fused": True}))
 
 
 def mixed_precision() -> str:
