@@ -6,15 +6,22 @@ exactly as it picks NCCL under `accelerate launch --multi_gpu`."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 from tunelab.core.events import StepLogged, read_events
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_processes_train_one_model(tiny_bert, toy_data, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            "-m", "tunelab", "fit", "--model", str(tiny_bert),
            "--data", str(toy_data), "--eqn", "classify: label ~ sentence", "--epochs", "4", "--lr", "2e-3",
            "--batch-size", "8", "--out", str(out), "--json"]
