@@ -16,7 +16,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .errors import TuneLabError
-from .models import load_tokenizer, max_positions, resolve_model
+from .models import load_tokenizer, max_positions, quiet_load_report, resolve_model
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,14 @@ def load_attention_model(spec: str | None):
 
     A fine-tuned classifier loads as its encoder (the head is not needed to look at attention)."""
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
     resolved = resolve_model(spec)
     tokenizer = load_tokenizer(resolved)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "some weights were not used" is expected for a classifier checkpoint
     try:
-        model = AutoModel.from_pretrained(resolved.path, attn_implementation="eager")
+        with quiet_load_report():  # "some weights were not used" is expected for a classifier checkpoint
+            model = AutoModel.from_pretrained(resolved.path, attn_implementation="eager")
     except (OSError, ValueError, RuntimeError, KeyError) as err:
         raise TuneLabError(f"could not load model {resolved.name!r} for attention: {str(err).splitlines()[0]}") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
     model.eval()
     try:  # fail now, with a clear message, rather than on the user's sentence
         probe = _forward(model, tokenizer(["a"], return_tensors="pt"))

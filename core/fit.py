@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import allocator, cls_shortcut
@@ -25,7 +24,7 @@ from .batching import EncodedSplit, collate, encode_task_split, length_grouped_b
 from .config import DEFAULT_MAX_LENGTH, FitConfig
 from .data import TaskData, load_task_data
 from .errors import TuneLabError
-from .inference import predict_outputs, score_outputs, scores_for
+from .inference import predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, StepLogged)
 from .metrics import check_metric_name, default_figure_of_merit, is_better

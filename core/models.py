@@ -7,6 +7,7 @@ training, evaluation and prediction. Called by fit, eval, predict, summary and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -83,6 +84,20 @@ def hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def quiet_load_report():
+    """Silence transformers' load report ("weights newly initialized..."): callers read `output_loading_info`
+    and say what matters (a new head, a missing masked-LM head) in their own words."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
 def _load_error(model: ResolvedModel, err: Exception) -> TuneLabError:
     return TuneLabError(f"could not load model {model.name!r}: {str(err).splitlines()[0]}")
 
@@ -125,7 +140,6 @@ def load_classifier(
     """A sequence-classification model; returns (model, new_head) where new_head says the head was
     freshly initialised (the checkpoint had none, e.g. a bare encoder such as the bundled MiniLM)."""
     from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
 
     kwargs: dict = {"attn_implementation": attn_implementation}
     if id2label is not None:
@@ -138,14 +152,11 @@ def load_classifier(
         kwargs["num_labels"] = num_labels
     if problem_type:
         kwargs["problem_type"] = problem_type
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report is turned into `new_head` below
     try:
-        clf, info = AutoModelForSequenceClassification.from_pretrained(model.path, output_loading_info=True, **kwargs)
+        with quiet_load_report():  # the report becomes `new_head` below
+            clf, info = AutoModelForSequenceClassification.from_pretrained(model.path, output_loading_info=True, **kwargs)
     except (OSError, ValueError, RuntimeError) as err:
         raise _load_error(model, err) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     return clf, new_head

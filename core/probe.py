@@ -10,7 +10,6 @@ Called by `tunelab probe`, the TUI's probing screen and notebooks.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 import warnings
@@ -23,7 +22,7 @@ from .batching import collate, encode, sorted_batches
 from .data import TaskData, label_ids, load_task_data
 from .device import pick_device
 from .errors import TuneLabError
-from .models import ResolvedModel, load_config, load_tokenizer, max_positions, resolve_model
+from .models import ResolvedModel, load_config, load_tokenizer, max_positions, quiet_load_report, resolve_model
 
 POOLINGS = ("cls", "mean")
 
@@ -123,7 +122,7 @@ def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 64,
     resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
     tokenizer = load_tokenizer(resolved)
     config = load_config(resolved)
-    with _quiet():  # a classifier or masked-LM checkpoint loads into its bare encoder: the load report is noise
+    with quiet_load_report():  # a classifier or masked-LM checkpoint loads into its bare encoder: the load report is noise
         try:
             encoder = AutoModel.from_pretrained(resolved.path)
         except (OSError, ValueError, RuntimeError) as err:
@@ -156,15 +155,3 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, eval_x: np.ndarray, eval
         warnings.simplefilter("ignore", ConvergenceWarning)  # a probe stopped at max_iter still scores fairly
         clf.fit(train_x, train_y)
     return float((clf.predict(eval_x) == eval_y).mean())
-
-
-@contextlib.contextmanager
-def _quiet():
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)

@@ -9,7 +9,6 @@ A data summary gives rows per split, label balance, token-length percentiles, th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -105,7 +104,6 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     if max_length > limit:
         raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
     tokenizer = load_tokenizer(resolved)
-    label = task.equation.label
     regress = task.equation.task == "regress"
     metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
     rows, balance, lengths, truncated, baseline = {}, {}, {}, {}, {}

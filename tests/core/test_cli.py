@@ -25,7 +25,7 @@ def trained_run(tmp_path_factory):
 
 
 def test_fit_json_eval_and_predict(trained_run, capsys, tmp_path):
-    run, data = trained_run["run"], trained_run["data"]
+    run = trained_run["run"]
     capsys.readouterr()
     assert main(["eval", "--model", str(run), "--json"]) == 0          # data and equation come from the run
     report = json.loads(capsys.readouterr().out)

@@ -8,7 +8,7 @@ import pytest
 
 from tunelab.core.config import FitConfig
 from tunelab.core.errors import TuneLabError
-from tunelab.core.events import RunFinished, StepLogged, read_events
+from tunelab.core.events import StepLogged, read_events
 from tunelab.core.fit import fit
 
 from conftest import build_tiny_bert

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import agreement_rows, build_tiny_bert, train_tiny, write_jsonl, write_toy_splits
+from conftest import agreement_rows, train_tiny, write_jsonl, write_toy_splits
 from tunelab.core.errors import TuneLabError
 from tunelab.core.probe import layer_features, probe
 
