@@ -43,8 +43,11 @@ def run(args) -> int:
             return 0
         console.print(f"[bold]{s.name}[/]  {s.equation}" + ("  (validation: a seeded 10% of train)" if s.held_out_validation else ""))
         table = Table(title_justify="left")
-        for col in ("split", "rows", "labels", "tokens p50/p90/p99/max", f"> {s.max_length} tokens", f"majority {s.figure_of_merit}"):
-            table.add_column(col, justify="right" if col != "labels" else "left")
+        table.add_column("split")
+        table.add_column("rows", justify="right")
+        table.add_column("labels", min_width=26, overflow="fold")
+        for col in ("tokens p50/90/99/max", f">{s.max_length} tok", f"majority {s.figure_of_merit}"):
+            table.add_column(col, justify="right", no_wrap=True)
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
             labels = ", ".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
