@@ -27,7 +27,7 @@ from .batching import collate, encode, encode_task_split
 from .data import TaskData, label_ids, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
-from .inference import predict_outputs
+from .inference import predict_outputs, softmax
 from .metrics import classification_scores, default_figure_of_merit, regression_scores
 from .models import load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 
@@ -216,17 +216,12 @@ def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None
     return None, CheckResult("label_mapping", "fail", f"the model's labels ({shown}) are not the data's ({', '.join(data_names[:8])})")
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def _probabilities(logits: np.ndarray) -> CheckResult:
     if not np.isfinite(logits).all():
         return CheckResult("probabilities", "fail", "the model outputs NaN or infinite logits")
     if logits.shape[-1] == 1:
         return CheckResult("probabilities", "pass", "outputs are finite (a regression head: no probabilities)")
-    probs = _softmax(logits)
+    probs = softmax(logits)
     error = float(np.abs(probs.sum(-1) - 1).max())
     if not np.isfinite(probs).all() or error > 1e-4:
         return CheckResult("probabilities", "fail", f"probabilities do not sum to 1 (off by up to {error:.2g})")
@@ -245,7 +240,7 @@ def _predictions_vary(logits: np.ndarray, config, new_head: bool) -> CheckResult
     named = ", ".join(f"{config.id2label.get(i, i)} ×{c}" for i, c in enumerate(counts) if c)
     if len(set(preds.tolist())) > 1:
         return CheckResult("predictions_vary", "pass", f"{n} varied inputs get {named}")
-    spread = float(np.ptp(_softmax(logits), axis=0).max())
+    spread = float(np.ptp(softmax(logits), axis=0).max())
     if spread < 1e-3:
         status = "warn" if new_head else "fail"
         return CheckResult("predictions_vary", status, f"all {n} varied inputs get the same output (probabilities differ by {spread:.1g}): "
@@ -275,7 +270,7 @@ def _attention_rows(attentions, mask: torch.Tensor) -> CheckResult:
 def _sample_inputs(task: TaskData, n: int = 8) -> list:
     """Up to n inputs of the held-out split, taking the labels in turn so that classes are mixed."""
     split = task.eval_split_name()
-    sample = _subset(task, split, 200, seed=0)
+    sample = task.sample(split, 200, 0)
     texts = sample.texts(split)
     if task.equation.task == "regress":
         return list(texts[:n])
@@ -283,13 +278,6 @@ def _sample_inputs(task: TaskData, n: int = 8) -> list:
     for text, label in zip(texts, sample.split(split)[task.equation.label]):
         by_label.setdefault(str(label), []).append(text)
     return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
-
-
-def _subset(task: TaskData, split: str, limit: int, seed: int) -> TaskData:
-    ds = task.split(split)
-    if len(ds) > limit:
-        ds = ds.shuffle(seed=seed).select(range(limit))
-    return dataclasses.replace(task, splits={split: ds})
 
 
 def _baseline_preds(task: TaskData, label2id: dict, labels: np.ndarray) -> tuple[np.ndarray, str]:
@@ -306,7 +294,7 @@ def _baseline_preds(task: TaskData, label2id: dict, labels: np.ndarray) -> tuple
 
 def _beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, seed, max_length, dev, figures) -> CheckResult:
     split = task.eval_split_name()
-    enc = encode_task_split(_subset(task, split, limit, seed), split, tokenizer, max_length, label2id)
+    enc = encode_task_split(task.sample(split, limit, seed), split, tokenizer, max_length, label2id)
     outputs = predict_outputs(clf, enc, 64, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
     metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
     base_preds, base_name = _baseline_preds(task, label2id, enc.labels)
@@ -334,7 +322,7 @@ def _beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, 
 def _overfits_batch(clf, tokenizer, task, label2id, n, steps, lr, seed, max_length, dev, figures) -> CheckResult:
     """Train a copy on one batch with dropout off; a trainable model drives the loss well down in a few dozen steps."""
     split = "train" if task.labeled.get("train") else task.eval_split_name()
-    enc = encode_task_split(_subset(task, split, n, seed), split, tokenizer, max_length, label2id)
+    enc = encode_task_split(task.sample(split, n, seed), split, tokenizer, max_length, label2id)
     batch = {k: v.to(dev) for k, v in collate(enc, np.arange(len(enc)), tokenizer.pad_token_id or 0).items()}
     torch.manual_seed(seed)
     model = copy.deepcopy(clf).eval()      # eval(): dropout off, so the loss curve is the model's alone

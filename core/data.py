@@ -54,6 +54,16 @@ class TaskData:
                 return name
         raise TuneLabError(f"{self.name} has no labelled validation or test split to evaluate on")
 
+    def sample(self, split: str, limit: int, seed: int) -> "TaskData":
+        """This task with only `split`, cut to a seeded random sample of at most `limit` rows
+        (files are often sorted by label, so the first rows would not do)."""
+        import dataclasses
+
+        ds = self.split(split)
+        if len(ds) > limit:
+            ds = ds.shuffle(seed=seed).select(range(limit))
+        return dataclasses.replace(self, splits={split: ds})
+
     def labels(self, split: str) -> list:
         """The raw label values of a split, as a list."""
         return list(self.split(split)[self.equation.label])

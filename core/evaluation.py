@@ -16,7 +16,7 @@ from .batching import encode_task_split
 from .data import load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
-from .inference import predict_outputs, score_outputs
+from .inference import predict_outputs, score_outputs, softmax
 from .metrics import check_metric_name, default_figure_of_merit
 from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
 
@@ -86,8 +86,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
 def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarray, names: list[str], top: int) -> dict:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
+    probs = softmax(logits)
     preds = probs.argmax(-1)
     ids = list(range(len(names)))
     p, r, f, s = precision_recall_fscore_support(gold, preds, labels=ids, zero_division=0)

@@ -32,6 +32,12 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
     return np.stack(out)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits, row by row (shifted by the row maximum, so large logits stay finite)."""
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 def scores_for(task: str, outputs: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
     if task == "regress":
         return regression_scores(outputs[:, 0], labels)

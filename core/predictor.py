@@ -17,7 +17,7 @@ import torch
 from .batching import encode
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
-from .inference import predict_outputs
+from .inference import predict_outputs, softmax
 from . import onnx_runtime
 from .models import load_classifier, load_tokenizer, max_positions, resolve_model
 
@@ -73,9 +73,7 @@ class Predictor:
             for t, p, row in zip(texts, pairs, logits):
                 out.append(Prediction(t, p, f"{row[0]:.4f}", float(row[0]), {}, share))
             return out
-        probs = np.exp(logits - logits.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
-        for t, p, row in zip(texts, pairs, probs):
+        for t, p, row in zip(texts, pairs, softmax(logits)):
             best = int(row.argmax())
             out.append(Prediction(t, p, self.labels[best], float(row[best]),
                                   {name: float(v) for name, v in zip(self.labels, row)}, share))

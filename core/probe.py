@@ -10,7 +10,6 @@ Called by `tunelab probe`, the TUI's probing screen and notebooks.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -102,14 +101,11 @@ def probe(model: str | None, data: str | None = None, eqn: str | None = None, *,
 
 
 def _sample(task: TaskData, split: str, limit: int, seed: int) -> tuple[list, np.ndarray]:
-    """A seeded random sample of at most `limit` rows (files are often sorted by label): inputs and label ids."""
-    ds = task.split(split)
-    if len(ds) > limit:
-        ds = ds.shuffle(seed=seed).select(range(limit))
-    texts = dataclasses.replace(task, splits={split: ds}).texts(split)
+    """A seeded random sample of at most `limit` rows: inputs and label ids."""
+    sample = task.sample(split, limit, seed)
     label2id = {name: i for i, name in enumerate(task.label_names)}
-    labels = label_ids(ds[task.equation.label], label2id, f"split {split!r} of {task.name}", task.equation.label)
-    return texts, np.asarray(labels, dtype=np.int64)
+    labels = label_ids(sample.labels(split), label2id, f"split {split!r} of {task.name}", task.equation.label)
+    return sample.texts(split), np.asarray(labels, dtype=np.int64)
 
 
 @torch.inference_mode()
