@@ -17,7 +17,7 @@ from .data import load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, score_outputs, softmax
-from .metrics import check_metric_name, default_figure_of_merit
+from .metrics import check_metric_name, default_figure_of_merit, majority_baseline
 from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
 
 
@@ -103,12 +103,10 @@ def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarr
 def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, num_labels: int) -> float | None:
     """The figure of merit of predicting the most common training label for every example."""
     from .data import label_ids
-    from .metrics import classification_scores
 
     source = task.labels("train") if "train" in task.splits and task.labeled.get("train") and split != "train" else None
     try:
         ids = np.asarray(label_ids(source, label2id, "train", task.equation.label)) if source is not None else gold
     except TuneLabError:
         ids = gold
-    majority = int(np.bincount(ids, minlength=num_labels).argmax())
-    return classification_scores(np.full_like(gold, majority), gold, num_labels).get(metric)
+    return majority_baseline(ids, gold, num_labels, metric)

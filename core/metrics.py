@@ -40,6 +40,13 @@ def classification_scores(preds: Sequence[int], refs: Sequence[int], num_labels:
     }
 
 
+def majority_baseline(train_ids: Sequence[int], gold: Sequence[int], num_labels: int, metric: str) -> float | None:
+    """Metric `metric` (built in; None otherwise) of always predicting the most common class of `train_ids`."""
+    gold = np.asarray(gold)
+    majority = int(np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=num_labels).argmax())
+    return classification_scores(np.full_like(gold, majority), gold, num_labels).get(metric)
+
+
 def regression_scores(preds: Sequence[float], refs: Sequence[float]) -> dict[str, float]:
     """Pearson and Spearman correlation (0 where undefined, e.g. a constant prediction) and MSE."""
     from scipy.stats import pearsonr, spearmanr

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import DEFAULT_MAX_LENGTH
-from .data import load_task_data
+from .data import label_ids, load_task_data
 from .errors import TuneLabError
-from .metrics import classification_scores, default_figure_of_merit, regression_scores
+from .metrics import default_figure_of_merit, majority_baseline, regression_scores
 from .models import BUNDLED_NAME, bundled_model_dir, load_config, load_tokenizer, max_positions, resolve_model
 
 
@@ -127,14 +127,11 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
             guess = np.full_like(v, float(np.mean(train_values)) if train_values is not None else v.mean())
             baseline[split] = regression_scores(guess, v)["mse"]
         else:
-            keys = [str(int(x)) if isinstance(x, float) else str(x) for x in values]
-            counts = {name: keys.count(name) for name in task.label_names}
-            balance[split] = counts
-            train_keys = [str(x) for x in train_values] if train_values is not None else keys
-            majority = max(task.label_names, key=train_keys.count)
             ids = {n: i for i, n in enumerate(task.label_names)}
-            gold = np.asarray([ids[k] for k in keys if k in ids])
-            baseline[split] = classification_scores(np.full_like(gold, ids[majority]), gold, len(task.label_names))[metric]
+            gold = np.asarray(label_ids(values, ids, f"split {split!r} of {task.name}", task.equation.label))
+            balance[split] = {name: int((gold == i).sum()) for name, i in ids.items()}
+            train_ids = label_ids(train_values, ids, f"split 'train' of {task.name}", task.equation.label) if train_values is not None else gold
+            baseline[split] = majority_baseline(train_ids, gold, len(ids), metric)
     return DataSummary(task.name, str(task.equation), rows, balance, lengths, truncated, max_length,
                        "mse" if regress else metric, baseline, task.held_out_validation)
 
