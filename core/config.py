@@ -1,43 +1,152 @@
-"""The fine-tuning configuration: one frozen dataclass, the CLI flags and run.json are views of it.
+"""The fine-tuning configuration: one frozen dataclass; the CLI flags, the TUI's form and run.json are views of it.
 
-Called by the CLI (flags -> FitConfig), the trainer (reads it), and resume (run.json -> FitConfig).
+Every field is declared once with `setting(...)`: its default (with a comment saying why), its help text, its
+valid range, and its command-line flag. `FitConfig.validate()` checks the ranges, `tunelab/cli/fit.py` builds
+its flags from `SETTINGS`, and `FitConfig.to_argv()` turns a config back into flags (used to launch a detached
+run). Called by the CLI, the trainer, resume (run.json -> FitConfig) and the TUI's Train screen.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import TuneLabError
 
 
 DEFAULT_MAX_LENGTH = 128  # covers CoLA (longest 47 tokens) and SST-2; capped at the model's own limit
+MAX_SEED = 2**32 - 1       # numpy's and torch's seedable range
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one FitConfig field is shown, parsed and checked; read from the field's metadata."""
+
+    name: str
+    kind: type                  # int, float, str, bool, or tuple for a list of names
+    default: object
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    above: bool = False         # minimum is exclusive
+    flag: str | None = None     # None: no flag of its own (shared flags like --model, or internal)
+    metavar: str | None = None
+    group: str = "training"     # where the TUI's form puts it: data, training, evaluation, saving, advanced
+
+    @property
+    def optional(self) -> bool:
+        return self.default is None
+
+    def range_text(self) -> str:
+        lo, hi = _number(self.minimum), _number(self.maximum)
+        if self.minimum is not None and self.maximum is not None:
+            return f"above {lo} and at most {hi}" if self.above else f"from {lo} to {hi}"
+        if self.minimum is not None:
+            return f"above {lo}" if self.above else f"at least {lo}"
+        return f"at most {hi}" if self.maximum is not None else ""
+
+    def check(self, value) -> str | None:
+        """A one-line complaint about `value`, or None when it is fine."""
+        if value is None:
+            return None if self.optional else f"{self.label} needs a value"
+        if self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"{self.label} must be a number, not {value!r}"
+            if self.kind is int and not float(value).is_integer():
+                return f"{self.label} must be a whole number, not {value!r}"
+            if not math.isfinite(value):
+                return f"{self.label} must be a finite number, not {value}"
+            too_low = self.minimum is not None and (value <= self.minimum if self.above else value < self.minimum)
+            too_high = self.maximum is not None and value > self.maximum
+            if too_low or too_high:
+                return f"{self.label} {_number(value)} is out of range: it must be {self.range_text()}"
+        if self.name == "save_every":
+            try:
+                parse_interval(value)
+            except ValueError as err:
+                return str(err)
+        return None
+
+    @property
+    def label(self) -> str:
+        return self.flag or self.name
+
+
+def _number(value) -> str:
+    return str(int(value)) if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15) else f"{value:g}"
+
+
+def setting(default, help: str, *, minimum=None, maximum=None, above=False, flag: str | None = "", metavar=None,
+            group="training"):
+    """A dataclass field carrying its Setting; flag "" means --name-with-dashes, None means no flag."""
+    return field(default=default, metadata={"help": help, "minimum": minimum, "maximum": maximum, "above": above,
+                                            "flag": flag, "metavar": metavar, "group": group})
+
+
+def parse_interval(text: str) -> tuple[str, float]:
+    """'10m', '90s', '1h' -> ("seconds", 600.0); '500' -> ("steps", 500); '0' -> ("off", 0)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|steps?)?\s*", str(text))
+    if not match:
+        raise ValueError(f"--save-every {text!r}: give minutes (10m), seconds (90s), hours (1h) or steps (500); 0 turns it off")
+    amount, unit = float(match.group(1)), match.group(2) or "steps"
+    if amount == 0:
+        return "off", 0.0
+    if unit.startswith("step"):
+        if not amount.is_integer():
+            raise ValueError(f"--save-every {text!r}: a step count must be a whole number")
+        return "steps", amount
+    return "seconds", amount * {"s": 1, "m": 60, "min": 60, "h": 3600}[unit]
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    model: str = "minilm-l6"        # the bundled MiniLM-L6: works offline, small enough for a laptop CPU
-    data: str = "demo"              # the bundled minimal-pair acceptability set
-    eqn: str | None = None          # None: the demo data's own equation
-    columns: tuple[str, ...] | None = None  # names for a headerless CSV/TSV
-    epochs: float = 4.0             # BERT authors: 2-4; the demo set passes 0.9 test accuracy after 3
-    lr: float = 5e-5                # top of BERT's 2e-5..5e-5 range: small encoders like the larger end
-    batch_size: int = 32            # BERT authors' 16 or 32
-    max_length: int | None = None   # a cap, not a pad width (batches pad to their own longest); None: 128 or the model's limit
-    warmup: float = 0.1             # share of steps (<1) or a number of steps (>=1) of linear warm-up
-    weight_decay: float = 0.01      # AdamW decay on weights, never on biases or LayerNorm
-    seed: int = 42                  # seeds the model head, dropout, batch order and the validation split
-    grad_accum: int = 1             # micro-batches per optimizer step (effective batch = batch_size * grad_accum)
-    freeze_layers: int = -1         # -1: train everything; N>=0: freeze embeddings and the first N layers
-    eval_every: int = 0             # 0: evaluate at each epoch's end; N: every N optimizer steps
-    early_stop: int = 0             # 0: off; P: stop after P evaluations without a better figure of merit
-    metric: str | None = None       # figure of merit; None picks the task's (MCC for acceptability, ...)
-    eval_batch_size: int = 128      # no gradients at evaluation, so larger batches fit
-    max_grad_norm: float = 1.0      # gradient clipping, as in BERT and the HF Trainer
-    log_seconds: float = 0.5        # StepLogged events go out at most this often (one device sync each); every step's loss is kept
-    out: str = ""                   # run directory; "" makes runs/<time>-<model>
+    model: str = setting("minilm-l6", "the model to fine-tune", flag=None, group="data")
+    # the bundled MiniLM-L6: works offline, small enough for a laptop CPU
+    data: str = setting("demo", "the data to fine-tune on", flag=None, group="data")
+    # the bundled minimal-pair acceptability set
+    eqn: str | None = setting(None, "gft equation naming the label and input columns", flag=None, group="data")
+    # None: the demo data's own equation
+    columns: tuple[str, ...] | None = setting(None, "names for a headerless CSV/TSV", flag=None, group="data")
+    epochs: float = setting(4.0, "passes over train, may be fractional", minimum=0, above=True, maximum=1000)
+    # BERT authors: 2-4; the demo set passes 0.9 test accuracy after 3
+    lr: float = setting(5e-5, "peak learning rate", minimum=0, above=True, maximum=1.0)
+    # top of BERT's 2e-5..5e-5 range: small encoders like the larger end
+    batch_size: int = setting(32, "examples per micro-batch", minimum=1, maximum=65536)
+    # BERT authors' 16 or 32
+    max_length: int | None = setting(None, "truncate inputs at N tokens; batches pad only to their longest "
+                                           "(default: 128, or the model's limit)", minimum=8, maximum=1_000_000)
+    # a cap, not a pad width; None: 128 or the model's limit
+    warmup: float = setting(0.1, "linear warm-up: a share of steps (<1) or a step count (>=1)", minimum=0, maximum=1e9)
+    weight_decay: float = setting(0.01, "AdamW decay, not on biases/LayerNorm", minimum=0, maximum=10)
+    # AdamW decay on weights, never on biases or LayerNorm
+    seed: int = setting(42, "seed for head, dropout, batch order, validation split", minimum=0, maximum=MAX_SEED)
+    grad_accum: int = setting(1, "micro-batches per optimizer step (effective batch = batch size x this)",
+                              minimum=1, maximum=65536)
+    freeze_layers: int = setting(-1, "freeze the embeddings and the first N layers (-1: train all)",
+                                 minimum=-1, maximum=10_000, metavar="N")
+    eval_every: int = setting(0, "evaluate every N optimizer steps (0: at each epoch's end)",
+                              minimum=0, maximum=10**9, metavar="STEPS", group="evaluation")
+    early_stop: int = setting(0, "stop after N evaluations without a better figure of merit (0: off)",
+                              minimum=0, maximum=10**6, metavar="PATIENCE", group="evaluation")
+    metric: str | None = setting(None, "figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or an "
+                                       "evaluate metric (default: the task's)", group="evaluation")
+    # None picks the task's (MCC for acceptability, ...)
+    eval_batch_size: int = setting(128, "examples per batch when scoring", minimum=1, maximum=65536, group="evaluation")
+    # no gradients at evaluation, so larger batches fit
+    max_grad_norm: float = setting(1.0, "clip gradients to this norm (0: off)", minimum=0, maximum=1e6, group="advanced")
+    # as in BERT and the HF Trainer
+    save_every: str = setting("10m", "save a resumable checkpoint every 10m / 90s / 1h, or every N steps (0: off)",
+                              metavar="INTERVAL", group="saving")
+    # a kill -9 or an OOM kill loses at most this much; a MiniLM checkpoint takes about a second to write
+    log_seconds: float = setting(0.5, "emit step events at most this often (seconds)", minimum=0, maximum=3600,
+                                 flag=None, group="advanced")
+    # one device sync per flush; every step's loss is kept
+    out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
+    # "" makes runs/<time>-<model>
 
     def with_out(self) -> "FitConfig":
         if self.out:
@@ -47,30 +156,55 @@ class FitConfig:
         return FitConfig(**{**asdict(self), "out": str(Path("runs") / f"{stamp}-{name}")})
 
     def validate(self) -> None:
-        checks = [
-            (self.epochs > 0, "--epochs must be above 0"),
-            (self.lr > 0, "--lr must be above 0"),
-            (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.max_length is None or self.max_length >= 8, "--max-length must be at least 8"),
-            (self.warmup >= 0, "--warmup must be 0 or more"),
-            (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
-            (self.grad_accum >= 1, "--grad-accum must be at least 1"),
-            (self.freeze_layers >= -1, "--freeze-layers must be 0 or more"),
-            (self.eval_every >= 0, "--eval-every must be 0 or more"),
-            (self.early_stop >= 0, "--early-stop must be 0 or more"),
-            (self.log_seconds >= 0, "log_seconds must be 0 or more"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise TuneLabError(message)
+        """Raise TuneLabError naming the first setting out of range."""
+        for s in SETTINGS:
+            problem = s.check(getattr(self, s.name))
+            if problem:
+                raise TuneLabError(problem)
+
+    def to_argv(self) -> list[str]:
+        """The `tunelab fit` flags that reproduce this config (non-default values only)."""
+        argv: list[str] = []
+        for s in SETTINGS:
+            value = getattr(self, s.name)
+            if value == s.default:
+                continue
+            if s.name == "columns":
+                argv += ["--columns", ",".join(value)]
+            elif s.name in ("model", "data", "eqn"):
+                argv += [f"--{s.name}", str(value)]
+            elif s.flag:
+                argv += [s.flag, repr(value) if isinstance(value, float) else str(value)]
+        return argv
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, data: dict) -> "FitConfig":
+        if not isinstance(data, dict):
+            raise TuneLabError(f"the saved configuration is a {type(data).__name__}, not a mapping of settings")
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         if values.get("columns") is not None:
             values["columns"] = tuple(values["columns"])
         return cls(**values)
+
+
+def _settings() -> tuple[Setting, ...]:
+    out = []
+    for f in fields(FitConfig):
+        meta = f.metadata
+        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" |")[0].strip(), str)
+        if f.name == "columns":
+            kind = tuple
+        flag = meta.get("flag", "")
+        flag = None if flag is None else (flag or "--" + f.name.replace("_", "-"))
+        default = f.default if f.default is not MISSING else None
+        out.append(Setting(f.name, kind, default, meta.get("help", ""), meta.get("minimum"), meta.get("maximum"),
+                           meta.get("above", False), flag, meta.get("metavar"), meta.get("group", "training")))
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _settings()
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

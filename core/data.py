@@ -98,13 +98,19 @@ def load_task_data(
             raise TuneLabError("--eqn is required with --data, e.g. --eqn 'classify: label ~ sentence'")
         eqn = DEMO_EQUATION
     equation = eqn if isinstance(eqn, Equation) else parse_equation(eqn)
-    raw, name = _load_raw(data, columns)
+    raw, name, where = _load_raw(data, columns)
     splits = {SPLIT_ALIASES.get(k, k): v for k, v in raw.items()}
     for split_name, ds in splits.items():
-        _check_columns(ds, equation, split_name, name)
+        _check_columns(ds, equation, split_name, name, where)
         if len(ds) == 0:
             raise TuneLabError(f"split {split_name!r} of {name} is empty")
+        if columns:
+            _check_header_read_as_data(ds, equation, columns, split_name, where)
     labeled = {k: _has_labels(ds, equation) for k, ds in splits.items()}
+    for split_name, ds in splits.items():
+        _check_texts(ds, equation, split_name, where)
+        if labeled[split_name]:
+            _check_label_values(ds, equation, split_name, where)
     label_names = _label_names(splits, labeled, equation, name)
     held_out = False
     if hold_out and "validation" not in splits and "train" in splits and len(splits["train"]) >= 10:
@@ -117,34 +123,69 @@ def load_task_data(
 
 # ---------------------------------------------------------------- reading files and hub datasets
 
-def _load_raw(data: str, columns: list[str] | None) -> tuple[dict, str]:
+def _load_raw(data: str, columns: list[str] | None) -> tuple[dict, str, "_Where"]:
     if data == DEMO_NAME:
-        return _load_files({s: demo_dir() / f"{s}.jsonl" for s in ("train", "validation", "test")}, None), "demo"
+        _refuse_columns(columns, "the demo data")
+        files = {s: demo_dir() / f"{s}.jsonl" for s in ("train", "validation", "test")}
+        return _load_files(files, None), "demo", _Where(files, "demo")
     if data.startswith(("H:", "hub:")):
-        return _load_hub(data.split(":", 1)[1]), data
+        _refuse_columns(columns, f"hub dataset {data!r}")
+        return _load_hub(data.split(":", 1)[1]), data, _Where({}, data)
     if "=" in data and not Path(data).exists():
-        files = {}
-        for part in data.split(","):
-            split, _, path = part.partition("=")
-            if not path:
-                raise TuneLabError(f"--data {data!r}: write explicit splits as train=PATH,validation=PATH")
-            files[SPLIT_ALIASES.get(split.strip(), split.strip())] = Path(path.strip()).expanduser()
-        return _load_files(files, columns), data
+        files = _explicit_splits(data)
+        return _load_files(files, columns), data, _Where(files, data, headerless=bool(columns))
     path = Path(data).expanduser()
     if path.is_dir():
-        return _load_files(_split_files_in(path), columns), data
-    if path.is_file() or path.suffix.lower() in FORMATS or os.sep in data:
-        return _load_files({"train": path}, columns), data
-    return _load_hub(data), data
+        files = _split_files_in(path)
+    elif path.is_file() or path.suffix.lower() in FORMATS or os.sep in data:
+        files = {"train": path}
+    else:
+        _refuse_columns(columns, f"hub dataset {data!r}")
+        return _load_hub(data), data, _Where({}, data)
+    return _load_files(files, columns), data, _Where(files, data, headerless=bool(columns))
+
+
+def _refuse_columns(columns: list[str] | None, what: str) -> None:
+    if columns:
+        raise TuneLabError(
+            f"--columns names the columns of a headerless CSV/TSV file, but {what} has its own column names; drop --columns"
+        )
+
+
+def _explicit_splits(data: str) -> dict[str, Path]:
+    """`train=a.csv,validation=b.csv`: each split once, under a name TuneLab knows."""
+    files: dict[str, Path] = {}
+    given: dict[str, str] = {}
+    for part in data.split(","):
+        split, _, path = (p.strip() for p in part.partition("="))
+        if not path:
+            raise TuneLabError(f"--data {data!r}: write explicit splits as train=PATH,validation=PATH")
+        canonical = SPLIT_ALIASES.get(split.lower())
+        if canonical is None:
+            raise TuneLabError(f"--data {data!r}: unknown split {split!r}; use train, validation (or dev, val, valid) and test")
+        if canonical in files:
+            if given[canonical] == split:
+                raise TuneLabError(f"--data {data!r} gives split {split!r} twice; give each split once")
+            raise TuneLabError(
+                f"--data {data!r} gives both {given[canonical]!r} and {split!r}, which are the same {canonical} split; give it once"
+            )
+        files[canonical] = Path(path).expanduser()
+        given[canonical] = split
+    return files
 
 
 def _split_files_in(directory: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for child in sorted(directory.iterdir()):
         split = SPLIT_ALIASES.get(child.stem.lower())
-        if split and child.suffix.lower() in FORMATS and split not in files:
+        if split and child.suffix.lower() in FORMATS:
+            if split in files:
+                raise TuneLabError(
+                    f"directory {str(directory)!r} holds two {split} files, {files[split].name} and {child.name}; "
+                    "keep one, or name the files with --data train=PATH,validation=PATH"
+                )
             files[split] = child
-    if "train" not in files and not files:
+    if not files:
         raise TuneLabError(
             f"directory {str(directory)!r} holds no train/validation/test files "
             f"({', '.join(FORMATS)}); name them e.g. train.csv, validation.csv, test.csv"
@@ -165,35 +206,82 @@ def _check_readable(path: Path) -> None:
     except OSError as err:
         raise TuneLabError(f"cannot read {str(path)!r}: {err.strerror}") from None
     if path.suffix.lower() == ".parquet":
+        if not head:
+            raise TuneLabError(f"data file {str(path)!r} is empty")
+        if not head.startswith(b"PAR1") or path.stat().st_size < 12:
+            raise TuneLabError(f"data file {str(path)!r} is not a Parquet file (it lacks Parquet's PAR1 header)")
         return
     if not head.strip():
         raise TuneLabError(f"data file {str(path)!r} is empty")
-    try:
-        # decode the whole file incrementally: a bad byte anywhere is reported before any work starts
-        import codecs
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise TuneLabError(f"data file {str(path)!r} is UTF-16 text; re-save it as UTF-8")
+    if b"\x00" in head:
+        raise TuneLabError(f"data file {str(path)!r} looks binary (it holds NUL bytes), not {path.suffix.lower()[1:].upper()} text")
+    # decode the whole file incrementally: a bad byte anywhere is reported before any work starts
+    import codecs
 
-        decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
         with open(path, "rb") as fh:
             while chunk := fh.read(TEXT_SAMPLE_BYTES):
                 decoder.decode(chunk)
+                line += chunk.count(b"\n")
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as err:
-        raise TuneLabError(f"data file {str(path)!r} is not UTF-8 text (bad byte at offset {err.start} of a chunk); re-save it as UTF-8") from None
+        line += err.object[: err.start].count(b"\n")  # bytes held over from the last chunk never include a newline
+        raise TuneLabError(
+            f"data file {str(path)!r} is not UTF-8 text (line {line} has the byte 0x{err.object[err.start]:02x}); re-save it as UTF-8"
+        ) from None
 
 
-def _check_field_count(path: Path, columns: list[str], sep: str) -> None:
-    """--columns must name every field of a headerless file (pandas would silently make the rest an index)."""
+def _csv_records(path: Path, sep: str):
+    """(line number, fields) of each non-blank record, read the way pandas reads the file (blank lines skipped)."""
     import csv
+    import sys
 
-    with open(path, encoding="utf-8", newline="") as fh:
-        first = next(csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL), [])
-    if first and len(first) != len(columns):
-        raise TuneLabError(f"--columns names {len(columns)} columns but {str(path)!r} has {len(first)} fields per line")
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep, quoting=quoting)
+        start = 1
+        try:
+            for fields in reader:
+                if fields:
+                    yield start, fields
+                start = reader.line_num + 1
+        except csv.Error as err:
+            raise TuneLabError(f"{path} line {reader.line_num}: {err}") from None
+
+
+def _extra_field_hint(sep: str) -> str:
+    return " (a tab inside a text field?)" if sep == "\t" else " (a comma inside an unquoted text field? quote such fields)"
+
+
+def _check_csv_start(path: Path, columns: list[str] | None, sep: str) -> None:
+    """The first two records: a header where --columns says there is none, --columns of the wrong length, and a
+    first data row with more fields than the header (pandas would silently shift the columns into an index)."""
+    records = _csv_records(path, sep)
+    first, second = next(records, None), next(records, None)
+    records.close()
+    if first is None:
+        return
+    if columns:
+        given = [c.lower() for c in columns]
+        found = [f.strip().lower() for f in first[1]]
+        if sorted(found) == sorted(given):
+            raise TuneLabError(
+                f"{path} already has a header row ({', '.join(first[1])}); drop --columns, which names the columns of a file without one"
+            )
+        if len(first[1]) != len(columns):
+            raise TuneLabError(f"--columns names {len(columns)} columns but {str(path)!r} has {len(first[1])} fields per line")
+    elif second is not None and len(second[1]) > len(first[1]):
+        raise TuneLabError(
+            f"{path} line {second[0]}: {len(second[1])} fields, but the header has {len(first[1])}{_extra_field_hint(sep)}"
+        )
 
 
 def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
-    import datasets
-
     for path in files.values():
         _check_readable(path)
     kinds = {FORMATS[p.suffix.lower()] for p in files.values()}
@@ -201,28 +289,176 @@ def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
         raise TuneLabError("all split files must have the same format (CSV/TSV, JSON/JSONL or Parquet)")
     kind = kinds.pop()
     kwargs: dict = {}
+    sep = ","
     if kind == "csv":
         tsv = {p.suffix.lower() == ".tsv" for p in files.values()}
         if len(tsv) > 1:
             raise TuneLabError("mix of .csv and .tsv split files; use one delimiter")
         # QUOTE_NONE for TSV: GLUE/CoLA sentences contain bare quote characters.
-        kwargs = {"sep": "\t", "quoting": 3} if tsv.pop() else {}
+        if tsv.pop():
+            sep = "\t"
+            kwargs = {"sep": "\t", "quoting": 3}
         kwargs["keep_default_na"] = False  # a sentence "NA" or "null" stays text
+        for path in files.values():
+            _check_csv_start(path, columns, sep)
         if columns:
-            for path in files.values():
-                _check_field_count(path, columns, kwargs.get("sep", ","))
             kwargs["column_names"] = list(columns)
     elif columns:
-        raise TuneLabError("--columns names the columns of a headerless CSV/TSV file; JSON and Parquet carry names")
+        raise TuneLabError("--columns names the columns of a headerless CSV/TSV file; JSON and Parquet files carry their own names, so drop --columns")
+    return {split: _load_one(kind, split, path, kwargs, sep, columns) for split, path in files.items()}
+
+
+def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns: list[str] | None):
+    """One split file, loaded alone (so a parse error names its file) with the libraries' own logging silenced."""
+    import datasets
+
     datasets.disable_progress_bars()
     try:
-        loaded = datasets.load_dataset(kind, data_files={k: str(v) for k, v in files.items()}, **kwargs)
+        with _quiet():
+            return datasets.load_dataset(kind, data_files={split: str(path)}, split=split, **kwargs)
+    except TuneLabError:
+        raise
     except Exception as err:  # datasets wraps parse errors in several types
         cause = err.__cause__ or err
         if "corresponds to no data" in str(cause):
-            raise TuneLabError(f"a split of {', '.join(str(p) for p in files.values())} is empty (no rows under the header)") from None
-        raise TuneLabError(f"could not parse {', '.join(str(p) for p in files.values())}: {str(cause).splitlines()[0][:300]}") from None
-    return dict(loaded)
+            raise TuneLabError(f"data file {str(path)!r} is empty (no rows under the header)") from None
+        found = _diagnose(path, kind, sep, columns)
+        if found:
+            raise TuneLabError(found) from None
+        raise TuneLabError(f"could not parse {path}: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]}") from None
+
+
+class _quiet:
+    """Silence the datasets logger (it logs 'Failed to read file ...' before raising) and Python warnings."""
+
+    def __enter__(self):
+        import logging
+        import warnings
+
+        self._logger = logging.getLogger("datasets")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL + 1)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
+        return self
+
+    def __exit__(self, *exc):
+        self._warnings.__exit__(*exc)
+        self._logger.setLevel(self._level)
+        return False
+
+
+def _diagnose(path: Path, kind: str, sep: str, columns: list[str] | None) -> str | None:
+    """After a parse error: the first line that is wrong, in words, or None if none is found."""
+    if kind == "csv":
+        expected = len(columns) if columns else None
+        for line, fields in _csv_records(path, sep):
+            if expected is None:
+                expected = len(fields)
+            elif len(fields) > expected:
+                whose = "--columns names" if columns else "the header has"
+                return f"{path} line {line}: {len(fields)} fields, but {whose} {expected}{_extra_field_hint(sep)}"
+        return None
+    if kind == "json":
+        return _diagnose_json(path)
+    return None
+
+
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else "null"
+
+
+def _diagnose_json(path: Path) -> str | None:
+    import json
+    import math
+
+    def no_constants(name):
+        raise ValueError(f"{name} is not valid JSON; write null for a missing value")
+
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        whole = json.loads(text, parse_constant=no_constants)
+    except ValueError:
+        whole = None
+    if text.lstrip().startswith("["):
+        if whole is not None:
+            return None
+        try:
+            json.loads(text, parse_constant=no_constants)
+        except json.JSONDecodeError as err:
+            return f"{path} line {err.lineno}: not valid JSON ({err.msg})"
+        except ValueError as err:
+            return f"{path}: {err}"
+        return None
+    kinds: dict[str, tuple[str, int]] = {}
+    for number, raw in enumerate(text.split("\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw, parse_constant=no_constants)
+        except json.JSONDecodeError as err:
+            return None if whole is not None else f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno})"
+        except ValueError as err:
+            return f"{path} line {number}: {err}"
+        if not isinstance(record, dict):
+            return None if whole is not None else f"{path} line {number}: {_json_kind(record)}, not a JSON object {{...}}"
+        for key, value in record.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{path} line {number}: {key!r} holds a number too large to store ({value})"
+            kind = _json_kind(value)
+            if kind == "null":
+                continue
+            seen = kinds.setdefault(key, (kind, number))
+            if seen[0] != kind:
+                return f"{path} line {number}: {key!r} is {kind}, but {seen[0]} on line {seen[1]}; use one type per field"
+    return None
+
+
+class _Where:
+    """Names a row the way the user finds it: 'train.tsv line 17' for local files, 'row 17 of split ...' otherwise.
+
+    Line numbers are worked out only when a row is reported, by reading the file again."""
+
+    def __init__(self, files: dict[str, Path], name: str, *, headerless: bool = False):
+        self.files, self.name, self.headerless = files, name, headerless
+
+    def record(self, split: str, row: int) -> tuple[str, list[str] | None]:
+        """Where row `row` (0-based) of `split` is, and its raw fields for a CSV/TSV file."""
+        path = self.files.get(split)
+        if path is None:
+            return f"row {row + 1} of split {split!r} of {self.name}", None
+        suffix = path.suffix.lower()
+        try:
+            if FORMATS.get(suffix) == "csv":
+                skip = 0 if self.headerless else 1
+                for i, (line, fields) in enumerate(_csv_records(path, "\t" if suffix == ".tsv" else ",")):
+                    if i - skip == row:
+                        return f"{path} line {line}", fields
+            elif suffix in (".json", ".jsonl"):
+                with open(path, encoding="utf-8-sig") as fh:
+                    if fh.read(TEXT_SAMPLE_BYTES).lstrip().startswith("["):
+                        return f"{path} record {row + 1}", None
+                    fh.seek(0)
+                    i = -1
+                    for number, raw in enumerate(fh, 1):
+                        i += bool(raw.strip())
+                        if i == row:
+                            return f"{path} line {number}", None
+        except (OSError, TuneLabError):
+            pass
+        return f"{path} row {row + 1}", None
+
+    def __call__(self, split: str, row: int) -> str:
+        return self.record(split, row)[0]
 
 
 def _load_hub(spec: str) -> dict:
@@ -230,7 +466,8 @@ def _load_hub(spec: str) -> dict:
 
     name, _, config = spec.partition(",")
     try:
-        loaded = datasets.load_dataset(name.strip(), config.strip() or None)
+        with _quiet():
+            loaded = datasets.load_dataset(name.strip(), config.strip() or None)
     except Exception as err:
         from .models import hub_reachable
 
@@ -245,7 +482,7 @@ def _load_hub(spec: str) -> dict:
 
 # ---------------------------------------------------------------- checking columns and labels
 
-def _check_columns(ds, equation: Equation, split: str, name: str) -> None:
+def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where | None" = None) -> None:
     for col in equation.inputs + equation.outputs:
         if col not in ds.column_names:
             if col in equation.outputs and split == "test" and all(c in ds.column_names for c in equation.inputs):
@@ -256,9 +493,139 @@ def _check_columns(ds, equation: Equation, split: str, name: str) -> None:
                 + (" (if the file has no header row, name its columns with --columns a,b,c)" if _looks_headerless(ds.column_names) else "")
             )
     for col in equation.inputs:
-        dtype = getattr(ds.features[col], "dtype", None)
-        if dtype not in ("string", "large_string"):
-            raise TuneLabError(f"input column {col!r} in split {split!r} of {name} holds {dtype or 'non-text'} values, not text")
+        feature = ds.features[col]
+        dtype = getattr(feature, "dtype", None)
+        if dtype in ("string", "large_string"):
+            continue
+        if type(feature).__name__ == "Json" and where is not None:  # JSON rows disagree on the type of this field
+            for row, value in enumerate(ds[col]):
+                if value is not None and not isinstance(value, str):
+                    raise TuneLabError(f"{where(split, row)}: input column {col!r} holds {_json_kind(value)} ({_short(value)}), not text")
+        raise TuneLabError(f"input column {col!r} in split {split!r} of {name} holds {dtype or 'non-text'} values, not text")
+
+
+# blank to a reader: nothing, whitespace, control and format characters (zero-width space U+200B, BOM U+FEFF, ...)
+_BLANK = r"^[\s\p{Z}\p{Cc}\p{Cf}]*$"
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_true(mask) -> int:
+    """Index of the first true (or null) entry of a boolean Arrow array, or -1."""
+    import pyarrow.compute as pc
+
+    return pc.index(pc.fill_null(mask, True), True).as_py()
+
+
+def _short_line_note(fields: list[str] | None, ds) -> str:
+    if fields is not None and len(fields) < len(ds.column_names):
+        return f" (the line has {len(fields)} of {len(ds.column_names)} fields)"
+    return ""
+
+
+def _check_header_read_as_data(ds, equation: Equation, columns: list[str], split: str, where: "_Where") -> None:
+    """With --columns the first line is data; refuse when it is plainly the file's own header row."""
+    import pyarrow.compute as pc
+
+    col = equation.label
+    if col not in ds.column_names or not len(ds):
+        return
+    value = ds[0][col]
+    if not isinstance(value, str) or _is_number(value):
+        return
+    names = {c.lower() for c in columns} | {c.lower() for c in equation.inputs + equation.outputs}
+    header_like = value.strip().lower() in names
+    if not header_like and len(ds) > 1:  # 'label' above a column of numbers
+        rest = ds.data.column(col).slice(1)
+        header_like = _first_true(pc.invert(pc.match_substring_regex(rest, _NUMBER))) == -1
+    if header_like:
+        first = ", ".join(str(ds[0][c]) for c in ds.column_names)
+        first = first if len(first) <= 60 else first[:57] + "..."
+        raise TuneLabError(
+            f"{where(split, 0)} looks like a header row ({first}), but --columns says the file has none; "
+            "drop --columns and use the file's own column names"
+        )
+
+
+def _is_number(text: str) -> bool:
+    import re
+
+    return re.match(_NUMBER, text) is not None
+
+
+def _check_texts(ds, equation: Equation, split: str, where: "_Where") -> None:
+    """Refuse an input cell that is empty or holds only whitespace / invisible characters, naming its line."""
+    import pyarrow.compute as pc
+
+    for col in equation.inputs:
+        values = ds.data.column(col)
+        row = _first_true(pc.match_substring_regex(values, _BLANK))
+        if row < 0:
+            continue
+        loc, fields = where.record(split, row)
+        value = values[row].as_py()
+        note = _short_line_note(fields, ds) or (f" (only invisible characters: {ascii(value)})" if value and value.strip() else "")
+        raise TuneLabError(f"{loc}: empty text in column {col!r}{note}; fill it in or remove the line")
+
+
+def _check_label_values(ds, equation: Equation, split: str, where: "_Where") -> None:
+    """Refuse a missing label (empty, null, NaN) or, for regress, one that is not a finite number, naming its line."""
+    import math
+
+    import pyarrow.compute as pc
+
+    col = equation.label
+    feature = ds.features[col]
+    kind = type(feature).__name__
+    if kind == "Json":  # JSON rows disagree on the type of the label
+        first = None
+        for row, value in enumerate(ds[col]):
+            if value is None:
+                raise TuneLabError(f"{where(split, row)}: empty label in column {col!r} (null)")
+            if first is None:
+                first = (_json_kind(value), row)
+            elif _json_kind(value) != first[0]:
+                raise TuneLabError(
+                    f"{where(split, row)}: label {_short(value)} in column {col!r} is {_json_kind(value)}, "
+                    f"but {first[0]} in {where(split, first[1])}; use one type for every label"
+                )
+        return
+    if kind != "Value":
+        return  # ClassLabel ids are checked by datasets; lists and dicts: _label_names says what is wrong
+    dtype = feature.dtype
+    values = ds.data.column(col)
+    if dtype in ("string", "large_string"):
+        blank = pc.match_substring_regex(values, _BLANK)
+        row = _first_true(pc.or_kleene(blank, pc.equal(pc.utf8_lower(pc.utf8_trim_whitespace(values)), "nan")))
+        if row >= 0:
+            loc, fields = where.record(split, row)
+            value = values[row].as_py()
+            what = "missing label (NaN)" if value and value.strip().lower() == "nan" else "empty label"
+            raise TuneLabError(f"{loc}: {what} in column {col!r}{_short_line_note(fields, ds)}")
+        if equation.task == "regress":
+            for row, value in enumerate(values.to_pylist()):
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise TuneLabError(f"{where(split, row)}: regress needs numeric values in {col!r}, got {_short(value)}") from None
+                if not math.isfinite(number):
+                    raise TuneLabError(f"{where(split, row)}: label {_short(value)} in column {col!r} is not a finite number")
+        return
+    row = _first_true(pc.is_null(values))
+    if row >= 0:
+        loc, fields = where.record(split, row)
+        raise TuneLabError(f"{loc}: empty label in column {col!r}{_short_line_note(fields, ds) or ' (null)'}")
+    if dtype.startswith("float"):
+        row = _first_true(pc.is_nan(values))
+        if row >= 0:
+            raise TuneLabError(f"{where(split, row)}: missing label (NaN) in column {col!r}")
+        row = _first_true(pc.is_inf(values))
+        if row >= 0:
+            raise TuneLabError(f"{where(split, row)}: label {values[row].as_py()} in column {col!r} is not a finite number")
 
 
 def _looks_headerless(names: list[str]) -> bool:
@@ -273,7 +640,7 @@ def _has_labels(ds, equation: Equation) -> bool:
     if type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
         return True  # lists, dicts: _label_names says what is wrong with them
     values = ds.unique(equation.label)
-    return not (len(values) == 1 and values[0] in (-1, None))
+    return not (len(values) == 1 and values[0] in (-1, None, ""))  # an all-empty label column: unlabelled too
 
 
 def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
@@ -308,7 +675,7 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
         return tuple(str(v) for v in sorted(values))
     if all(isinstance(v, int) for v in values):
         return tuple(str(v) for v in sorted(v for v in values if v != -1))
-    return tuple(sorted(str(v) for v in values))
+    return tuple(sorted({str(v) for v in values}))  # a set: splits may hold 1 and '1' (each split is typed on its own)
 
 
 def label_ids(values, label2id: dict[str, int], name: str, column: str) -> list[int]:

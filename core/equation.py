@@ -60,4 +60,11 @@ def parse_equation(text: str) -> Equation:
         raise TuneLabError(f"equation {text!r}: exactly one label column is supported, got {len(outputs)}")
     if not 1 <= len(inputs) <= 2:
         raise TuneLabError(f"equation {text!r}: one input or a pair of inputs (a + b) is supported, got {len(inputs)}")
+    if outputs[0] in inputs:
+        raise TuneLabError(
+            f"equation {text!r}: the label {outputs[0]!r} is also an input, so the model would read the answer; "
+            "name the text column(s) after '~'"
+        )
+    if len(set(inputs)) != len(inputs):
+        raise TuneLabError(f"equation {text!r}: input {inputs[0]!r} is named twice; a pair needs two different columns")
     return Equation(task=task, outputs=outputs, inputs=inputs)

@@ -1,20 +1,27 @@
-"""Typed progress events of a training run, and their one-JSON-line form.
+"""Typed progress events of a training run, their one-JSON-line form, and the tailer watchers read them with.
 
-The trainer emits these to a callback and appends them to the run's `events.jsonl`; the CLI, the TUI and
-`read_events` replay them. Fields are plain numbers, strings, lists and dicts so a line round-trips exactly.
+The trainer emits these to a callback and appends them to the run's `events.jsonl` (`EventLog`); `tunelab watch`,
+`tunelab runs`, the TUI and `read_events` replay them. Fields are plain numbers, strings, lists and dicts so a
+line round-trips exactly. Every line carries the schema version `v`; a reader skips event types it does not know,
+so an older watcher can follow a newer trainer.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
+SCHEMA_VERSION = 1
+
 
 @dataclass(frozen=True)
 class RunStarted:
+    """A training segment begins: the first, or one resumed from a checkpoint (resumed_from_step > 0)."""
+
     run_dir: str
     model: str
     task: str
@@ -23,6 +30,9 @@ class RunStarted:
     epochs: int
     train_examples: int
     resumed_from_step: int = 0
+    segment: int = 1            # 1 for the first start, 2 for the first resume, ...
+    pid: int = 0
+    host: str = ""
     time: float = field(default_factory=time.time)
 
 
@@ -34,6 +44,19 @@ class StepLogged:
     learning_rate: float
     samples_per_second: float
     tokens_per_second: float
+    rss_mb: float = 0.0         # the training process's resident memory when this batch of steps was flushed
+    gpu_mb: float = 0.0         # peak GPU memory allocated by torch (0 on CPU)
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class EvalStarted:
+    """Scoring begins; a watcher can say "evaluating" during a long pass."""
+
+    step: int
+    split: str
+    examples: int
+    final: bool = False         # True for the scoring of the saved model at the end
     time: float = field(default_factory=time.time)
 
 
@@ -49,17 +72,26 @@ class EvalDone:
 
 
 @dataclass(frozen=True)
+class SaveStarted:
+    """Writing begins: a resumable checkpoint, the best model so far, or the final model."""
+
+    step: int
+    what: str                   # "checkpoint", "best" or "model"
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
 class CheckpointSaved:
     step: int
     path: str
-    reason: str  # "best", "stop" or "periodic"
+    reason: str                 # "best", "stop" or "periodic"
     time: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
 class RunFinished:
     step: int
-    status: str  # "completed", "early_stopped" or "stopped"
+    status: str                 # "completed", "early_stopped" or "stopped"
     best_metric: float | None
     figure_of_merit: str
     model_dir: str
@@ -74,39 +106,137 @@ class RunFailed:
     time: float = field(default_factory=time.time)
 
 
-Event = Union[RunStarted, StepLogged, EvalDone, CheckpointSaved, RunFinished, RunFailed]
-EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalDone, CheckpointSaved, RunFinished, RunFailed)}
+Event = Union[RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted, CheckpointSaved, RunFinished, RunFailed]
+EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted,
+                                             CheckpointSaved, RunFinished, RunFailed)}
+FINAL_EVENTS = (RunFinished, RunFailed)
 EventCallback = Callable[[Event], None]
 
 
 def event_to_json(event: Event) -> str:
-    return json.dumps({"event": type(event).__name__, **asdict(event)}, ensure_ascii=False)
+    return json.dumps({"event": type(event).__name__, "v": SCHEMA_VERSION, **asdict(event)}, ensure_ascii=False)
 
 
-def event_from_json(line: str) -> Event:
-    data = json.loads(line)
-    cls = EVENT_TYPES[data.pop("event")]
+def event_from_json(line: str) -> Event | None:
+    """The event on one line; None for a line that is not an event this version knows (skipped by readers)."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cls = EVENT_TYPES.get(data.pop("event", None))
+    if cls is None:
+        return None
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError:  # a required field is missing: a damaged or foreign line
+        return None
 
 
 def read_events(path: str | Path) -> Iterator[Event]:
-    """Replay an events.jsonl; a torn last line (a run killed mid-write) is skipped."""
-    with open(path, encoding="utf-8") as fh:
+    """Replay an events.jsonl; a torn last line (a run killed mid-write) and unknown lines are skipped."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if line.endswith("\n"):
-                yield event_from_json(line)
+                event = event_from_json(line)
+                if event is not None:
+                    yield event
+
+
+def repair_torn_tail(path: Path) -> None:
+    """Cut a torn last line (a writer killed mid-line) so the next appended event starts on a line of its own."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            back = min(size, 1 << 20)
+            fh.seek(size - back)
+            tail = fh.read(back)
+            cut = tail.rfind(b"\n")
+            fh.truncate(size - back + cut + 1 if cut >= 0 else (0 if back == size else size))
+    except FileNotFoundError:
+        return
 
 
 class EventLog:
     """Appends events to a file, one flushed line each, so a watcher never sees half a line."""
 
     def __init__(self, path: str | Path):
+        repair_torn_tail(Path(path))
         self._fh = open(path, "a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
+        if self._fh.closed:
+            return
         self._fh.write(event_to_json(event) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
         self._fh.close()
+
+
+@dataclass
+class TailBatch:
+    events: list
+    reset: bool = False          # the file was truncated or replaced: drop what was read before and start over
+
+
+class EventTailer:
+    """Reads new events from an events.jsonl that another process appends to: whole lines only, from a saved
+    offset; survives the file being truncated, replaced or not existing yet; skips lines it cannot read.
+    `tunelab watch`, `tunelab runs` and the TUI's followers all use this one reader."""
+
+    def __init__(self, path: str | Path, max_bytes: int = 8 << 20):
+        self.path = Path(path)
+        self.offset = 0
+        self.max_bytes = max_bytes    # at most this much per poll, so a huge log is handed over in slices
+        self._identity: tuple[int, int] | None = None
+        self._partial = b""
+
+    def poll(self) -> TailBatch:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            reset = self._identity is not None
+            self._forget()
+            return TailBatch([], reset)
+        identity = (st.st_dev, st.st_ino)
+        reset = False
+        if self._identity is not None and (identity != self._identity or st.st_size < self.offset):
+            reset = True                    # replaced (new inode) or truncated: read it again from the start
+            self._forget()
+        self._identity = identity
+        if st.st_size == self.offset:
+            return TailBatch([], reset)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read(self.max_bytes)
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._partial = data
+            return TailBatch([], reset)
+        self._partial = data[cut + 1:]
+        events = []
+        for line in data[:cut].split(b"\n"):
+            event = event_from_json(line.decode("utf-8", errors="replace")) if line.strip() else None
+            if event is not None:
+                events.append(event)
+        return TailBatch(events, reset)
+
+    def _forget(self) -> None:
+        self.offset, self._identity, self._partial = 0, None, b""
+
+    @property
+    def caught_up(self) -> bool:
+        try:
+            return os.stat(self.path).st_size == self.offset
+        except FileNotFoundError:
+            return True

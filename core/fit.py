@@ -9,24 +9,27 @@ Runs on one device or under `accelerate launch` (DDP) with the same code.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
+import os
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
 from . import allocator, cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
-from .config import DEFAULT_MAX_LENGTH, FitConfig
+from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval
 from .data import TaskData, load_task_data
 from .errors import TuneLabError
-from .inference import predict_outputs, score_outputs
-from .events import (CheckpointSaved, EvalDone, Event, EventCallback, EventLog, RunFailed, RunFinished,
-                     RunStarted, StepLogged)
+from .inference import ScoringCancelled, predict_outputs, score_outputs
+from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
+                     RunStarted, SaveStarted, StepLogged)
+from .liveness import RunOwnership
 from .metrics import check_metric_name, default_figure_of_merit, is_better
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .run_dir import RunDir, new_run_dir, remember_run, replace_dir, write_json_atomic
@@ -126,38 +129,118 @@ def mixed_precision() -> str:
 
 # ---------------------------------------------------------------- the run
 
+@dataclass
+class TrainState:
+    """Where training stands; saved as trainer_state.json inside every resumable checkpoint."""
+
+    step: int = 0                   # optimizer steps done
+    epoch: int = 0                  # the epoch in progress
+    batch_in_epoch: int = 0         # micro-batches of that epoch already consumed (this process's share)
+    best: float | None = None       # the best figure of merit so far
+    best_scores: dict | None = None  # every score of that evaluation (the saved model's validation scores)
+    bad_evals: int = 0              # evaluations since the last improvement (early stopping)
+    segment: int = 1                # 1 for the first start, +1 for each resume
+    history: list = field(default_factory=list)   # every evaluation: step, epoch and scores
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainState":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            names = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except (OSError, ValueError, TypeError, AttributeError) as err:
+            raise TuneLabError(f"the checkpoint's {path.name} is damaged ({type(err).__name__}); "
+                               "the run cannot be resumed from it") from None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many steps the run takes, fixed when it starts (a resume keeps them)."""
+
+    batches_per_epoch: int          # per process
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+
+
+def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path]:
+    """Everything --resume needs, read from the run directory: its config, its newest whole checkpoint, the state."""
+    run = RunDir(Path(resume))
+    saved = run.read_config()
+    try:
+        config = FitConfig.from_dict(saved["config"])
+    except TypeError as err:
+        raise TuneLabError(f"{run.config} is damaged: {err}") from None
+    checkpoint = run.resumable_checkpoint()
+    if checkpoint is None:
+        raise TuneLabError(f"{resume!r} has no resumable checkpoint" + (" (the run finished)" if run.model.exists() else ""))
+    state = TrainState.load(checkpoint / "trainer_state.json")
+    state.segment += 1
+    return run, config, state, checkpoint
+
+
+def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
+    batches_per_epoch = math.ceil(train_examples / config.batch_size) // world
+    if batches_per_epoch == 0:
+        raise TuneLabError(f"{train_examples} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
+    if config.grad_accum > batches_per_epoch:
+        raise TuneLabError(f"--grad-accum {config.grad_accum} is more than the {batches_per_epoch} batches in an epoch "
+                           f"at --batch-size {config.batch_size}; use at most --grad-accum {batches_per_epoch}")
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    total_steps = max(1, round(steps_per_epoch * config.epochs))
+    warmup_steps = int(config.warmup * total_steps) if config.warmup < 1 else int(config.warmup)
+    return Plan(batches_per_epoch, steps_per_epoch, total_steps, warmup_steps)
+
+
+def _local_path(spec: str) -> str:
+    """An existing local path made absolute (so run.json works from any directory); anything else unchanged."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if spec and path.exists() else spec
+
+
 class _Emitter:
     """Sends events to the caller's callback and the run's events.jsonl (main process only)."""
 
     def __init__(self, log: EventLog | None, callback: EventCallback | None):
         self.log, self.callback = log, callback
+        self.started = False            # a RunStarted went out
 
     def __call__(self, event: Event) -> None:
+        self.started = self.started or isinstance(event, RunStarted)
         if self.log is not None:
             self.log(event)
         if self.callback is not None:
             self.callback(event)
 
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+def _save_error(what: str, where: Path, err: BaseException) -> TuneLabError:
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC or "No space left" in str(err):
+        reason = "the disk is full"
+    else:
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+    return TuneLabError(f"could not save the {what} in {where}: {reason}")
+
 
 def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         stop: threading.Event | None = None, resume: str | None = None) -> FitResult:
-    """Fine-tune as `config` says (or continue the run in `resume`); returns when done, stopped or failed."""
+    """Fine-tune as `config` says (or continue the run in `resume`); returns when done, stopped or failed.
+    Raises TuneLabError for anything the user can fix, before writing anything where possible."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
 
     # ---- phase 1: resolve everything, so bad input fails before anything is written
-    state: dict = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best": None, "bad_evals": 0, "history": []}
     if resume:
-        run = RunDir(Path(resume))
-        saved = run.read_config()
-        config = FitConfig.from_dict(saved["config"])
-        if not (run.last / "trainer_state.json").is_file():
-            raise TuneLabError(f"{resume!r} has no resumable checkpoint" + (" (the run finished)" if run.model.exists() else ""))
-        state = json.loads((run.last / "trainer_state.json").read_text(encoding="utf-8"))
-    config = (config or FitConfig()).with_out()
+        run, config, state, checkpoint = open_resume(resume)
+    else:
+        config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
     setup = resolve(config)
     config = setup.config
+    save_kind, save_amount = parse_interval(config.save_every)
     # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
     on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     accelerator = Accelerator(mixed_precision=mixed_precision(), cpu=on_cpu)
@@ -165,168 +248,244 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
-    batches_per_epoch = math.ceil(len(setup.train) / config.batch_size) // world
-    if batches_per_epoch == 0:
-        raise TuneLabError(f"{len(setup.train)} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
-    if not resume:
-        run = new_run_dir(config.out) if main else RunDir(Path(config.out))
+    plan = plan_steps(config, len(setup.train), world)
+
+    # ---- phase 2: claim the run directory: one process owns it (a lock held for the run's life)
+    stop = stop or threading.Event()
+    ownership = None
+    if main:
+        if not resume:
+            run = new_run_dir(config.out)
+        ownership = RunOwnership(run.root, "--resume" if resume else "--out")
+        if not resume and (run.config.exists()):
+            ownership.close()
+            raise TuneLabError(f"--out {config.out!r} already holds a run; continue it with --resume {config.out}")
+        ownership.start(stop)   # owner.json + heartbeat (and stop requests) from now on
+    elif not resume:
+        run = RunDir(Path(config.out))
     accelerator.wait_for_everyone()
+    emit = _Emitter(EventLog(run.events) if main else None, on_event)
+    try:
+        return _train(accelerator, setup, config, plan, run, state, checkpoint, emit, stop, ownership,
+                      save_kind, save_amount, set_seed, get_linear_schedule_with_warmup)
+    except BaseException:
+        if main and not resume and not emit.started:
+            _remove_unstarted_run(run)   # failed while building the model: leave --out as it was, reusable
+        raise
+    finally:
+        emit.close()
+        if ownership is not None:
+            ownership.close()
+
+
+def _remove_unstarted_run(run: RunDir) -> None:
+    for name in ("events.jsonl", "run.json", "owner.json", "heartbeat.json", "stop.request"):
+        (run.root / name).unlink(missing_ok=True)
+
+
+def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir, state: TrainState,
+           checkpoint: Path | None, emit: _Emitter, stop: threading.Event, ownership, save_kind: str,
+           save_amount: float, set_seed, get_linear_schedule_with_warmup) -> FitResult:
+    """Phases 3-5 of fit(): build, train, finish. Every exit goes through RunFinished or RunFailed."""
+    main = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+    device = accelerator.device
     is_regression = setup.task.equation.task == "regress"
     num_labels = 1 if is_regression else len(setup.label_names)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
-    total_steps = max(1, round(steps_per_epoch * config.epochs))
-    warmup_steps = int(config.warmup * total_steps) if config.warmup < 1 else int(config.warmup)
-
-    # ---- phase 2: model, optimizer, schedule (seeded, so the new head is the same on every process)
-    set_seed(config.seed)
-    id2label = None if is_regression else dict(enumerate(setup.label_names))
-    model, new_head = load_classifier(setup.model, num_labels=num_labels, id2label=id2label,
-                                      problem_type="regression" if is_regression else "single_label_classification")
-    freeze(model, config.freeze_layers)
-    cls_shortcut.install(model)  # the head reads only [CLS]: the last layer runs for [CLS] alone (same math)
-    optimizer = adamw(model, config.lr, config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
-    device = accelerator.device
     pad_id = setup.tokenizer.pad_token_id or 0
-    if resume:
-        accelerator.load_state(str(run.last))
-
-    emit = _Emitter(EventLog(run.events) if main else None, on_event)
-    if main:
-        resolved = {
-            "config": asdict(config), "model_path": setup.model.path, "equation": str(setup.task.equation),
-            "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(device),
-            "num_processes": world, "mixed_precision": accelerator.mixed_precision, "total_steps": total_steps,
-            "warmup_steps": warmup_steps, "train_examples": len(setup.train), "validation_split": setup.valid_split,
-            "held_out_validation": setup.task.held_out_validation, "new_head": new_head,
-        }
-        write_json_atomic(run.config, resolved)
-        remember_run(run.root)
-    emit(RunStarted(str(run.root), setup.model.name, str(setup.task.equation), str(device), total_steps,
-                    math.ceil(config.epochs), len(setup.train), state["step"]))
-
-    stop = stop or threading.Event()
     started = time.time()
-    steps = _StepLog(emit, config.log_seconds)
-    status = "completed"
-    unwrapped = accelerator.unwrap_model(model)
-
-    def stop_requested() -> bool:
-        if world == 1:
-            return stop.is_set()
-        flag = accelerator.reduce(torch.tensor([1.0 if stop.is_set() else 0.0], device=device), reduction="sum")
-        return bool(flag.item() > 0)  # every process stops at the same step
-
-    def save_resumable(reason: str) -> None:
-        steps.flush()
-        accelerator.wait_for_everyone()
-        tmp = run.last.with_name("last.tmp")
-        accelerator.save_state(str(tmp))
-        if main:
-            write_json_atomic(tmp / "trainer_state.json", state)
-            replace_dir(tmp, run.last)
-            emit(CheckpointSaved(state["step"], str(run.last), reason))
-        accelerator.wait_for_everyone()
-
-    def evaluate_now(epoch_float: float) -> bool:
-        """Score the validation split; save the best model; True when early stopping says stop."""
-        if setup.valid is None:
-            return False
-        steps.flush()
-        outputs = predict_outputs(model, setup.valid, config.eval_batch_size, device, pad_id, accelerator.autocast)
-        model.train()
-        steps.restart_clock()
-        scores = score_outputs(setup.task.equation.task, outputs, setup.valid.labels, num_labels, setup.metric)
-        value = scores[setup.metric]
-        best = is_better(setup.metric, value, state["best"])
-        if best:
-            state["best"], state["bad_evals"] = value, 0
-            if main:
-                tmp = run.best.with_name("best.tmp")
-                unwrapped.save_pretrained(tmp, safe_serialization=True)
-                replace_dir(tmp, run.best)
-        else:
-            state["bad_evals"] += 1
-        state["history"].append({"step": state["step"], "epoch": epoch_float, **scores})
-        emit(EvalDone(state["step"], epoch_float, setup.valid_split, scores, setup.metric, best))
-        if best:
-            emit(CheckpointSaved(state["step"], str(run.best), "best"))
-        return config.early_stop > 0 and state["bad_evals"] >= config.early_stop
-
-    # ---- phase 3: train
+    steps = _StepLog(emit, config.log_seconds, device)
     try:
-        model.train()
-        done = state["step"] >= total_steps
-        while not done:
-            epoch = state["epoch"]
-            batches = length_grouped_batches(setup.train.lengths, config.batch_size, config.seed, epoch)
-            batches = batches[: batches_per_epoch * world][rank::world]   # this process's equal share
-            for start in range(state["batch_in_epoch"], len(batches), config.grad_accum):
-                group = batches[start:start + config.grad_accum]
-                step_loss = torch.zeros((), device=device)
-                samples = tokens = 0
-                for k, index in enumerate(group):
-                    batch = {n: t.to(device, non_blocking=True) for n, t in collate(setup.train, index, pad_id).items()}
-                    tokens += int(setup.train.lengths[index].sum())
-                    samples += len(index)
-                    sync = k == len(group) - 1
-                    with accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext():
-                        with accelerator.autocast():
-                            loss = model(**batch).loss / len(group)
-                        accelerator.backward(loss)
-                    step_loss += loss.detach()
-                if config.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state["step"] += 1
-                state["batch_in_epoch"] = start + len(group)
-                epoch_float = epoch + state["batch_in_epoch"] / len(batches)
-                if world > 1:
-                    step_loss = accelerator.reduce(step_loss, reduction="mean")
-                steps.add(state["step"], epoch_float, step_loss, scheduler.get_last_lr()[0], samples * world, tokens * world)
-                last_step = state["step"] >= total_steps
-                if config.eval_every and state["step"] % config.eval_every == 0 and not last_step:
-                    if evaluate_now(epoch_float):
-                        status, done = "early_stopped", True
-                        break
-                if last_step:
-                    done = True
-                    break
-                if stop_requested():
-                    status, done = "stopped", True
-                    break
+        # ---- phase 3: model, optimizer, schedule (seeded, so the new head is the same on every process)
+        set_seed(config.seed)
+        id2label = None if is_regression else dict(enumerate(setup.label_names))
+        model, new_head = load_classifier(setup.model, num_labels=num_labels, id2label=id2label,
+                                          problem_type="regression" if is_regression else "single_label_classification")
+        freeze(model, config.freeze_layers)
+        cls_shortcut.install(model)  # the head reads only [CLS]: the last layer runs for [CLS] alone (same math)
+        optimizer = adamw(model, config.lr, config.weight_decay)
+        scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
+        model, optimizer = accelerator.prepare(model, optimizer)
+        accelerator.register_for_checkpointing(scheduler)
+        unwrapped = accelerator.unwrap_model(model)
+        if checkpoint is not None:  # resume: weights, optimizer, schedule and RNG exactly as they were
+            try:
+                accelerator.load_state(str(checkpoint))
+            except Exception as err:
+                raise TuneLabError(f"the checkpoint in {checkpoint} is damaged and cannot be loaded "
+                                   f"({type(err).__name__}); the run cannot be resumed from it") from None
+        if main and state.segment == 1:
+            write_json_atomic(run.config, {
+                "config": {**asdict(config), "model": _local_path(config.model), "data": _local_path(config.data)},
+                "model_path": setup.model.path, "equation": str(setup.task.equation),
+                "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(device),
+                "num_processes": world, "mixed_precision": accelerator.mixed_precision,
+                "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
+                "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
+                "new_head": new_head})
+            remember_run(run.root)
+        owner = ownership.owner if ownership else None
+        emit(RunStarted(str(run.root), setup.model.name, str(setup.task.equation), str(device), plan.total_steps,
+                        math.ceil(config.epochs), len(setup.train), state.step, state.segment,
+                        owner.pid if owner else os.getpid(), owner.host if owner else ""))
+        if ownership is not None:
+            ownership.step = state.step
+
+        def agree(*flags: bool) -> list[bool]:
+            """The same decisions on every process (any process saying yes makes it yes)."""
+            if world == 1:
+                return list(flags)
+            votes = accelerator.reduce(torch.tensor([1.0 if f else 0.0 for f in flags], device=device), reduction="sum")
+            return [v > 0 for v in votes.tolist()]
+
+        def save_resumable(reason: str) -> None:
+            steps.flush()
+            if main:
+                emit(SaveStarted(state.step, "checkpoint"))
+            accelerator.wait_for_everyone()
+            tmp = run.last.with_name("last.tmp")
+            try:
+                accelerator.save_state(str(tmp))
+                if main:
+                    write_json_atomic(tmp / "trainer_state.json", asdict(state))
+                    replace_dir(tmp, run.last)   # atomic: a kill here leaves the previous checkpoint usable
+            except Exception as err:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise _save_error("checkpoint", run.last.parent, err) from None
+            if main:
+                emit(CheckpointSaved(state.step, str(run.last), reason))
+            accelerator.wait_for_everyone()
+
+        def evaluate_now(epoch_float: float) -> bool:
+            """Score the validation split; save the best model; True when early stopping says stop."""
+            if setup.valid is None:
+                return False
+            steps.flush()
+            emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
+            outputs = predict_outputs(model, setup.valid, config.eval_batch_size, device, pad_id, accelerator.autocast,
+                                      cancel=stop if world == 1 else None)
+            model.train()
+            steps.restart_clock()
+            scores = score_outputs(setup.task.equation.task, outputs, setup.valid.labels, num_labels, setup.metric)
+            value = scores[setup.metric]
+            best = is_better(setup.metric, value, state.best)
+            if best:
+                state.best, state.best_scores, state.bad_evals = value, scores, 0
+                if main:
+                    emit(SaveStarted(state.step, "best"))
+                    tmp = run.best.with_name("best.tmp")
+                    try:
+                        unwrapped.save_pretrained(tmp, safe_serialization=True)
+                        replace_dir(tmp, run.best)
+                    except Exception as err:
+                        shutil.rmtree(tmp, ignore_errors=True)
+                        raise _save_error("best model", run.best.parent, err) from None
             else:
-                state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
-                if not config.eval_every and evaluate_now(float(state["epoch"])):
-                    status, done = "early_stopped", True
+                state.bad_evals += 1
+            state.history.append({"step": state.step, "epoch": epoch_float, **scores})
+            emit(EvalDone(state.step, epoch_float, setup.valid_split, scores, setup.metric, best))
+            if best:
+                emit(CheckpointSaved(state.step, str(run.best), "best"))
+            return config.early_stop > 0 and state.bad_evals >= config.early_stop
+
+        def epoch_batches(epoch: int) -> list:
+            batches = length_grouped_batches(setup.train.lengths, config.batch_size, config.seed, epoch)
+            return batches[: plan.batches_per_epoch * world][rank::world]   # this process's equal share
+
+        def train_step(group: list) -> tuple[torch.Tensor, int, int]:
+            """One optimizer step over a group of micro-batches; the loss stays on the device."""
+            step_loss = torch.zeros((), device=device)
+            samples = tokens = 0
+            for k, index in enumerate(group):
+                batch = {n: t.to(device, non_blocking=True) for n, t in collate(setup.train, index, pad_id).items()}
+                tokens += int(setup.train.lengths[index].sum())
+                samples += len(index)
+                sync = k == len(group) - 1
+                with accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext():
+                    with accelerator.autocast():
+                        loss = model(**batch).loss / len(group)
+                    accelerator.backward(loss)
+                step_loss += loss.detach()
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if world > 1:
+                step_loss = accelerator.reduce(step_loss, reduction="mean")
+            return step_loss, samples * world, tokens * world
+
+        # ---- phase 4: train. One loop, one exit: `status` is set once, by the step that ends the run.
+        model.train()
+        status = "completed" if state.step >= plan.total_steps else None
+        batches, batches_epoch = None, None
+        last_save = time.monotonic()
+        while status is None:
+            if batches_epoch != state.epoch:
+                batches, batches_epoch = epoch_batches(state.epoch), state.epoch
+            if state.batch_in_epoch >= len(batches):                 # an epoch ends
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                try:
+                    if not config.eval_every and evaluate_now(float(state.epoch)):
+                        status = "early_stopped"
+                except ScoringCancelled:
+                    status = "stopped"
                 continue
+            group = batches[state.batch_in_epoch: state.batch_in_epoch + config.grad_accum]
+            loss, samples, tokens = train_step(group)
+            state.step += 1
+            state.batch_in_epoch += len(group)
+            epoch_float = state.epoch + state.batch_in_epoch / len(batches)
+            steps.add(state.step, epoch_float, loss, scheduler.get_last_lr()[0], samples, tokens)
+            if ownership is not None:
+                ownership.step = state.step
+            save_due = (save_kind == "steps" and state.step % int(save_amount) == 0) or \
+                       (save_kind == "seconds" and time.monotonic() - last_save >= save_amount)
+            stop_now, save_due = agree(stop.is_set(), save_due)
+            if state.step >= plan.total_steps:
+                status = "completed"
+            elif stop_now:
+                status = "stopped"
+            else:
+                try:
+                    if config.eval_every and state.step % config.eval_every == 0 and evaluate_now(epoch_float):
+                        status = "early_stopped"
+                except ScoringCancelled:
+                    status = "stopped"
+                if status is None and save_due:
+                    save_resumable("periodic")
+                    last_save = time.monotonic()
         steps.flush()
-        if status == "completed" and (not state["history"] or state["history"][-1]["step"] != state["step"]):
-            evaluate_now(state["epoch"] + state["batch_in_epoch"] / max(1, batches_per_epoch))
+
+        # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
+        if status == "completed" and (not state.history or state.history[-1]["step"] != state.step):
+            try:
+                evaluate_now(state.epoch + state.batch_in_epoch / max(1, plan.batches_per_epoch))
+            except ScoringCancelled:
+                status = "stopped"
         if status == "stopped":
             save_resumable("stop")
-            result_model = ""
-            final = {}
+            result_model, final = "", {}
         else:
-            final = _finish(accelerator, unwrapped, setup, run, config, device, pad_id, num_labels)
+            final = _finish(accelerator, unwrapped, setup, run, config, device, pad_id, num_labels, state, emit)
             result_model = str(run.model)
     except torch.cuda.OutOfMemoryError:
-        emit(RunFailed(state["step"], "CUDA out of memory"))
-        raise TuneLabError(
-            f"CUDA out of memory at --batch-size {config.batch_size}; try --batch-size {max(1, config.batch_size // 2)} "
-            f"--grad-accum {config.grad_accum * 2}, or a smaller --max-length") from None
+        message = (f"CUDA out of memory at --batch-size {config.batch_size}; try --batch-size {max(1, config.batch_size // 2)} "
+                   f"--grad-accum {config.grad_accum * 2}, or a smaller --max-length")
+        emit(RunFailed(state.step, message))
+        raise TuneLabError(message) from None
+    except TuneLabError as err:
+        emit(RunFailed(state.step, str(err)))
+        raise
+    except KeyboardInterrupt:
+        emit(RunFailed(state.step, "aborted (a second Ctrl-C); resume from the last checkpoint, if any"))
+        raise
     except BaseException as err:
-        emit(RunFailed(state["step"], f"{type(err).__name__}: {err}"))
+        emit(RunFailed(state.step, f"{type(err).__name__}: {err}"))
         raise
     seconds = time.time() - started
-    emit(RunFinished(state["step"], status, state["best"], setup.metric, result_model, seconds))
-    if isinstance(emit.log, EventLog):
-        emit.log.close()
-    return FitResult(str(run.root), result_model, status, state["step"], setup.metric, state["best"], final,
+    emit(RunFinished(state.step, status, state.best, setup.metric, result_model, seconds))
+    return FitResult(str(run.root), result_model, status, state.step, setup.metric, state.best, final,
                      seconds, steps.samples_per_second)
 
 
@@ -335,8 +494,9 @@ class _StepLog:
     `interval` seconds (and before evaluations, checkpoints and the end): one host sync per flush instead of
     one per step, and no loss point is ever dropped. Throughput is measured over each flush window."""
 
-    def __init__(self, emit: _Emitter, interval: float):
+    def __init__(self, emit: _Emitter, interval: float, device=None):
         self.emit, self.interval = emit, interval
+        self.cuda = device is not None and getattr(device, "type", "") == "cuda"
         self.pending: list = []
         self.seconds, self.samples = 0.0, 0
         self.restart_clock()
@@ -357,8 +517,10 @@ class _StepLog:
         samples, tokens = sum(p[4] for p in self.pending), sum(p[5] for p in self.pending)
         self.seconds += elapsed
         self.samples += samples
+        rss = round(_rss_mb(), 1)
+        gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if self.cuda else 0.0
         for (step, epoch, _, lr, _, _), loss in zip(self.pending, losses):
-            self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed))
+            self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed, rss, gpu))
         self.pending.clear()
         self.restart_clock()
 
@@ -367,29 +529,50 @@ class _StepLog:
         return self.samples / self.seconds if self.seconds else 0.0
 
 
-def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, device, pad_id: int, num_labels: int) -> dict:
-    """Put the best weights back, save model/ + tokenizer, score validation and test, write metrics.json."""
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, device, pad_id: int, num_labels: int,
+            state: TrainState, emit: _Emitter) -> dict:
+    """Put the best weights back, save model/ + tokenizer, score validation and test, write metrics.json.
+    The validation split is not scored again: the best evaluation already scored exactly these weights."""
     from safetensors.torch import load_file
 
     accelerator.wait_for_everyone()
     best_file = run.best / "model.safetensors"
     if best_file.is_file():
-        model.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
+        try:
+            model.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
+        except Exception as err:
+            raise TuneLabError(f"the best model in {run.best} is damaged ({type(err).__name__}); "
+                               "resume from the last checkpoint or train again") from None
     final: dict = {}
     label2id = {n: i for i, n in enumerate(setup.label_names)}
     for split in ("validation", "test"):
         if split in setup.task.splits and setup.task.labeled.get(split):
+            if split == setup.valid_split and state.best_scores is not None:
+                final[split] = dict(state.best_scores)
+                continue
             enc = setup.valid if split == setup.valid_split else encode_task_split(setup.task, split, setup.tokenizer, config.max_length, label2id)
+            emit(EvalStarted(state.step, split, len(enc), final=True))
             outputs = predict_outputs(model, enc, config.eval_batch_size, device, pad_id, accelerator.autocast)
             final[split] = score_outputs(setup.task.equation.task, outputs, enc.labels, num_labels, setup.metric)
     with torch.no_grad():  # one number per process: equal on every replica when DDP kept them in step
         checksum = torch.tensor([sum(float(p.double().sum()) for p in model.parameters())], device=device, dtype=torch.float64)
     replicas = accelerator.gather(checksum).tolist()
     if accelerator.is_main_process:
+        emit(SaveStarted(state.step, "model"))
         tmp = run.model.with_name("model.tmp")
-        model.save_pretrained(tmp, safe_serialization=True)
-        setup.tokenizer.save_pretrained(tmp)
-        replace_dir(tmp, run.model)
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+            setup.tokenizer.save_pretrained(tmp)
+            replace_dir(tmp, run.model)
+        except Exception as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _save_error("final model", run.root, err) from None
         write_json_atomic(run.metrics, {"figure_of_merit": setup.metric, **final, "replica_checksums": replicas})
         shutil.rmtree(run.root / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()

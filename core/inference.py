@@ -12,12 +12,20 @@ from .batching import EncodedSplit, collate, sorted_batches
 from .metrics import classification_scores, regression_scores, score
 
 
+class ScoringCancelled(Exception):
+    """Raised by predict_outputs when its cancel event is set between two batches."""
+
+
 @torch.inference_mode()
-def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None) -> np.ndarray:
-    """Logits (or regression values) for every example, in the split's order."""
+def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None,
+                    cancel=None) -> np.ndarray:
+    """Logits (or regression values) for every example, in the split's order. `cancel` (a threading.Event) is
+    checked between batches, so a stop request does not wait for a long pass to end."""
     model.eval()
     out = [None] * len(split)
     for index in sorted_batches(split.lengths, batch_size):
+        if cancel is not None and cancel.is_set():
+            raise ScoringCancelled()
         batch = collate(split, index, pad_id)
         batch.pop("labels", None)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -6,6 +6,10 @@
     DIR/checkpoints/best/    the best model so far by the figure of merit
     DIR/model/               the final model: save_pretrained (safetensors) + tokenizer
     DIR/metrics.json         final scores
+    DIR/run.lock             held by the training process for its life (core/liveness.py)
+    DIR/owner.json           pid, host and start time of that process
+    DIR/heartbeat.json       rewritten every 2 s while it runs
+    DIR/fit.log              a detached run's output
 
 Watchers (the CLI, the TUI, a notebook) only read it. Runs are also remembered in a small history file
 so `tunelab models` can list recent outputs. Called by the trainer, resume, `tunelab runs`/`models`.
@@ -50,21 +54,55 @@ class RunDir:
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
+    @property
+    def log(self) -> Path:
+        return self.root / "fit.log"
+
     def read_config(self) -> dict:
+        """run.json, checked enough that callers can index it; a damaged one is a TuneLabError, never a traceback."""
         if not self.config.is_file():
             raise TuneLabError(f"{str(self.root)!r} is not a TuneLab run directory (no run.json)")
-        return json.loads(self.config.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise TuneLabError(f"{self.config} is damaged and cannot be read ({type(err).__name__}); "
+                               "the run's model/ may still load with --model") from None
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+            raise TuneLabError(f"{self.config} is damaged: it holds no run configuration")
+        return data
+
+    def resumable_checkpoint(self) -> Path | None:
+        """checkpoints/last, or last.old when a kill fell between the two renames of a save; None if neither is whole."""
+        for candidate in (self.last, self.last.with_name("last.old")):
+            if (candidate / "trainer_state.json").is_file():
+                return candidate
+        return None
+
+
+# files a directory may hold before a run starts in it: the lock, a detached launch's log and owner record
+_LAUNCH_FILES = {"run.lock", "fit.log", "owner.json", "heartbeat.json"}
+
+
+def check_new_run_dir(out: str) -> Path:
+    """Refuse an --out that is a file or already holds a run or other files; nothing is written."""
+    root = Path(out).expanduser()
+    if root.exists() and not root.is_dir():
+        raise TuneLabError(f"--out {out!r} is a file, not a directory")
+    if root.is_dir():
+        try:
+            names = {p.name for p in root.iterdir()}
+        except OSError as err:
+            raise TuneLabError(f"cannot read --out {out!r}: {err.strerror}") from None
+        if "run.json" in names:
+            raise TuneLabError(f"--out {out!r} already holds a run; continue it with --resume {out} or pick another --out")
+        if names - _LAUNCH_FILES:
+            raise TuneLabError(f"--out {out!r} is not empty; pick a new or empty directory")
+    return root
 
 
 def new_run_dir(out: str) -> RunDir:
     """Create DIR for a new run; refuse one that already holds a run or other files."""
-    root = Path(out).expanduser()
-    if root.exists() and not root.is_dir():
-        raise TuneLabError(f"--out {out!r} is a file, not a directory")
-    if root.is_dir() and any(root.iterdir()):
-        if (root / "run.json").exists():
-            raise TuneLabError(f"--out {out!r} already holds a run; continue it with --resume {out} or pick another --out")
-        raise TuneLabError(f"--out {out!r} is not empty; pick a new or empty directory")
+    root = check_new_run_dir(out)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -75,8 +113,12 @@ def new_run_dir(out: str) -> RunDir:
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
@@ -110,12 +152,29 @@ def recent_runs(limit: int = 20) -> list[Path]:
     """Run directories from the history (newest first) that still exist, plus any under ./runs."""
     seen: dict[str, None] = {}
     history = state_dir() / "runs.txt"
-    if history.is_file():
-        for line in reversed(history.read_text(encoding="utf-8").splitlines()):
-            seen.setdefault(line.strip(), None)
-    local = Path("runs")
-    if local.is_dir():
-        for child in sorted(local.iterdir(), reverse=True):
-            seen.setdefault(str(child.resolve()), None)
-    runs = [Path(p) for p in seen if p and (Path(p) / "run.json").is_file()]
+    try:
+        lines = history.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        seen.setdefault(line.strip(), None)
+    for child in runs_under(Path("runs")):
+        seen.setdefault(str(child.resolve()), None)
+    runs = [Path(p) for p in seen if p and "\ufffd" not in p and _is_run(Path(p))]
     return runs[:limit]
+
+
+def _is_run(path: Path) -> bool:
+    try:
+        return (path / "run.json").is_file() or (path / "owner.json").is_file()
+    except OSError:
+        return False
+
+
+def runs_under(directory: Path) -> list[Path]:
+    """Run directories directly inside `directory` (newest name first); [] when it is missing or unreadable."""
+    try:
+        children = sorted(directory.iterdir(), reverse=True)
+    except OSError:
+        return []
+    return [c for c in children if c.is_dir() and _is_run(c)]

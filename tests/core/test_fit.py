@@ -127,7 +127,7 @@ def test_regression_task_trains_and_reports_correlations(tiny_bert, tmp_path):
 
 @pytest.mark.parametrize("kw, fragment", [
     (dict(max_length=100), "beyond .* limit of 64"),
-    (dict(batch_size=0), "--batch-size must be at least 1"),
+    (dict(batch_size=0), "--batch-size 0 is out of range: it must be from 1"),
     (dict(freeze_layers=5), "has only 2 layers"),
     (dict(eqn="classify: label ~ text"), "column 'text'"),
     (dict(metric="pearson"), "does not apply"),

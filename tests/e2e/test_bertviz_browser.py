@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import threading
+import uuid
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,6 +71,18 @@ def site(tmp_path, browser):
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
+    """Serves files fresh on every request: no caching, and never a 304 for a rewritten file."""
+
+    def send_head(self):
+        del self.headers["If-Modified-Since"], self.headers["If-None-Match"]
+        return super().send_head()
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+        self.send_header("Pragma", "no-cache")
+        self.send_header("Expires", "0")
+        super().end_headers()
+
     def log_message(self, *args):
         pass
 
@@ -101,7 +114,10 @@ class RenderedPage(HTMLParser):
 
 
 def open_in_chromium(browser, site, page_file: str, *, click_first_head: bool = False, draws: bool = True) -> RenderedPage:
-    """Serve a copy of the page with its CDN URLs pointed at the local server; return Chromium's rendered DOM."""
+    """Serve a copy of the page with its CDN URLs pointed at the local server; return Chromium's rendered DOM.
+
+    Each call gets its own URL and its own fresh Chromium profile, so no page can be served from an earlier
+    call's cache (the server also sends no-cache headers)."""
     chromium, _ = browser
     root, base = site
     html = Path(page_file).read_text(encoding="utf-8")
@@ -109,12 +125,15 @@ def open_in_chromium(browser, site, page_file: str, *, click_first_head: bool = 
     html = html.replace(CDN, base + "libs/")
     if click_first_head:
         html = html.replace("</body>", CLICK_FIRST_HEAD + "\n</body>")
-    (root / "page.html").write_text(html, encoding="utf-8")
-    profile = root.parent / "chromium-profile"
+    call = uuid.uuid4().hex
+    (root / "pages" / call).mkdir(parents=True)
+    (root / "pages" / call / "page.html").write_text(html, encoding="utf-8")
+    profile = root.parent / "chromium-profiles" / call
     command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-               f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom", base + "page.html"]
+               f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom",
+               f"{base}pages/{call}/page.html"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and ("<svg" in done.stdout or not draws), done.stderr[-2000:]
     return RenderedPage(done.stdout)

@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 
 from tunelab import __version__
 
-COMMAND_MODULES = tuple(m for m in ("models", "summary", "fit", "evaluate", "predict", "attention", "probing")
-                        if importlib.util.find_spec(f"tunelab.cli.{m}") is not None)
+COMMAND_MODULES = ("models", "summary", "fit", "runs", "evaluate", "predict", "attention", "probing")
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """A usage mistake prints one line and a pointer to --help (not argparse's whole usage block), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="tunelab",
         description="Fine-tune and probe BERT-family encoders from the terminal.",
         epilog="Run `tunelab VERB --help` for a verb's flags.",
     )
     parser.add_argument("--version", action="version", version=f"tunelab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="VERB")
+    sub = parser.add_subparsers(dest="command", metavar="VERB", parser_class=OneLineErrors)
     for name in COMMAND_MODULES:
         importlib.import_module(f"tunelab.cli.{name}").register(sub)
     return parser

@@ -12,8 +12,55 @@ DATA_HELP = ("demo (bundled, the default), a CSV/TSV/JSON/JSONL/Parquet file, a 
              "files, explicit splits train=a.tsv,validation=b.tsv, or a hub dataset H:glue,cola")
 EQN_HELP = "gft equation: 'classify: label ~ sentence', 'classify: label ~ sentence1 + sentence2', 'regress: score ~ a + b'"
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+class SafeStream:
+    """A terminal stream whose writes never raise: when the terminal is gone (a dropped SSH session, a killed tmux:
+    EIO), output is dropped from then on instead of failing whatever was printing. Training must outlive its terminal."""
+
+    def __init__(self, name: str):
+        self.name = name            # "stdout" or "stderr": looked up at each write, so redirection still works
+        self.gone = False
+
+    @property
+    def stream(self):
+        return getattr(sys, self.name)
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):   # EIO/EPIPE from a hung-up terminal; ValueError: the stream was closed
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.gone = True
+
+    def isatty(self) -> bool:
+        try:
+            return not self.gone and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+stdout_stream, stderr_stream = SafeStream("stdout"), SafeStream("stderr")
+console = Console(file=stdout_stream, highlight=False)
+err_console = Console(file=stderr_stream, highlight=False)
+
+
+def terminal_gone() -> None:
+    """Stop writing to the terminal (called on SIGHUP: it is gone, and a write would block or fail)."""
+    stdout_stream.gone = stderr_stream.gone = True
 
 
 def add_model(parser, flag: str = "--model", default: str | None = "minilm-l6", help: str = MODEL_HELP) -> None:
@@ -34,9 +81,13 @@ def add_json(parser) -> None:
 
 
 def _columns(text: str) -> list[str]:
+    import argparse
+
     names = [c.strip() for c in text.split(",")]
     if not all(names):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated names, none of them empty, e.g. label,sentence")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: a column name appears twice")
     return names
 
 

@@ -1,54 +1,76 @@
-"""`tunelab fit`: fine-tune with a live progress bar; Ctrl-C stops after the current step, resumably."""
+"""`tunelab fit`: fine-tune with a live progress bar, in the foreground or detached (--detach).
+
+The flags are generated from FitConfig's declarations (core/config.py), so help texts and ranges live in one place.
+Ctrl-C, SIGTERM and SIGHUP stop the run after the current optimizer step with a resumable checkpoint; output to a
+terminal that has gone away (a dropped SSH session) is dropped instead of failing the run.
+"""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from .common import add_data, add_json, add_model, console, err_console, print_json, terminal_gone
+from .progress import RunProgress
 
-from .common import add_data, add_json, add_model, console, err_console, print_json
+
+def _typed(kind: type):
+    """An argparse type that names the flag's expected kind in its one-line error."""
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def register(sub) -> None:
-    from tunelab.core.config import FitConfig
+    from tunelab.core.config import SETTINGS
 
-    d = FitConfig()
     p = sub.add_parser("fit", help="fine-tune a model on a dataset (gft fit)",
                        description="Fine-tune. With no flags: the bundled MiniLM on the bundled demo data.")
     add_model(p)
     add_data(p)
-    p.add_argument("--epochs", type=float, default=d.epochs, help=f"passes over train, may be fractional (default: {d.epochs})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default: {d.lr})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"examples per micro-batch (default: {d.batch_size})")
-    p.add_argument("--max-length", type=int, default=None, help="truncate inputs at N tokens; batches pad only to their longest (default: 128, or the model's limit)")
-    p.add_argument("--warmup", type=float, default=d.warmup, help=f"linear warm-up: a share of steps (<1) or a step count (default: {d.warmup})")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW decay, not on biases/LayerNorm (default: {d.weight_decay})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for head, dropout, batch order, validation split (default: {d.seed})")
-    p.add_argument("--grad-accum", type=int, default=d.grad_accum, help="micro-batches per optimizer step (default: 1)")
-    p.add_argument("--freeze-layers", type=int, default=d.freeze_layers, metavar="N", help="freeze the embeddings and the first N layers (default: train all)")
-    p.add_argument("--eval-every", type=int, default=d.eval_every, metavar="STEPS", help="evaluate every N steps (default: each epoch)")
-    p.add_argument("--early-stop", type=int, default=d.early_stop, metavar="PATIENCE", help="stop after N evaluations without improvement (default: off)")
-    p.add_argument("--metric", default=None, help="figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or an evaluate metric (default: the task's)")
-    p.add_argument("--out", default="", help="run directory (default: runs/<time>-<model>)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue a stopped run from its checkpoint (other flags are taken from DIR/run.json)")
+    for s in SETTINGS:
+        if not s.flag:
+            continue                          # --model/--data/--eqn/--columns come from the shared helpers
+        kind = _typed(s.kind) if s.kind in (int, float) else str
+        default = "" if s.default in (None, "") else f" (default: {s.default})"
+        p.add_argument(s.flag, type=kind, default=None, metavar=s.metavar, help=s.help + default)
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue a stopped or crashed run from its last checkpoint (every setting comes from DIR/run.json)")
+    p.add_argument("--detach", action="store_true",
+                   help="check everything, then run in the background (own session, output to DIR/fit.log) and return")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def config_from_args(args):
-    from tunelab.core.config import FitConfig
+    from tunelab.core.config import SETTINGS, FitConfig
 
-    names = {f.name for f in fields(FitConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    values = {s.name: getattr(args, s.name) for s in SETTINGS if getattr(args, s.name, None) is not None}
     if values.get("columns"):
         values["columns"] = tuple(values["columns"])
     return FitConfig(**values)
 
 
+def _given_settings(args) -> list[str]:
+    """The setting flags the user typed (not left at their defaults)."""
+    from tunelab.core.config import SETTINGS
+
+    given = [s.flag for s in SETTINGS if s.flag and getattr(args, s.name, None) is not None]
+    for name, default in (("model", "minilm-l6"), ("data", "demo"), ("eqn", None), ("columns", None)):
+        if getattr(args, name, default) != default:
+            given.append(f"--{name}")
+    return given
+
+
 class _StopOnSignal:
-    """First Ctrl-C (or SIGTERM/SIGHUP) asks the run to stop after this step; a second Ctrl-C aborts."""
+    """First Ctrl-C (or SIGTERM/SIGHUP) asks the run to stop after this step; a second Ctrl-C aborts.
+    SIGHUP means the terminal is gone: nothing more is written to it."""
 
     def __init__(self, stop: threading.Event):
         self.stop = stop
@@ -61,6 +83,8 @@ class _StopOnSignal:
         return self
 
     def _handle(self, signum, frame):
+        if signum == getattr(signal, "SIGHUP", None):
+            terminal_gone()
         if self.stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.stop.set()
@@ -73,38 +97,23 @@ class _StopOnSignal:
 
 
 def run(args) -> int:
-    from tunelab.core.events import EvalDone, RunFinished, RunStarted, StepLogged
+    from tunelab.core.errors import TuneLabError
     from tunelab.core.fit import fit
 
+    if args.resume:
+        ignored = _given_settings(args)
+        if ignored:
+            raise TuneLabError(f"--resume takes every setting from {args.resume}/run.json; drop {', '.join(ignored)}")
     config = None if args.resume else config_from_args(args)
+    if args.detach:
+        return _detach(args, config)
     stop = threading.Event()
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=err_console, transient=False)
-    task_id = None
-
-    def on_event(event) -> None:
-        nonlocal task_id
-        if isinstance(event, RunStarted):
-            err_console.print(f"run {event.run_dir}: {event.model} on {event.train_examples} examples, {event.task}, "
-                              f"{event.total_steps} steps on {event.device}")
-            progress.start()  # only now: a run that fails before it starts prints just its one-line error
-            task_id = progress.add_task("fit", total=event.total_steps, completed=event.resumed_from_step, status="")
-        elif isinstance(event, StepLogged) and task_id is not None:
-            progress.update(task_id, completed=event.step,
-                            status=f"loss {event.loss:.4f}  lr {event.learning_rate:.2e}  {event.samples_per_second:.0f} samples/s")
-        elif isinstance(event, EvalDone):
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
-            progress.console.print(f"epoch {event.epoch:.2f} step {event.step}: {event.split} {shown}" + ("  [green]best[/]" if event.is_best else ""))
-        elif isinstance(event, RunFinished):
-            progress.stop()
-
+    view = RunProgress(summary=False)
     with _StopOnSignal(stop):
         try:
-            result = fit(config, on_event=on_event, stop=stop, resume=args.resume)
+            result = fit(config, on_event=view, stop=stop, resume=args.resume)
         finally:
-            if task_id is not None:
-                progress.stop()
+            view.close()
     if args.json:
         print_json(asdict(result))
         return 0
@@ -115,4 +124,26 @@ def run(args) -> int:
                   f"({result.train_samples_per_second:.0f} samples/s); model saved to {result.model_dir}")
     for split, scores in result.metrics.items():
         console.print(f"  {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def _detach(args, config) -> int:
+    """Validate everything here (bad input: one line, exit 2, nothing written), then start the run in the background."""
+    from tunelab.core.fit import open_resume, resolve
+    from tunelab.core.run_dir import check_new_run_dir
+    from tunelab.core.runs import launch_detached
+
+    if args.resume:
+        open_resume(args.resume)                  # a resumable checkpoint is there and readable
+        root, pid = launch_detached(resume=args.resume)
+    else:
+        config = config.with_out()
+        check_new_run_dir(config.out)
+        resolve(config)                           # model, data, equation, labels, lengths, metric
+        root, pid = launch_detached(config)
+    if args.json:
+        print_json({"run_dir": str(root), "pid": pid})
+    else:
+        console.print(f"{root}  (pid {pid}, output in {root / 'fit.log'})")
+        err_console.print(f"follow it: tunelab watch {root}   stop it: tunelab stop {root}   list: tunelab runs")
     return 0

@@ -1,0 +1,218 @@
+"""What state a run directory is in, read from the directory alone: the one status function every watcher uses.
+
+`run_info(DIR)` folds run.json, the event log's final events, owner.json and the heartbeat into a RunInfo:
+status, model, data, step/total, best figure of merit, age and, for a failed or crashed run, why. It never
+raises on a damaged directory (a broken run.json is status BROKEN with the reason), so a listing goes on.
+Called by `tunelab runs`, `tunelab watch`, `tunelab stop`, `--resume` and the TUI's Runs screen.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .events import (FINAL_EVENTS, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted, SaveStarted,
+                     StepLogged, event_from_json)
+from .liveness import HEARTBEAT_SECONDS, is_alive, lock_is_held, read_heartbeat, read_owner
+
+STALL_SECONDS = 60.0        # a live process whose heartbeat is older than this is "stalled" (stuck, or SIGSTOPped)
+OTHER_HOST_SECONDS = 30.0   # a run on another host counts as running while its heartbeat is this fresh
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "running"
+    STALLED = "stalled"              # the process is there but its heartbeat stopped
+    COMPLETED = "completed"
+    EARLY_STOPPED = "early_stopped"
+    STOPPED = "stopped"              # stopped on request, with a resumable checkpoint
+    FAILED = "failed"                # ended with a RunFailed event
+    CRASHED = "crashed"              # the process is gone and wrote no final event (kill -9, OOM kill, power)
+    UNKNOWN = "unknown"              # another host's run whose heartbeat stopped, or a run from an older TuneLab
+    BROKEN = "broken"                # run.json is missing or damaged
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_live(self) -> bool:
+        return self in (RunStatus.RUNNING, RunStatus.STALLED)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.EARLY_STOPPED, RunStatus.STOPPED, RunStatus.FAILED,
+                        RunStatus.CRASHED)
+
+    @property
+    def resumable(self) -> bool:
+        return self in (RunStatus.STOPPED, RunStatus.CRASHED, RunStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    root: Path
+    status: RunStatus
+    model: str = ""
+    data: str = ""
+    step: int = 0
+    total_steps: int = 0
+    figure_of_merit: str = ""
+    best_metric: float | None = None
+    started: float | None = None     # when the run was first started
+    updated: float | None = None     # the newest event or heartbeat
+    phase: str = ""                  # what a live run is doing: starting, training, evaluating, saving
+    reason: str = ""                 # why it failed, crashed or is broken
+    pid: int = 0
+    host: str = ""
+
+    def as_dict(self) -> dict:
+        return {"run_dir": str(self.root), "status": self.status.value, "model": self.model, "data": self.data,
+                "step": self.step, "total_steps": self.total_steps, "figure_of_merit": self.figure_of_merit,
+                "best_metric": self.best_metric, "started": self.started, "updated": self.updated,
+                "phase": self.phase, "reason": self.reason, "pid": self.pid, "host": self.host}
+
+
+def _read_run_json(root: Path) -> tuple[dict | None, str]:
+    path = root / "run.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "no run.json"
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return None, f"run.json is damaged ({type(err).__name__})"
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        return None, "run.json is damaged (no configuration in it)"
+    return data, ""
+
+
+def _scan_events(path: Path) -> dict:
+    """One pass over events.jsonl that parses only the lines a summary needs (cheap on a 100k-step log)."""
+    found = {"last_start": None, "final": None, "last_step": None, "best": None, "first_time": None,
+             "last_event": None, "last_time": None}
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        return found
+    with fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break                              # a torn last line: the writer is mid-line or was killed there
+            if found["first_time"] is None or b'"StepLogged"' not in raw[:40]:
+                event = event_from_json(raw.decode("utf-8", errors="replace"))
+            else:
+                found["_step_line"] = raw          # parsed lazily: only the last one matters
+                continue
+            if event is None:
+                continue
+            if found["first_time"] is None:
+                found["first_time"] = event.time
+            found["last_event"] = event
+            found["last_time"] = event.time
+            if isinstance(event, RunStarted):
+                found["last_start"], found["final"] = event, None
+            elif isinstance(event, FINAL_EVENTS):
+                found["final"] = event
+            elif isinstance(event, EvalDone) and event.is_best:
+                found["best"] = event.metrics.get(event.figure_of_merit)
+    line = found.pop("_step_line", None)
+    if line is not None:
+        step_event = event_from_json(line.decode("utf-8", errors="replace"))
+        if step_event is not None:
+            found["last_step"] = step_event
+            if found["last_time"] is None or step_event.time > found["last_time"]:
+                found["last_event"], found["last_time"] = step_event, step_event.time
+    return found
+
+
+def _phase(event) -> str:
+    if isinstance(event, EvalStarted):
+        return "evaluating" if not event.final else "final scoring"
+    if isinstance(event, SaveStarted):
+        return "saving"
+    if isinstance(event, (StepLogged, EvalDone)):
+        return "training"
+    return "starting"
+
+
+def run_info(root: str | Path, now: float | None = None) -> RunInfo:
+    """Classify one run directory. Never raises for a damaged directory."""
+    root = Path(root)
+    now = time.time() if now is None else now
+    config, problem = _read_run_json(root)
+    owner = read_owner(root)
+    beat = read_heartbeat(root)
+    if config is None:
+        # a detached launch writes owner.json before the trainer writes run.json: starting, if its process lives
+        if owner is not None and owner.host == socket.gethostname() and is_alive(owner):
+            return RunInfo(root, RunStatus.RUNNING, phase="starting", pid=owner.pid, host=owner.host,
+                           started=owner.started, updated=beat or owner.started)
+        if owner is not None and problem == "no run.json":
+            return RunInfo(root, RunStatus.CRASHED, reason=_log_tail(root) or "the trainer died before it started",
+                           pid=owner.pid, host=owner.host, started=owner.started)
+        return RunInfo(root, RunStatus.BROKEN, reason=problem)
+    cfg = config.get("config", {})
+    scan = _scan_events(root / "events.jsonl")
+    final, last_start, last_step = scan["final"], scan["last_start"], scan["last_step"]
+    step = max([e.step for e in (final, last_step) if e is not None] + [last_start.resumed_from_step if last_start else 0])
+    best = scan["best"]
+    if isinstance(final, RunFinished) and final.best_metric is not None:
+        best = final.best_metric
+    common = dict(model=str(cfg.get("model", "")), data=str(cfg.get("data", "")), step=step,
+                  total_steps=int(config.get("total_steps") or 0), figure_of_merit=str(config.get("figure_of_merit", "")),
+                  best_metric=best, started=scan["first_time"], pid=owner.pid if owner else 0,
+                  host=owner.host if owner else "")
+    updated = max([t for t in (scan["last_time"], beat) if t is not None], default=None)
+    if isinstance(final, RunFinished):
+        return RunInfo(root, RunStatus(final.status), updated=final.time, **common)
+    if isinstance(final, RunFailed):
+        return RunInfo(root, RunStatus.FAILED, updated=final.time, reason=final.error, **common)
+    # no final event after the newest start: alive, stalled, crashed or unknown
+    phase = _phase(scan["last_event"])
+    if owner is None:
+        return RunInfo(root, RunStatus.UNKNOWN, updated=updated, reason="no owner.json (a run from an older TuneLab?)", **common)
+    if owner.host != socket.gethostname():
+        fresh = beat is not None and now - beat <= OTHER_HOST_SECONDS
+        return RunInfo(root, RunStatus.RUNNING if fresh else RunStatus.UNKNOWN, updated=updated, phase=phase if fresh else "",
+                       reason="" if fresh else f"runs on {owner.host}; no heartbeat for {_age(now - (beat or owner.started))}",
+                       **common)
+    if not is_alive(owner) and not lock_is_held(root):
+        return RunInfo(root, RunStatus.CRASHED, updated=updated,
+                       reason=f"process {owner.pid} is gone and wrote no final event" + _resume_hint(root), **common)
+    if beat is not None and now - beat > max(STALL_SECONDS, 10 * HEARTBEAT_SECONDS):
+        return RunInfo(root, RunStatus.STALLED, updated=updated, phase=phase,
+                       reason=f"no heartbeat for {_age(now - beat)}", **common)
+    return RunInfo(root, RunStatus.RUNNING, updated=updated, phase=phase, **common)
+
+
+def _resume_hint(root: Path) -> str:
+    checkpoints = root / "checkpoints"
+    if (checkpoints / "last").is_dir() or (checkpoints / "last.old").is_dir():
+        return f"; continue with: tunelab fit --resume {root}"
+    return ""
+
+
+def _log_tail(root: Path) -> str:
+    """The last non-empty line of a detached run's fit.log (the error it died with), if any."""
+    try:
+        lines = [ln.strip() for ln in (root / "fit.log").read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln]
+    return lines[-1][:300] if lines else ""
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def age_text(info: RunInfo, now: float | None = None) -> str:
+    """'12s', '5m', '3h', '2d' since the run last changed."""
+    when = info.updated or info.started
+    return _age((time.time() if now is None else now) - when) if when else "?"

@@ -1,0 +1,80 @@
+"""The live display of a training run's events, shared by `tunelab fit` (events from the trainer's callback) and
+`tunelab watch` (events from the run directory's tailer), so both look the same.
+
+On a terminal it is a Rich progress bar with loss, learning rate, throughput and ETA, plus a line per evaluation.
+Without one (a detached run's fit.log, a pipe) it prints a plain line per evaluation and at most one progress
+line every `plain_every` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from tunelab.core.events import (CheckpointSaved, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted,
+                                 SaveStarted, StepLogged)
+
+from .common import err_console
+
+
+class RunProgress:
+    def __init__(self, console=err_console, plain_every: float = 30.0, summary: bool = True):
+        self.console = console
+        self.summary = summary          # print a line for RunFinished/RunFailed (fit prints its own)
+        self.live = console.is_terminal
+        self.plain_every = plain_every
+        self._last_plain = 0.0
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total} steps"), TextColumn("{task.fields[status]}"),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                 console=console, transient=False)
+        self.task_id = None
+        self.last_status = ""
+
+    def __call__(self, event) -> None:
+        if isinstance(event, RunStarted):
+            resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
+            self.console.print(f"run {event.run_dir}: {event.model} on {event.train_examples} examples, {event.task}, "
+                               f"{event.total_steps} steps on {event.device}{resumed}")
+            if self.live:
+                if self.task_id is None:
+                    self.progress.start()  # only now: a run that fails before it starts prints just its error
+                    self.task_id = self.progress.add_task("fit", total=event.total_steps, status="")
+                self.progress.update(self.task_id, total=event.total_steps, completed=event.resumed_from_step)
+        elif isinstance(event, StepLogged):
+            self.last_status = (f"loss {event.loss:.4f}  lr {event.learning_rate:.2e}  "
+                                f"{event.samples_per_second:.0f} samples/s")
+            if self.task_id is not None:
+                self.progress.update(self.task_id, completed=event.step, status=self.last_status)
+            elif not self.live and time.monotonic() - self._last_plain >= self.plain_every:
+                self._last_plain = time.monotonic()
+                self.console.print(f"step {event.step} epoch {event.epoch:.2f}: {self.last_status}")
+        elif isinstance(event, EvalStarted):
+            self._status(f"evaluating {event.split} ({event.examples} examples)")
+        elif isinstance(event, SaveStarted):
+            self._status(f"saving the {event.what}")
+        elif isinstance(event, EvalDone):
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
+            self.console.print(f"epoch {event.epoch:.2f} step {event.step}: {event.split} {shown}"
+                               + ("  [green]best[/]" if event.is_best else ""))
+        elif isinstance(event, CheckpointSaved) and event.reason != "best":
+            self.console.print(f"step {event.step}: resumable checkpoint saved ({event.reason})")
+        elif isinstance(event, RunFinished):
+            self.close()
+            if self.summary:
+                self.console.print(f"{event.status} at step {event.step} in {event.seconds:.0f}s"
+                                   + (f"; best {event.figure_of_merit} {event.best_metric:.4f}" if event.best_metric is not None else ""))
+        elif isinstance(event, RunFailed):
+            self.close()
+            if self.summary:
+                self.console.print(f"[red]failed at step {event.step}:[/] {event.error}")
+
+    def _status(self, text: str) -> None:
+        if self.task_id is not None:
+            self.progress.update(self.task_id, status=text)
+
+    def close(self) -> None:
+        if self.task_id is not None:
+            self.progress.stop()
+            self.task_id = None
