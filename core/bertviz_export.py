@@ -4,8 +4,16 @@
 
 - `head_view.html`, `model_view.html`: bertviz's own head view and model view (`html_action='return'`), wrapped
   as standalone HTML documents. They load require.js, d3 and jQuery from bertviz's CDN, so opening them needs
-  the network. The tokens sit inside a `<script>` block there; the embedded JSON is rewritten with `\\u003c`-style
-  escapes, so a sentence such as `</script><script>alert(1)</script>` is shown as text and never runs.
+  the network; with `self_contained=True` the three scripts are inlined instead (with their licence notices),
+  taken from the local cache of core.bertviz_scripts, and the pages open with no network. The tokens sit inside
+  a `<script>` block there; the embedded JSON is rewritten with `\\u003c`-style escapes, so a sentence such as
+  `</script><script>alert(1)</script>` is shown as text and never runs.
+
+  Size, measured with the bundled MiniLM on "The keys to the cabinet are on the table." (12 tokens, 6 layers
+  x 12 heads; tests/core/test_attention.py checks it): bertviz's own head view is 464,483 bytes, ours 97,977
+  (0.21x), because the weights are rounded to 4 decimals and embedded once (model view: 468,418 -> 101,844,
+  0.22x). Inlining adds a fixed amount: 410,086 bytes with the npm copies CI uses (require.js unminified), about
+  335 KB with the CDN's own files (require.min.js 2.3.6, d3 5.7.0 238 KB, jQuery 2.0.0).
 - `attention.npz`: one float32 array `attention` [layers, heads, T, T], rows summing to 1 (full precision;
   the HTML rounds to 4 decimals to stay small).
 - `tokens.json`: `{"format": "tunelab-attention/1", "tokens": [...], "sentence_b_start": int|null,
@@ -32,6 +40,7 @@ import html as html_lib
 import io
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import bertviz_scripts
 from .attention import AttentionResult
 from .errors import TuneLabError
 
@@ -63,6 +73,13 @@ _MARKER = "PYTHON_PARAMS"  # where bertviz's JS templates take the params
 # page; U+2028/9 end a JavaScript line comment (bertviz's template repeats the params inside one).
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                               "\u2028": "\\u2028", "\u2029": "\\u2029"})
+# The tag bertviz's returned HTML starts with; a self-contained page has the scripts inlined in its place.
+_REQUIRE_TAG = f'<script src="{bertviz_scripts.CDN}require.js/2.3.6/require.min.js"></script>'
+_END_SCRIPT = re.compile("</script", re.IGNORECASE)
+# jQuery and d3 run before require.js, so they make globals instead of anonymous AMD modules (which require.js
+# refuses outside its own loader); then they are named as the modules bertviz's code asks require.js for.
+_INLINE_ORDER = ("jquery.min.js", "d3.min.js", "require.min.js")
+_AMD_NAMES = 'define("jquery", [], function () { return jQuery; });\ndefine("d3", [], function () { return d3; });'
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class ExportResult:
     layers: list[int]
     heads: list[int]
     warnings: tuple[str, ...] = ()
+    self_contained: bool = False  # the pages hold require.js, d3 and jQuery: they open with no network
 
 
 class BertvizInput(NamedTuple):
@@ -86,12 +104,16 @@ class BertvizInput(NamedTuple):
 
 
 def export_attention(result: AttentionResult, out_dir, *, layers: list[int] | None = None,
-                     heads: list[int] | None = None, meta: dict | None = None) -> ExportResult:
+                     heads: list[int] | None = None, meta: dict | None = None, self_contained: bool = False,
+                     scripts_dir=None) -> ExportResult:
     """Write the bertviz pages and the raw export of `result` (optionally only some layers/heads) to `out_dir`.
 
     `layers`/`heads` are the model's indices; an index the result does not hold raises TuneLabError naming
-    the valid range. `meta` (model name, sentence, ...) is stored in tokens.json as it is."""
+    the valid range. `meta` (model name, sentence, ...) is stored in tokens.json as it is. `self_contained`
+    inlines require.js, d3 and jQuery, read from `scripts_dir`, else $TUNELAB_BERTVIZ_JS, else the cache
+    (downloaded into it from bertviz's CDN when missing and online); see core.bertviz_scripts."""
     kept = result.select(layers, heads)
+    scripts = bertviz_scripts.load_scripts(scripts_dir) if self_contained else None
     warnings = []
     n = len(kept.tokens)
     if n > LARGE_INPUT_TOKENS:
@@ -101,8 +123,8 @@ def export_attention(result: AttentionResult, out_dir, *, layers: list[int] | No
     if result.truncated:
         warnings.append(f"the input was cut to the model's maximum of {n} tokens; the rest is not shown")
     files = {
-        "head_view": _page("head view", _render(kept, "head_view")),
-        "model_view": _page("model view", _render(kept, "model_view")),
+        "head_view": _page("head view", _render(kept, "head_view", scripts)),
+        "model_view": _page("model view", _render(kept, "model_view", scripts)),
         "attention": _npz_bytes(kept.attentions),
         "tokens": json.dumps({"format": FORMAT, "tokens": kept.tokens, "sentence_b_start": kept.sentence_b_start,
                               "layers": kept.layers, "heads": kept.heads, "meta": meta or {}},
@@ -111,7 +133,7 @@ def export_attention(result: AttentionResult, out_dir, *, layers: list[int] | No
     out = Path(out_dir).expanduser()
     _write_all(out, {FILES[k]: v for k, v in files.items()})
     return ExportResult(str(out), {k: str(out / name) for k, name in FILES.items()}, n, kept.layers, kept.heads,
-                        tuple(warnings))
+                        tuple(warnings), self_contained)
 
 
 def load_export(out_dir) -> BertvizInput:
@@ -132,8 +154,9 @@ def load_export(out_dir) -> BertvizInput:
 
 # ---------------------------------------------------------------- rendering with bertviz
 
-def _render(result: AttentionResult, view: str) -> str:
-    """bertviz's HTML for `result`, labelled with the model's layer (and, in the model view, head) indices."""
+def _render(result: AttentionResult, view: str, scripts: dict[str, str] | None = None) -> str:
+    """bertviz's HTML for `result`, labelled with the model's layer (and, in the model view, head) indices;
+    with `scripts` (file name -> text, from core.bertviz_scripts) inlined instead of loaded from the CDN."""
     import torch
     from bertviz import head_view, model_view
 
@@ -157,7 +180,44 @@ def _render(result: AttentionResult, view: str) -> str:
         page = model_view(per_layer, include_heads=list(result.heads), display_mode="light", **common)
     else:
         page = head_view(per_layer, **common)
-    return _escape_params(page.data, view)
+    page = _escape_params(page.data, view)
+    return _inline_scripts(page, view, scripts) if scripts else page
+
+
+def _template_head(view: str) -> str:
+    """The fixed text of bertviz's {view}.js before its params marker."""
+    import bertviz
+
+    pieces = (Path(bertviz.__file__).parent / f"{view}.js").read_text(encoding="utf-8").split(_MARKER)
+    if len(pieces) != 3 or not pieces[0].endswith("const params = "):
+        raise RuntimeError(f"bertviz's {view}.js no longer matches what core/bertviz_export.py expects")
+    return pieces[0]
+
+
+def _inline_scripts(page: str, view: str, scripts: dict[str, str]) -> str:
+    """Swap bertviz's <script src=CDN require.js> for the three scripts inlined, and its require.config (the
+    CDN paths of d3 and jQuery) for a comment: the page then asks the network for nothing. The config is found
+    in the template's fixed text, never in the data."""
+    original = head = _template_head(view)
+    at = page.find(head)
+    config_start = head.find("require.config(")
+    config_end = head.find("});", config_start) + len("});")
+    if not page.startswith(_REQUIRE_TAG) or at < 0 or min(config_start, config_end - len("});")) < 0:
+        raise RuntimeError(f"bertviz's {view} HTML no longer matches what core/bertviz_export.py expects")
+    head = (head[:config_start] + "// require.js, d3 and jQuery are inlined at the top of this page (TuneLab "
+            "self-contained export): it loads nothing from the network" + head[config_end:])
+    inlined = [f"<script>\n/* {name}: {bertviz_scripts.describe(scripts[name], name)}; inlined by TuneLab */\n"
+               f"{inline_js(scripts[name])}\n</script>" for name in _INLINE_ORDER]
+    inlined.append(f"<script>\n{_AMD_NAMES}\n</script>")
+    return "\n".join(inlined) + page[len(_REQUIRE_TAG):at] + head + page[at + len(original):]
+
+
+def inline_js(text: str) -> str:
+    """JavaScript made safe to sit between <script> and </script>. "</script" would end the block early and
+    "<!--" starts the HTML parser's escaped state (where a later "<script" keeps "</script>" from ending it), so
+    each gets a backslash: `<\\/script`, `<\\!--`. Where these occur in real scripts, in strings, regular
+    expressions and comments, the backslash changes nothing."""
+    return _END_SCRIPT.sub(lambda m: "<\\/" + m.group(0)[2:], text).replace("<!--", "<\\!--")
 
 
 def _escape_params(page: str, view: str) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import cls_shortcut
 from .batching import encode_task_split
+from .config import Setting
 from .data import load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
@@ -41,6 +42,7 @@ class EvalReport:
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
                    columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
                    batch_size: int = 64, mistakes: int = 10, device: str | None = None) -> EvalReport:
+    _check_numbers(batch_size, mistakes, max_length)
     resolved = resolve_model(model)
     run = read_run_config(resolved) or {}
     eqn = eqn or run.get("equation")
@@ -48,9 +50,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
         data = run.get("config", {}).get("data")
         columns = columns or run.get("config", {}).get("columns")
     task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False)
-    split = split or next((s for s in ("test", "validation", "train") if s in task.splits and task.labeled.get(s)), None)
-    if split is None or not task.labeled.get(split):
-        raise TuneLabError(f"split {split or 'test'!r} of {task.name} has no labels to score against")
+    split = _pick_split(task, split)
     tokenizer = load_tokenizer(resolved)
     clf, new_head = load_classifier(resolved)
     if new_head:
@@ -81,6 +81,39 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
         return EvalReport(**report)
     return EvalReport(**report, labels=label_names, **_classification_details(task, split, outputs, enc.labels, label_names, mistakes),
                       majority_baseline=_majority_baseline(task, split, enc.labels, label2id, metric, config.num_labels))
+
+
+MISTAKES = Setting("mistakes", int, 10, "how many of the most confident mistakes to show (0: none)",
+                   minimum=0, maximum=1_000_000, flag="--mistakes", metavar="N", group="evaluation")
+
+
+def _check_numbers(batch_size: int, mistakes: int, max_length: int | None) -> None:
+    """The numeric options, checked before anything is loaded (0 must not quietly mean "the default")."""
+    from .predictor import BATCH_SIZE, MAX_LENGTH, check_setting
+
+    check_setting(BATCH_SIZE, batch_size)
+    check_setting(MISTAKES, mistakes)
+    check_setting(MAX_LENGTH, max_length)
+
+
+def _pick_split(task, split: str | None) -> str:
+    """The split to score: the one asked for (dev, val... are aliases), else test, validation or train,
+    whichever first has labels."""
+    from .data import SPLIT_ALIASES
+
+    labelled = [s for s in task.splits if task.labeled.get(s)]
+    if split is None:
+        for name in ("test", "validation", "train", *task.splits):
+            if name in labelled:
+                return name
+        raise TuneLabError(f"no split of {task.name} has labels to score against (its splits: {', '.join(task.splits)})")
+    name = split if split in task.splits else SPLIT_ALIASES.get(split.strip().lower(), split.strip())
+    if name not in task.splits:
+        raise TuneLabError(f"there is no split {split!r} in {task.name}; its splits are: {', '.join(task.splits)}")
+    if name not in labelled:
+        others = f"; splits with labels: {', '.join(labelled)}" if labelled else ""
+        raise TuneLabError(f"split {name!r} of {task.name} has no labels to score against{others}")
+    return name
 
 
 def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarray, names: list[str], top: int) -> dict:

@@ -93,7 +93,14 @@ def check_new_run_dir(out: str) -> Path:
             names = {p.name for p in root.iterdir()}
         except OSError as err:
             raise TuneLabError(f"cannot read --out {out!r}: {err.strerror}") from None
-        if "run.json" in names:
+        if "run.lock" in names:
+            from .liveness import lock_is_held, read_owner
+
+            if lock_is_held(root):
+                owner = read_owner(root)
+                who = f" (pid {owner.pid} on {owner.host})" if owner else ""
+                raise TuneLabError(f"--out {out!r} is in use by another TuneLab process{who}; pick another --out")
+        if names & {"run.json", "events.jsonl"}:
             raise TuneLabError(f"--out {out!r} already holds a run; continue it with --resume {out} or pick another --out")
         if names - _LAUNCH_FILES:
             raise TuneLabError(f"--out {out!r} is not empty; pick a new or empty directory")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,6 +204,205 @@ def test_export_into_a_file_path_is_a_user_error(tiny, tmp_path):
         export_attention(attention_for(*tiny, "the cat"), tmp_path / "taken")
 
 
+# ---------------------------------------------------------------- self-contained pages (core.bertviz_scripts)
+
+# Stand-ins for require.js, d3 and jQuery, pinned by the fixture below: each has a licence comment, and two hold
+# the strings that would break an inlined <script> block if left as they are.
+FAKE_JS = {
+    "require.min.js": '/** @license FakeRequire 1.0, MIT */\nvar requirejs = function () {}, define = requirejs;\n',
+    "d3.min.js": '// https://d3js.org fake, Copyright 2018\nwindow.d3 = {re: /<\\/SCRIPT>/i, s: "</ScRiPt >"};\n',
+    "jquery.min.js": ('/*! fake jQuery | jquery.org/license */\n'
+                      'window.jQuery = {h: "<!-- x --></script><script>alert(1)"};\n'),
+}
+
+
+@pytest.fixture
+def fake_scripts(tmp_path, monkeypatch):
+    """The three fake scripts pinned in place of the real ones, an empty cache, no $TUNELAB_BERTVIZ_JS, and a
+    CDN that cannot be reached; yields a folder holding the fakes and the list of URLs downloaded."""
+    import hashlib
+    import urllib.error
+
+    from tunelab.core import bertviz_scripts as bs
+
+    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(bs.ENV, raising=False)
+    monkeypatch.setattr(bs, "SCRIPTS", tuple(
+        bs.Script(name, f"https://cdn.test/{name}", {hashlib.sha256(text.encode()).hexdigest(): f"fake {name}"})
+        for name, text in FAKE_JS.items()))
+    downloads = []
+
+    def offline(url, timeout):
+        downloads.append(url)
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(bs, "_download", offline)
+    folder = tmp_path / "js"
+    folder.mkdir()
+    for name, text in FAKE_JS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder, downloads
+
+
+def script_blocks(page: str) -> list[str]:
+    """The text of each <script> block as an HTML parser splits the page."""
+    from html.parser import HTMLParser
+
+    class Blocks(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.blocks, self.inside = [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "script":
+                self.blocks.append("")
+                self.inside = True
+
+        def handle_endtag(self, tag):
+            self.inside = False if tag == "script" else self.inside
+
+        def handle_data(self, data):
+            if self.inside:
+                self.blocks[-1] += data
+
+    parser = Blocks()
+    parser.feed(page)
+    return parser.blocks
+
+
+def test_self_contained_pages_inline_the_scripts_whole_with_their_licences(fake_scripts, tmp_path):
+    from tunelab.core.bertviz_export import inline_js
+
+    folder, downloads = fake_scripts
+    tokens = ["[CLS]", INJECTION, "[SEP]"]
+    export = export_attention(fake_result(tokens, layers=2, heads=2), tmp_path / "out", self_contained=True,
+                              scripts_dir=folder)
+    assert export.self_contained and not downloads
+    for name in ("head_view", "model_view"):
+        page = open(export.files[name], encoding="utf-8").read()
+        assert "cdnjs" not in page and "<script src" not in page and "require.config(" not in page
+        blocks = script_blocks(page)
+        # jQuery and d3 before require.js, then their AMD names, then bertviz's code: five blocks, none cut short
+        assert len(blocks) == 5 and page.lower().count("</script") == 5
+        for block, name_ in zip(blocks, ("jquery.min.js", "d3.min.js", "require.min.js")):
+            assert block == f"\n/* {name_}: fake {name_}; inlined by TuneLab */\n{inline_js(FAKE_JS[name_])}\n"
+            assert FAKE_JS[name_].splitlines()[0] in block  # the licence notice, as written
+            assert "</script" not in block.lower() and "<!--" not in block
+        assert 'define("d3", [], function () { return d3; });' in blocks[3]
+        assert embedded_params(page)["attention"][0]["left_text"] == tokens
+    assert '"<\\!-- x --><\\/script><script>alert(1)"' in inline_js(FAKE_JS["jquery.min.js"])
+    assert '"<\\/ScRiPt >"' in inline_js(FAKE_JS["d3.min.js"]) and "/<\\/SCRIPT>/i" in inline_js(FAKE_JS["d3.min.js"])
+    plain = export_attention(fake_result(tokens, layers=2, heads=2), tmp_path / "plain")
+    assert not plain.self_contained and open(plain.files["head_view"]).read().count("cdnjs.cloudflare.com") == 3
+
+
+def test_scripts_come_from_the_env_folder_when_no_folder_is_given(fake_scripts, tmp_path, monkeypatch):
+    from tunelab.core import bertviz_scripts as bs
+
+    folder, downloads = fake_scripts
+    monkeypatch.setenv(bs.ENV, str(folder))
+    assert bs.load_scripts() == FAKE_JS and not downloads
+    (folder / "d3.min.js").unlink()
+    with pytest.raises(TuneLabError, match=r"\$TUNELAB_BERTVIZ_JS .* lacks d3.min.js") as err:
+        bs.load_scripts()
+    assert "\n" not in str(err.value)
+
+
+def test_a_script_that_is_not_pinned_is_refused_in_one_line(fake_scripts, tmp_path):
+    from tunelab.core import bertviz_scripts as bs
+
+    folder, _ = fake_scripts
+    (folder / "jquery.min.js").write_text(FAKE_JS["jquery.min.js"] + "evil();\n", encoding="utf-8")
+    with pytest.raises(TuneLabError, match=r"jquery.min.js has sha256 [0-9a-f]{64}, which is not a pinned copy") as err:
+        export_attention(fake_result(["a", "b"]), tmp_path / "out", self_contained=True, scripts_dir=folder)
+    assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
+    with pytest.raises(TuneLabError, match="--scripts .* lacks require.min.js, d3.min.js, jquery.min.js"):
+        bs.load_scripts(tmp_path / "empty")
+
+
+def test_no_cache_and_no_network_is_one_line_saying_how_to_fill_the_cache(fake_scripts, tmp_path):
+    from tunelab.core import bertviz_scripts as bs
+
+    _, downloads = fake_scripts
+    with pytest.raises(TuneLabError) as err:
+        export_attention(fake_result(["a", "b"]), tmp_path / "out", self_contained=True)
+    message = str(err.value)
+    assert "\n" not in message and "Temporary failure in name resolution" in message
+    assert "tunelab attention --fetch-scripts" in message and str(bs.cache_dir()) in message and "--scripts" in message
+    assert downloads == ["https://cdn.test/require.min.js"] and not (tmp_path / "out").exists()
+    with pytest.raises(TuneLabError, match="fetch-scripts") as err:
+        bs.load_scripts(download=False)
+    assert "\n" not in str(err.value) and len(downloads) == 1
+
+
+def test_the_cache_fills_once_from_the_cdn_and_refetches_only_a_damaged_file(fake_scripts, tmp_path, monkeypatch):
+    from tunelab.core import bertviz_scripts as bs
+
+    _, downloads = fake_scripts
+    served = dict(FAKE_JS)
+
+    def cdn(url, timeout):
+        downloads.append(url)
+        return served[url.rsplit("/", 1)[1]].encode()
+
+    monkeypatch.setattr(bs, "_download", cdn)
+    export = export_attention(fake_result(["a", "b"]), tmp_path / "out", self_contained=True)  # fills the cache
+    assert export.self_contained and len(downloads) == 3
+    assert {p.name: p.read_text() for p in bs.cache_dir().iterdir()} == FAKE_JS  # no temporary files left
+    assert bs.load_scripts() == FAKE_JS and len(downloads) == 3  # from the cache, no download
+    (bs.cache_dir() / "d3.min.js").write_text("damaged")
+    assert bs.load_scripts() == FAKE_JS and downloads[3:] == ["https://cdn.test/d3.min.js"]
+    (bs.cache_dir() / "d3.min.js").unlink()
+    served["d3.min.js"] = "window.d3 = 'tampered';"  # the CDN serves something else: never written
+    with pytest.raises(TuneLabError, match=r"https://cdn.test/d3.min.js has sha256 .* refusing to inline it"):
+        bs.load_scripts()
+    assert not (bs.cache_dir() / "d3.min.js").exists()
+
+
+def test_the_pinned_sums_cover_the_cdn_files_and_the_ci_copies():
+    from tunelab.core import bertviz_scripts as bs
+
+    assert [s.name for s in bs.SCRIPTS] == ["require.min.js", "d3.min.js", "jquery.min.js"]
+    for script in bs.SCRIPTS:
+        assert script.url.startswith(bs.CDN) and all(len(h) == 64 and int(h, 16) >= 0 for h in script.sha256)
+    import bertviz
+
+    loaded = (Path(bertviz.__file__).parent / "head_view.js").read_text() + bs.CDN + "require.js/2.3.6/require.min.js"
+    assert all(script.url.removesuffix(".js") in loaded for script in bs.SCRIPTS)  # the URLs bertviz uses
+    ci_copies = Path(__file__).resolve().parents[2] / ".ci" / ".cache" / "browser-js"
+    if not ci_copies.is_dir():
+        pytest.skip("no .ci/.cache/browser-js: run .ci/install-browser to check the npm copies' sums")
+    assert set(bs.load_scripts(ci_copies)) == set(bs.NAMES)  # each npm copy matches a pinned sum
+
+
+def test_cli_fetch_scripts_fills_the_cache_and_self_contained_fails_offline_in_one_line(fake_scripts, tmp_path,
+                                                                                         tiny_bert, capsys,
+                                                                                         monkeypatch):
+    from tunelab.cli import main
+    from tunelab.core import bertviz_scripts as bs
+
+    folder, _ = fake_scripts
+    out = tmp_path / "out"
+    code = main(["attention", "--model", str(tiny_bert), "the cat", "--out", str(out), "--self-contained"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "tunelab attention --fetch-scripts" in err and not out.exists()
+    code = main(["attention", "--fetch-scripts"])
+    assert code == 2 and "cannot download https://cdn.test/require.min.js" in capsys.readouterr().err
+    monkeypatch.setattr(bs, "_download", lambda url, timeout: FAKE_JS[url.rsplit("/", 1)[1]].encode())
+    assert main(["attention", "--fetch-scripts"]) == 0 and "ready in" in capsys.readouterr().out
+    assert sorted(p.name for p in bs.cache_dir().iterdir()) == sorted(FAKE_JS)
+    monkeypatch.setattr(bs, "_download", None)  # offline again: the cache is enough
+    code = main(["attention", "--model", str(tiny_bert), "the cat", "--out", str(out), "--self-contained", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["self_contained"] is True
+    assert FAKE_JS["require.min.js"].splitlines()[0] in (out / "head_view.html").read_text()
+    code = main(["attention", "--model", str(tiny_bert), "the cat", "--out", str(tmp_path / "o2"),
+                 "--scripts", str(folder)])  # --scripts implies --self-contained
+    assert code == 0 and "self-contained" in capsys.readouterr().out
+    assert main(["attention", "--model", str(tiny_bert), "--out", str(out)]) == 2
+    assert "give a sentence" in capsys.readouterr().err
+    assert main(["attention", "--model", str(tiny_bert), "the cat"]) == 2
+    assert "--out is required" in capsys.readouterr().err
+
 # ---------------------------------------------------------------- the bundled MiniLM
 
 @pytest.mark.slow
@@ -217,3 +417,25 @@ def test_bundled_minilm_attention_and_export(tmp_path):
     assert [tuple(a.shape) for a in load_export(tmp_path).attention] == [(1, 1, n, n)] * 2
     assert export.layers == [0, 5] and not export.warnings
     shutil.rmtree(tmp_path)
+
+
+@pytest.mark.slow
+def test_pages_stay_a_fifth_of_bertviz_own_and_inlining_adds_a_fixed_size(fake_scripts, tmp_path):
+    """The figure in core/bertviz_export.py's docstring: 0.21x bertviz's head view for a 12-token sentence."""
+    import torch
+    from bertviz import head_view
+
+    from tunelab.core.bertviz_export import inline_js
+
+    result = attention_for(*load_attention_model("minilm-l6"), "The keys to the cabinet are on the table.")
+    assert len(result.tokens) == 12
+    own = len(head_view([torch.from_numpy(a)[None] for a in result.attentions], result.tokens,
+                        html_action="return").data.encode())
+    plain = export_attention(result, tmp_path / "plain")
+    inlined = export_attention(result, tmp_path / "inlined", self_contained=True, scripts_dir=fake_scripts[0])
+    size = os.path.getsize(plain.files["head_view"])
+    assert 0.19 < size / own < 0.22, (size, own)
+    scripts = sum(len(inline_js(text).encode()) for text in FAKE_JS.values())
+    for name in ("head_view", "model_view"):
+        added = os.path.getsize(inlined.files[name]) - os.path.getsize(plain.files[name])
+        assert scripts < added < scripts + 600  # the scripts, their comments and the AMD names: nothing per token

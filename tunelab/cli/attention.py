@@ -20,12 +20,24 @@ def register(subparsers) -> None:
         description="Write bertviz's head view and model view (HTML) and the raw attention (attention.npz + "
                     "tokens.json, which load back into bertviz) for a sentence or a pair.")
     add_model(p)
-    p.add_argument("sentence", help="the sentence to look at")
+    p.add_argument("sentence", nargs="?", default=None, help="the sentence to look at")
     p.add_argument("--pair", default=None, help="a second sentence, for a sentence pair")
-    p.add_argument("--out", required=True, help="folder for head_view.html, model_view.html, attention.npz, tokens.json")
+    p.add_argument("--out", default=None,
+                   help="folder for head_view.html, model_view.html, attention.npz, tokens.json (required)")
     p.add_argument("--layers", default=None, help="layers to keep, e.g. 0,3 or 2-5 (default: all)")
     p.add_argument("--heads", default=None, help="heads to keep, e.g. 1,2 (default: all)")
     p.add_argument("--max-length", type=int, default=512, help="cut longer inputs to this many tokens (default: 512)")
+    p.add_argument("--self-contained", action="store_true",
+                   help="inline require.js, d3 and jQuery in the pages so they open with no network (from "
+                        "--scripts, $TUNELAB_BERTVIZ_JS or the script cache, filled from bertviz's CDN when online)")
+    p.add_argument("--scripts", default=None, metavar="DIR",
+                   help="a folder holding require.min.js, d3.min.js and jquery.min.js to inline, each checked "
+                        "against a pinned sha256 (implies --self-contained; default: $TUNELAB_BERTVIZ_JS, else the "
+                        "script cache)")
+    p.add_argument("--fetch-scripts", action="store_true",
+                   help="download those three scripts from bertviz's CDN into the script cache (or --scripts DIR), "
+                        "checking their sha256, so that --self-contained works offline later; with no sentence, "
+                        "do only that")
     add_json(p)
     p.set_defaults(func=run_attention)
 
@@ -94,14 +106,33 @@ def run_attention(args) -> int:
     from tunelab.core.bertviz_export import export_attention
     from tunelab.core.errors import TuneLabError
 
+    if args.fetch_scripts:
+        fetched = _fetch_scripts(args)
+        if args.sentence is None:
+            if args.json:
+                print_json({"scripts": [str(p) for p in fetched]})
+            else:
+                console.print(f"require.js, d3 and jQuery checked and ready in {escape(str(fetched[0].parent))}")
+            return 0
+    if args.sentence is None:
+        raise TuneLabError("give a sentence to look at (or --fetch-scripts alone to fill the script cache)")
+    if args.out is None:
+        raise TuneLabError("--out is required: the folder for head_view.html, model_view.html, attention.npz "
+                           "and tokens.json")
     if args.max_length < 2:
         raise TuneLabError(f"--max-length must be at least 2 (got {args.max_length})")
     check_text(args.sentence, args.pair)
     layers, heads = parse_indices(args.layers, "layer"), parse_indices(args.heads, "head")
+    self_contained = args.self_contained or args.scripts is not None
+    if self_contained:  # before the model loads: offline with no scripts is told at once (and a fetch happens now)
+        from tunelab.core.bertviz_scripts import load_scripts
+
+        load_scripts(args.scripts)
     model, tokenizer = load_attention_model(args.model)
     result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
     meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
-    export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta)
+    export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta,
+                              self_contained=self_contained, scripts_dir=args.scripts)
     if args.json:
         print_json({**asdict(export), "tokens": result.tokens, "sentence_b_start": result.sentence_b_start})
         return 0
@@ -111,8 +142,22 @@ def run_attention(args) -> int:
                   f"of {escape(args.model)}")
     for role, path in export.files.items():
         console.print(f"  {role:<10} {escape(path)}")
-    console.print("open the .html files in a browser (they load d3 and jQuery from a CDN)", style="dim")
+    if export.self_contained:
+        console.print("open the .html files in a browser (self-contained: they need no network)", style="dim")
+    else:
+        console.print("open the .html files in a browser (they load d3 and jQuery from a CDN; "
+                      "--self-contained makes pages that need no network)", style="dim")
     return 0
+
+
+def _fetch_scripts(args) -> list:
+    import os
+
+    from tunelab.core import bertviz_scripts
+
+    folder = args.scripts or os.environ.get(bertviz_scripts.ENV) or None
+    with err_console.status("downloading require.js, d3 and jQuery ..."):
+        return bertviz_scripts.fetch_scripts(folder)
 
 
 # ---------------------------------------------------------------- tunelab heads

@@ -22,7 +22,8 @@ class SafeStream:
 
     @property
     def stream(self):
-        return getattr(sys, self.name)
+        stream = getattr(sys, self.name)
+        return getattr(stream, "rich_proxied_file", stream)   # under a Rich live display: the real stream beneath
 
     def write(self, text: str) -> int:
         if not self.gone:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
-from .common import add_json, add_model, console, print_json
+from .common import add_json, add_model, console, err_console, print_json
 
 
 def register(sub) -> None:
@@ -18,61 +20,179 @@ def register(sub) -> None:
     p.add_argument("--pair", default=None, help="the second sentence of a pair")
     p.add_argument("--input", default=None, metavar="FILE", help="batch mode: a text file, or - for stdin")
     p.add_argument("--output", default=None, metavar="FILE", help="batch mode: write JSONL here (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cut inputs at N tokens (default: the model's limit, at most 512); cut inputs are flagged")
+    p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
     add_json(p)
     p.set_defaults(func=run)
 
 
-def _read_lines(source: str) -> list[str]:
+def _check_args(args) -> None:
+    """Everything that can be refused before a model is loaded."""
     from tunelab.core.errors import TuneLabError
+    from tunelab.core.predictor import BATCH_SIZE, MAX_LENGTH, check_setting, is_blank
+
+    check_setting(BATCH_SIZE, args.batch_size)
+    check_setting(MAX_LENGTH, args.max_length)
+    if args.model is None:
+        raise TuneLabError("--model is required: a fine-tuned run directory, model directory or hub id")
+    if args.input is not None:
+        if args.text is not None:
+            raise TuneLabError(f"give a sentence or --input, not both (the sentence {_short(args.text)!r} would be ignored)")
+        if args.pair is not None:
+            raise TuneLabError("--pair is for a single sentence; in batch mode write each pair on one line, tab-separated")
+        return
+    if args.text is None:
+        raise TuneLabError("give a sentence to label, or --input FILE (or - for stdin) for batch mode")
+    if args.output is not None:
+        raise TuneLabError("--output is for batch mode (--input FILE); a single prediction prints here (--json for JSON)")
+    if is_blank(args.text):
+        raise TuneLabError("the sentence to predict is empty (nothing but spaces or invisible characters)")
+    if args.pair is not None and is_blank(args.pair):
+        raise TuneLabError("the second sentence of the pair (--pair) is empty (nothing but spaces or invisible characters)")
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_output(output: str | None, source: str) -> Path | None:
+    """The --output file, refused at once if it cannot be written or is the input itself (None: stdout)."""
+    from tunelab.core.errors import TuneLabError
+
+    if output is None or output == "-":
+        return None
+    path = Path(output).expanduser()
+    if path.is_dir():
+        raise TuneLabError(f"--output {output!r} is a directory; name a file to write the predictions to")
+    parent = path.parent
+    if not parent.is_dir():
+        raise TuneLabError(f"--output {output!r}: the directory {str(parent)!r} does not exist")
+    if source != "-" and path.exists():
+        try:
+            same = os.path.samefile(source, path)
+        except OSError:
+            same = False
+        if same:
+            raise TuneLabError(f"--output {output!r} is the input file; writing there would overwrite it, so name another file")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise TuneLabError(f"cannot write {output!r}: permission denied")
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file beside `path`, then rename: a reader never sees half a file,
+    and a failure leaves neither a partial output nor the temporary file."""
+    from tunelab.core.errors import TuneLabError
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise TuneLabError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+    finally:
+        try:
+            tmp.unlink()
+        except OSError:  # already renamed, or never created
+            pass
+
+
+def _read_lines(source: str) -> list[tuple[int, str]]:
+    """(line number, line) for every line that holds text; lines of only spaces or invisible characters
+    are skipped, with a warning for those that look like text (empty lines silently)."""
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.predictor import is_blank
 
     try:
         if source == "-":
-            return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
-        with open(source, encoding="utf-8") as fh:
-            return [line.rstrip("\r\n") for line in fh if line.strip()]
+            raw = sys.stdin.read().split("\n")
+        else:
+            with open(source, encoding="utf-8") as fh:  # universal newlines: \r\n and \r read as \n
+                raw = fh.read().split("\n")
     except FileNotFoundError:
         raise TuneLabError(f"input file {source!r} does not exist") from None
+    except IsADirectoryError:
+        raise TuneLabError(f"--input {source!r} is a directory; give a text file, or - for stdin") from None
     except UnicodeDecodeError:
         raise TuneLabError(f"input {source!r} is not UTF-8 text") from None
     except OSError as err:
         raise TuneLabError(f"cannot read {source!r}: {err.strerror}") from None
+    lines, skipped = [], []
+    for number, line in enumerate(raw, 1):
+        if number == 1:
+            line = line.lstrip("\ufeff")  # a byte-order mark is not part of the first sentence
+        if not is_blank(line):
+            lines.append((number, line))
+        elif line.strip("\t "):  # it looked like text: say so
+            skipped.append(number)
+    if not lines:
+        invisible = " (some lines hold only invisible characters such as zero-width spaces)" if skipped else ""
+        raise TuneLabError(f"input {source!r} holds no sentences{invisible}")
+    if skipped:
+        shown = ", ".join(map(str, skipped[:10])) + (", ..." if len(skipped) > 10 else "")
+        err_console.print(f"[yellow]warning: skipped {len(skipped)} line(s) holding only spaces or invisible characters "
+                          f"(line {shown})[/]")
+    return lines
+
+
+def _split_lines(lines: list[tuple[int, str]]) -> tuple[list[str], list[str] | None]:
+    """Sentences, and second sentences when every line is a tab-separated pair."""
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.predictor import is_blank
+
+    parts = []
+    for number, line in lines:
+        fields = line.split("\t")
+        if len(fields) > 2:
+            raise TuneLabError(f"line {number} holds {len(fields)} tab-separated fields; give one sentence or one pair per line")
+        for i, f in enumerate(fields):
+            if is_blank(f):
+                which = "first sentence" if i == 0 else "second sentence of the pair"
+                raise TuneLabError(f"line {number}: the {which} is empty")
+        parts.append(fields)
+    first = len(parts[0])
+    for (number, _), fields in zip(lines, parts):
+        if len(fields) != first:
+            kinds = {1: "a single sentence", 2: "a tab-separated pair"}
+            raise TuneLabError(f"line {number} is {kinds[len(fields)]} but line {lines[0][0]} is {kinds[first]}; "
+                               f"use one kind for the whole input")
+    return [p[0] for p in parts], [p[1] for p in parts] if first == 2 else None
 
 
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predictor import Predictor
 
-    if args.model is None:
-        raise TuneLabError("--model is required: a fine-tuned run directory, model directory or hub id")
-    if args.input is None and args.text is None:
-        raise TuneLabError("give a sentence to label, or --input FILE (or - for stdin) for batch mode")
+    _check_args(args)
     if args.input is not None:
+        output = _check_output(args.output, args.input)
         lines = _read_lines(args.input)
-        if not lines:
-            raise TuneLabError(f"input {args.input!r} holds no sentences")
-        parts = [line.split("\t") for line in lines]
-        if any(len(p) > 2 for p in parts):
-            raise TuneLabError("a batch line holds more than two tab-separated fields; give one sentence or a pair per line")
-        predictor = Predictor(args.model)
-        paired = [len(p) == 2 for p in parts]
-        if any(paired) and not all(paired):
-            raise TuneLabError("mix of single sentences and tab-separated pairs in the input; use one kind")
-        texts = [p[0] for p in parts]
-        pairs = [p[1] for p in parts] if all(paired) else None
+        texts, pairs = _split_lines(lines)
+        predictor = Predictor(args.model, max_length=args.max_length)
+        if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
+            trained = " + ".join(predictor.inputs)
+            raise TuneLabError(f"{predictor.name} was trained on pairs ({trained}) but the input lines are single sentences; "
+                               f"write each pair on one line, tab-separated" if predictor.is_pair else
+                               f"{predictor.name} was trained on single sentences ({trained}) but the input lines are "
+                               f"tab-separated pairs; give one sentence per line")
         preds = predictor.predict_batch(texts, pairs, batch_size=args.batch_size)
         rows = "".join(json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in preds)
-        if args.output:
-            from pathlib import Path
-
-            tmp = Path(args.output + ".tmp")
-            tmp.write_text(rows, encoding="utf-8")
-            tmp.replace(args.output)
+        cut = [number for (number, _), pr in zip(lines, preds) if pr.truncated]
+        if output is not None:
+            _write_atomic(output, rows)
             console.print(f"{len(preds)} predictions written to {args.output}")
         else:
             sys.stdout.write(rows)
+        if cut:
+            shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
+            err_console.print(f"[yellow]warning: {len(cut)} of {len(preds)} inputs were longer than {predictor.max_length} "
+                              f"tokens and were cut (\"truncated\": true; line {shown})[/]")
+        if predictor.new_head:
+            err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model, max_length=args.max_length)
     pred = predictor.predict(args.text, args.pair)
     if args.json:
         print_json(asdict(pred))
@@ -82,4 +202,6 @@ def run(args) -> int:
     console.print(f"[bold]{pred.label}[/]  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)")
     for name, p in sorted(pred.probabilities.items(), key=lambda kv: -kv[1]):
         console.print(f"  {name:<20} {p:.4f}  {'█' * round(p * 30)}")
+    if pred.truncated:
+        console.print(f"[yellow]note: input truncated at {predictor.max_length} tokens; the rest was not read[/]")
     return 0

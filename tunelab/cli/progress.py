@@ -22,7 +22,7 @@ class RunProgress:
     def __init__(self, console=err_console, plain_every: float = 30.0, summary: bool = True):
         self.console = console
         self.summary = summary          # print a line for RunFinished/RunFailed (fit prints its own)
-        self.live = console.is_terminal
+        self.live = console.is_terminal and console.width >= 20   # a 0-column pty makes Rich's live display spin
         self.plain_every = plain_every
         self._last_plain = 0.0
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),

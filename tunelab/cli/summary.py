@@ -31,11 +31,18 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from tunelab.core.config import SETTINGS_BY_NAME
     from tunelab.core.errors import TuneLabError
     from tunelab.core.summary import summarize_data, summarize_model
 
     if args.data is None and args.model is None:
         raise TuneLabError("give --model M to describe a model, or --data D --eqn E to describe a dataset")
+    _check(SETTINGS_BY_NAME["max_length"], args.max_length)      # the ranges and complaints of fit's flags
+    _check(SETTINGS_BY_NAME["freeze_layers"], args.freeze_layers)
+    if args.data is not None and args.freeze_layers != -1:
+        raise TuneLabError("--freeze-layers is for describing a model; with --data the summary is of the dataset")
+    if args.data is None and args.max_length is not None:
+        raise TuneLabError("--max-length is for describing a dataset (--data D --eqn E); a model summary does not use it")
     if args.data is not None:
         s = summarize_data(args.data, args.eqn, columns=args.columns, model=args.model, max_length=args.max_length)
         if args.json:
@@ -43,14 +50,15 @@ def run(args) -> int:
             return 0
         console.print(f"[bold]{s.name}[/]  {s.equation}" + ("  (validation: a seeded 10% of train)" if s.held_out_validation else ""))
         table = Table(title_justify="left")
-        table.add_column("split")
-        table.add_column("rows", justify="right")
-        table.add_column("labels", min_width=26, overflow="fold")
-        for col in ("tokens p50/90/99/max", f">{s.max_length} tok", f"majority {s.figure_of_merit}"):
+        table.add_column("split", no_wrap=True)
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("labels", min_width=16, overflow="fold")
+        # two-line headers keep every column in sight at 80 columns (a too-wide table would crop the last ones)
+        for col in ("tokens\np50/90/99/max", f">{s.max_length}\ntokens", f"majority\n{s.figure_of_merit}"):
             table.add_column(col, justify="right", no_wrap=True)
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
-            labels = ", ".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
+            labels = "\n".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
                 f"mean {bal['mean']:.3f} sd {bal['std']:.3f}"
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
@@ -77,11 +85,35 @@ def run(args) -> int:
     return 0
 
 
-def run_cat(args) -> int:
-    from tunelab.core.data import load_task_data
+def _check(setting, value) -> None:
+    """A flag's value against its declared range (tunelab.core.config.Setting), as one line."""
+    from tunelab.core.errors import TuneLabError
 
+    problem = setting.check(value)
+    if problem:
+        raise TuneLabError(problem)
+
+
+def _limit_setting():
+    from tunelab.core.config import Setting
+
+    return Setting("limit", int, 0, "at most N rows per split (0: all)", minimum=0, maximum=10**12, flag="--limit",
+                   metavar="N", group="data")
+
+
+def run_cat(args) -> int:
+    from tunelab.core.data import SPLIT_ALIASES, load_task_data
+    from tunelab.core.errors import TuneLabError
+
+    _check(_limit_setting(), args.limit)
     task = load_task_data(args.data, args.eqn, columns=args.columns, hold_out=False)
-    splits = [args.split] if args.split else list(task.splits)
+    if args.split is None:
+        splits = list(task.splits)
+    else:
+        name = args.split if args.split in task.splits else SPLIT_ALIASES.get(args.split.strip().lower(), args.split)
+        if name not in task.splits:  # before the header line, so nothing is half-written
+            raise TuneLabError(f"there is no split {args.split!r} in {task.name}; its splits are: {', '.join(task.splits)}")
+        splits = [name]
     eq = task.equation
     out = sys.stdout
     if not args.json:

@@ -1,0 +1,205 @@
+"""Runs that outlive the terminal, through the real CLI in subprocesses: detach, runs, watch, stop, kill -9 and
+resume, a hung-up terminal, and one-line errors for bad input to the new verbs."""
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tunelab.core.events import CheckpointSaved, RunFinished, RunStarted, StepLogged, read_events
+from tunelab.core.run_status import RunStatus, run_info
+
+from conftest import build_tiny_bert, write_toy_splits
+
+EQN = "classify: label ~ sentence"
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs-cli")
+    return build_tiny_bert(root / "tiny"), write_toy_splits(root / "toy")
+
+
+def env(tmp_path):
+    return {**os.environ, "TUNELAB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def tunelab(tmp_path, *args, timeout=300, **kw):
+    return subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env(tmp_path), cwd=tmp_path, **kw)
+
+
+def fit_args(assets, out, epochs=30, *extra):
+    model, data = assets
+    return ["fit", "--model", model, "--data", data, "--eqn", EQN, "--epochs", epochs, "--lr", "1e-3",
+            "--batch-size", "16", "--warmup", "0", "--out", out, *extra]
+
+
+def wait_for(predicate, timeout=300, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def events(run):
+    path = Path(run) / "events.jsonl"
+    return list(read_events(path)) if path.exists() else []
+
+
+def test_kill_9_mid_run_then_resume_reaches_the_same_final_step_and_continues_the_curve(assets, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 40, "--save-every", "25"))],
+                            env=env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: any(isinstance(e, CheckpointSaved) and e.reason == "periodic" and e.step >= 50 for e in events(run)),
+             what="two periodic checkpoints")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    info = run_info(run)
+    assert info.status == RunStatus.CRASHED and "--resume" in info.reason
+    saved = max(e.step for e in events(run) if isinstance(e, CheckpointSaved) and e.reason == "periodic")
+    out = tunelab(tmp_path, "fit", "--resume", run, "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    total = json.loads((run / "run.json").read_text())["total_steps"]
+    assert result["status"] == "completed" and result["steps"] == total == 400
+    log = events(run)
+    starts = [e for e in log if isinstance(e, RunStarted)]
+    assert [(s.segment, s.resumed_from_step) for s in starts] == [(1, 0), (2, saved)]   # the resumed segment is marked
+    after = [e.step for e in log[log.index(starts[1]):] if isinstance(e, StepLogged)]
+    assert after[0] == saved + 1 and after[-1] == total and after == list(range(saved + 1, total + 1))
+    assert run_info(run).status == RunStatus.COMPLETED
+
+
+def test_a_detached_run_outlives_the_session_that_started_it_and_can_be_watched(assets, tmp_path):
+    run = tmp_path / "run"
+    # the launching "terminal session": a new session whose whole process group is killed after the launch
+    launcher = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 20, "--detach", "--json"))],
+                                env=env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+    out, err = launcher.communicate(timeout=300)
+    assert launcher.returncode == 0, err
+    launched = json.loads(out)
+    assert Path(launched["run_dir"]).resolve() == run.resolve() and launched["pid"] > 0
+    try:
+        os.killpg(launcher.pid, signal.SIGKILL)   # the session is gone (its leader already returned)
+    except ProcessLookupError:
+        pass
+    listed = wait_for(lambda: [r for r in json.loads(tunelab(tmp_path, "runs", run, "--json").stdout)
+                               if r["status"] == "running" and r["step"] > 0], what="running with a step")
+    assert listed[0]["pid"] == launched["pid"] and listed[0]["total_steps"] == 200
+    watched = tunelab(tmp_path, "watch", run)                 # follows it live until it ends
+    assert watched.returncode == 0, watched.stderr
+    assert "completed at step 200" in watched.stderr
+    assert run_info(run).status == RunStatus.COMPLETED
+    again = tunelab(tmp_path, "watch", run)                   # a finished run: replay, exit 0 at once
+    assert again.returncode == 0 and "completed at step 200" in again.stderr
+
+
+def test_stop_from_another_terminal_leaves_a_resumable_checkpoint(assets, tmp_path):
+    run = tmp_path / "run"
+    launched = tunelab(tmp_path, *fit_args(assets, run, 200, "--detach"))
+    assert launched.returncode == 0, launched.stderr
+    wait_for(lambda: any(isinstance(e, StepLogged) for e in events(run)), what="training to start")
+    stopped = tunelab(tmp_path, "stop", run, "--wait")
+    assert stopped.returncode == 0, stopped.stderr
+    assert run_info(run).status == RunStatus.STOPPED
+    finished = [e for e in events(run) if isinstance(e, RunFinished)]
+    assert finished[-1].status == "stopped" and finished[-1].step < 2000
+    assert (run / "checkpoints" / "last" / "trainer_state.json").is_file()
+    again = tunelab(tmp_path, "stop", run)                    # nothing left to stop
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    assert "is stopped, not running" in again.stderr and "--resume" in again.stderr
+
+
+def test_watch_exits_1_on_a_crashed_run(assets, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 200))],
+                            env=env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: any(isinstance(e, StepLogged) for e in events(run)), what="training to start")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    watched = tunelab(tmp_path, "watch", run)
+    assert watched.returncode == 1 and "crashed" in watched.stderr
+
+
+def test_a_hung_up_terminal_stops_the_run_cleanly_with_a_resumable_checkpoint(assets, tmp_path):
+    """A real pseudo-terminal as the run's controlling terminal, closed mid-run (what a dropped SSH session does)."""
+    import fcntl
+    import struct
+    import termios
+
+    run = tmp_path / "run"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))   # an 80x24 terminal
+
+    def own_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)                 # stdin (the pty) becomes the controlling terminal
+
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 200))], env=env(tmp_path),
+                            cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal)
+    os.close(slave)
+    drained = []
+
+    def progress_seen():
+        try:
+            import select
+            while select.select([master], [], [], 0)[0]:
+                drained.append(os.read(master, 65536))
+        except OSError:
+            pass
+        return any(isinstance(e, StepLogged) and e.step >= 3 for e in events(run)) and b"steps" in b"".join(drained)
+
+    try:
+        wait_for(progress_seen, what="progress on the terminal")
+    finally:
+        os.close(master)                                      # the terminal goes away
+    assert proc.wait(timeout=120) == 0
+    log = events(run)
+    assert not any(type(e).__name__ == "RunFailed" for e in log)
+    assert isinstance(log[-1], RunFinished) and log[-1].status == "stopped"
+    assert (run / "checkpoints" / "last" / "trainer_state.json").is_file()
+    assert b"steps" in b"".join(drained)                      # it really was drawing progress on that terminal
+    assert run_info(run).status == RunStatus.STOPPED
+
+
+def test_two_fits_into_one_directory_at_once_cannot_both_run(assets, tmp_path):
+    run = tmp_path / "run"
+    procs = [subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 3))], env=env(tmp_path),
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, err in results if code == 2)
+    assert "in use by another TuneLab process" in loser or "already holds a run" in loser
+    assert sum(isinstance(e, RunStarted) for e in events(run)) == 1
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["runs", "nowhere"], "'nowhere' is not a directory"),
+    (["runs", "--limit", "0"], "--limit 0"),
+    (["watch", "nowhere"], "'nowhere' is not a directory"),
+    (["stop", "nowhere"], "'nowhere' is not a directory"),
+    (["fit", "--out", "x", "--save-every", "soon"], "--save-every 'soon'"),
+    (["fit", "--out", "x", "--epochs", "inf"], "--epochs must be a finite number"),
+    (["fit", "--out", "x", "--seed", "-1"], "--seed -1 is out of range"),
+    (["fit", "--out", "x", "--seed", "99999999999"], "--seed 99999999999 is out of range"),
+    (["fit", "--out", "x", "--batch-size", "0", "--detach"], "--batch-size 0 is out of range"),
+    (["fit", "--resume", "nowhere", "--epochs", "3"], "drop --epochs"),
+    (["fit", "--resume", "nowhere"], "not a TuneLab run directory"),
+])
+def test_bad_input_to_the_run_verbs_gets_one_line_and_exit_2(tmp_path, args, fragment):
+    out = tunelab(tmp_path, *args)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and fragment in out.stderr, out.stderr
+    assert not (tmp_path / "x").exists()                      # nothing written

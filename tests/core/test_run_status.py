@@ -1,0 +1,201 @@
+"""The run-status classifier, the event tailer and the run lock, on crafted run directories (no training)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tunelab.core.errors import TuneLabError
+from tunelab.core.events import (EventLog, EventTailer, RunFailed, RunFinished, RunStarted, StepLogged,
+                                 event_to_json, read_events)
+from tunelab.core.liveness import Owner, RunLock, RunOwnership, process_start_time
+from tunelab.core.run_status import RunStatus, run_info
+
+
+def make_run(root, events=(), owner=None, heartbeat=None, run_json=True):
+    root.mkdir(parents=True, exist_ok=True)
+    if run_json:
+        (root / "run.json").write_text(json.dumps({"config": {"model": "m", "data": "d"}, "total_steps": 100,
+                                                   "figure_of_merit": "mcc"}))
+    (root / "events.jsonl").write_text("".join(event_to_json(e) + "\n" for e in events))
+    if owner is not None:
+        (root / "owner.json").write_text(json.dumps({"pid": owner.pid, "host": owner.host, "started": owner.started}))
+    if heartbeat is not None:
+        (root / "heartbeat.json").write_text(json.dumps({"time": heartbeat}))
+    return root
+
+
+def started(step=0):
+    return RunStarted("r", "m", "classify: label ~ sentence", "cpu", 100, 1, 10, resumed_from_step=step)
+
+
+def step(n, loss=0.5):
+    return StepLogged(n, n / 100, loss, 1e-4, 10.0, 100.0)
+
+
+@pytest.fixture
+def dead_owner():
+    """An Owner whose process has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    started_at = process_start_time(proc.pid) or time.time()
+    proc.wait()
+    return Owner(proc.pid, socket.gethostname(), started_at)
+
+
+def me():
+    return Owner.of_pid(os.getpid())
+
+
+@pytest.mark.parametrize("final, status", [
+    (RunFinished(100, "completed", 0.9, "mcc", "model", 5.0), RunStatus.COMPLETED),
+    (RunFinished(40, "early_stopped", 0.9, "mcc", "model", 5.0), RunStatus.EARLY_STOPPED),
+    (RunFinished(40, "stopped", 0.9, "mcc", "", 5.0), RunStatus.STOPPED),
+    (RunFailed(40, "the disk is full"), RunStatus.FAILED),
+])
+def test_a_final_event_decides_the_status_whatever_the_process(tmp_path, dead_owner, final, status):
+    info = run_info(make_run(tmp_path / "r", [started(), step(1), step(40), final], owner=dead_owner))
+    assert info.status == status
+    assert info.step == final.step and info.total_steps == 100
+    if status == RunStatus.FAILED:
+        assert info.reason == "the disk is full"
+
+
+def test_a_live_owner_with_a_fresh_heartbeat_is_running_and_says_what_it_does(tmp_path):
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=me(), heartbeat=time.time()))
+    assert info.status == RunStatus.RUNNING and info.phase == "training" and info.step == 7
+
+
+def test_a_live_owner_whose_heartbeat_stopped_is_stalled(tmp_path):
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=me(), heartbeat=time.time() - 600))
+    assert info.status == RunStatus.STALLED and "no heartbeat" in info.reason
+
+
+def test_a_gone_process_with_no_final_event_is_crashed(tmp_path, dead_owner):
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=dead_owner, heartbeat=time.time()))
+    assert info.status == RunStatus.CRASHED
+    assert str(dead_owner.pid) in info.reason
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path):
+    # this very process has the pid, but it started at another time: the run's process is gone
+    reused = Owner(os.getpid(), socket.gethostname(), me().started - 3600)
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=reused, heartbeat=time.time()))
+    assert info.status == RunStatus.CRASHED
+
+
+def test_a_run_on_another_host_is_running_while_its_heartbeat_is_fresh_and_unknown_after(tmp_path):
+    far = Owner(12345, "some-other-host", time.time() - 100)
+    fresh = run_info(make_run(tmp_path / "a", [started(), step(3)], owner=far, heartbeat=time.time()))
+    stale = run_info(make_run(tmp_path / "b", [started(), step(3)], owner=far, heartbeat=time.time() - 600))
+    assert fresh.status == RunStatus.RUNNING
+    assert stale.status == RunStatus.UNKNOWN and "some-other-host" in stale.reason
+
+
+def test_a_torn_last_line_does_not_hide_the_events_before_it(tmp_path, dead_owner):
+    root = make_run(tmp_path / "r", [started(), step(1), step(2)], owner=dead_owner)
+    with open(root / "events.jsonl", "a") as fh:
+        fh.write(event_to_json(step(3))[:25])               # killed mid-write
+    info = run_info(root)
+    assert info.status == RunStatus.CRASHED and info.step == 2
+    assert [e.step for e in read_events(root / "events.jsonl") if isinstance(e, StepLogged)] == [1, 2]
+
+
+def test_a_resumed_segment_after_a_stop_is_live_again(tmp_path):
+    events = [started(), step(5), RunFinished(5, "stopped", None, "mcc", "", 1.0), started(5), step(6)]
+    info = run_info(make_run(tmp_path / "r", events, owner=me(), heartbeat=time.time()))
+    assert info.status == RunStatus.RUNNING and info.step == 6
+
+
+@pytest.mark.parametrize("content", ["{\"config\": {\"mod", "{}", "[]", "\xff\xfe"])
+def test_a_damaged_run_json_is_broken_not_a_traceback(tmp_path, content):
+    root = make_run(tmp_path / "r", [started()])
+    (root / "run.json").write_bytes(content.encode("latin-1"))
+    info = run_info(root)
+    assert info.status == RunStatus.BROKEN and "run.json" in info.reason
+
+
+def test_the_tailer_hands_over_whole_lines_only_and_skips_unknown_events(tmp_path):
+    path = tmp_path / "events.jsonl"
+    tailer = EventTailer(path)
+    assert tailer.poll().events == []                        # the file does not exist yet
+    line = event_to_json(step(1))
+    path.write_text(line[:30])
+    assert tailer.poll().events == []                        # half a line: nothing yet
+    with open(path, "a") as fh:
+        fh.write(line[30:] + "\n" + json.dumps({"event": "FromTheFuture", "v": 9}) + "\nnot json\n"
+                 + event_to_json(step(2)) + "\n")
+    batch = tailer.poll()
+    assert [e.step for e in batch.events] == [1, 2] and not batch.reset
+    assert json.loads(line)["v"] == 1                        # every line carries the schema version
+
+
+def test_the_tailer_starts_over_when_the_file_is_truncated_or_replaced(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(event_to_json(step(1)) + "\n" + event_to_json(step(2)) + "\n")
+    tailer = EventTailer(path)
+    assert len(tailer.poll().events) == 2
+    path.write_text(event_to_json(step(9)) + "\n")           # truncated and rewritten (smaller)
+    batch = tailer.poll()
+    assert batch.reset and [e.step for e in batch.events] == [9]
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_text(event_to_json(step(4)) + "\n" + event_to_json(step(5)) + "\n")
+    os.replace(replacement, path)                            # replaced by a new file (new inode)
+    batch = tailer.poll()
+    assert batch.reset and [e.step for e in batch.events] == [4, 5]
+
+
+def test_appending_after_a_torn_line_starts_a_fresh_line(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(event_to_json(step(1)) + "\n" + event_to_json(step(2))[:20])
+    log = EventLog(path)
+    log(started(1))
+    log.close()
+    events = list(read_events(path))
+    assert [type(e).__name__ for e in events] == ["StepLogged", "RunStarted"]
+
+
+def test_only_one_process_owns_a_run_directory(tmp_path):
+    (tmp_path / "r").mkdir()
+    ownership = RunOwnership(tmp_path / "r")
+    try:
+        code = ("import sys; from pathlib import Path; from tunelab.core.liveness import RunLock\n"
+                "from tunelab.core.errors import TuneLabError\n"
+                "try:\n    RunLock(Path(sys.argv[1])).acquire('--out')\nexcept TuneLabError as e:\n    print(e); sys.exit(3)\n")
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r")], capture_output=True, text=True)
+        assert out.returncode == 3 and "in use by another TuneLab process" in out.stdout
+    finally:
+        ownership.close()
+    RunLock(tmp_path / "r").acquire("--out").release()        # free again once the owner let go
+
+
+def test_the_heartbeat_turns_a_stop_request_into_the_stop_event(tmp_path, monkeypatch):
+    import threading
+
+    from tunelab.core import liveness
+    from tunelab.core.runs import request_stop
+
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.05)
+    root = make_run(tmp_path / "r", [started(), step(1)])
+    ownership = RunOwnership(root)
+    stop = threading.Event()
+    ownership.start(stop)
+    try:
+        assert run_info(root).status == RunStatus.RUNNING
+        request_stop(root)
+        assert stop.wait(5)
+    finally:
+        ownership.close()
+
+
+def test_stop_refuses_a_run_that_is_not_running(tmp_path, dead_owner):
+    from tunelab.core.runs import request_stop
+
+    done = make_run(tmp_path / "done", [started(), RunFinished(100, "completed", 0.9, "mcc", "m", 1.0)], owner=dead_owner)
+    with pytest.raises(TuneLabError, match="is completed, not running"):
+        request_stop(done)
+    with pytest.raises(TuneLabError, match="not a directory"):
+        request_stop(tmp_path / "nowhere")
