@@ -76,7 +76,7 @@ class TaskData:
 
 
 def demo_dir() -> Path:
-    return Path(__file__).parent / "data" / "demo"
+    return Path(__file__).parent / "demo"
 
 
 def load_task_data(

@@ -1,6 +1,6 @@
 """Generator of TuneLab's bundled demo dataset: English sentence acceptability from minimal pairs.
 
-TuneLab ships a small dataset under `core/data/demo/` so that a first run works offline, with no download
+TuneLab ships a small dataset under `core/demo/` so that a first run works offline, with no download
 from the Hugging Face hub. In the spirit of BLiMP and CoLA, every example comes from a minimal pair: a
 grammatical sentence (label "acceptable") and a twin that differs from it by one word form and breaks an
 agreement rule (label "unacceptable"). The phenomena are subject-verb agreement (with and without an
@@ -23,7 +23,7 @@ import random
 import re
 from pathlib import Path
 
-DEMO_DIR = Path(__file__).parent / "data" / "demo"
+DEMO_DIR = Path(__file__).parent / "demo"
 SPLITS = ("train", "validation", "test")
 LABELS = ("acceptable", "unacceptable")
 

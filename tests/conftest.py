@@ -12,8 +12,12 @@ import pytest
 import tempfile
 
 os.environ["TUNELAB_HOME"] = tempfile.mkdtemp(prefix="tunelab-home-")  # run history and ONNX cache stay out of ~
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# nothing reaches the network: the hub, datasets and evaluate's metric modules are all offline, and their caches
+# live in a temporary HF_HOME (a hub id that a developer happens to have cached must not make a test pass)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_EVALUATE_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="tunelab-hf-home-")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
@@ -49,6 +53,12 @@ def build_tiny_bert(path: Path, *, num_labels: int | None = None, mlm: bool = Fa
         model = BertModel(config)
     model.save_pretrained(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def own_tunelab_home(tmp_path_factory, monkeypatch):
+    """Each test gets its own TUNELAB_HOME: run history, TUI state and caches never leak between tests."""
+    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path_factory.mktemp("tunelab-home")))
 
 
 @pytest.fixture(scope="session")
