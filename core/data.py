@@ -121,6 +121,21 @@ def load_task_data(
     return TaskData(name, equation, splits, label_names, labeled, held_out)
 
 
+def absolute_data_spec(data: str) -> str:
+    """The same --data with local paths made absolute, so a run's run.json works from any directory
+    ("train=a.tsv,validation=b.tsv" -> each path absolute; demo and hub ids unchanged)."""
+    if not data or data == DEMO_NAME or data.startswith(("H:", "hub:")):
+        return data
+    if "=" in data and not Path(data).exists():
+        parts = []
+        for part in data.split(","):
+            split, sep, path = (p.strip() for p in part.partition("="))
+            parts.append(f"{split}={Path(path).expanduser().resolve()}" if sep and path else part)
+        return ",".join(parts)
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.exists() else data
+
+
 # ---------------------------------------------------------------- reading files and hub datasets
 
 def _load_raw(data: str, columns: list[str] | None) -> tuple[dict, str, "_Where"]:

@@ -1,4 +1,4 @@
-"""Fine-tuning: the training loop behind `tunelab fit`, the TUI's training screen and `tunelab.fit()`.
+"""Fine-tuning: the training loop behind `tunelab fit`, the TUI's Train screen and `tunelab.core.fit.fit()`.
 
 Reads top to bottom in phases: resolve everything the user gave (failing before anything is written),
 build the model and optimizer, then train with length-grouped dynamic padding, evaluate, keep the best
@@ -24,7 +24,7 @@ import torch
 from . import allocator, cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval
-from .data import TaskData, load_task_data
+from .data import TaskData, absolute_data_spec, load_task_data
 from .errors import TuneLabError
 from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
@@ -193,7 +193,7 @@ def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
 
 
 def _local_path(spec: str) -> str:
-    """An existing local path made absolute (so run.json works from any directory); anything else unchanged."""
+    """An existing local model path made absolute (so run.json works from any directory); a hub id unchanged."""
     path = Path(spec).expanduser()
     return str(path.resolve()) if spec and path.exists() else spec
 
@@ -316,7 +316,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                                    f"({type(err).__name__}); the run cannot be resumed from it") from None
         if main and state.segment == 1:
             write_json_atomic(run.config, {
-                "config": {**asdict(config), "model": _local_path(config.model), "data": _local_path(config.data)},
+                "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
                 "model_path": setup.model.path, "equation": str(setup.task.equation),
                 "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(device),
                 "num_processes": world, "mixed_precision": accelerator.mixed_precision,

@@ -70,6 +70,9 @@ def test_summary_cat_and_models(trained_run, capsys):
     assert main(["cat", "--data", str(trained_run["data"]), "--eqn", EQN, "--split", "test", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "split\tlabel\tsentence" and len(lines) == 4 and lines[1].startswith("test\t")
+    from tunelab.core.run_dir import remember_run
+
+    remember_run(trained_run["run"])     # this test's own TUNELAB_HOME: the fixture's run, remembered
     assert main(["models", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert entries[0]["source"] == "bundled"

@@ -203,3 +203,20 @@ def test_bad_input_to_the_run_verbs_gets_one_line_and_exit_2(tmp_path, args, fra
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and fragment in out.stderr, out.stderr
     assert not (tmp_path / "x").exists()                      # nothing written
+
+
+def test_a_run_made_with_relative_paths_is_evaluated_from_another_directory(assets, tmp_path):
+    import shutil
+
+    model, data = assets
+    shutil.copytree(data, tmp_path / "toy")
+    out = tunelab(tmp_path, "fit", "--model", model, "--data", "toy", "--eqn", EQN, "--epochs", "1", "--out", "run")
+    assert out.returncode == 0, out.stderr
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())["config"]["data"]
+    assert Path(saved).is_absolute() and Path(saved) == (tmp_path / "toy").resolve()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    evaluated = subprocess.run([sys.executable, "-m", "tunelab", "eval", "--model", str(tmp_path / "run"), "--json"],
+                               capture_output=True, text=True, env=env(tmp_path), cwd=elsewhere, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["split"] == "test"

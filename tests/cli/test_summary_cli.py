@@ -64,6 +64,11 @@ def test_data_summary_shows_every_column_at_80_columns(trained, capsys):
 
 
 def test_models_lists_the_bundled_model_and_the_run(trained, capsys):
+    from pathlib import Path
+
+    from tunelab.core.run_dir import remember_run
+
+    remember_run(Path(trained["run"]))   # this test's own TUNELAB_HOME: the fixture's run, remembered
     assert main(["models", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert main(["models"]) == 0
