@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import re
 import time
 import unicodedata
@@ -49,6 +50,15 @@ VARIED_INPUTS = (
 ROUND_TRIP_PLAIN = ("The cat sat on the mat.", "Where are the keys to the cabinet?", "She gave him a red book, and he smiled.")
 ROUND_TRIP_ODD = ("Don't panic: it's 3.14 (or so)!", "A naïve café owner in Zürich.", "Write to someone@example.com today.")
 GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+# Overfitting one batch: rates tried in turn (a BERT fine-tuning rate; then one for small or random encoders; then,
+# where a higher rate was unstable, one for large encoders), each warmed up linearly over the first steps. Passing
+# means the loss falls to OVERFIT_RATIO of where it started (and, for a classifier, the whole batch is predicted
+# right) within OVERFIT_STEPS steps.
+OVERFIT_LRS = (1e-4, 1e-3, 2e-5)
+OVERFIT_WARMUP = 5
+OVERFIT_STEPS = 60
+OVERFIT_RATIO = 0.5
+OVERFIT_SATURATED = 1e-30   # a batch loss below this with no gradient left: logits too confident for float32 to train
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,10 @@ class CheckReport:
 
 def run_checks(model: str | None, data: str | None = None, eqn: str | None = None, columns: list[str] | None = None,
                limit: int = 300, *, seed: int = 42, max_length: int = 128, overfit_examples: int = 16,
-               overfit_steps: int = 40, overfit_lr: float = 1e-3, device: str | None = None) -> CheckReport:
-    """Run the battery on `model`; with `data` (and `eqn`) add the data checks on up to `limit` examples."""
+               overfit_steps: int = OVERFIT_STEPS, overfit_lr: float | None = None, device: str | None = None) -> CheckReport:
+    """Run the battery on `model`; with `data` (and `eqn`) add the data checks on up to `limit` examples.
+
+    `overfit_lr` pins the overfit check to one learning rate instead of trying OVERFIT_LRS in turn."""
     started = time.perf_counter()
     if limit < 1:
         raise TuneLabError("--limit must be at least 1")
@@ -149,7 +161,8 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
             add("beats_baseline", "fail", "skipped: the model's labels do not match the data's (see label_mapping)")
             return report()
         checks.append(_beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, seed, max_length, dev, figures))
-        checks.append(_overfits_batch(clf, tokenizer, task, label2id, overfit_examples, overfit_steps, overfit_lr,
+        lrs = OVERFIT_LRS if overfit_lr is None else (overfit_lr,)
+        checks.append(_overfits_batch(clf, tokenizer, task, label2id, overfit_examples, overfit_steps, lrs,
                                       seed, max_length, dev, figures))
     return report()
 
@@ -319,40 +332,116 @@ def _beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, 
     return CheckResult("beats_baseline", "fail", f"{detail}: no better than the baseline")
 
 
-def _overfits_batch(clf, tokenizer, task, label2id, n, steps, lr, seed, max_length, dev, figures) -> CheckResult:
-    """Train a copy on one batch with dropout off; a trainable model drives the loss well down in a few dozen steps."""
+def _overfits_batch(clf, tokenizer, task, label2id, n, steps, lrs, seed, max_length, dev, figures) -> CheckResult:
+    """Train copies of the model on one fixed batch, dropout off: a trainable model fits it in a few dozen steps.
+
+    It passes when the loss falls to OVERFIT_RATIO of where it started with, for a classifier, every example of the
+    batch predicted right. The batch keeps its own labels, also for a trained model that already fits them: halving
+    even a small loss takes working gradients, while learning other labels can stall a small confident model at
+    chance. The loss is judged in float64 (cross-entropy, or squared error) so that a loss near zero still measures.
+    The rates in `lrs` are tried in turn, each on a fresh copy, until one fits: the first suits a BERT encoder, the
+    next a small or random one, the last a large one (tried only where a higher rate was unstable). No trainable
+    weight, a loss that no weight moves (a zero gradient) or a loss that is not finite from the start fails at once,
+    whatever the rate; a model that fits the batch so exactly that its loss is 0 and float32 leaves it no gradient
+    (saturated logits) gets a warning.
+    """
     split = "train" if task.labeled.get("train") else task.eval_split_name()
     enc = encode_task_split(task.sample(split, n, seed), split, tokenizer, max_length, label2id)
     batch = {k: v.to(dev) for k, v in collate(enc, np.arange(len(enc)), tokenizer.pad_token_id or 0).items()}
-    torch.manual_seed(seed)
-    model = copy.deepcopy(clf).eval()      # eval(): dropout off, so the loss curve is the model's alone
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     regress = task.equation.task == "regress"
-    relabelled = ""
-    if not regress:
-        with torch.no_grad():
-            already = bool((model(**batch).logits.argmax(-1) == batch["labels"]).all())
-        if already:  # a trained model fits its own labels from the start: ask it to learn other ones instead
-            batch["labels"] = (batch["labels"] + 1) % model.config.num_labels
-            relabelled = ", labels shifted by one class since it already fit them"
-    losses, accuracy = [], None
+    head = f"{len(enc)} examples"
+    if not any(p.requires_grad for p in clf.parameters()):
+        return CheckResult("overfits_batch", "fail", f"{head}: no weight is trainable (every parameter is frozen)")
+    tried: list[dict] = []
+    for lr in lrs:
+        if tried and lr < min(r["lr"] for r in tried) and not any(map(_unstable, tried)):
+            continue                           # a lower rate only helps where a higher one was unstable
+        tried.append(_fit_batch(clf, batch, lr, steps, seed, regress))
+        if tried[-1]["passed"] or tried[-1]["fatal"]:
+            break                              # fitted; or broken in a way no other rate can mend
+    last = tried[-1]
+    best = last if last["passed"] or last["fatal"] else min(tried, key=_progress)
+    figures.update(overfit_losses=best["losses"], overfit_lr=best["lr"],
+                   overfit_tries=[{k: r[k] for k in ("lr", "steps", "accuracy", "passed")} | {"loss": r["losses"][-1]} for r in tried])
+    if best["saturated"]:
+        return CheckResult("overfits_batch", "warn", f"{head}: its logits are saturated: the loss on the batch is "
+                                                     f"{best['losses'][0]:.2g} and no gradient is left, so training is not tested")
+    if best["fatal"]:
+        return CheckResult("overfits_batch", "fail", f"{head}: {best['why']}: it cannot learn (frozen weights or a broken loss?)")
+    losses = best["losses"]
+    acc = "" if regress else f", batch accuracy {best['accuracy']:.0%}"
+    detail = (f"{head}: loss {losses[0]:.3g} → {losses[-1]:.3g} in {best['steps']} steps{acc} "
+              f"(AdamW, lr {best['lr']:g} after {OVERFIT_WARMUP} warm-up steps")
+    if best["passed"]:
+        short = ", ".join(f"{r['lr']:g}" for r in tried[:-1])
+        return CheckResult("overfits_batch", "pass", detail + (f"; lr {short} fell short)" if short else ")"))
+    need = f"to {OVERFIT_RATIO:g}× its start" + ("" if regress else " with every example right")
+    others = ", ".join(f"{r['lr']:g}" for r in tried if r is not best)
+    blew = "".join(f"; at lr {r['lr']:g} {r['why']}" for r in tried if r["why"])
+    return CheckResult("overfits_batch", "fail",
+                       f"{detail}{'; also tried lr ' + others if others else ''}{blew}): the loss never "
+                       f"fell {need}, so it cannot fit even one batch (frozen weights, a broken loss or bad labels?)")
+
+
+def _batch_loss(logits: torch.Tensor, labels: torch.Tensor, regress: bool) -> float:
+    """The batch loss in float64: exact even when the model already fits the batch (a loss far below float32's reach)."""
+    logits = logits.detach().double()
+    if regress:
+        return float(torch.nn.functional.mse_loss(logits.view(-1), labels.double().view(-1)))
+    return float(torch.nn.functional.cross_entropy(logits, labels))
+
+
+def _fit_batch(clf, batch, lr, steps, seed, regress) -> dict:
+    """Up to `steps` AdamW steps (on the model's own loss, as fit trains) of a fresh copy of `clf` on `batch`."""
+    torch.manual_seed(seed)
+    model = copy.deepcopy(clf).eval()          # eval(): dropout off, so the loss curve is the model's alone
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=True)   # on CPU, several times faster
+    except (RuntimeError, ValueError):                                                # a device without the fused kernel
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / OVERFIT_WARMUP))
+    losses: list[float] = []
+    accuracy = None
+
+    def result(passed: bool, why: str = "", fatal: bool = False, saturated: bool = False) -> dict:
+        return {"lr": lr, "losses": losses or [float("nan")], "steps": max(len(losses) - 1, 0), "accuracy": accuracy,
+                "passed": passed, "why": why, "fatal": fatal, "saturated": saturated}
+
     for step in range(steps + 1):
         out = model(**batch)
-        loss = out.loss.item()
-        if not np.isfinite(loss):
-            figures["overfit_losses"] = losses
-            return CheckResult("overfits_batch", "fail", f"the loss became {loss} at step {step} (lr {lr:g})")
+        loss = _batch_loss(out.logits, batch["labels"], regress)
+        if not (math.isfinite(loss) and torch.isfinite(out.loss)):
+            # from the start: the model is broken; later: the rate is too high for it
+            return result(False, f"the loss is {loss if not math.isfinite(loss) else out.loss.item()} at step {step}", fatal=not losses)
         losses.append(loss)
         accuracy = None if regress else float((out.logits.argmax(-1) == batch["labels"]).float().mean())
-        if step == steps or (loss <= 0.5 * losses[0] and (regress or accuracy == 1.0)):
+        if loss <= OVERFIT_RATIO * losses[0] and loss < losses[0] and (regress or accuracy == 1.0):
+            return result(True)
+        if step == steps:
             break
+        if not out.loss.requires_grad:
+            return result(False, f"the loss ({out.loss.item():.4g}) depends on no trainable weight", fatal=True)
         out.loss.backward()
+        if step == 0:
+            norm = math.sqrt(sum(float(p.grad.double().square().sum()) for p in params if p.grad is not None))
+            if norm == 0.0 or not math.isfinite(norm):
+                saturated = norm == 0.0 and loss < OVERFIT_SATURATED and (regress or accuracy == 1.0)
+                return result(False, f"the gradient of the loss ({out.loss.item():.4g}) is {'zero' if norm == 0.0 else norm}",
+                              fatal=True, saturated=saturated)
         optimizer.step()
+        schedule.step()
         optimizer.zero_grad(set_to_none=True)
-    figures["overfit_losses"] = losses
-    start, end = losses[0], losses[-1]
-    acc = "" if regress else f", batch accuracy {accuracy:.0%}"
-    detail = f"{len(enc)} examples: loss {start:.3f} → {end:.3f} in {len(losses) - 1} steps{acc} (AdamW, lr {lr:g}{relabelled})"
-    if end <= 0.5 * start or (accuracy == 1.0 and end <= start):
-        return CheckResult("overfits_batch", "pass", detail)
-    return CheckResult("overfits_batch", "fail", f"{detail}: it cannot fit even one batch (frozen weights, a broken loss, or a bad learning rate?)")
+    return result(False)
+
+
+def _unstable(run: dict) -> bool:
+    """The rate was too high: the loss blew up, ended above its start, or rose well above it on the way."""
+    losses = run["losses"]
+    return bool(run["why"]) or losses[-1] > losses[0] or max(losses) > 1.5 * losses[0]
+
+
+def _progress(run: dict) -> float:
+    """How far a run's loss fell: its lowest over its first (lower is better; a run that blew up at once, none)."""
+    losses = [x for x in run["losses"] if math.isfinite(x)]
+    return min(losses) / losses[0] if losses and losses[0] > 0 else 1.0
