@@ -16,7 +16,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .errors import TuneLabError
-from .models import load_tokenizer, max_positions, quiet_load_report, resolve_model
+from .models import load_pretrained, load_tokenizer, max_positions, resolve_model
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,8 @@ def load_attention_model(spec: str | None):
 
     resolved = resolve_model(spec)
     tokenizer = load_tokenizer(resolved)
-    try:
-        with quiet_load_report():  # "some weights were not used" is expected for a classifier checkpoint
-            model = AutoModel.from_pretrained(resolved.path, attn_implementation="eager")
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
-        raise TuneLabError(f"could not load model {resolved.name!r} for attention: {str(err).splitlines()[0]}") from None
+    # "some weights were not used" is expected for a classifier checkpoint: the load report is not shown
+    model = load_pretrained(AutoModel, resolved, " for attention", with_info=False, attn_implementation="eager")
     model.eval()
     try:  # fail now, with a clear message, rather than on the user's sentence
         probe = _forward(model, tokenizer(["a"], return_tensors="pt"))

@@ -37,6 +37,8 @@ class EvalReport:
     confusion: list = field(default_factory=list)      # rows: gold label, columns: predicted label
     mistakes: list = field(default_factory=list)       # the most confident wrong predictions
     majority_baseline: float | None = None             # the figure of merit of always guessing train's majority
+    majority_label: str | None = None                  # that label
+    majority_accuracy: float | None = None             # its accuracy on the split (the label's share)
 
 
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
@@ -80,7 +82,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     if is_regression:
         return EvalReport(**report)
     return EvalReport(**report, labels=label_names, **_classification_details(task, split, outputs, enc.labels, label_names, mistakes),
-                      majority_baseline=_majority_baseline(task, split, enc.labels, label2id, metric, config.num_labels))
+                      **_majority_baseline(task, split, enc.labels, label2id, metric, label_names))
 
 
 MISTAKES = Setting("mistakes", int, 10, "how many of the most confident mistakes to show (0: none)",
@@ -133,8 +135,9 @@ def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarr
     return {"per_class": per_class, "confusion": confusion, "mistakes": mistakes}
 
 
-def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, num_labels: int) -> float | None:
-    """The figure of merit of predicting the most common training label for every example."""
+def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, names: list[str]) -> dict:
+    """The most common training label, its accuracy on `split` and the figure of merit of predicting it for every
+    example (0 under MCC for any constant guess: the label and its accuracy are what tell a user something)."""
     from .data import label_ids
 
     source = task.labels("train") if "train" in task.splits and task.labeled.get("train") and split != "train" else None
@@ -142,4 +145,6 @@ def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metri
         ids = np.asarray(label_ids(source, label2id, "train", task.equation.label)) if source is not None else gold
     except TuneLabError:
         ids = gold
-    return majority_baseline(ids, gold, num_labels, metric)
+    majority = int(np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(names)).argmax())
+    return {"majority_baseline": majority_baseline(ids, gold, len(names), metric), "majority_label": names[majority],
+            "majority_accuracy": float((np.asarray(gold) == majority).mean())}

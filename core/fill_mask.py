@@ -16,7 +16,7 @@ import torch
 
 from .device import pick_device
 from .errors import TuneLabError
-from .models import load_config, load_tokenizer, max_positions, quiet_load_report, resolve_model
+from .models import load_config, load_pretrained, load_tokenizer, max_positions, resolve_model
 
 MASK_PATTERN = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
 MLM_ARCHITECTURES = ("ForMaskedLM", "ForPreTraining")
@@ -61,11 +61,7 @@ def fill(model: str | None, text: str, top_k: int = 5, *, device: str | None = N
     tokenizer = load_tokenizer(resolved)
     if tokenizer.mask_token is None:
         raise _no_head(resolved.name, "its tokenizer has no mask token")
-    try:
-        with quiet_load_report():  # the report becomes the missing-head check below
-            mlm, info = AutoModelForMaskedLM.from_pretrained(resolved.path, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise TuneLabError(f"could not load {resolved.name!r} as a masked-LM: {str(err).splitlines()[0]}") from None
+    mlm, info = load_pretrained(AutoModelForMaskedLM, resolved, " as a masked-LM")  # the report becomes the check below
     prefix = mlm.base_model_prefix + "."
     head_missing = [k for k in info.get("missing_keys", []) if not k.startswith(prefix) and not k.startswith("pooler.")]
     if head_missing:

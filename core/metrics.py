@@ -2,13 +2,16 @@
 
 Hugging Face `evaluate` fetches metric scripts from the hub, which fails offline, so the metrics TuneLab
 needs are computed here with scikit-learn and SciPy (the same code `evaluate`'s own modules call). A metric
-name TuneLab does not know is passed to `evaluate.load` (works when online or cached). Called by the
-trainer (per-evaluation scores), `evaluation` (full reports) and `summary` (majority baseline).
+name TuneLab does not know is passed to `evaluate.load` (works when online or cached), when the run is set up,
+so an unknown name fails before anything is written. Called by the trainer (per-evaluation scores),
+`evaluation` (full reports) and `summary` (majority baseline).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import Sequence
 
@@ -81,11 +84,48 @@ def default_figure_of_merit(task: str, num_labels: int, label_names: Sequence[st
 
 
 def check_metric_name(name: str, task: str) -> None:
-    """Fail early on a built-in metric that does not fit the task."""
+    """Fail early, before anything is written, on a metric that does not fit the task or cannot be loaded:
+    a built-in one must fit the task; any other name must load through `evaluate.load` now."""
     builtin = CLASSIFICATION_METRICS if task == "classify" else REGRESSION_METRICS
     other = REGRESSION_METRICS if task == "classify" else CLASSIFICATION_METRICS
     if name in other:
         raise TuneLabError(f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(builtin)}")
+    if name not in builtin:
+        load_metric(name)
+
+
+_LOADED: dict = {}   # metric name -> the evaluate module loaded for it (loaded once per process)
+
+
+def load_metric(name: str):
+    """The `evaluate` module for a metric TuneLab does not compute itself; TuneLabError when it cannot be loaded.
+    Offline (HF_EVALUATE_OFFLINE / HF_HUB_OFFLINE, or the hub unreachable) only a cached copy is looked for, at once."""
+    if name in _LOADED:
+        return _LOADED[name]
+    if not name or not name.strip():
+        raise _unknown_metric(name, "the name is empty")
+    if "evaluate" not in sys.modules and os.environ.get("HF_EVALUATE_OFFLINE") != "1":
+        from .models import hub_reachable
+
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
+            os.environ["HF_EVALUATE_OFFLINE"] = "1"   # read by evaluate on import: no retries against a dead network
+    try:
+        import evaluate
+    except ImportError:
+        raise _unknown_metric(name, "the evaluate package is not installed") from None
+    try:
+        module = evaluate.load(name)
+    except Exception as err:  # evaluate raises many types for "not found" / offline
+        detail = str(err).splitlines()[0] if str(err) else ""
+        raise _unknown_metric(name, f"evaluate.load failed: {type(err).__name__}: {detail}"[:200].rstrip(": ")) from None
+    _LOADED[name] = module
+    return module
+
+
+def _unknown_metric(name: str, why: str) -> TuneLabError:
+    known = ", ".join(CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    return TuneLabError(f"unknown metric {name!r}; TuneLab knows {known}; other names go through evaluate.load, "
+                        f"which needs the network or a cached copy ({why})")
 
 
 def score(name: str, scores: dict[str, float], preds, refs) -> float:
@@ -97,18 +137,15 @@ def score(name: str, scores: dict[str, float], preds, refs) -> float:
 
 def evaluate_metric(name: str, preds, refs) -> float:
     """Compute a metric through Hugging Face `evaluate` (needs the network or evaluate's cache)."""
+    metric = load_metric(name)
     try:
-        import evaluate
-
-        metric = evaluate.load(name)
         result = metric.compute(predictions=list(preds), references=list(refs))
-    except Exception as err:  # evaluate raises many types for "not found" / offline
-        raise TuneLabError(
-            f"metric {name!r} is not built in and evaluate.load({name!r}) failed ({type(err).__name__}); "
-            f"built-in metrics work offline: {', '.join(CLASSIFICATION_METRICS + REGRESSION_METRICS)}"
-        ) from None
-    value = result.get(name, next(iter(result.values())))
-    return float(value)
+        value = result.get(name, next(iter(result.values())))
+        return float(value)
+    except Exception as err:
+        detail = str(err).splitlines()[0] if str(err) else ""
+        raise TuneLabError(f"metric {name!r} (through evaluate) could not score these predictions: "
+                           f"{type(err).__name__}: {detail}".rstrip(": ")) from None
 
 
 def is_better(name: str, new: float, best: float | None) -> bool:

@@ -1,8 +1,10 @@
 """Finding and loading encoders: the bundled MiniLM, a local directory, a run directory, or a hub id.
 
 `resolve_model` turns what the user typed into a local directory or a hub id (failing fast and clearly
-when a hub id is neither cached nor reachable); `load_classifier` and `load_tokenizer` load it for
-training, evaluation and prediction. Called by fit, eval, predict, summary and the probing verbs.
+when a hub id is neither cached nor reachable, and refusing decoder-only and encoder-decoder models by their
+config); `load_classifier` and `load_tokenizer` load it for training, evaluation and prediction, and every
+weights load goes through `load_pretrained`, which refuses a truncated or damaged safetensors file in one line.
+Called by fit, eval, predict, summary and the probing verbs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ from .errors import TuneLabError
 BUNDLED_NAME = "minilm-l6"
 BUNDLED_ALIASES = (BUNDLED_NAME, "bundled", "default", "minilm")
 HUB_HOST = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+
+# TuneLab fine-tunes and probes encoders: it reads [CLS] (or mean-pools), pads on the right and freezes
+# `encoder.layer`. Decoder-only models (no padding token, last-token pooling) and encoder-decoders are refused
+# up front, by the config alone, before any verb loads weights or writes a file.
+ENCODERS_TEXT = "BERT, RoBERTa, DistilBERT, ELECTRA, DeBERTa, ALBERT, MPNet, MiniLM and the like"
+DECODER_TYPES = frozenset("""
+    gpt2 openai-gpt gpt_neo gpt_neox gpt_neox_japanese gptj gpt_bigcode gpt-sw3 codegen ctrl transfo-xl xlnet
+    llama llama4 mistral mixtral ministral qwen2 qwen2_moe qwen3 qwen3_moe phi phi3 phimoe gemma gemma2 gemma3
+    gemma3_text opt bloom falcon mpt olmo olmo2 olmoe stablelm starcoder2 persimmon fuyu cohere cohere2 rwkv mamba
+    mamba2 jamba dbrx granite granitemoe nemotron exaone deepseek_v2 deepseek_v3 internlm2 baichuan chatglm
+    smollm3 biogpt xglm
+""".split())
+DECODER_ARCHITECTURE_ENDINGS = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForSeq2SeqLM")
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,9 @@ def resolve_model(spec: str | None) -> ResolvedModel:
         if not (path / "config.json").is_file():
             hint = " (a run that has not finished yet has no model/ inside)" if (path / "run.json").is_file() else ""
             raise TuneLabError(f"directory {spec!r} holds no model: there is no config.json in it{hint}")
-        return ResolvedModel(str(path), spec, True)
+        resolved = ResolvedModel(str(path), spec, True)
+        _refuse_non_encoder(_read_config_json(path / "config.json"), resolved.name)
+        return resolved
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:  # a path, not an org/name id
         raise TuneLabError(f"model directory {spec!r} does not exist")
     return _resolve_hub_id(spec)
@@ -66,6 +83,7 @@ def _resolve_hub_id(spec: str) -> ResolvedModel:
 
     cached = try_to_load_from_cache(spec, "config.json")
     if isinstance(cached, str):
+        _refuse_non_encoder(_read_config_json(Path(cached)), spec)
         return ResolvedModel(spec, spec, False)
     if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
         raise TuneLabError(
@@ -73,6 +91,76 @@ def _resolve_hub_id(spec: str) -> ResolvedModel:
             f"on a networked machine run `hf download {spec}` and copy the cache, or pass --model /path/to/a/local/copy"
         )
     return ResolvedModel(spec, spec, False)
+
+
+def _read_config_json(path: Path) -> dict:
+    """config.json as a dict, or {} when it is not readable JSON (load_config then says what is wrong)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_non_encoder(config: dict, name: str) -> None:
+    """Raise TuneLabError when `config` (config.json as a dict) describes a decoder-only or encoder-decoder model."""
+    model_type = str(config.get("model_type") or "")
+    architectures = [str(a) for a in config.get("architectures") or []]
+    architecture = architectures[0] if architectures else model_type or "model"
+    if config.get("is_encoder_decoder"):
+        kind = "an encoder-decoder (sequence-to-sequence) model"
+    elif (config.get("is_decoder") or model_type in DECODER_TYPES
+          or any(a.endswith(DECODER_ARCHITECTURE_ENDINGS) for a in architectures)):
+        kind = "a decoder-only (left-to-right language) model"
+    else:
+        return
+    what = f"{architecture} ({model_type})" if model_type and model_type != architecture else architecture
+    raise TuneLabError(f"model {name!r} is a {what}, {kind}; TuneLab fine-tunes and probes encoders only "
+                       f"({ENCODERS_TEXT})")
+
+
+def damaged_weights(path, err: BaseException) -> TuneLabError:
+    """The one-line message for a weights file that cannot be read (truncated copy, a save cut short)."""
+    detail = str(err).splitlines()[0] if str(err) else ""
+    return TuneLabError(f"{path} is damaged or incomplete ({type(err).__name__}: {detail}); re-save or re-train")
+
+
+def check_weights(model: ResolvedModel) -> None:
+    """Refuse a safetensors file whose header or length is wrong before transformers trips over it; reads
+    only the headers (memory-mapped), so it costs milliseconds whatever the model's size."""
+    from safetensors import safe_open
+
+    if model.is_local:
+        files = sorted(Path(model.path).glob("*.safetensors"))
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model.path, "model.safetensors")
+        files = [Path(cached)] if isinstance(cached, str) else []
+    for file in files:
+        try:
+            with safe_open(str(file), framework="numpy"):
+                pass
+        except Exception as err:  # SafetensorError (header cut or not covering the data), or an unreadable file
+            raise damaged_weights(file, err) from None
+
+
+def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_info: bool = True, **kwargs):
+    """`auto_class.from_pretrained(model, output_loading_info=with_info, **kwargs)`: (model, loading info), or the
+    model alone without `with_info`; transformers' load report silenced and every failure to load turned into one
+    TuneLabError line."""
+    check_weights(model)
+    if with_info:
+        kwargs["output_loading_info"] = True
+    try:
+        with quiet_load_report():  # the report becomes the caller's own check of `info`
+            return auto_class.from_pretrained(model.path, **kwargs)
+    except Exception as err:
+        if type(err).__name__ == "SafetensorError":
+            raise damaged_weights(Path(model.path) / "model.safetensors" if model.is_local else model.path, err) from None
+        if isinstance(err, (OSError, ValueError, RuntimeError, KeyError)):
+            raise TuneLabError(f"could not load model {model.name!r}{what}: {str(err).splitlines()[0]}") from None
+        raise
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -115,9 +203,12 @@ def load_config(model: ResolvedModel):
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(model.path)
+        config = AutoConfig.from_pretrained(model.path)
     except (OSError, ValueError) as err:
         raise _load_error(model, err) from None
+    _refuse_non_encoder(config.to_dict(), model.name)  # a hub model fetched only now is checked here
+    check_weights(model)
+    return config
 
 
 def max_positions(config) -> int:
@@ -152,11 +243,7 @@ def load_classifier(
         kwargs["num_labels"] = num_labels
     if problem_type:
         kwargs["problem_type"] = problem_type
-    try:
-        with quiet_load_report():  # the report becomes `new_head` below
-            clf, info = AutoModelForSequenceClassification.from_pretrained(model.path, output_loading_info=True, **kwargs)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise _load_error(model, err) from None
+    clf, info = load_pretrained(AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     return clf, new_head

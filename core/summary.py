@@ -93,6 +93,8 @@ class DataSummary:
     figure_of_merit: str
     majority_baseline: dict        # split -> figure of merit of always guessing train's majority (or mean)
     held_out_validation: bool
+    majority_label: str | None = None                           # train's most common label (classification)
+    majority_accuracy: dict = field(default_factory=dict)       # split -> accuracy of always guessing it
 
 
 def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | None = None, model: str | None = None,
@@ -106,7 +108,8 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     tokenizer = load_tokenizer(resolved)
     regress = task.equation.task == "regress"
     metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
-    rows, balance, lengths, truncated, baseline = {}, {}, {}, {}, {}
+    rows, balance, lengths, truncated, baseline, majority_accuracy = {}, {}, {}, {}, {}, {}
+    majority_label = None
     train_values = task.labels("train") if "train" in task.splits and task.labeled.get("train") else None
     for split, ds in task.splits.items():
         rows[split] = len(ds)
@@ -132,8 +135,11 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
             balance[split] = {name: int((gold == i).sum()) for name, i in ids.items()}
             train_ids = label_ids(train_values, ids, f"split 'train' of {task.name}", task.equation.label) if train_values is not None else gold
             baseline[split] = majority_baseline(train_ids, gold, len(ids), metric)
+            majority = int(np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=len(ids)).argmax())
+            majority_label = task.label_names[majority]
+            majority_accuracy[split] = float((gold == majority).mean())
     return DataSummary(task.name, str(task.equation), rows, balance, lengths, truncated, max_length,
-                       "mse" if regress else metric, baseline, task.held_out_validation)
+                       "mse" if regress else metric, baseline, task.held_out_validation, majority_label, majority_accuracy)
 
 
 @dataclass(frozen=True)

@@ -59,14 +59,25 @@ def test_summary_cat_and_models(trained_run, capsys):
     s = json.loads(capsys.readouterr().out)
     assert (s["layers"], s["heads"], s["hidden_size"], s["max_positions"]) == (2, 2, 32, 64)
     assert s["labels"] == ["acceptable", "unacceptable"]
-    assert s["total_parameters"] == sum(r["parameters"] for r in s["per_layer"])
+    from transformers import AutoModelForSequenceClassification
+
+    loaded = AutoModelForSequenceClassification.from_pretrained(trained_run["run"] / "model")
+    assert s["total_parameters"] == sum(p.numel() for p in loaded.parameters()) > 0   # counted independently
     assert main(["summary", "--model", str(trained_run["model"]), "--freeze-layers", "1", "--json"]) == 0
     frozen = json.loads(capsys.readouterr().out)
     assert 0 < frozen["trainable_parameters"] < frozen["total_parameters"]
     assert main(["summary", "--data", str(trained_run["data"]), "--eqn", EQN, "--model", str(trained_run["model"]), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["rows"] == {"train": 160, "validation": 40, "test": 40}
-    assert sum(d["label_balance"]["train"].values()) == 160 and d["majority_baseline"]["test"] == 0.0
+    assert sum(d["label_balance"]["train"].values()) == 160
+    # MCC scores any constant guess 0, so the baseline that tells a user something is the class and its accuracy
+    train = [json.loads(line)["label"] for line in (trained_run["data"] / "train.jsonl").read_text().splitlines()]
+    test = [json.loads(line)["label"] for line in (trained_run["data"] / "test.jsonl").read_text().splitlines()]
+    majority = max(set(train), key=train.count)
+    assert train.count(majority) > len(train) / 2                  # the toy data has a strict majority class
+    assert d["majority_label"] == majority
+    assert d["majority_accuracy"]["test"] == pytest.approx(test.count(majority) / len(test))
+    assert d["majority_baseline"]["test"] == 0.0                   # MCC of a constant guess
     assert main(["cat", "--data", str(trained_run["data"]), "--eqn", EQN, "--split", "test", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "split\tlabel\tsentence" and len(lines) == 4 and lines[1].startswith("test\t")

@@ -29,10 +29,14 @@ def test_check_prints_each_check_and_exits_0_when_nothing_fails(tiny_bert, capsy
 def test_check_json_carries_status_checks_and_figures(tiny_bert, toy_data, capsys):
     rc = main(["check", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", EQN, "--limit", "20", "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert rc == (1 if report["status"] == "fail" else 0)
-    names = [c["name"] for c in report["checks"]]
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    names = list(status)
     assert names[0] == "loads" and names[-2:] == ["beats_baseline", "overfits_batch"]
-    assert report["figures"]["examples"] == 20 and report["status"] in ("pass", "warn", "fail")
+    # a random encoder with a fresh head: it loads, runs and trains, and what it lacks is fine-tuning, which warns
+    assert status["loads"] == status["probabilities"] == status["attention_rows"] == status["overfits_batch"] == "pass"
+    assert status["label_mapping"] == status["beats_baseline"] == "warn"
+    assert report["status"] == "warn" and rc == 0              # warnings exit 0: only a failed check exits 1
+    assert report["figures"]["examples"] == 20
 
 
 def test_check_exits_1_when_a_check_fails(tiny_bert, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import torch
 
 from tunelab.core import cls_shortcut
@@ -9,9 +10,21 @@ from tunelab.core import cls_shortcut
 from conftest import build_tiny_bert
 
 
-def test_same_logits_and_gradients_with_padding(tmp_path):
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request):
+    """conftest runs torch on one thread; users run several, where matmuls and reductions split differently."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_same_logits_and_gradients_with_padding(tmp_path, torch_threads):
     from transformers import AutoModelForSequenceClassification
 
+    assert torch.get_num_threads() == torch_threads
     for impl in ("sdpa", "eager"):
         full = AutoModelForSequenceClassification.from_pretrained(build_tiny_bert(tmp_path / impl, num_labels=3), attn_implementation=impl)
         short = copy.deepcopy(full)

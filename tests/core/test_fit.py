@@ -61,7 +61,23 @@ def test_the_saved_model_loads_in_a_transformers_pipeline_unchanged(tiny_bert, t
         assert onnx.predict(text).probabilities == pytest.approx(torch_probs, abs=1e-5)
 
 
-def test_stop_request_checkpoints_and_resume_matches_the_uninterrupted_run(tmp_path, toy_data):
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request):
+    """conftest runs torch on one thread; users run several, where reductions split differently: run both."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_stop_request_checkpoints_and_resume_matches_the_uninterrupted_run(tmp_path, toy_data, torch_threads):
+    import torch
+
+    assert torch.get_num_threads() == torch_threads
     model = build_tiny_bert(tmp_path / "m", seed=5)
     import json as _json
     cfg = _json.loads((model / "config.json").read_text())

@@ -42,6 +42,22 @@ def test_figure_of_merit_follows_glue():
     assert is_better("mse", 0.1, 0.2) and not is_better("accuracy", 0.1, 0.2)
 
 
-def test_unknown_metric_offline_is_a_clear_error():
-    with pytest.raises(TuneLabError, match="built-in metrics work offline"):
-        evaluate_metric("no_such_metric_xyz", [0, 1], [0, 1])
+def test_unknown_metric_offline_is_refused_at_once_in_one_line():
+    import os
+    import time
+
+    from tunelab.core.metrics import check_metric_name
+
+    assert os.environ["HF_EVALUATE_OFFLINE"] == "1"       # conftest: evaluate must not reach the network
+    started = time.monotonic()
+    for call in (lambda: check_metric_name("no_such_metric_xyz", "classify"),
+                 lambda: evaluate_metric("no_such_metric_xyz", [0, 1], [0, 1])):
+        with pytest.raises(TuneLabError) as caught:
+            call()
+        message = str(caught.value)
+        assert message.startswith("unknown metric 'no_such_metric_xyz'; TuneLab knows accuracy, f1, macro_f1, mcc, "
+                                  "pearson, spearman")
+        assert "evaluate.load, which needs the network or a cached copy" in message and "\n" not in message
+    assert time.monotonic() - started < 30                 # no retries against the network
+    check_metric_name("macro_f1", "classify")              # built-in names need neither network nor evaluate
+    check_metric_name("spearman", "regress")

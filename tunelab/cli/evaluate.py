@@ -37,6 +37,8 @@ def run(args) -> int:
         return 0
     console.print(f"[bold]{r.model}[/] on {r.data} (split {r.split}), {r.examples} examples, {r.task}")
     base = f"  (majority-class baseline {r.majority_baseline:.4f})" if r.majority_baseline is not None else ""
+    if r.majority_label is not None and r.majority_accuracy is not None:
+        base = base[:-1] + f": always {r.majority_label!r}, accuracy {r.majority_accuracy:.4f})"
     console.print(f"[bold]{r.figure_of_merit} {r.value:.4f}[/]{base}")
     console.print("  " + ", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit))
     if r.per_class:
