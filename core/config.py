@@ -42,7 +42,8 @@ class Setting:
         return self.default is None
 
     def range_text(self) -> str:
-        lo, hi = _number(self.minimum), _number(self.maximum)
+        lo = _number(self.minimum) if self.minimum is not None else ""
+        hi = _number(self.maximum) if self.maximum is not None else ""
         if self.minimum is not None and self.maximum is not None:
             return f"above {lo} and at most {hi}" if self.above else f"from {lo} to {hi}"
         if self.minimum is not None:
