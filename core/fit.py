@@ -63,9 +63,12 @@ class Setup:
     valid_split: str | None
 
 
-def resolve(config: FitConfig) -> Setup:
-    """Check the model, data, equation, labels and lengths; raise TuneLabError on anything wrong."""
+def resolve(config: FitConfig, on_phase=None) -> Setup:
+    """Check the model, data, equation, labels and lengths; raise TuneLabError on anything wrong.
+    `on_phase(text)` hears what it is doing (reading, tokenizing), so a large dataset shows progress at once."""
+    say = on_phase or (lambda text: None)
     config.validate()
+    say(f"checking model {config.model}")
     model = resolve_model(config.model)
     model_config = load_config(model)
     limit = max_positions(model_config)
@@ -76,6 +79,7 @@ def resolve(config: FitConfig) -> Setup:
     n_layers = getattr(model_config, "num_hidden_layers", 0)
     if config.freeze_layers > n_layers:
         raise TuneLabError(f"--freeze-layers {config.freeze_layers}: {model.name} has only {n_layers} layers")
+    say(f"reading data {config.data}")
     task = load_task_data(config.data, config.eqn, columns=list(config.columns) if config.columns else None, seed=config.seed)
     if "train" not in task.splits or not task.labeled.get("train"):
         raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on")
@@ -86,6 +90,7 @@ def resolve(config: FitConfig) -> Setup:
     check_metric_name(metric, task.equation.task)
     tokenizer = load_tokenizer(model)
     label2id = {name: i for i, name in enumerate(task.label_names)}
+    say(f"tokenizing train ({len(task.splits['train']):,} examples)")
     train = encode_task_split(task, "train", tokenizer, config.max_length, label2id)
     valid_split = next((s for s in ("validation", "test") if s in task.splits and task.labeled.get(s)), None)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
@@ -226,7 +231,7 @@ def _save_error(what: str, where: Path, err: BaseException) -> TuneLabError:
 
 
 def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
-        stop: threading.Event | None = None, resume: str | None = None) -> FitResult:
+        stop: threading.Event | None = None, resume: str | None = None, on_phase=None) -> FitResult:
     """Fine-tune as `config` says (or continue the run in `resume`); returns when done, stopped or failed.
     Raises TuneLabError for anything the user can fix, before writing anything where possible."""
     from accelerate import Accelerator
@@ -238,7 +243,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         run, config, state, checkpoint = open_resume(resume)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
-    setup = resolve(config)
+    setup = resolve(config, on_phase)
     config = setup.config
     save_kind, save_amount = parse_interval(config.save_every)
     # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo

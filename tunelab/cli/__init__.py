@@ -13,7 +13,7 @@ import sys
 
 from tunelab import __version__
 
-COMMAND_MODULES = ("models", "summary", "fit", "runs", "evaluate", "predict", "attention", "probing")
+COMMAND_MODULES = ("models", "summary", "fit", "runs", "evaluate", "predict", "attention", "probing", "tui")
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -55,10 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():   # a person at a terminal: open the workbench
+            from tunelab.cli.tui import open_default
+
+            return open_default()
         parser.print_help()
         return 0
     try:
-        quiet_libraries()
+        if args.command != "tui":    # the app loads transformers in a worker, after its first paint
+            quiet_libraries()
         return int(args.func(args) or 0)
     except TuneLabError as err:
         print(f"tunelab {args.command}: error: {err}", file=sys.stderr)

@@ -109,10 +109,16 @@ def run(args) -> int:
         return _detach(args, config)
     stop = threading.Event()
     view = RunProgress(summary=False)
+
+    def on_event(event) -> None:
+        _said()                      # the first event ends the start-up spinner
+        view(event)
+
     with _StopOnSignal(stop):
         try:
-            result = fit(config, on_event=view, stop=stop, resume=args.resume)
+            result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=_say)
         finally:
+            _said()
             view.close()
     if args.json:
         print_json(asdict(result))
@@ -127,6 +133,28 @@ def run(args) -> int:
     return 0
 
 
+_status = None
+
+
+def _say(text: str) -> None:
+    """What fit is doing before training starts (reading and tokenizing a large dataset takes a while), as a
+    transient spinner on a terminal: it vanishes when training starts or an error is printed (still one line)."""
+    global _status
+    if not err_console.is_terminal:
+        return
+    if _status is None:
+        _status = err_console.status("")
+        _status.start()
+    _status.update(f"[dim]{text}…[/]")
+
+
+def _said() -> None:
+    global _status
+    if _status is not None:
+        _status.stop()
+        _status = None
+
+
 def _detach(args, config) -> int:
     """Validate everything here (bad input: one line, exit 2, nothing written), then start the run in the background."""
     from tunelab.core.fit import open_resume, resolve
@@ -139,7 +167,10 @@ def _detach(args, config) -> int:
     else:
         config = config.with_out()
         check_new_run_dir(config.out)
-        resolve(config)                           # model, data, equation, labels, lengths, metric
+        try:
+            resolve(config, _say)                 # model, data, equation, labels, lengths, metric
+        finally:
+            _said()
         root, pid = launch_detached(config)
     if args.json:
         print_json({"run_dir": str(root), "pid": pid})

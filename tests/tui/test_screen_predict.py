@@ -1,0 +1,120 @@
+"""The Predict screen on a tiny fine-tuned model: the label and the probabilities follow what is typed, stale
+results are dropped, enter keeps an input in the history and up/down recall it, a file of inputs is labelled
+into JSONL, and a model that cannot load is a notification."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import train_tiny, write_toy_splits
+from screen_apps import ScreenApp, Selection, wait_until
+from widget_apps import run_async
+
+from tunelab.tui.screens.predict import LatestRequest, PredictScreen, read_input_lines
+from tunelab.tui.widgets.probability_bars import ProbabilityBars
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("predict-screen")
+    return train_tiny(root, write_toy_splits(root / "toy"), epochs=6, lr=2e-3).run_dir
+
+
+def test_mailbox_keeps_only_the_newest_request():
+    box = LatestRequest()
+    box.put((1, "a"))
+    box.put((2, "ab"))
+    assert box.take(0.01) == ("text", (2, "ab"))
+    assert box.take(0.01) is None
+    box.put((3, "abc"))
+    box.put_file("in.txt", "out.jsonl")
+    assert box.take(0.01) == ("file", ("in.txt", "out.jsonl"))  # files first, then the newest text
+    assert box.take(0.01) == ("text", (3, "abc"))
+
+
+def test_reads_sentences_and_pairs(tmp_path):
+    single = tmp_path / "single.txt"
+    single.write_text("\ufeffthe cat is good .\n\n  \nthe dog is bad .\n", encoding="utf-8")
+    assert read_input_lines(str(single)) == (["the cat is good .", "the dog is bad ."], None, 0)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("a cat\tthe cat\nthe dog\ta dog\n", encoding="utf-8")
+    assert read_input_lines(str(pairs)) == (["a cat", "the dog"], ["the cat", "a dog"], 0)
+
+
+@run_async
+async def test_label_and_probabilities_follow_typing(tiny_run):
+    app = ScreenApp(lambda: PredictScreen(text="the cat is good ."), Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        first = screen.prediction
+        assert first.text == "the cat is good ." and first.label == "acceptable"
+        bars = screen.query_one(ProbabilityBars)
+        assert bars.probabilities == pytest.approx(first.probabilities)
+        assert "acceptable" in str(screen.query_one("#predict-label").render())
+        assert "ms" in str(screen.query_one("#predict-latency").render())
+
+        # Edit the sentence as a user would: the last word and the label change.
+        await pilot.press("end", *["backspace"] * 6, *"bad .")
+        await wait_until(pilot, lambda: screen.prediction.text == "the cat is bad .")
+        second = screen.prediction
+        assert second.label == "unacceptable"
+        assert second.probabilities["unacceptable"] > first.probabilities["unacceptable"]
+        assert bars.probabilities == pytest.approx(second.probabilities)
+
+        # Enter keeps it; a new sentence, kept too; up and down walk the history and back to the draft.
+        await pilot.press("enter")
+        await pilot.press("ctrl+u", *"the dogs were happy .", "enter")
+        await wait_until(pilot, lambda: len(screen.history) == 2)
+        assert [h["text"] for h in screen.history] == ["the dogs were happy .", "the cat is bad ."]
+        await pilot.press(*"x")
+        await pilot.press("up")
+        assert screen.query_one("#predict-text").value == "the dogs were happy ."
+        await pilot.press("up")
+        assert screen.query_one("#predict-text").value == "the cat is bad ."
+        await pilot.press("down", "down")
+        assert screen.query_one("#predict-text").value == "the dogs were happy .x"
+        await wait_until(pilot, lambda: screen.prediction.text == "the dogs were happy .x")
+
+
+@run_async
+async def test_stale_results_are_dropped(tiny_run):
+    app = ScreenApp(lambda: PredictScreen(text="the cat is good ."), Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        shown = screen.prediction
+        old = shown.__class__(**{**shown.__dict__, "text": "an old input", "label": "unacceptable"})
+        screen.post_message(PredictScreen.PredictionReady(screen._seq - 1, old, 0.0))
+        await pilot.pause()
+        assert screen.prediction is shown  # an answer to an older request never replaces a newer one
+
+
+@run_async
+async def test_a_file_of_inputs_becomes_jsonl(tiny_run, tmp_path):
+    source = tmp_path / "inputs.txt"
+    source.write_text("the cat is good .\nthe dogs were sad .\nthe cat was happy near the table .\n", encoding="utf-8")
+    app = ScreenApp(lambda: PredictScreen(), Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen._ready)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press(*str(source), "enter", "enter")  # input file, then the default output
+        output = tmp_path / "inputs.predictions.jsonl"
+        await wait_until(pilot, lambda: output.exists() and "written" in str(screen.query_one("#predict-latency").render()))
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in rows] == ["the cat is good .", "the dogs were sad .", "the cat was happy near the table ."]
+    assert [r["label"] for r in rows] == ["acceptable", "unacceptable", "acceptable"]
+    assert set(rows[0]) >= {"label", "score", "probabilities", "latency_ms", "truncated"}
+
+
+@run_async
+async def test_a_model_that_cannot_load_is_a_notification(tmp_path):
+    app = ScreenApp(lambda: PredictScreen(model=str(tmp_path / "missing")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: bool(app._notifications))
+        notes = [n.message for n in app._notifications]
+        assert any("does not exist" in n for n in notes)
+        assert "could not load" in str(app.screen.query_one("#predict-model").render())

@@ -1,0 +1,685 @@
+"""The Attention screen: what each head of the encoder attends to for one sentence (or pair), and what
+fine-tuning changed.
+
+Two views share the screen: the layer x head grid of thumbnails (`HeadGrid`; arrow keys move between layers and
+heads, enter opens one) and the chosen head as a token x token heatmap (`AttentionHeatmap`; both axes labelled,
+the weight under the cursor read out). `[`/`]` and `{`/`}` step heads and layers from either view. The side panel
+shows the statistics of the highlighted head (entropy and the shares of attention to [CLS], [SEP], itself, the
+previous and the next token; `tunelab.core.head_stats`) with the heads that stand out from their layer marked ★,
+first for this sentence, and over a sample of the data after `s`. For a fine-tuned run (a run directory whose
+run.json names its base model) `d` measures the attention change against the base (`core.attention_diff`) and
+lists the heads that moved most (enter jumps to one), and `p` draws the per-layer probe curve of both models
+(`core.probe`). `e` exports the sentence for bertviz (`core.bertviz_export`) and shows the files written.
+
+Other screens hand it a sentence with `show_input` (Evaluate's mistakes, Predict's input); a new model picked
+elsewhere in the app replaces the old one. Every model call runs in a thread worker; torch and transformers are
+imported there.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, get_current_worker
+
+from tunelab.tui.screens.base import TuneLabScreen
+from tunelab.tui.screens.target import Target, base_model_of, selected_target
+from tunelab.tui.widgets.heatmap import AttentionHeatmap, HeadGrid
+from tunelab.tui.widgets.path_prompt import PathPrompt
+from tunelab.tui.widgets.probe_curve import ProbeCurve
+
+DEFAULT_TEXT = "The keys to the cabinet are on the table."
+RETYPE_DEBOUNCE_S = 0.3   # recompute the attention this long after the last keystroke in the sentence
+STATS_LIMIT = 100         # sentences of the data for the head statistics and the attention change
+PROBE_LIMIT = 300         # train and held-out examples for each layer's probe
+STATISTICS = ("entropy", "cls", "sep", "self", "prev", "next")  # as core.head_stats.STATISTICS (not imported: numpy-free)
+SHORT_NAMES = {"entropy": "entropy", "cls": "→[CLS]", "sep": "→[SEP]", "self": "self", "prev": "prev", "next": "next"}
+STATUS_NAMES = {"entropy": "entropy", "cls": "[CLS]", "sep": "[SEP]", "self": "self", "prev": "prev", "next": "next"}
+
+
+class _Cancelled(Exception):
+    """Raised from a progress callback to stop a cancelled computation."""
+
+
+class AttentionScreen(TuneLabScreen):
+    """Layer x head thumbnails, one head in full, per-head statistics, the change against the base model,
+    the probe curve, and a bertviz export."""
+
+    MODE = "attention"
+
+    DEFAULT_CSS = """
+    AttentionScreen { layout: vertical; background: $background; }
+    AttentionScreen .att-prompt { height: 1; }
+    AttentionScreen .att-prompt > Static { width: 8; color: $foreground-muted; padding-left: 1; }
+    AttentionScreen .att-prompt > Input { width: 1fr; }
+    AttentionScreen #att-pair-row { display: none; }
+    AttentionScreen.-pair #att-pair-row { display: block; }
+    AttentionScreen #att-status { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    AttentionScreen #att-body { height: 1fr; }
+    AttentionScreen #att-views { width: 1fr; height: 1fr; }
+    AttentionScreen #att-side { width: 26; height: 1fr; background: $surface; padding: 0 0 0 1;
+                                border-left: vkey $panel; }
+    AttentionScreen.-head.-narrow #att-side { display: none; }
+    AttentionScreen #att-head-info { height: auto; margin-bottom: 1; }
+    AttentionScreen #att-extra-title { height: 1; color: $foreground-muted; text-style: bold; }
+    AttentionScreen #att-extra { height: auto; }
+    AttentionScreen #att-extra OptionList { height: auto; max-height: 12; border: none; padding: 0;
+                                            background: $surface; }
+    AttentionScreen #att-export { height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("i", "edit", "Edit", tooltip="edit the sentence (enter: back to the heads)"),
+        Binding("v", "toggle_view", "View", show=False, tooltip="switch between the head grid and one head"),
+        Binding("escape", "grid_view", "Grid", show=False, tooltip="back to the head grid"),
+        Binding("right_square_bracket", "step(0, 1)", "Head", key_display="[ ]", tooltip="next head (] ) or previous ([)"),
+        Binding("left_square_bracket", "step(0, -1)", "Previous head", show=False),
+        Binding("right_curly_bracket", "step(1, 0)", "Layer", key_display="{ }", tooltip="next layer (}) or previous ({)"),
+        Binding("left_curly_bracket", "step(-1, 0)", "Previous layer", show=False),
+        Binding("s", "stats", "Stats", tooltip="head statistics over a sample of the data; standouts marked"),
+        Binding("d", "diff", "Diff", tooltip="a fine-tuned run: how much each head changed against the base model"),
+        Binding("p", "probe", "Probe", tooltip="a fine-tuned run: probe accuracy per layer, run and base (slow)"),
+        Binding("e", "export", "Export", tooltip="write bertviz's head and model views and the raw arrays"),
+        Binding("x", "cancel", "Cancel", show=False, tooltip="stop the statistics, diff or probe in progress"),
+    ]
+
+    AUTO_FOCUS = "#att-grid"
+
+    class AttentionReady(Message):
+        def __init__(self, seq: int, result, stats, model: str) -> None:
+            super().__init__()
+            self.seq, self.result, self.stats, self.model = seq, result, stats, model
+
+    class TaskProgress(Message):
+        def __init__(self, task: str, text: str) -> None:
+            super().__init__()
+            self.task, self.text = task, text
+
+    class TaskFailed(Message):
+        def __init__(self, task: str, error: str) -> None:
+            super().__init__()
+            self.task, self.error = task, error
+
+    class StatsReady(Message):
+        def __init__(self, spec: str, stats, source: str) -> None:
+            super().__init__()
+            self.spec, self.stats, self.source = spec, stats, source
+
+    class DiffReady(Message):
+        def __init__(self, spec: str, diff, base: str) -> None:
+            super().__init__()
+            self.spec, self.diff, self.base = spec, diff, base
+
+    class ProbeReady(Message):
+        def __init__(self, spec: str, report) -> None:
+            super().__init__()
+            self.spec, self.report = spec, report
+
+    class Exported(Message):
+        def __init__(self, export, self_contained: bool, note: str) -> None:
+            super().__init__()
+            self.export, self.self_contained, self.note = export, self_contained, note
+
+    def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        """`text`/`pair` preset the sentence; `model` overrides the app's selection."""
+        super().__init__(name=name, id=id, classes=classes)
+        self._preset = (text, pair, model)
+        self._seq = 0
+        self._retype_timer: Timer | None = None
+        self._load_lock = threading.Lock()
+        self._loaded: dict[str, tuple] = {}       # model spec -> (model, tokenizer); touched by workers only
+        self.result = None                        # the AttentionResult on screen
+        self.sentence_stats = None                # HeadStats of the sentence on screen
+        self.dataset_stats = None                 # HeadStats over a sample of the data (after `s`)
+        self.diff = None                          # AttentionDiff against the base model (after `d`)
+        self.probe_report = None                  # ProbeReport (after `p`)
+        self.export = None                        # ExportResult (after `e`)
+        self._stats_source = ""
+        self._busy: dict[str, str] = {}           # task -> what it is doing, for the status line
+        self._last_request: tuple | None = None   # (text, pair, model) last sent to the attention worker
+
+    # --- layout -------------------------------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        text, pair, model = self._preset
+        self.target: Target = selected_target(self.app)
+        self.model_spec = model or self.target.model
+        with Horizontal(classes="att-prompt"):
+            yield Static("text ›")
+            yield Input(text or DEFAULT_TEXT, placeholder="a sentence to look at", id="att-text", compact=True,
+                        select_on_focus=False)
+        with Horizontal(classes="att-prompt", id="att-pair-row"):
+            yield Static("pair ›")
+            yield Input(pair or "", placeholder="the second sentence", id="att-pair", compact=True,
+                        select_on_focus=False)
+        yield Static(Text(f"{self.model_spec} · loading ..."), id="att-status")
+        with Horizontal(id="att-body"):
+            with ContentSwitcher(initial="att-grid", id="att-views"):
+                yield HeadGrid(id="att-grid")
+                yield AttentionHeatmap(id="att-heatmap")
+            with VerticalScroll(id="att-side"):
+                yield Static("", id="att-head-info")
+                yield Static("", id="att-extra-title")
+                with ContentSwitcher(initial="att-standouts", id="att-extra"):
+                    yield OptionList(id="att-standouts")
+                    yield OptionList(id="att-changed")
+                    yield ProbeCurve(id="att-probe")
+                    yield Static("", id="att-export")
+
+    def on_mount(self) -> None:
+        self.set_class(self._preset[1] is not None, "-pair")
+        for list_id in ("#att-standouts", "#att-changed"):
+            self.query_one(list_id, OptionList).can_focus = True
+        self._compute()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "-narrow")
+
+    # --- what to work on ----------------------------------------------------------------------------------------
+
+    def show_input(self, text: str | None = None, pair: str | None = None, model: str | None = None) -> None:
+        """Look at `text` (and `pair`), with `model` if given (other screens call this)."""
+        if not self.is_mounted:
+            self._preset = (text, pair, model or self._preset[2])
+            return
+        if model and model != self.model_spec:
+            self._use_model(model)
+        self.set_class(pair is not None, "-pair")
+        self.query_one("#att-text", Input).value = text or ""
+        self.query_one("#att-pair", Input).value = pair or ""
+        if self._retype_timer is not None:
+            self._retype_timer.stop()
+            self._retype_timer = None
+        self._compute()
+        self._focus_view()
+
+    def on_selection_changed(self, selection) -> None:
+        self.target = selected_target(self.app)
+        if self.target.model != self.model_spec:
+            self._use_model(self.target.model)
+            self._compute()
+
+    def _use_model(self, model: str) -> None:
+        """Switch to another model: what was computed for the old one goes."""
+        self.model_spec = model
+        for task in ("stats", "diff", "probe"):
+            self.workers.cancel_group(self, task)
+            self._busy.pop(task, None)
+        self.result = self.sentence_stats = self.dataset_stats = self.diff = self.probe_report = None
+        self.query_one("#att-standouts", OptionList).clear_options()
+        self.query_one("#att-changed", OptionList).clear_options()
+        self._show_extra("att-standouts", "")
+        self.query_one("#att-status", Static).update(Text(f"{model} · loading ..."))
+
+    # --- model loading (workers only) -------------------------------------------------------------------------
+
+    def _model(self, spec: str) -> tuple:
+        """(model, tokenizer) for attention, loaded once per screen (called from workers)."""
+        from tunelab.core.attention import load_attention_model
+
+        with self._load_lock:
+            if spec not in self._loaded:
+                self._loaded[spec] = load_attention_model(spec)
+            return self._loaded[spec]
+
+    def _task_data(self) -> tuple[str | None, str | None, list[str] | None]:
+        """(data, equation, columns) for statistics and probes: the selection's, else the run's own
+        (called from workers: it may read run.json)."""
+        data, eqn, columns = self.target.data, self.target.eqn, self.target.columns
+        found = base_model_of(self.model_spec)
+        if found is not None:
+            run = found[1]
+            config = run.get("config") or {}
+            if data is None or (eqn is None and data != "demo"):
+                data = data or config.get("data")
+                eqn = eqn or run.get("equation")
+                columns = columns or config.get("columns")
+        return data, eqn, columns
+
+    # --- the sentence -------------------------------------------------------------------------------------------
+
+    def _inputs(self) -> tuple[str, str | None]:
+        text = self.query_one("#att-text", Input).value
+        pair = self.query_one("#att-pair", Input).value if self.has_class("-pair") else None
+        return text, (pair or None) if pair is not None else None
+
+    def _compute(self) -> None:
+        text, pair = self._inputs()
+        if not text.strip() or (text, pair, self.model_spec) == self._last_request:
+            return  # nothing to look at, or what is on screen (or on its way) already
+        self._last_request = (text, pair, self.model_spec)
+        self._seq += 1
+        self._attention(self._seq, self.model_spec, text, pair)
+
+    @work(thread=True, exclusive=True, group="attention", exit_on_error=False)
+    def _attention(self, seq: int, spec: str, text: str, pair: str | None) -> None:
+        from tunelab.core.attention import ExampleAttention, attention_for
+        from tunelab.core.errors import TuneLabError
+        from tunelab.core.head_stats import HeadStatsAccumulator
+
+        try:
+            model, tokenizer = self._model(spec)
+            if get_current_worker().is_cancelled:
+                return
+            result = attention_for(model, tokenizer, text, pair)
+        except TuneLabError as err:
+            self.post_message(self.TaskFailed("attention", str(err)))
+            return
+        ids = tokenizer.convert_tokens_to_ids(result.tokens)
+        accumulator = HeadStatsAccumulator(tokenizer.cls_token_id, tokenizer.sep_token_id)
+        import numpy as np
+
+        accumulator.add(ExampleAttention(np.asarray(ids), result.attentions))
+        self.post_message(self.AttentionReady(seq, result, accumulator.result(), spec))
+
+    @on(AttentionReady)
+    def _attention_ready(self, event: AttentionReady) -> None:
+        if event.seq != self._seq:
+            return
+        self.result = event.result
+        self.sentence_stats = event.stats
+        self.query_one(HeadGrid).set_maps(event.result.attentions)
+        if self.dataset_stats is None:
+            self._fill_standouts(event.stats, "this sentence")
+        self._show_head()
+
+    @on(Input.Changed, ".att-prompt Input")
+    def _retyped(self) -> None:
+        if self._retype_timer is not None:
+            self._retype_timer.stop()
+        self._retype_timer = self.set_timer(RETYPE_DEBOUNCE_S, self._compute)
+
+    @on(Input.Submitted, ".att-prompt Input")
+    def _submitted(self) -> None:
+        if self._retype_timer is not None:
+            self._retype_timer.stop()
+            self._retype_timer = None
+        self._compute()
+        self._focus_view()
+
+    def action_edit(self) -> None:
+        self.query_one("#att-text", Input).focus()
+
+    # --- moving between heads -----------------------------------------------------------------------------------
+
+    @property
+    def head(self) -> tuple[int, int]:
+        """(layer, head) on screen, as positions in the result (the model's indices unless filtered)."""
+        return self.query_one(HeadGrid).cursor
+
+    def action_step(self, d_layer: int, d_head: int) -> None:
+        grid = self.query_one(HeadGrid)
+        grid.move_cursor(grid.cursor[0] + d_layer, grid.cursor[1] + d_head)
+
+    @on(HeadGrid.HeadHighlighted)
+    def _highlighted(self) -> None:
+        self._show_head()
+
+    @on(HeadGrid.HeadSelected)
+    def _selected(self) -> None:
+        self._open_head_view()
+        self._show_head()
+
+    def _show_head(self) -> None:
+        if self.result is None:
+            return
+        layer, head = self.head
+        result = self.result
+        self.query_one(AttentionHeatmap).set_matrix(result.attentions[layer, head], result.tokens)
+        self._show_head_info()
+        self._show_status()
+
+    def _open_head_view(self) -> None:
+        self.query_one(ContentSwitcher).current = "att-heatmap"
+        self.add_class("-head")
+        self.query_one(AttentionHeatmap).focus()
+
+    def action_toggle_view(self) -> None:
+        if self.has_class("-head"):
+            self.action_grid_view()
+        else:
+            self._open_head_view()
+        self._show_status()
+
+    def action_grid_view(self) -> None:
+        self.query_one(ContentSwitcher).current = "att-grid"
+        self.remove_class("-head")
+        self.query_one(HeadGrid).focus()
+        self._show_status()
+
+    def _focus_view(self) -> None:
+        (self.query_one(AttentionHeatmap) if self.has_class("-head") else self.query_one(HeadGrid)).focus()
+
+    @on(AttentionHeatmap.CursorMoved)
+    def _cursor_moved(self) -> None:
+        self._show_status()
+
+    def _show_status(self) -> None:
+        status = self.query_one("#att-status", Static)
+        if self.result is None:
+            return
+        layer, head = self.head
+        model_layer, model_head = self.result.layers[layer], self.result.heads[head]
+        line = Text.assemble((f"L{model_layer} H{model_head}", "bold"))
+        stats = self._current_stats()
+        if self.has_class("-head") and stats is not None:
+            marked = self._marked(stats, model_layer, model_head)
+            for stat in STATISTICS:
+                value = float(stats.values[stat][model_layer, model_head])
+                shown = f"{value:.2f}" if stat == "entropy" else f"{value:.0%}"
+                line.append(f" {STATUS_NAMES[stat]} {shown}{'★' if stat in marked else ''}",
+                            style="bold" if stat in marked else "")
+        else:
+            line.append(f" · {len(self.result.tokens)} tokens · {_tail(self.model_spec, 24)} · enter opens the head")
+        if self.result.truncated:
+            line.append(" · cut at the maximum length")
+        for doing in self._busy.values():
+            line.append(f" · {doing}")
+        status.update(line)
+
+    # --- statistics ---------------------------------------------------------------------------------------------
+
+    def _current_stats(self):
+        return self.dataset_stats or self.sentence_stats
+
+    @staticmethod
+    def _marked(stats, layer: int, head: int) -> set[str]:
+        """The statistics on which this head stands out from its layer."""
+        return {s.statistic for s in stats.standouts() if (s.layer, s.head) == (layer, head)}
+
+    def _show_head_info(self) -> None:
+        info = self.query_one("#att-head-info", Static)
+        stats = self._current_stats()
+        if stats is None or self.result is None:
+            info.update("")
+            return
+        layer, head = self.head
+        model_layer, model_head = self.result.layers[layer], self.result.heads[head]
+        marked = self._marked(stats, model_layer, model_head)
+        text = Text.assemble((f"L{model_layer} H{model_head}", "bold"), ("  ★ stands out" if marked else ""), "\n",
+                             (self._stats_source or "this sentence", "italic"), "\n",
+                             ("         head layer\n", "dim"))
+        for stat in STATISTICS:
+            value = float(stats.values[stat][model_layer, model_head])
+            mean = float(stats.values[stat][model_layer].mean())
+            shown = f"{value:.2f}" if stat == "entropy" else f"{value:.0%}"
+            layer_mean = f"{mean:.2f}" if stat == "entropy" else f"{mean:.0%}"
+            text.append(f"{SHORT_NAMES[stat]:<8}{shown:>5}", style="bold" if stat in marked else "")
+            text.append(f" {layer_mean:>5}", style="dim")
+            text.append(" ★\n" if stat in marked else "\n")
+        if self.diff is not None:
+            moved = self.diff.mean_abs_change
+            rank = int((moved > moved[model_layer, model_head]).sum()) + 1
+            text.append(f"moved   {moved[model_layer, model_head]:>5.0%} #{rank}/{moved.size}\n")
+        text.rstrip()
+        info.update(text)
+
+    def _fill_standouts(self, stats, source: str) -> None:
+        self._stats_source = source
+        options = self.query_one("#att-standouts", OptionList)
+        options.clear_options()
+        for s in stats.standouts():
+            if s.statistic == "entropy":
+                what = f"{'broad' if s.value > s.layer_mean else 'focused'} {s.value:.2f}"
+            else:
+                what = f"{SHORT_NAMES[s.statistic]} {s.value:.0%}"
+            options.add_option(Option(Text(f"★ L{s.layer} H{s.head} {what}"), id=f"{s.statistic}:{s.layer}:{s.head}"))
+        if self.query_one("#att-extra", ContentSwitcher).current == "att-standouts":
+            self._set_extra_title(f"Standouts: {source}")
+
+    def _set_extra_title(self, title: str) -> None:
+        self.query_one("#att-extra-title", Static).update(title)
+
+    def _show_extra(self, pane: str, title: str) -> None:
+        self.query_one("#att-extra", ContentSwitcher).current = pane
+        self._set_extra_title(title)
+
+    @on(OptionList.OptionSelected)
+    def _jump(self, event: OptionList.OptionSelected) -> None:
+        _, layer, head = event.option.id.split(":")
+        if self.result is None:
+            return
+        layer, head = int(layer), int(head)
+        if layer in self.result.layers and head in self.result.heads:
+            self.query_one(HeadGrid).move_cursor(self.result.layers.index(layer), self.result.heads.index(head))
+            self._open_head_view()
+            self._show_head()
+
+    def action_stats(self) -> None:
+        if self.dataset_stats is not None:
+            self._show_extra("att-standouts", f"Standouts: {self._stats_source}")
+            return
+        self._start("stats", "head statistics ...")
+        self._dataset_stats(self.model_spec)
+
+    @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
+    def _dataset_stats(self, spec: str) -> None:
+        from tunelab.core.errors import TuneLabError
+        from tunelab.core.head_stats import head_stats, sample_texts
+
+        try:
+            data, eqn, columns = self._task_data()
+            texts, split = sample_texts(data, eqn, split=None, limit=STATS_LIMIT, columns=columns)
+            model, tokenizer = self._model(spec)
+            stats = head_stats(model, tokenizer, texts, progress=self._progress("stats", "head statistics"))
+        except _Cancelled:
+            return
+        except TuneLabError as err:
+            self.post_message(self.TaskFailed("stats", str(err)))
+            return
+        self.post_message(self.StatsReady(spec, stats, f"{len(texts)} sentences of {_tail(data or 'demo', 12)}"))
+
+    def _progress(self, task: str, what: str):
+        """A progress callback for core's long loops: posts a status every 10 items and stops when cancelled."""
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise _Cancelled()
+            if done % 10 == 0 or done == total:
+                self.post_message(self.TaskProgress(task, f"{what} {done}/{total}"))
+
+        return progress
+
+    @on(StatsReady)
+    def _stats_ready(self, event: StatsReady) -> None:
+        if event.spec != self.model_spec:
+            return  # computed for a model this screen has since replaced
+        self._finish("stats")
+        self.dataset_stats = event.stats
+        self._fill_standouts(event.stats, event.source)
+        self._show_extra("att-standouts", f"Standouts: {event.source}")
+        self._show_head_info()
+
+    # --- fine-tuning: change against the base model, probe curve -----------------------------------------------
+
+    def action_diff(self) -> None:
+        if self.diff is not None:
+            self._show_extra("att-changed", "Most changed heads (enter: open)")
+            return
+        self._start("diff", "attention change ...")
+        self._attention_diff(self.model_spec)
+
+    @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
+    def _attention_diff(self, spec: str) -> None:
+        from tunelab.core.attention_diff import attention_diff
+        from tunelab.core.errors import TuneLabError
+        from tunelab.core.head_stats import sample_texts
+
+        try:
+            found = base_model_of(spec)
+            if found is None:
+                raise TuneLabError(f"{spec} is not a fine-tuned run (no run.json naming a base model), so there is "
+                                   "no base to compare its attention with; open a run directory")
+            base = found[0]
+            data, eqn, columns = self._task_data()
+            texts, _ = sample_texts(data, eqn, limit=STATS_LIMIT, columns=columns)
+            diff = attention_diff(self._model(base), self._model(spec), texts,
+                                  progress=self._progress("diff", "attention change"))
+        except _Cancelled:
+            return
+        except TuneLabError as err:
+            self.post_message(self.TaskFailed("diff", str(err)))
+            return
+        self.post_message(self.DiffReady(spec, diff, base))
+
+    @on(DiffReady)
+    def _diff_ready(self, event: DiffReady) -> None:
+        if event.spec != self.model_spec:
+            return
+        self._finish("diff")
+        self.diff = event.diff
+        options = self.query_one("#att-changed", OptionList)
+        options.clear_options()
+        for c in event.diff.most_changed(12):
+            options.add_option(Option(Text(
+                f"L{c.layer} H{c.head} {c.mean_abs_change:4.0%} {STATUS_NAMES[c.statistic]} "
+                f"{c.base_value:.0%}→{c.tuned_value:.0%}"), id=f"diff:{c.layer}:{c.head}"))
+        self._show_extra("att-changed", "Most changed vs base")
+        self.notify(f"attention of {self.model_spec} against its base {event.base}", title="Attention")
+        options.focus()
+        options.highlighted = 0
+        self._show_head_info()
+
+    def action_probe(self) -> None:
+        if self.probe_report is not None:
+            self._show_extra("att-probe", "Probe accuracy per layer")
+            return
+        self._start("probe", "probing layers (slow) ...")
+        self._probe(self.model_spec)
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def _probe(self, spec: str) -> None:
+        from tunelab.core.errors import TuneLabError
+        from tunelab.core.probe import probe
+
+        try:
+            found = base_model_of(spec)
+            data, eqn, columns = self._task_data()
+            report = probe(spec, data, eqn, compare=found[0] if found else None, columns=columns, limit=PROBE_LIMIT)
+        except TuneLabError as err:
+            self.post_message(self.TaskFailed("probe", str(err)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ProbeReady(spec, report))
+
+    @on(ProbeReady)
+    def _probe_ready(self, event: ProbeReady) -> None:
+        if event.spec != self.model_spec:
+            return
+        self._finish("probe")
+        self.probe_report = event.report
+        names = ["run", "base"] if len(event.report.curves) == 2 else None
+        self.query_one(ProbeCurve).set_report(event.report, names)
+        self._show_extra("att-probe", "Probe accuracy per layer")
+
+    # --- export -------------------------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        if self.result is None:
+            self.notify("no attention to export yet", title="Attention", severity="warning")
+            return
+        folder = f"exports/attention-{datetime.now():%Y%m%d-%H%M%S}"
+
+        def chosen(values: list[str] | None) -> None:
+            if values and values[0]:
+                text, pair = self._inputs()
+                self._start("export", "exporting ...")
+                self._export(self.result, values[0], {"model": self.model_spec, "sentence": text, "pair": pair})
+
+        self.app.push_screen(PathPrompt("Export for bertviz", [("folder (created if missing)", folder)],
+                                        "head_view.html, model_view.html, attention.npz, tokens.json · "
+                                        "enter: export · escape: cancel"), chosen)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, result, folder: str, meta: dict) -> None:
+        """Write the export; the pages are self-contained (they open with no network) when the three scripts
+        bertviz loads can be had from the local cache, else they load them from the CDN and a note says why."""
+        from tunelab.core.bertviz_export import export_attention
+        from tunelab.core.errors import TuneLabError
+
+        options, note = {}, ""
+        try:
+            from tunelab.core import bertviz_scripts
+
+            bertviz_scripts.load_scripts()
+            options["self_contained"] = True
+        except ImportError:  # a TuneLab without self-contained pages
+            note = "the pages load their scripts from the CDN (they need the network)"
+        except TuneLabError as err:
+            note = f"the pages need the network: {err}"
+        try:
+            export = export_attention(result, folder, meta=meta, **options)
+        except TuneLabError as err:
+            self.post_message(self.TaskFailed("export", str(err)))
+            return
+        self.post_message(self.Exported(export, bool(options), note))
+
+    @on(Exported)
+    def _exported(self, event: Exported) -> None:
+        self._finish("export")
+        self.export = event.export
+        text = Text.assemble(("folder ", "dim"), (event.export.out_dir.rstrip("/") + "/\n", "bold"))
+        for path in event.export.files.values():
+            text.append(f"  {os.path.basename(path)}\n")
+        if event.self_contained:
+            text.append("self-contained: open head_view.html in a browser, no network needed", style="dim")
+        else:
+            text.append(event.note, style="italic")
+        for warning in event.export.warnings:
+            text.append(f"\nnote: {warning}", style="italic")
+        self.query_one("#att-export", Static).update(text)
+        self._show_extra("att-export", "Exported for bertviz")
+        self.notify(f"wrote {event.export.out_dir}/head_view.html and 3 more files", title="Attention")
+
+    # --- task bookkeeping ---------------------------------------------------------------------------------------
+
+    def _start(self, task: str, doing: str) -> None:
+        self._busy[task] = doing
+        self._show_status()
+
+    def _finish(self, task: str) -> None:
+        self._busy.pop(task, None)
+        self._show_status()
+
+    def action_cancel(self) -> None:
+        for task in list(self._busy):
+            self.workers.cancel_group(self, task)
+            self._finish(task)
+
+    @on(TaskProgress)
+    def _task_progress(self, event: TaskProgress) -> None:
+        if event.task in self._busy:
+            self._busy[event.task] = event.text
+            self._show_status()
+
+    @on(TaskFailed)
+    def _task_failed(self, event: TaskFailed) -> None:
+        self._finish(event.task)
+        if event.task == "attention":
+            self._last_request = None  # the same sentence may be tried again
+            self.query_one("#att-status", Static).update(Text(f"no attention: {event.error}"))
+        self.notify(event.error, title="Attention", severity="error")
+
+    def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
+        self._finish(worker.group)
+
+
+def result_token(result, index: int) -> str:
+    return result.tokens[index] if 0 <= index < len(result.tokens) else "?"
+
+
+def _tail(path: str, width: int = 18) -> str:
+    return path if len(path) <= width else "…" + path[-(width - 1):]

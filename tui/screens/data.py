@@ -1,0 +1,349 @@
+"""The Data screen: `tunelab summary` as a screen. A source field (demo, a file, a directory, explicit splits
+train=a.tsv,validation=b.tsv, or a hub id H:glue,cola), names for a headerless file's columns, an equation
+builder (classify or regress, a label column, one input or a pair, picked from the data's own columns), a
+preview table, and the summary: rows per split, label balance, token lengths, the share cut at the maximum
+length, and the majority-class baseline.
+
+Bad data gets the engine's one-line message under the fields and the screen stays usable. Reading the data
+and summarising it (the tokenizer, the data) run in thread workers; a summary that went through becomes the
+app's selection, which the Train form uses.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import DataTable, Input, Label, Select, Static
+
+from tunelab.core.errors import TuneLabError
+
+from ..messages import DataPreviewReady, DataSummaryReady
+from .base import TuneLabScreen, error_text
+
+PREVIEW_ROWS = 50
+TASKS = ("classify", "regress")
+BAR = "█"
+
+
+def equation_text(task: str, label: str, first: str, second: str | None) -> str:
+    return f"{task}: {label} ~ {first}" + (f" + {second}" if second else "")
+
+
+def guess_equation(columns: list[str]) -> tuple[str, str, str | None] | None:
+    """(label, input, pair input) from common column names: label/sentence, label/sentence1+sentence2, ..."""
+    names = [c.lower() for c in columns]
+    label = next((columns[names.index(n)] for n in ("label", "labels", "score", "target", "y") if n in names), None)
+    pairs = [("sentence1", "sentence2"), ("premise", "hypothesis"), ("question", "sentence"), ("text_a", "text_b"),
+             ("question1", "question2")]
+    for a, b in pairs:
+        if a in names and b in names and label:
+            return label, columns[names.index(a)], columns[names.index(b)]
+    first = next((columns[names.index(n)] for n in ("sentence", "text", "review", "content") if n in names), None)
+    if label and first:
+        return label, first, None
+    return None
+
+
+def bar(share: float, width: int = 12) -> str:
+    filled = int(round(max(0.0, min(1.0, share)) * width))
+    return BAR * filled + "░" * (width - filled)
+
+
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+def in_split_order(mapping: dict) -> list:
+    """(split, value) pairs train, validation, test first, then any others."""
+    return sorted(mapping.items(), key=lambda kv: SPLIT_ORDER.index(kv[0]) if kv[0] in SPLIT_ORDER else 9)
+
+
+def summary_text(summary) -> Content:
+    """The data summary: what `tunelab summary --data` prints, arranged for a column ~40 cells wide."""
+    muted = "$text-muted"
+    lines = [Content.from_markup("[bold $text-primary]$n[/]  [dim]$e[/]", n=summary.name, e=summary.equation),
+             Content.assemble(("figure of merit ", muted), summary.figure_of_merit)]
+    rows = " · ".join(f"{split} {n:,}" for split, n in in_split_order(summary.rows))
+    lines.append(Content.assemble(("rows ", muted), rows))
+    if summary.held_out_validation:
+        lines.append(Content.from_markup("[dim]validation: held out of train (seeded)[/]"))
+    split = "train" if "train" in summary.label_balance else next(iter(summary.label_balance), None)
+    if split is not None:
+        balance = summary.label_balance[split]
+        lines.append(Content(""))
+        if {"mean", "std"} <= set(balance):
+            lines.append(Content.assemble((f"label values ({split})", "bold")))
+            lines.append(Content(f"  mean {balance['mean']:.3g} · std {balance['std']:.3g} · "
+                                 f"min {balance['min']:.3g} · max {balance['max']:.3g}"))
+        else:
+            total = sum(balance.values()) or 1
+            lines.append(Content.assemble((f"label balance ({split})", "bold")))
+            width = max(len(str(k)) for k in balance) if balance else 5
+            for name, count in balance.items():
+                lines.append(Content.assemble(f"  {str(name)[:16]:<{min(width, 16)}} ", (bar(count / total), "$accent"),
+                                              f" {count:,} {100 * count / total:.0f}%"))
+    split = "train" if "train" in summary.token_lengths else next(iter(summary.token_lengths), None)
+    if split is not None:
+        lengths = summary.token_lengths[split]
+        top = max(lengths.values()) or 1
+        lines.append(Content(""))
+        lines.append(Content.assemble((f"token lengths ({split})", "bold")))
+        for name, value in lengths.items():
+            lines.append(Content.assemble(f"  {name:<4}", (bar(value / top), "$primary"), f" {value}"))
+        cut = " · ".join(f"{s} {100 * v:.1f}%" for s, v in in_split_order(summary.truncated_share))
+        lines.append(Content.assemble((f"cut at {summary.max_length}: ", muted), cut))
+    if summary.majority_baseline:
+        lines.append(Content(""))
+        lines.append(Content.assemble(("majority baseline", "bold")))
+        for split, value in in_split_order(summary.majority_baseline):
+            lines.append(Content(f"  {split} {summary.figure_of_merit} {value:.3f}"))
+    return Content("\n").join(lines)
+
+
+class DataScreen(TuneLabScreen):
+    MODE = "data"
+    BINDINGS = [
+        Binding("ctrl+l", "load", "Load", tooltip="read the source again and summarise it"),
+        Binding("ctrl+t", "train", "Train on it", tooltip="use this data and equation on the Train screen"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.columns: list[str] = []
+        self._syncing = False
+        self._summary_key: tuple | None = None
+        self._summary_timer = None
+        self.summary = None
+
+    def compose_body(self) -> ComposeResult:
+        blank = Select.NULL
+        with Vertical(id="data-fields"):
+            with Horizontal(classes="data-row"):
+                yield Label("source", classes="data-label")
+                yield Input(placeholder="demo, a file, a directory, train=a.tsv,validation=b.tsv, H:glue,cola",
+                            id="data-source", compact=True)
+                yield Label("columns", classes="data-label-short")
+                yield Input(placeholder="headerless: a,b,c", id="data-columns", compact=True)
+            with Horizontal(classes="data-row"):
+                yield Label("task", classes="data-label")
+                yield Select([(t, t) for t in TASKS], value="classify", allow_blank=False, id="eqn-task", compact=True)
+                yield Label("label", classes="data-label-short")
+                yield Select([], prompt="label", id="eqn-label", compact=True, value=blank)
+                yield Label("input", classes="data-label-short")
+                yield Select([], prompt="input", id="eqn-input", compact=True, value=blank)
+                yield Label("pair", classes="data-label-short")
+                yield Select([], prompt="(none)", id="eqn-pair", compact=True, value=blank)
+            with Horizontal(classes="data-row"):
+                yield Label("equation", classes="data-label")
+                yield Input(placeholder="classify: label ~ sentence", id="data-eqn", compact=True)
+                yield Label("max length", classes="data-label-short")
+                yield Input(placeholder="128", id="data-max-length", compact=True, restrict=r"\d*")
+        yield Static("", id="data-error", markup=False)
+        with Horizontal(id="data-body"):
+            yield DataTable(id="data-preview", zebra_stripes=True, cursor_type="row")
+            with VerticalScroll(id="data-summary"):
+                yield Static("", id="data-summary-text")
+
+    def on_mount(self) -> None:
+        selection = self.app.selection
+        self._syncing = True
+        self.query_one("#data-source", Input).value = selection.data
+        self.query_one("#data-columns", Input).value = ",".join(selection.columns or ())
+        self.query_one("#data-eqn", Input).value = selection.eqn or ""
+        self._syncing = False
+        self.action_load()
+
+    # --- reading the source -------------------------------------------------------------------------------------
+
+    def _source(self) -> tuple[str, list[str] | None]:
+        data = self.query_one("#data-source", Input).value.strip() or "demo"
+        text = self.query_one("#data-columns", Input).value.strip()
+        columns = [c.strip() for c in text.split(",")] if text else None
+        return data, columns
+
+    def action_load(self) -> None:
+        data, columns = self._source()
+        self._show_error("")
+        self._summary_key = None
+        self.query_one("#data-summary-text", Static).update(Content.from_markup("[dim]reading $d…[/]", d=data))
+        self._preview(data, columns)
+
+    @on(Input.Submitted, "#data-source, #data-columns")
+    def _source_submitted(self) -> None:
+        self.action_load()
+
+    @work(thread=True, exclusive=True, group="data-preview", exit_on_error=False)
+    def _preview(self, data: str, columns: list[str] | None) -> None:
+        from tunelab.core.data import load_raw_splits
+
+        try:
+            raw = load_raw_splits(data, columns)
+        except (TuneLabError, OSError, ValueError) as err:
+            self.post_message(DataPreviewReady(data, [], [], {}, error=error_text(err)))
+            return
+        splits = {name: len(ds) for name, ds in raw.items()}
+        first = "train" if "train" in raw else next(iter(raw))
+        ds = raw[first]
+        names = list(ds.column_names)
+        head = ds[: min(PREVIEW_ROWS, len(ds))]
+        rows = [{name: head[name][i] for name in names} for i in range(len(head[names[0]]) if names else 0)]
+        self.post_message(DataPreviewReady(data, names, rows, splits))
+
+    def on_data_preview_ready(self, message: DataPreviewReady) -> None:
+        table = self.query_one("#data-preview", DataTable)
+        table.clear(columns=True)
+        if message.error:
+            self.columns = []
+            self._set_column_options([])
+            self._show_error(message.error)
+            self.notify(message.error, severity="error", timeout=8)
+            self.query_one("#data-summary-text", Static).update("")
+            return
+        self.columns = message.columns
+        for name in message.columns:
+            table.add_column(name, key=name)
+        for row in message.rows:
+            table.add_row(*[_cell(row.get(name)) for name in message.columns])
+        self._set_column_options(message.columns)
+        eqn = self.query_one("#data-eqn", Input).value.strip()
+        if not eqn:
+            guess = ("label", "sentence", None) if message.data == "demo" else guess_equation(message.columns)
+            if guess:
+                self._set_equation(equation_text(self.query_one("#eqn-task", Select).value, *guess))
+        else:
+            self._equation_to_pickers(eqn)
+        self.summarize()
+
+    def _set_column_options(self, columns: list[str]) -> None:
+        self._syncing = True
+        try:
+            for select_id in ("#eqn-label", "#eqn-input", "#eqn-pair"):
+                self.query_one(select_id, Select).set_options([(c, c) for c in columns])
+        finally:
+            self._syncing = False
+
+    # --- the equation builder -----------------------------------------------------------------------------------
+
+    def _set_equation(self, text: str) -> None:
+        self._syncing = True
+        try:
+            self.query_one("#data-eqn", Input).value = text
+        finally:
+            self._syncing = False
+        self._equation_to_pickers(text)
+
+    def _equation_to_pickers(self, text: str) -> None:
+        from tunelab.core.equation import parse_equation
+
+        try:
+            equation = parse_equation(text)
+        except TuneLabError:
+            return
+        self._syncing = True
+        try:
+            self.query_one("#eqn-task", Select).value = equation.task
+            for select_id, name in (("#eqn-label", equation.label), ("#eqn-input", equation.inputs[0]),
+                                    ("#eqn-pair", equation.inputs[1] if equation.is_pair else None)):
+                select = self.query_one(select_id, Select)
+                if name is None or name not in self.columns:
+                    select.clear()
+                else:
+                    select.value = name
+        finally:
+            self._syncing = False
+
+    @on(Select.Changed)
+    def _picker_changed(self, event: Select.Changed) -> None:
+        if self._syncing:
+            return
+        values = [self.query_one(i, Select).value for i in ("#eqn-task", "#eqn-label", "#eqn-input", "#eqn-pair")]
+        task, label, first, second = (None if v == Select.NULL else v for v in values)
+        if task and label and first:
+            self._syncing = True
+            try:
+                self.query_one("#data-eqn", Input).value = equation_text(task, label, first, second)
+            finally:
+                self._syncing = False
+            self._schedule_summary()
+
+    @on(Input.Changed, "#data-eqn, #data-max-length")
+    def _equation_typed(self, event: Input.Changed) -> None:
+        if self._syncing:
+            return
+        if event.input.id == "data-eqn":
+            self._equation_to_pickers(event.value)
+        self._schedule_summary()
+
+    def _schedule_summary(self) -> None:
+        if self._summary_timer is not None:
+            self._summary_timer.stop()
+        self._summary_timer = self.set_timer(0.5, self.summarize)
+
+    # --- the summary --------------------------------------------------------------------------------------------
+
+    def summarize(self) -> None:
+        data, columns = self._source()
+        eqn = self.query_one("#data-eqn", Input).value.strip() or None
+        if eqn is None and data != "demo":
+            self._show_error("pick the label and input columns (or type an equation) to summarise the data")
+            return
+        text = self.query_one("#data-max-length", Input).value.strip()
+        max_length = int(text) if text else None
+        key = (data, eqn, tuple(columns) if columns else None, self.app.selection.model, max_length)
+        if key == self._summary_key:
+            return
+        self._summary_key = key
+        self._show_error("")
+        self.query_one("#data-summary-text", Static).update(
+            Content.from_markup("[dim]summarising (tokenizer of $m)…[/]", m=self.app.selection.model))
+        self._summarize(key)
+
+    @work(thread=True, exclusive=True, group="data-summary", exit_on_error=False)
+    def _summarize(self, key: tuple) -> None:
+        from tunelab.core.summary import summarize_data
+
+        data, eqn, columns, model, max_length = key
+        try:
+            summary = summarize_data(data, eqn, columns=list(columns) if columns else None, model=model,
+                                     max_length=max_length)
+        except (TuneLabError, OSError, ValueError) as err:
+            self.post_message(DataSummaryReady(key, error=error_text(err)))
+            return
+        self.post_message(DataSummaryReady(key, summary))
+
+    def on_data_summary_ready(self, message: DataSummaryReady) -> None:
+        if message.key != self._summary_key:
+            return
+        text = self.query_one("#data-summary-text", Static)
+        if message.error:
+            self._show_error(message.error)
+            self.notify(message.error, severity="error", timeout=8)
+            text.update("")
+            self.summary = None
+            return
+        self.summary = message.summary
+        text.update(summary_text(message.summary))
+        data, eqn, columns, _, _ = message.key
+        self.app.select(data=data, eqn=eqn, columns=columns)
+
+    def worker_failed(self, worker, error) -> None:
+        self._summary_key = None
+        self._show_error(error_text(error))
+
+    def _show_error(self, text: str) -> None:
+        error = self.query_one("#data-error", Static)
+        error.update(text)
+        error.set_class(bool(text), "-shown")
+
+    def action_train(self) -> None:
+        if self.summary is None:
+            self.notify("load data that summarises without errors first", severity="warning")
+            return
+        self.app.switch_screen_mode("train")
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 60 else text[:59] + "…"

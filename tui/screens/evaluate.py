@@ -1,0 +1,362 @@
+"""The Evaluate screen: score a model or run on a split (or any labelled file) and read where it goes wrong.
+
+Scoring is `tunelab.core.evaluation.evaluate_model`, run in a thread worker (torch loads there, never on the
+event loop); it can be cancelled. The report shows the metrics with the figure of merit beside the majority-class
+baseline, the confusion matrix as a coloured grid (`ConfusionGrid`), per-class precision, recall and F1, and a
+browser of the mistakes, most confident first, filterable by true and by predicted class (or by picking a
+confusion cell). `p` sends the selected mistake to the Predict screen and `a` to the Attention screen.
+
+The model, data and equation come from the app's selection (see `target.py`) and can be edited in the form;
+a new selection elsewhere in the app refills the form.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.worker import Worker, get_current_worker
+
+from tunelab.tui.screens.base import TuneLabScreen
+from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
+from tunelab.tui.widgets.confusion import ConfusionGrid
+
+MISTAKES = 500  # mistakes kept for the browser (the most confident first); the rest only count
+PAIR_JOIN = " [SEP] "  # how the evaluation report joins the two sentences of a pair
+
+
+def split_pair(text: str) -> tuple[str, str | None]:
+    """A mistake's text back as (sentence, second sentence or None)."""
+    first, sep, second = text.partition(PAIR_JOIN)
+    return (first, second) if sep else (text, None)
+
+
+class EvaluateScreen(TuneLabScreen):
+    """Metrics, confusion matrix, per-class scores and a mistakes browser for one model on one split."""
+
+    MODE = "evaluate"
+
+    DEFAULT_CSS = """
+    EvaluateScreen { layout: vertical; background: $background; }
+    EvaluateScreen #eval-form { height: 1; }
+    EvaluateScreen #eval-form Input { width: 1fr; margin-right: 1; }
+    EvaluateScreen #eval-form #eval-split { width: 14; margin-right: 0; }
+    EvaluateScreen #eval-status { height: 1; }
+    EvaluateScreen #eval-message { width: 1fr; color: $foreground-muted; }
+    EvaluateScreen #eval-progress { width: 22; display: none; }
+    EvaluateScreen.-running #eval-progress { display: block; }
+    EvaluateScreen #eval-top { height: auto; max-height: 50%; }
+    EvaluateScreen #eval-metrics { width: auto; max-width: 40; margin-right: 1; }
+    EvaluateScreen #eval-right { width: 1fr; height: auto; }
+    EvaluateScreen #eval-confusion { margin-bottom: 1; }
+    EvaluateScreen #eval-classes { width: auto; }
+    EvaluateScreen #eval-filter { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    EvaluateScreen #eval-mistakes { height: 1fr; }
+    EvaluateScreen #eval-example { height: 3; padding: 0 1; background: $surface; color: $foreground; }
+    """
+
+    BINDINGS = [
+        Binding("r", "run", "Run", tooltip="score the model in the form on the data and split in the form"),
+        Binding("x", "cancel", "Cancel", tooltip="stop waiting for the scoring in progress"),
+        Binding("t", "cycle_filter('gold')", "True", tooltip="mistakes of the next true class (then all)"),
+        Binding("o", "cycle_filter('predicted')", "Output",
+                tooltip="mistakes predicted as the next class (then all); enter on a confusion cell sets both"),
+        Binding("c", "clear_filters", "All", tooltip="show the mistakes of every class"),
+        Binding("p", "to_predict", "Predict", tooltip="edit the selected mistake on the Predict screen"),
+        Binding("a", "to_attention", "Attention", tooltip="the selected mistake's attention heads"),
+    ]
+
+    AUTO_FOCUS = "#eval-mistakes"
+
+    class Finished(Message):
+        def __init__(self, token: int, report) -> None:
+            super().__init__()
+            self.token = token
+            self.report = report
+
+    class Failed(Message):
+        def __init__(self, token: int, error: str) -> None:
+            super().__init__()
+            self.token = token
+            self.error = error
+
+    def __init__(self, model: str | None = None, data: str | None = None, split: str | None = None, *,
+                 report=None, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        """`model`/`data` override the app's selection; a `report` (an EvalReport) is shown as it is, with no
+        scoring until `r` is pressed."""
+        super().__init__(name=name, id=id, classes=classes)
+        self._preset = (model, data, split)
+        self._report = report
+        self._token = 0
+        self._started = 0.0
+        self._ticker = None
+        self._filters: dict[str, str | None] = {"gold": None, "predicted": None}
+        self._shown: list[dict] = []   # the mistakes in the table, in table order
+        self._eqn: str | None = None
+        self._columns: list[str] | None = None
+        self._model_used: str | None = None
+
+    # --- layout -------------------------------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        target = selected_target(self.app)
+        model, data, split = self._preset
+        self._eqn, self._columns = target.eqn, target.columns
+        with Horizontal(id="eval-form"):
+            yield Input(model or target.model, placeholder="model or run directory", id="eval-model", compact=True)
+            yield Input(data if data is not None else (target.data or ""), placeholder="data (empty: the run's)",
+                        id="eval-data", compact=True)
+            yield Input(split or "", placeholder="split: auto", id="eval-split", compact=True)
+        with Horizontal(id="eval-status"):
+            yield Static("", id="eval-message")
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="eval-progress")
+        with Horizontal(id="eval-top"):
+            yield DataTable(id="eval-metrics", cursor_type="none", zebra_stripes=False)
+            with Vertical(id="eval-right"):
+                yield ConfusionGrid(id="eval-confusion")
+                yield DataTable(id="eval-classes", cursor_type="none")
+        yield Static("", id="eval-filter")
+        yield DataTable(id="eval-mistakes", cursor_type="row")
+        yield Static("", id="eval-example")
+
+    def on_mount(self) -> None:
+        for table_id in ("#eval-metrics", "#eval-classes"):
+            self.query_one(table_id, DataTable).can_focus = False
+        if self._report is not None:
+            self._show_report(self._report)
+            return
+        self.query_one("#eval-top").display = False
+        model = self.query_one("#eval-model", Input).value.strip()
+        if model == DEFAULT_MODEL and self._preset[0] is None:
+            # The bundled encoder has no trained head: scoring it would only fail. Wait for a run or a model.
+            self._set_message(f"r: evaluate · {DEFAULT_MODEL} has no trained head: open a run (Runs screen) first")
+        else:
+            self.action_run()  # a run or a chosen model: what the user came here to see
+
+    # --- running ------------------------------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        """Score the model in the form on the data and split in the form (replaces a run in progress)."""
+        model = self.query_one("#eval-model", Input).value.strip() or None
+        data = self.query_one("#eval-data", Input).value.strip() or None
+        split = self.query_one("#eval-split", Input).value.strip() or None
+        self._token += 1
+        self._started = time.monotonic()
+        self.add_class("-running")
+        self._set_message(f"scoring {model or 'the model'} ...  (x cancels)")
+        if self._ticker is None:
+            self._ticker = self.set_interval(0.5, self._tick)
+        self._score(self._token, model, data, split, self._eqn, self._columns)
+
+    @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
+    def _score(self, token: int, model, data, split, eqn, columns) -> None:
+        from tunelab.core.errors import TuneLabError
+        from tunelab.core.evaluation import evaluate_model
+
+        worker = get_current_worker()
+        try:
+            # evaluate_model takes no cancel flag: a cancelled run finishes in the background and is dropped here.
+            report = evaluate_model(model, data, eqn, split=split, columns=columns, mistakes=MISTAKES)
+        except TuneLabError as err:
+            if not worker.is_cancelled:
+                self.post_message(self.Failed(token, str(err)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Finished(token, report))
+
+    def action_cancel(self) -> None:
+        if self.has_class("-running"):
+            self.workers.cancel_group(self, "evaluate")
+            self._token += 1  # anything still on its way is stale
+            self._stop_running(f"cancelled after {time.monotonic() - self._started:.0f} s")
+
+    def _tick(self) -> None:
+        if self.has_class("-running"):
+            self._set_message(f"scoring ... {time.monotonic() - self._started:.0f} s  (x cancels)")
+
+    def _stop_running(self, message: str) -> None:
+        self.remove_class("-running")
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self._set_message(message)
+
+    @on(Finished)
+    def _finished(self, event: Finished) -> None:
+        if event.token != self._token:
+            return
+        self._model_used = self.query_one("#eval-model", Input).value.strip() or None
+        self._stop_running("")
+        self._show_report(event.report)
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        if event.token != self._token:
+            return
+        self._stop_running(f"not scored: {event.error}")
+        self.notify(event.error, title="Evaluate", severity="error")
+
+    def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
+        if worker.group == "evaluate":
+            self._stop_running("failed")
+
+    def on_selection_changed(self, selection) -> None:
+        """Another screen picked a model, run or data: refill the form (scoring waits for `r`)."""
+        target = selected_target(self.app)
+        self._eqn, self._columns = target.eqn, target.columns
+        self.query_one("#eval-model", Input).value = target.model
+        self.query_one("#eval-data", Input).value = target.data or ""
+        if not self.has_class("-running"):
+            self._set_message(f"r: evaluate {target.model}")
+
+    @on(Input.Submitted, "#eval-form Input")
+    def _submitted(self) -> None:
+        self.action_run()
+
+    # --- the report ---------------------------------------------------------------------------------------------
+
+    def _set_message(self, text: str) -> None:
+        self.query_one("#eval-message", Static).update(Text(text))
+
+    @property
+    def report(self):
+        return self._report
+
+    def _show_report(self, report) -> None:
+        self._report = report
+        self.query_one("#eval-top").display = True
+        self._filters = {"gold": None, "predicted": None}
+        self._set_message(f"{report.model} on {report.data} ({report.split}, {report.examples} examples): "
+                          f"{report.figure_of_merit} {report.value:.3f}")
+        self._fill_metrics(report)
+        self._fill_classes(report)
+        grid = self.query_one(ConfusionGrid)
+        grid.display = bool(report.labels)
+        if report.labels:
+            grid.set_matrix(report.confusion, report.labels)
+        self._fill_mistakes()
+
+    def _fill_metrics(self, report) -> None:
+        table = self.query_one("#eval-metrics", DataTable)
+        table.clear(columns=True)
+        table.add_columns("metric", "value", "majority")
+        baseline = "" if report.majority_baseline is None else f"{report.majority_baseline:.3f}"
+        table.add_row(Text(f"★ {report.figure_of_merit}", style="bold"), Text(f"{report.value:.3f}", style="bold"),
+                      baseline)
+        for name, value in report.scores.items():
+            if name != report.figure_of_merit and isinstance(value, (int, float)):
+                table.add_row(Text(f"  {name}"), f"{value:.3f}", "")
+
+    def _fill_classes(self, report) -> None:
+        table = self.query_one("#eval-classes", DataTable)
+        table.clear(columns=True)
+        table.display = bool(report.per_class)
+        if not report.per_class:
+            return
+        table.add_columns("class", "prec", "recall", "F1", "n")
+        for row in report.per_class:
+            label = row["label"] if len(row["label"]) <= 14 else row["label"][:13] + "…"
+            table.add_row(Text(label), f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['f1']:.2f}",
+                          str(row["support"]))
+
+    def _fill_mistakes(self) -> None:
+        report = self._report
+        table = self.query_one("#eval-mistakes", DataTable)
+        table.clear(columns=True)
+        if report is None:
+            return
+        gold, predicted = self._filters["gold"], self._filters["predicted"]
+        self._shown = [m for m in report.mistakes
+                       if (gold is None or m["gold"] == gold) and (predicted is None or m["predicted"] == predicted)]
+        label_width = max([6, *(min(12, len(label)) for label in report.labels)])
+        text_width = max(20, self.size.width - 2 * label_width - 17)
+        table.add_column("conf", width=4)
+        table.add_column("true", width=label_width)
+        table.add_column("predicted", width=label_width)
+        table.add_column("text", width=text_width)
+        for i, m in enumerate(self._shown):
+            table.add_row(f"{m['confidence']:.2f}", Text(m["gold"]), Text(m["predicted"]), Text(m["text"]), key=str(i))
+        wrong = sum(sum(row) - row[i] for i, row in enumerate(report.confusion)) if report.confusion else 0
+        kept = "" if wrong <= len(report.mistakes) else f" (top {len(report.mistakes)} kept)"
+        self.query_one("#eval-filter", Static).update(Text.assemble(
+            ("Mistakes ", "bold"), f"{len(self._shown)} of {wrong}{kept}, surest first · true ",
+            (gold or "any", "bold"), " · predicted ", (predicted or "any", "bold")))
+        self._show_example()
+
+    def on_resize(self) -> None:
+        if self._report is not None:
+            self._fill_mistakes()
+
+    @property
+    def selected_mistake(self) -> dict | None:
+        table = self.query_one("#eval-mistakes", DataTable)
+        if not self._shown or table.row_count == 0:
+            return None
+        return self._shown[min(table.cursor_row, len(self._shown) - 1)]
+
+    @on(DataTable.RowHighlighted, "#eval-mistakes")
+    def _show_example(self) -> None:
+        m = self.selected_mistake
+        example = self.query_one("#eval-example", Static)
+        if m is None:
+            example.update(Text("no mistakes to show" if self._report else "", style="italic"))
+            return
+        example.update(Text.assemble(("true ", ""), (m["gold"], "bold"), "  predicted ", (m["predicted"], "bold"),
+                                     f" ({m['confidence']:.0%})  p: Predict  a: Attention\n", m["text"]))
+
+    # --- filters ------------------------------------------------------------------------------------------------
+
+    def action_cycle_filter(self, which: str) -> None:
+        if self._report is None or not self._report.labels:
+            return
+        options = [None, *self._report.labels]
+        self._filters[which] = options[(options.index(self._filters[which]) + 1) % len(options)]
+        self._fill_mistakes()
+
+    def action_clear_filters(self) -> None:
+        self._filters = {"gold": None, "predicted": None}
+        self._fill_mistakes()
+
+    @on(ConfusionGrid.CellSelected)
+    def _cell_selected(self, event: ConfusionGrid.CellSelected) -> None:
+        self._filters = {"gold": event.gold, "predicted": event.predicted}
+        self._fill_mistakes()
+        if event.gold == event.predicted:
+            self.notify(f"{event.count} right answers for {event.gold}: the browser lists mistakes only",
+                        title="Evaluate")
+        else:
+            self.query_one("#eval-mistakes", DataTable).focus()
+
+    # --- onward -------------------------------------------------------------------------------------------------
+
+    def _selected_text(self) -> tuple[str, str | None] | None:
+        m = self.selected_mistake
+        if m is None:
+            self.notify("no mistake selected", title="Evaluate", severity="warning")
+            return None
+        return split_pair(m["text"])
+
+    def _model_for_onward(self) -> str | None:
+        return self._model_used or self.query_one("#eval-model", Input).value.strip() or None
+
+    def action_to_predict(self) -> None:
+        chosen = self._selected_text()
+        if chosen is not None:
+            from tunelab.tui.screens.predict import PredictScreen
+
+            open_with(self.app, "predict", PredictScreen, text=chosen[0], pair=chosen[1],
+                      model=self._model_for_onward())
+
+    def action_to_attention(self) -> None:
+        chosen = self._selected_text()
+        if chosen is not None:
+            from tunelab.tui.screens.attention import AttentionScreen
+
+            open_with(self.app, "attention", AttentionScreen, text=chosen[0], pair=chosen[1],
+                      model=self._model_for_onward())

@@ -1,0 +1,570 @@
+"""The Predict screen: type a sentence (or a pair) and watch the label and the class probabilities update.
+
+One thread worker owns the model (`tunelab.core.predictor.Predictor`: ONNX Runtime on CPU) for the life of the
+screen. Keystrokes go to it through a one-slot mailbox that keeps only the newest request, so the worker never
+works through a backlog; each request carries a sequence number and a result is shown only if no newer request
+was sent after it (stale results are dropped). Requests are debounced: a keystroke goes to the model at once
+when the model is idle and the last request went out at least `DEBOUNCE_S` ago; otherwise it waits until
+`DEBOUNCE_S` after the latest keystroke, so a burst of typing becomes one request (and steady typing about one
+request per `DEBOUNCE_S`).
+
+The latency shown is the model's own (tokenizer + forward pass) and the time from the keystroke to the label on
+screen. Enter keeps the input and its prediction in the history; up and down recall it. ctrl+o labels a whole
+file of inputs (one sentence, or one tab-separated pair, per line) into JSONL, as `tunelab predict --input`
+does; ctrl+t opens the current input in the Attention screen. Other screens hand it an input with `show_input`
+(Evaluate sends a mistake here); a new model picked elsewhere in the app is loaded in place of the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+from textual.worker import Worker, get_current_worker
+
+from tunelab.tui.screens.base import TuneLabScreen
+from tunelab.tui.screens.target import open_with, selected_target
+from tunelab.tui.widgets.path_prompt import PathPrompt
+from tunelab.tui.widgets.probability_bars import ProbabilityBars
+
+DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one prediction
+FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
+HISTORY_LIMIT = 200   # inputs kept in the history
+
+
+class LatestRequest:
+    """A one-slot mailbox between the event loop and the model thread: `put` replaces whatever is waiting,
+    `take` waits for something (up to `timeout`) and empties the slot. Files to label queue separately."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._request: tuple | None = None
+        self._files: list[tuple[str, str]] = []
+
+    def put(self, request: tuple) -> None:
+        with self._condition:
+            self._request = request
+            self._condition.notify()
+
+    def put_file(self, source: str, output: str) -> None:
+        with self._condition:
+            self._files.append((source, output))
+            self._condition.notify()
+
+    def take(self, timeout: float) -> tuple[str, tuple] | None:
+        """("file", (source, output)) or ("text", request), or None after `timeout` seconds of nothing."""
+        with self._condition:
+            if self._request is None and not self._files:
+                self._condition.wait(timeout)
+            if self._files:
+                return "file", self._files.pop(0)
+            if self._request is not None:
+                request, self._request = self._request, None
+                return "text", request
+            return None
+
+
+def read_input_lines(source: str) -> tuple[list[str], list[str] | None, int]:
+    """(sentences, second sentences or None, lines skipped) from a text file with one sentence or one
+    tab-separated pair per line, as `tunelab predict --input` reads it. Blank lines are skipped."""
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.predictor import is_blank
+
+    try:
+        with open(Path(source).expanduser(), encoding="utf-8") as fh:
+            raw = fh.read().split("\n")
+    except FileNotFoundError:
+        raise TuneLabError(f"input file {source!r} does not exist") from None
+    except IsADirectoryError:
+        raise TuneLabError(f"{source!r} is a directory; give a text file with one sentence per line") from None
+    except UnicodeDecodeError:
+        raise TuneLabError(f"input {source!r} is not UTF-8 text") from None
+    except OSError as err:
+        raise TuneLabError(f"cannot read {source!r}: {err.strerror}") from None
+    if raw:
+        raw[0] = raw[0].lstrip("\ufeff")
+    rows, skipped = [], 0
+    for number, line in enumerate(raw, 1):
+        if is_blank(line):
+            skipped += bool(line.strip("\t "))
+            continue
+        fields = line.split("\t")
+        if len(fields) > 2 or any(is_blank(f) for f in fields):
+            raise TuneLabError(f"line {number} of {source!r} is not one sentence or one tab-separated pair")
+        rows.append((number, fields))
+    if not rows:
+        raise TuneLabError(f"input {source!r} holds no sentences")
+    kinds = {len(fields) for _, fields in rows}
+    if len(kinds) > 1:
+        raise TuneLabError(f"{source!r} mixes single sentences and tab-separated pairs; use one kind for the whole file")
+    texts = [fields[0] for _, fields in rows]
+    pairs = [fields[1] for _, fields in rows] if kinds == {2} else None
+    return texts, pairs, skipped
+
+
+def write_jsonl_atomic(path: str, rows: list[dict]) -> None:
+    """Write JSON lines through a temporary file and a rename: a reader never sees half a file."""
+    from tunelab.core.errors import TuneLabError
+
+    target = Path(path).expanduser()
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        os.replace(temp, target)
+    except OSError as err:
+        raise TuneLabError(f"cannot write {str(target)!r}: {err.strerror or err}") from None
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def default_output(source: str) -> str:
+    path = Path(source)
+    return str(path.with_name(f"{path.stem}.predictions.jsonl"))
+
+
+class PredictScreen(TuneLabScreen):
+    """Live predictions as you type, with the probability of each class, latency and a history."""
+
+    MODE = "predict"
+
+    DEFAULT_CSS = """
+    PredictScreen { layout: vertical; background: $background; }
+    PredictScreen #predict-model { height: 1; color: $foreground-muted; margin: 0 1; }
+    PredictScreen .predict-prompt { height: 1; margin: 1 1 0 1; }
+    PredictScreen .predict-prompt > Static { width: 8; color: $foreground-muted; }
+    PredictScreen .predict-prompt > Input { width: 1fr; }
+    PredictScreen #predict-pair-row { display: none; margin-top: 0; }
+    PredictScreen.-pair #predict-pair-row { display: block; }
+    PredictScreen #predict-result { height: auto; margin: 1 1 0 1; padding: 0 1; background: $surface; }
+    PredictScreen #predict-label { height: 1; }
+    PredictScreen #predict-bars { margin-bottom: 0; }
+    PredictScreen #predict-latency { height: 1; color: $foreground-muted; }
+    PredictScreen #predict-history-title { height: 1; margin: 1 1 0 1; color: $foreground-muted; }
+    PredictScreen #predict-history { height: 1fr; margin: 0 1; }
+    """
+
+    BINDINGS = [
+        # priority: the text field would otherwise take the arrows (a one-line field has nothing to scroll)
+        Binding("up", "history(1)", "Older", key_display="↑", priority=True,
+                tooltip="recall an older input from the history (enter keeps the current one there)"),
+        Binding("down", "history(-1)", "Newer", key_display="↓", priority=True, tooltip="recall a newer input"),
+        Binding("ctrl+t", "to_attention", "Attention", tooltip="look at this input's attention heads"),
+        Binding("ctrl+o", "run_file", "Run file", tooltip="label a file of inputs, one per line, into JSONL"),
+        Binding("ctrl+b", "toggle_pair", "Pair", tooltip="show or hide the second sentence of a pair"),
+    ]
+
+    AUTO_FOCUS = "#predict-text"
+
+    class ModelReady(Message):
+        def __init__(self, spec: str, name: str, backend: str, labels: list[str], is_pair: bool | None,
+                     new_head: bool) -> None:
+            super().__init__()
+            self.spec, self.name, self.backend, self.labels = spec, name, backend, labels
+            self.is_pair, self.new_head = is_pair, new_head
+
+    class ModelFailed(Message):
+        def __init__(self, spec: str, error: str) -> None:
+            super().__init__()
+            self.spec, self.error = spec, error
+
+    class PredictionReady(Message):
+        def __init__(self, seq: int, prediction, keyed_at: float) -> None:
+            super().__init__()
+            self.seq, self.prediction, self.keyed_at = seq, prediction, keyed_at
+
+    class PredictionFailed(Message):
+        def __init__(self, seq: int, error: str) -> None:
+            super().__init__()
+            self.seq, self.error = seq, error
+
+    class FileProgress(Message):
+        def __init__(self, done: int, total: int) -> None:
+            super().__init__()
+            self.done, self.total = done, total
+
+    class FileDone(Message):
+        def __init__(self, output: str, count: int, truncated: int, error: str | None = None) -> None:
+            super().__init__()
+            self.output, self.count, self.truncated, self.error = output, count, truncated, error
+
+    def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
+                 predictor_factory: Callable[[str], object] | None = None,
+                 clock: Callable[[], float] = time.perf_counter, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        """`text`/`pair` preset the input; `model` overrides the app's selection; `predictor_factory(model)`
+        replaces `Predictor` and `clock` the timer of keystroke-to-label (snapshot tests fix both)."""
+        super().__init__(name=name, id=id, classes=classes)
+        self._clock = clock
+        self._preset_text, self._preset_pair, self._preset_model = text, pair, model
+        self._factory = predictor_factory
+        self._mailbox = LatestRequest()
+        self._seq = 0                 # the newest request sent
+        self._shown_seq = 0           # the request whose result is on screen
+        self._keyed_at = 0.0          # when the input last changed
+        self._last_sent = 0.0
+        self._timer: Timer | None = None
+        self._ready = False
+        self._pending_keep = False
+        self._model_name = ""
+        self._labels: list[str] = []
+        self.prediction = None        # the prediction on screen
+        self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
+        self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
+        self.history: list[dict] = []
+        self._history_pos: int | None = None
+        self._draft: tuple[str, str] = ("", "")
+
+    # --- layout -------------------------------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        self.model_spec = self._preset_model or selected_target(self.app).model
+        yield Static(Text(f"{self.model_spec} · loading ..."), id="predict-model")
+        with Horizontal(classes="predict-prompt"):
+            yield Static("text  ›")
+            yield Input(self._preset_text or "", placeholder="type a sentence", id="predict-text", compact=True,
+                        select_on_focus=False)
+        with Horizontal(classes="predict-prompt", id="predict-pair-row"):
+            yield Static("pair  ›")
+            yield Input(self._preset_pair or "", placeholder="the second sentence of the pair", id="predict-pair",
+                        compact=True, select_on_focus=False)
+        with Vertical(id="predict-result"):
+            yield Static("", id="predict-label")
+            yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
+            yield Static("", id="predict-latency")
+        yield Static("History  (enter keeps the input; ↑/↓ recall)", id="predict-history-title")
+        yield DataTable(id="predict-history", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.set_class(self._preset_pair is not None, "-pair")
+        table = self.query_one("#predict-history", DataTable)
+        table.add_column("label", width=14)
+        table.add_column("p", width=5)
+        table.add_column("input")
+        table.can_focus = False
+        self._serve(self.model_spec)
+
+    # --- the model thread ---------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
+    def _serve(self, model: str) -> None:
+        """Load the model, then answer requests from the mailbox until the screen goes away."""
+        from tunelab.core.errors import TuneLabError
+
+        worker = get_current_worker()
+        try:
+            if self._factory is not None:
+                predictor = self._factory(model)
+            else:
+                from tunelab.core.predictor import Predictor
+
+                predictor = Predictor(model)
+        except TuneLabError as err:
+            self.post_message(self.ModelFailed(model, str(err)))
+            return
+        self.post_message(self.ModelReady(model, predictor.name, predictor.backend, list(predictor.labels),
+                                          predictor.is_pair, bool(predictor.new_head)))
+        while not worker.is_cancelled:
+            job = self._mailbox.take(timeout=0.1)
+            if job is None:
+                continue
+            kind, request = job
+            if kind == "file":
+                self._label_file(predictor, *request)
+                continue
+            seq, text, pair, keyed_at = request
+            try:
+                prediction = predictor.predict(text, pair)
+            except TuneLabError as err:
+                self.post_message(self.PredictionFailed(seq, str(err)))
+                continue
+            self.post_message(self.PredictionReady(seq, prediction, keyed_at))
+
+    def _label_file(self, predictor, source: str, output: str) -> None:
+        """Label every line of `source` into `output` (JSONL), in batches, posting progress (model thread)."""
+        from tunelab.core.errors import TuneLabError
+
+        worker = get_current_worker()
+        try:
+            texts, pairs, _skipped = read_input_lines(source)
+            if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
+                kind = "tab-separated pairs" if predictor.is_pair else "single sentences"
+                raise TuneLabError(f"{predictor.name} expects {kind}, one per line of {source!r}")
+            predictions = []
+            for start in range(0, len(texts), FILE_BATCH):
+                if worker.is_cancelled:
+                    return
+                chunk_pairs = pairs[start:start + FILE_BATCH] if pairs is not None else None
+                predictions += predictor.predict_batch(texts[start:start + FILE_BATCH], chunk_pairs,
+                                                       batch_size=FILE_BATCH)
+                self.post_message(self.FileProgress(len(predictions), len(texts)))
+            write_jsonl_atomic(output, [asdict(p) for p in predictions])
+        except TuneLabError as err:
+            self.post_message(self.FileDone(output, 0, 0, str(err)))
+            return
+        self.post_message(self.FileDone(output, len(predictions), sum(bool(p.truncated) for p in predictions)))
+
+    @on(ModelReady)
+    def _model_ready(self, event: ModelReady) -> None:
+        if event.spec != self.model_spec:
+            return  # a model this screen has since replaced
+        self._ready = True
+        self._model_name = event.name
+        self._labels = event.labels
+        if event.is_pair:
+            self.add_class("-pair")
+        notes = [event.name, event.backend, f"{len(event.labels)} classes" if event.labels else "regression"]
+        if event.is_pair is not None:
+            notes.append("pairs" if event.is_pair else "single sentences")
+        line = Text(" · ".join(notes))
+        if event.new_head:
+            line.append("  head untrained (random): fine-tune it first", style="bold")
+        self.query_one("#predict-model", Static).update(line)
+        self._keyed_at = self._clock()  # the first prediction waits for the model, not for a keystroke
+        if self._has_input():
+            self._send()
+        else:
+            self._show_idle()
+
+    @on(ModelFailed)
+    def _model_failed(self, event: ModelFailed) -> None:
+        if event.spec != self.model_spec:
+            return
+        self.query_one("#predict-model", Static).update(Text(f"{self.model_spec} · could not load: {event.error}"))
+        self.notify(event.error, title="Predict", severity="error")
+
+    def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
+        if worker.group == "predict":
+            self._ready = False
+            self.query_one("#predict-model", Static).update(Text(f"{self.model_spec} · stopped (a bug); reopen it"))
+
+    # --- what to work on ----------------------------------------------------------------------------------------
+
+    def load_model(self, model: str) -> None:
+        """Serve predictions from `model` from now on (the old model's thread ends, its answers are dropped)."""
+        if model == getattr(self, "model_spec", None) and (self._ready or self.is_running_model()):
+            return
+        self.model_spec = model
+        self._ready = False
+        self._seq += 1
+        self.query_one("#predict-model", Static).update(Text(f"{model} · loading ..."))
+        self._serve(model)
+
+    def is_running_model(self) -> bool:
+        return any(w.group == "predict" and not w.is_finished for w in self.workers)
+
+    def show_input(self, text: str | None = None, pair: str | None = None, model: str | None = None) -> None:
+        """Put `text` (and `pair`) in the fields and predict it, with `model` if given (other screens call this)."""
+        if not self.is_mounted:
+            self._preset_text, self._preset_pair = text, pair
+            self._preset_model = model or self._preset_model
+            return
+        if model:
+            self.load_model(model)
+        self.set_class(pair is not None or self.has_class("-pair"), "-pair")
+        self._history_pos = None
+        self._set_inputs(text or "", pair or "")
+        self.query_one("#predict-text", Input).focus()
+
+    def on_selection_changed(self, selection) -> None:
+        self.load_model(selected_target(self.app).model)
+
+    # --- typing -------------------------------------------------------------------------------------------------
+
+    def _inputs(self) -> tuple[str, str | None]:
+        text = self.query_one("#predict-text", Input).value
+        pair = self.query_one("#predict-pair", Input).value if self.has_class("-pair") else None
+        return text, pair
+
+    def _has_input(self) -> bool:
+        text, pair = self._inputs()
+        return bool(text.strip()) and (pair is None or bool(pair.strip()))
+
+    @on(Input.Changed, ".predict-prompt Input")
+    def _changed(self) -> None:
+        self._keyed_at = self._clock()
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if not self._ready:
+            return
+        if not self._has_input():
+            self._seq += 1  # whatever is on its way is for text that is gone
+            self._show_idle()
+            return
+        self.query_one(ProbabilityBars).mark_stale()
+        in_flight = self._seq != self._shown_seq
+        if not in_flight and time.monotonic() - self._last_sent >= DEBOUNCE_S:
+            self._send()       # a keystroke after a quiet spell: no reason to wait
+        else:
+            self._timer = self.set_timer(DEBOUNCE_S, self._send)
+
+    def _send(self) -> None:
+        self._timer = None
+        if not self._ready or not self._has_input():
+            return
+        text, pair = self._inputs()
+        self._seq += 1
+        self._last_sent = time.monotonic()
+        self._mailbox.put((self._seq, text, pair, self._keyed_at or self._clock()))
+
+    @on(PredictionReady)
+    def _prediction_ready(self, event: PredictionReady) -> None:
+        if event.seq != self._seq:
+            return  # stale: the input changed after this request was sent
+        self._shown_seq = event.seq
+        self.prediction = p = event.prediction
+        self.shown_at = self._clock()
+        self.key_to_label_ms = (self.shown_at - event.keyed_at) * 1000
+        label = Text.assemble((p.label, "bold"), f"  {p.score:.3f}" if p.probabilities else "")
+        if getattr(p, "truncated", False):
+            label.append("  (input cut at the model's maximum length)", style="italic")
+        self.query_one("#predict-label", Static).update(label)
+        self.query_one(ProbabilityBars).set_probabilities(p.probabilities)
+        self.query_one("#predict-latency", Static).update(Text(
+            f"model {p.latency_ms:.1f} ms · keystroke to label {self.key_to_label_ms:.0f} ms"))
+        if self._pending_keep:
+            self._pending_keep = False
+            self._keep(p)
+
+    @on(PredictionFailed)
+    def _prediction_failed(self, event: PredictionFailed) -> None:
+        if event.seq == self._seq:
+            self._shown_seq = event.seq
+            self.query_one("#predict-label", Static).update(Text(event.error, style="italic"))
+            self.query_one(ProbabilityBars).set_probabilities({})
+
+    def _show_idle(self) -> None:
+        self._shown_seq = self._seq
+        self.prediction = None
+        self.query_one("#predict-label", Static).update(Text("type a sentence to label it", style="italic"))
+        self.query_one(ProbabilityBars).set_probabilities({label: 0.0 for label in self._labels}, stale=True)
+        self.query_one("#predict-latency", Static).update("")
+
+    # --- history ------------------------------------------------------------------------------------------------
+
+    @on(Input.Submitted, ".predict-prompt Input")
+    def _submitted(self) -> None:
+        self.action_keep()
+
+    def action_keep(self) -> None:
+        """Keep the current input and its prediction in the history (once the prediction is in)."""
+        if not self._has_input():
+            return
+        self._history_pos = None
+        if self.prediction is not None and self._shown_seq == self._seq and not self._timer:
+            self._keep(self.prediction)
+        else:
+            self._pending_keep = True
+            if self._timer is not None:  # no reason to wait out the debounce
+                self._timer.stop()
+                self._send()
+
+    def _keep(self, prediction) -> None:
+        entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
+                 "score": prediction.score}
+        if self.history and (self.history[0]["text"], self.history[0]["pair"]) == (entry["text"], entry["pair"]):
+            self.history[0] = entry
+        else:
+            self.history.insert(0, entry)
+            del self.history[HISTORY_LIMIT:]
+        table = self.query_one("#predict-history", DataTable)
+        table.clear()
+        for item in self.history:
+            shown = item["text"] if item["pair"] is None else f"{item['text']}  ‖  {item['pair']}"
+            table.add_row(Text(item["label"]), f"{item['score']:.2f}", Text(shown))
+
+    def action_history(self, step: int) -> None:
+        """Recall an older (step 1) or newer (step -1) input; past the newest comes back to the draft."""
+        if not self.history:
+            return
+        if self._history_pos is None:
+            if step < 0:
+                return
+            text, pair = self._inputs()
+            self._draft = (text, pair or "")
+            position = 0
+        else:
+            position = self._history_pos + step
+        if position < 0:
+            self._history_pos = None
+            self._set_inputs(*self._draft)
+            return
+        position = min(position, len(self.history) - 1)
+        self._history_pos = position
+        entry = self.history[position]
+        self._set_inputs(entry["text"], entry["pair"] or "")
+        table = self.query_one("#predict-history", DataTable)
+        if table.row_count:
+            table.move_cursor(row=position)
+
+    def _set_inputs(self, text: str, pair: str) -> None:
+        field = self.query_one("#predict-text", Input)
+        field.value = text
+        field.cursor_position = len(text)
+        self.query_one("#predict-pair", Input).value = pair
+
+    # --- onward and files ---------------------------------------------------------------------------------------
+
+    def action_toggle_pair(self) -> None:
+        self.toggle_class("-pair")
+        if self.has_class("-pair"):
+            self.query_one("#predict-pair", Input).focus()
+        else:
+            self.query_one("#predict-text", Input).focus()
+        self._changed()
+
+    def action_to_attention(self) -> None:
+        text, pair = self._inputs()
+        if not text.strip():
+            self.notify("type a sentence first", title="Predict", severity="warning")
+            return
+        from tunelab.tui.screens.attention import AttentionScreen
+
+        open_with(self.app, "attention", AttentionScreen, text=text, pair=pair or None, model=self.model_spec)
+
+    def action_run_file(self) -> None:
+        if not self._ready:
+            self.notify("the model is still loading", title="Predict", severity="warning")
+            return
+
+        def chosen(values: list[str] | None) -> None:
+            if not values or not values[0]:
+                return
+            source = values[0]
+            output = values[1] or default_output(source)
+            self._mailbox.put_file(source, output)
+            self.query_one("#predict-latency", Static).update(Text(f"labelling {source} ..."))
+
+        self.app.push_screen(PathPrompt("Label a file of inputs (JSONL out)",
+                                        [("input: one sentence, or a tab-separated pair, per line", ""),
+                                         ("output JSONL (empty: INPUT.predictions.jsonl beside it)", "")]), chosen)
+
+    @on(FileProgress)
+    def _file_progress(self, event: FileProgress) -> None:
+        self.query_one("#predict-latency", Static).update(Text(f"labelling a file: {event.done}/{event.total}"))
+
+    @on(FileDone)
+    def _file_done(self, event: FileDone) -> None:
+        if event.error:
+            self.query_one("#predict-latency", Static).update(Text(f"file not labelled: {event.error}"))
+            self.notify(event.error, title="Predict", severity="error")
+            return
+        cut = f"; {event.truncated} cut at the maximum length" if event.truncated else ""
+        message = f"{event.count} predictions written to {event.output}{cut}"
+        self.query_one("#predict-latency", Static).update(Text(message))
+        self.notify(message, title="Predict")

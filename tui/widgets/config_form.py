@@ -1,0 +1,264 @@
+"""The Train screen's hyperparameter form, generated from FitConfig's declarations (core/config.py SETTINGS):
+one labelled input per setting, grouped as the declarations say (data, training, evaluation, saving, advanced),
+checked as you type with the same `Setting.check` the CLI uses, so a value the form accepts is one
+`tunelab fit` accepts. The line under the form explains the focused setting.
+
+`values()` gives the parsed values, `problems()` the one-line complaints, `config()` a validated FitConfig.
+Posts `ConfigForm.Changed` when a value changes, so the screen can keep `app.selection` in step.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from tunelab.core.config import SETTINGS, FitConfig, Setting
+from tunelab.core.errors import TuneLabError
+
+FORM_HINT = "tab: next setting. A value out of range is named under it; ctrl+s starts the run."
+GROUPS = ("data", "training", "evaluation", "saving", "advanced")
+PLACEHOLDERS = {
+    "eqn": "the demo data's own",
+    "columns": "for a headerless CSV/TSV",
+    "max_length": "128, or the model's limit",
+    "metric": "the task's default",
+    "out": "runs/<time>-<model>",
+}
+
+
+def setting_label(s: Setting) -> str:
+    return (s.flag or s.name).lstrip("-").replace("_", "-")
+
+
+def value_text(value) -> str:
+    """A setting's value as the form shows it: '' for None, 5e-05, 4, a,b,c."""
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return ",".join(value)
+    if isinstance(value, float):
+        text = f"{value:g}"
+        return text if float(text) == value else repr(value)
+    return str(value)
+
+
+def parse_value(s: Setting, text: str):
+    """The typed value for `text`, or the text itself when it does not parse (Setting.check then names the
+    problem in the same words as the CLI)."""
+    text = text.strip()
+    if s.kind is tuple:
+        return tuple(c.strip() for c in text.split(",")) if text else None
+    if text == "":
+        return None if (s.optional or s.kind in (int, float)) else ""
+    if s.kind is int:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+    if s.kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
+
+
+def range_text(s: Setting) -> str:
+    """The setting's valid range in words ('' when it has none). Setting.range_text formats both ends even when
+    one is None, so it is only asked when both are there."""
+    if s.minimum is not None and s.maximum is not None:
+        return s.range_text()
+    if s.minimum is not None:
+        return f"above {value_text(s.minimum)}" if s.above else f"at least {value_text(s.minimum)}"
+    if s.maximum is not None:
+        return f"at most {value_text(s.maximum)}"
+    return ""
+
+
+def check_value(s: Setting, value) -> str | None:
+    problem = s.check(value)
+    if problem is None and s.name == "eqn" and value:
+        from tunelab.core.equation import parse_equation
+
+        try:
+            parse_equation(value)
+        except TuneLabError as err:
+            return str(err)
+    if problem is None and s.name == "columns" and value is not None:
+        if not all(value):
+            return "columns: give comma-separated names, none of them empty, e.g. label,sentence"
+        if len(set(value)) != len(value):
+            return "columns: a column name appears twice"
+    return problem
+
+
+class ConfigForm(Vertical):
+    """Inputs for every FitConfig setting, validated as you type."""
+
+    DEFAULT_CSS = """
+    ConfigForm {
+        height: 1fr;
+    }
+    ConfigForm > VerticalScroll {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+    }
+    ConfigForm .form-group {
+        color: $text-accent;
+        text-style: bold;
+        margin-top: 1;
+    }
+    ConfigForm .form-group.first {
+        margin-top: 0;
+    }
+    ConfigForm .form-row {
+        height: 1;
+    }
+    ConfigForm .form-row Label {
+        width: 16;
+        color: $text-muted;
+    }
+    ConfigForm .form-row Input {
+        width: 1fr;
+    }
+    ConfigForm .form-row Input.-invalid {
+        color: $text-error;
+    }
+    ConfigForm .form-problem {
+        color: $text-error;
+        padding-left: 2;
+        display: none;
+    }
+    ConfigForm .form-problem.-shown {
+        display: block;
+    }
+    ConfigForm #form-help {
+        height: 3;
+        color: $text-muted;
+        border-top: solid $panel;
+    }
+    """
+
+    class Changed(Message):
+        """A setting's text changed: its parsed value and the problem with it (None when fine)."""
+
+        def __init__(self, form: "ConfigForm", name: str, value, problem: str | None) -> None:
+            super().__init__()
+            self.form = form
+            self.name = name
+            self.value = value
+            self.problem = problem
+
+    def __init__(self, values: dict | None = None, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._initial = {s.name: s.default for s in SETTINGS} | (values or {})
+        self._problems: dict[str, str] = {}
+        self._ready = False             # the inputs exist (set_values before that is kept for on_mount)
+        self._pending: dict = {}
+        self._quiet_texts: dict[str, str] = {}  # texts set by set_values(quiet=True): no Changed for them
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            for index, group in enumerate(GROUPS):
+                settings = [s for s in SETTINGS if s.group == group]
+                if not settings:
+                    continue
+                yield Static(group, classes="form-group" + (" first" if index == 0 else ""))
+                for s in settings:
+                    with Horizontal(classes="form-row"):
+                        yield Label(setting_label(s))
+                        yield Input(value_text(self._initial.get(s.name)), placeholder=PLACEHOLDERS.get(s.name, ""),
+                                    id=f"setting-{s.name}", compact=True, select_on_focus=False)
+                    yield Static("", id=f"problem-{s.name}", classes="form-problem", markup=False)
+        yield Static(FORM_HINT, id="form-help", markup=False)
+
+    def on_mount(self) -> None:
+        self._ready = True
+        for s in SETTINGS:
+            self._check(s, self.query_one(f"#setting-{s.name}", Input).value)
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            self.set_values(pending)
+
+    # --- values -------------------------------------------------------------------------------------------------
+
+    def input_for(self, name: str) -> Input:
+        return self.query_one(f"#setting-{name}", Input)
+
+    def values(self) -> dict:
+        return {s.name: parse_value(s, self.input_for(s.name).value) for s in SETTINGS}
+
+    def problems(self) -> dict[str, str]:
+        return dict(self._problems)
+
+    def config(self) -> FitConfig:
+        """A validated FitConfig of the form's values; TuneLabError names the first problem."""
+        for s in SETTINGS:
+            if s.name in self._problems:
+                raise TuneLabError(self._problems[s.name])
+        values = {k: v for k, v in self.values().items()}
+        for name in ("model", "data"):
+            values[name] = values[name] or FitConfig.__dataclass_fields__[name].default
+        config = FitConfig(**values)
+        config.validate()
+        return config
+
+    def set_values(self, values: dict, *, quiet: bool = True) -> None:
+        """Fill some settings (from a selection or a run's run.json); `quiet` posts no Changed for them."""
+        values = {k: v for k, v in values.items() if k in self._initial}
+        if not self._ready:
+            self._initial.update(values)
+            self._pending.update(values)
+            return
+        for name, value in values.items():
+            field = self.input_for(name)
+            s = next(s for s in SETTINGS if s.name == name)
+            if parse_value(s, field.value) == parse_value(s, value_text(value)):
+                continue                         # the same value (maybe written differently): leave the text
+            if quiet:
+                self._quiet_texts[name] = value_text(value)
+            field.value = value_text(value)
+            self._check(s, field.value)
+
+    # --- checking as you type -----------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not (event.input.id or "").startswith("setting-"):
+            return
+        event.stop()
+        name = event.input.id.removeprefix("setting-")
+        s = next(s for s in SETTINGS if s.name == name)
+        value, problem = self._check(s, event.value)
+        if self._quiet_texts.get(name) == event.value:
+            del self._quiet_texts[name]
+            return
+        self.post_message(self.Changed(self, name, value, problem))
+
+    def _check(self, s: Setting, text: str):
+        value = parse_value(s, text)
+        problem = check_value(s, value)
+        field = self.input_for(s.name)
+        note = self.query_one(f"#problem-{s.name}", Static)
+        if problem:
+            self._problems[s.name] = problem
+            field.add_class("-invalid")
+            note.update(problem)
+            note.add_class("-shown")
+        else:
+            self._problems.pop(s.name, None)
+            field.remove_class("-invalid")
+            note.update("")
+            note.remove_class("-shown")
+        return value, problem
+
+    def on_descendant_focus(self, event) -> None:
+        widget = event.widget
+        if isinstance(widget, Input) and (widget.id or "").startswith("setting-"):
+            s = next(s for s in SETTINGS if s.name == widget.id.removeprefix("setting-"))
+            extra = range_text(s)
+            default = "" if s.default in (None, "") else f"; default {value_text(s.default)}"
+            self.query_one("#form-help", Static).update(f"{setting_label(s)}: {s.help}" + (f" ({extra}{default})" if extra else (f" ({default[2:]})" if default else "")))
