@@ -95,6 +95,19 @@ class DataSummary:
     held_out_validation: bool
     majority_label: str | None = None                           # train's most common label (classification)
     majority_accuracy: dict = field(default_factory=dict)       # split -> accuracy of always guessing it
+    length_histogram: dict = field(default_factory=dict)        # split -> {"edges": [...], "counts": [...]} (tokens)
+
+
+def token_lengths(tokenizer, texts: list, is_pair: bool, chunk: int = 20_000) -> np.ndarray:
+    """Token counts of every example, tokenized in chunks that keep only the lengths (a million rows would
+    otherwise hold every token id in memory at once)."""
+    out = np.empty(len(texts), dtype=np.int32)
+    for start in range(0, len(texts), chunk):
+        part = texts[start:start + chunk]
+        args = (list(a for a, _ in part), list(b for _, b in part)) if is_pair else (list(part),)
+        enc = tokenizer(*args, return_length=True, return_attention_mask=False, return_token_type_ids=False)
+        out[start:start + len(part)] = enc["length"]
+    return out
 
 
 def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | None = None, model: str | None = None,
@@ -108,17 +121,14 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     tokenizer = load_tokenizer(resolved)
     regress = task.equation.task == "regress"
     metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
-    rows, balance, lengths, truncated, baseline, majority_accuracy = {}, {}, {}, {}, {}, {}
+    rows, balance, lengths, truncated, baseline, majority_accuracy, histogram = {}, {}, {}, {}, {}, {}, {}
     majority_label = None
     train_values = task.labels("train") if "train" in task.splits and task.labeled.get("train") else None
     for split, ds in task.splits.items():
         rows[split] = len(ds)
-        texts = task.texts(split)
-        if task.equation.is_pair:
-            a, b = zip(*texts)
-            n = np.asarray(tokenizer(list(a), list(b), return_length=True)["length"])
-        else:
-            n = np.asarray(tokenizer(list(texts), return_length=True)["length"])
+        n = token_lengths(tokenizer, task.texts(split), task.equation.is_pair)
+        counts, edges = np.histogram(n, bins=min(20, max(1, int(n.max() - n.min()) + 1)))
+        histogram[split] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
         lengths[split] = {f"p{q}": int(np.percentile(n, q)) for q in (50, 90, 95, 99)} | {"max": int(n.max())}
         truncated[split] = float((n > max_length).mean())
         if not task.labeled.get(split):
@@ -139,7 +149,8 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
             majority_label = task.label_names[majority]
             majority_accuracy[split] = float((gold == majority).mean())
     return DataSummary(task.name, str(task.equation), rows, balance, lengths, truncated, max_length,
-                       "mse" if regress else metric, baseline, task.held_out_validation, majority_label, majority_accuracy)
+                       "mse" if regress else metric, baseline, task.held_out_validation, majority_label, majority_accuracy,
+                       histogram)
 
 
 @dataclass(frozen=True)
