@@ -43,7 +43,10 @@ class EvalReport:
 
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
                    columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
-                   batch_size: int = 64, mistakes: int = 10, device: str | None = None) -> EvalReport:
+                   batch_size: int = 64, mistakes: int = 10, device: str | None = None,
+                   progress=None, cancel=None) -> EvalReport:
+    """Score a model (or run) on a labelled split or file. `progress(done, total)` hears the examples scored;
+    setting `cancel` (a threading.Event) stops between batches with inference.ScoringCancelled."""
     _check_numbers(batch_size, mistakes, max_length)
     resolved = resolve_model(model)
     run = read_run_config(resolved) or {}
@@ -75,7 +78,8 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     dev = pick_device(device)
     clf.to(dev)
     cls_shortcut.install(clf)
-    outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
+    outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
+                              cancel=cancel, progress=progress)
     scores = score_outputs(task.equation.task, outputs, enc.labels, config.num_labels, metric)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),
                   figure_of_merit=metric, value=scores[metric], scores=scores)

@@ -18,14 +18,19 @@ class ScoringCancelled(Exception):
 
 @torch.inference_mode()
 def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None,
-                    cancel=None) -> np.ndarray:
+                    cancel=None, progress=None) -> np.ndarray:
     """Logits (or regression values) for every example, in the split's order. `cancel` (a threading.Event) is
-    checked between batches, so a stop request does not wait for a long pass to end."""
+    checked between batches, so a stop request does not wait for a long pass to end; `progress(done, total)`
+    hears how many examples are scored after each batch."""
     model.eval()
     out = [None] * len(split)
+    done = 0
     for index in sorted_batches(split.lengths, batch_size):
         if cancel is not None and cancel.is_set():
             raise ScoringCancelled()
+        if progress is not None:
+            progress(done, len(split))
+        done += len(index)
         batch = collate(split, index, pad_id)
         batch.pop("labels", None)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}

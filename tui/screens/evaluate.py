@@ -12,6 +12,7 @@ a new selection elsewhere in the app refills the form.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from rich.text import Text
@@ -148,6 +149,7 @@ class EvaluateScreen(TuneLabScreen):
         split = self.query_one("#eval-split", Input).value.strip() or None
         self._token += 1
         self._started = time.monotonic()
+        self._progress = (0, 0)
         self.add_class("-running")
         self._set_message(f"scoring {model or 'the model'} ...  (x cancels)")
         if self._ticker is None:
@@ -159,10 +161,19 @@ class EvaluateScreen(TuneLabScreen):
         from tunelab.core.errors import TuneLabError
         from tunelab.core.evaluation import evaluate_model
 
+        from tunelab.core.inference import ScoringCancelled
+
         worker = get_current_worker()
+        cancel = self._cancel = threading.Event()
+
+        def progress(done: int, total: int) -> None:
+            self._progress = (done, total)           # read by _tick on the event loop
+
         try:
-            # evaluate_model takes no cancel flag: a cancelled run finishes in the background and is dropped here.
-            report = evaluate_model(model, data, eqn, split=split, columns=columns, mistakes=MISTAKES)
+            report = evaluate_model(model, data, eqn, split=split, columns=columns, mistakes=MISTAKES,
+                                    progress=progress, cancel=cancel)
+        except ScoringCancelled:
+            return                                   # stopped between two batches: nothing to show
         except TuneLabError as err:
             if not worker.is_cancelled:
                 self.post_message(self.Failed(token, str(err)))
@@ -172,13 +183,17 @@ class EvaluateScreen(TuneLabScreen):
 
     def action_cancel(self) -> None:
         if self.has_class("-running"):
+            if getattr(self, "_cancel", None) is not None:
+                self._cancel.set()                   # the scoring stops after its current batch
             self.workers.cancel_group(self, "evaluate")
             self._token += 1  # anything still on its way is stale
             self._stop_running(f"cancelled after {time.monotonic() - self._started:.0f} s")
 
     def _tick(self) -> None:
         if self.has_class("-running"):
-            self._set_message(f"scoring ... {time.monotonic() - self._started:.0f} s  (x cancels)")
+            done, total = getattr(self, "_progress", (0, 0))
+            shown = f"{done:,}/{total:,} examples ({100 * done / total:.0f}%) · " if total else ""
+            self._set_message(f"scoring ... {shown}{time.monotonic() - self._started:.0f} s  (x cancels)")
 
     def _stop_running(self, message: str) -> None:
         self.remove_class("-running")

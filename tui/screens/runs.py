@@ -188,6 +188,8 @@ class RunsScreen(TuneLabScreen):
             label = info.phase
         style = self.app.theme_variables.get(STATUS_STYLE.get(status, "$foreground").lstrip("$"), "")
         step = f"{info.step}/{info.total_steps}" if info.total_steps else (str(info.step) if info.step else "")
+        if info.total_steps and len(step) > self._widths.get("step", 7):   # 1896/3000 would be cut: say 63%
+            step = f"{100 * info.step / info.total_steps:.0f}%"
         best = f"{info.figure_of_merit} {info.best_metric:.3f}" if info.best_metric is not None else ""
         return (Text("✓" if key in self.marked else " ", style="bold"),
                 Text(f"{STATUS_MARK.get(status, '?')} {label}", style=style),
