@@ -59,6 +59,10 @@ def test_train_following_a_run(snap_compare, workdir, size):
 
     async def run_before(pilot):
         await monitors_done(pilot)
+        form = pilot.app.screen.form
+        if form.display:   # the run's settings reach the form after it mounts: wait for them, not for luck
+            await wait_for(pilot, lambda: form.input_for("model").value.endswith("tiny-bert"),
+                           what="the run's settings in the form")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
