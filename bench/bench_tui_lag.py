@@ -177,7 +177,9 @@ async def run(args) -> None:
     # --- following a real training process ----------------------------------------------------------------------
     config = FitConfig(model=args.model, data=args.data, eqn=args.eqn, epochs=args.epochs,
                        out=str(work / "runs" / "followed"))
-    root, pid = launch_detached(config)
+    from tunelab.tui.screens.train import RUN_NICENESS
+
+    root, pid = launch_detached(config, niceness=args.niceness if args.niceness is not None else RUN_NICENESS)
     print(f"started {root} (pid {pid}); waiting for its first steps…")
     app = App(Selection(model=args.model, data=args.data, eqn=args.eqn, run=str(root)), follow_on_train=True,
               runs_dirs=[work / "runs"], state_file=work / "tui.json", refresh_seconds=2.0)
@@ -229,6 +231,8 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--start-timeout", type=float, default=300.0)
     parser.add_argument("--key-every", type=float, default=1.0, help="seconds between screen-switching key presses")
+    parser.add_argument("--niceness", type=int, default=None,
+                        help="CPU niceness of the training run (default: what the Train screen uses; 0 to compare)")
     args = parser.parse_args()
     sys.setswitchinterval(0.005)  # Python's default; stated so the numbers are comparable
     asyncio.run(run(args))

@@ -20,9 +20,11 @@ from .run_status import RunInfo, RunStatus, run_info
 
 
 def launch_detached(config: FitConfig | None = None, resume: str | None = None,
-                    python: str | None = None) -> tuple[Path, int]:
+                    python: str | None = None, niceness: int = 0) -> tuple[Path, int]:
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
-    For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start."""
+    For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
+    `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
+    fills, the app it was started from still answers keys at once)."""
     if resume:
         root = Path(resume)
         info = run_info(root)
@@ -42,7 +44,7 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
         log = open(root / "fit.log", "ab")
     except OSError as err:
         raise TuneLabError(f"cannot write to {str(root)!r}: {err.strerror}") from None
-    env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1", "TUNELAB_NICE": str(max(0, int(niceness)))}
     with log:
         process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv], stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,

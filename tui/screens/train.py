@@ -23,6 +23,7 @@ from ..widgets.config_form import ConfigForm
 from ..widgets.run_monitor import RunMonitor
 from .base import TuneLabScreen, error_text
 
+RUN_NICENESS = 5  # runs started here yield the CPU to the app: keys stay answered on a machine the training fills
 NARROW = 100  # below this many columns, the form hides itself once a run starts (ctrl+f brings it back)
 SELECTION_FIELDS = ("model", "data", "eqn", "columns")
 
@@ -131,7 +132,7 @@ class TrainScreen(TuneLabScreen):
 
         check_new_run_dir(config.out)
         resolve(config)                      # model, data, equation, labels, lengths, metric: fail here, not there
-        root, pid = launch_detached(config)
+        root, pid = launch_detached(config, niceness=RUN_NICENESS)
         self.post_message(RunLaunched(root.resolve(), pid))
 
     def on_run_launched(self, message: RunLaunched) -> None:
@@ -193,7 +194,7 @@ def resume_run(root: Path) -> tuple[Path, int]:
     from tunelab.core.runs import launch_detached
 
     open_resume(str(root))
-    run_dir, pid = launch_detached(resume=str(root))
+    run_dir, pid = launch_detached(resume=str(root), niceness=RUN_NICENESS)
     return run_dir.resolve(), pid
 
 

@@ -8,6 +8,7 @@ terminal that has gone away (a dropped SSH session) is dropped instead of failin
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from dataclasses import asdict
@@ -107,6 +108,9 @@ def run(args) -> int:
     config = None if args.resume else config_from_args(args)
     if args.detach:
         return _detach(args, config)
+    niceness = os.environ.pop("TUNELAB_NICE", "0")
+    if niceness.isdigit() and int(niceness) > 0 and hasattr(os, "nice"):
+        os.nice(int(niceness))      # a detached run started from the TUI yields the CPU to the app
     stop = threading.Event()
     view = RunProgress(summary=False)
 
