@@ -96,17 +96,18 @@ def _scan_events(path: Path) -> dict:
         fh = open(path, "rb")
     except OSError:
         return found
+    step_line, step_is_last = None, False
     with fh:
         for raw in fh:
             if not raw.endswith(b"\n"):
                 break                              # a torn last line: the writer is mid-line or was killed there
-            if found["first_time"] is None or b'"StepLogged"' not in raw[:40]:
-                event = event_from_json(raw.decode("utf-8", errors="replace"))
-            else:
-                found["_step_line"] = raw          # parsed lazily: only the last one matters
+            if found["first_time"] is not None and b'"StepLogged"' in raw[:40]:
+                step_line, step_is_last = raw, True  # parsed lazily: only the last one matters
                 continue
+            event = event_from_json(raw.decode("utf-8", errors="replace"))
             if event is None:
                 continue
+            step_is_last = False
             if found["first_time"] is None:
                 found["first_time"] = event.time
             found["last_event"] = event
@@ -117,13 +118,12 @@ def _scan_events(path: Path) -> dict:
                 found["final"] = event
             elif isinstance(event, EvalDone) and event.is_best:
                 found["best"] = event.metrics.get(event.figure_of_merit)
-    line = found.pop("_step_line", None)
-    if line is not None:
-        step_event = event_from_json(line.decode("utf-8", errors="replace"))
-        if step_event is not None:
-            found["last_step"] = step_event
-            if found["last_time"] is None or step_event.time > found["last_time"]:
-                found["last_event"], found["last_time"] = step_event, step_event.time
+    step_event = event_from_json(step_line.decode("utf-8", errors="replace")) if step_line is not None else None
+    if step_event is not None:
+        found["last_step"] = step_event
+        found["last_time"] = max(found["last_time"] or step_event.time, step_event.time)
+        if step_is_last:
+            found["last_event"] = step_event
     return found
 
 
@@ -132,9 +132,10 @@ def _phase(event) -> str:
         return "evaluating" if not event.final else "final scoring"
     if isinstance(event, SaveStarted):
         return "saving"
-    if isinstance(event, (StepLogged, EvalDone)):
-        return "training"
-    return "starting"
+    if event is None or isinstance(event, RunStarted):
+        return "starting"
+    # StepLogged, EvalDone, CheckpointSaved and anything newer: the loop is back to training
+    return "training"
 
 
 def run_info(root: str | Path, now: float | None = None) -> RunInfo:

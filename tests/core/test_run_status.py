@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tunelab.core.errors import TuneLabError
-from tunelab.core.events import (EventLog, EventTailer, RunFailed, RunFinished, RunStarted, StepLogged,
-                                 event_to_json, read_events)
+from tunelab.core.events import (CheckpointSaved, EvalDone, EvalStarted, EventLog, EventTailer, RunFailed,
+                                 RunFinished, RunStarted, SaveStarted, StepLogged, event_to_json, read_events)
 from tunelab.core.liveness import Owner, RunLock, RunOwnership, process_start_time
 from tunelab.core.run_status import RunStatus, run_info
 
@@ -67,6 +67,23 @@ def test_a_final_event_decides_the_status_whatever_the_process(tmp_path, dead_ow
 def test_a_live_owner_with_a_fresh_heartbeat_is_running_and_says_what_it_does(tmp_path):
     info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=me(), heartbeat=time.time()))
     assert info.status == RunStatus.RUNNING and info.phase == "training" and info.step == 7
+
+
+@pytest.mark.parametrize("last, phase", [
+    (None, "starting"),
+    (EvalStarted(7, "validation", 100), "evaluating"),
+    (EvalStarted(7, "test", 100, final=True), "final scoring"),
+    (EvalDone(7, 0.07, "validation", {"mcc": 0.1}, "mcc", True), "training"),
+    (SaveStarted(7, "best"), "saving"),
+    (CheckpointSaved(7, "checkpoints/best", "best"), "training"),
+    (CheckpointSaved(7, "checkpoints/last", "periodic"), "training"),
+])
+def test_the_phase_of_a_running_run_follows_its_last_event(tmp_path, last, phase):
+    events = [started(), step(7)] + ([last] if last is not None else [])
+    if last is None:
+        events = [started()]
+    info = run_info(make_run(tmp_path / "r", events, owner=me(), heartbeat=time.time()))
+    assert info.status == RunStatus.RUNNING and info.phase == phase
 
 
 def test_a_live_owner_whose_heartbeat_stopped_is_stalled(tmp_path):
