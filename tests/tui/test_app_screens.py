@@ -368,6 +368,26 @@ def test_cli_opens_the_app_only_on_a_terminal(tmp_path):
 
 
 @run_async
+async def test_a_late_form_change_never_undoes_a_newer_selection(workdir):
+    """The race seen under load: a Changed for the form's old text, handled after a run's settings were filled in,
+    put the default model back into the selection and the form (and the two then chased each other)."""
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        form = app.screen.form
+        late = form.Changed(form, "model", "minilm-l6", None, "minilm-l6")   # posted when the text was the default
+        app.select(model="/somewhere/else", data="/some/data")
+        await pilot.pause()
+        assert form.input_for("model").value == "/somewhere/else"
+        app.screen.post_message(late)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.selection.model == "/somewhere/else" and form.input_for("model").value == "/somewhere/else"
+        form.input_for("model").value = "/typed/by/hand"           # a current change still goes through
+        await wait_for(pilot, lambda: app.selection.model == "/typed/by/hand", what="the typed model selected")
+
+
+@run_async
 async def test_runs_t_follows_the_run_on_the_train_screen_with_its_settings(workdir):
     app = make_app(workdir, start="runs")
     async with app.run_test(size=SIZE) as pilot:

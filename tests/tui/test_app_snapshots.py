@@ -53,10 +53,7 @@ async def monitors_done(pilot) -> None:
     await wait_for(pilot, done, what="the runs replayed")
 
 
-@pytest.mark.parametrize("size", [pytest.param(s, marks=pytest.mark.xfail(
-    s == (120, 40), strict=False,
-    reason="known race, to fix: when the form is shown, it sometimes keeps the default model/data instead of the "
-           "followed run's (seen 2 of 3 clean CI runs under load)")) for s in SIZES], ids=size_ids)
+@pytest.mark.parametrize("size", SIZES, ids=size_ids)
 def test_train_following_a_run(snap_compare, workdir, size):
     app = make_app(workdir, selection=Selection(run=str(workdir / "runs" / "tiny-toy")), follow_on_train=True)
 

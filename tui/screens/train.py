@@ -74,7 +74,7 @@ class TrainScreen(TuneLabScreen):
 
     @on(ConfigForm.Changed)
     def _form_changed(self, event: ConfigForm.Changed) -> None:
-        if event.name in SELECTION_FIELDS and event.problem is None:
+        if event.name in SELECTION_FIELDS and event.problem is None and not event.stale:
             value = event.value
             if event.name in ("model", "data") and not value:
                 return

@@ -146,12 +146,18 @@ class ConfigForm(Vertical):
     class Changed(Message):
         """A setting's text changed: its parsed value and the problem with it (None when fine)."""
 
-        def __init__(self, form: "ConfigForm", name: str, value, problem: str | None) -> None:
+        def __init__(self, form: "ConfigForm", name: str, value, problem: str | None, text: str = "") -> None:
             super().__init__()
             self.form = form
             self.name = name
             self.value = value
             self.problem = problem
+            self.text = text
+
+        @property
+        def stale(self) -> bool:
+            """The field's text changed again before this message was handled (a newer one is on its way)."""
+            return self.form.input_for(self.name).value != self.text
 
     def __init__(self, values: dict | None = None, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -230,13 +236,15 @@ class ConfigForm(Vertical):
         if not (event.input.id or "").startswith("setting-"):
             return
         event.stop()
+        if event.value != event.input.value:
+            return     # stale: the text changed again since (set_values, typing); the newer event speaks for it
         name = event.input.id.removeprefix("setting-")
         s = next(s for s in SETTINGS if s.name == name)
         value, problem = self._check(s, event.value)
         if self._quiet_texts.get(name) == event.value:
             del self._quiet_texts[name]
             return
-        self.post_message(self.Changed(self, name, value, problem))
+        self.post_message(self.Changed(self, name, value, problem, event.value))
 
     def _check(self, s: Setting, text: str):
         value = parse_value(s, text)
