@@ -7,7 +7,8 @@ three live charts), and measures, first with the app idle and no training, then 
   timer lag   how late a 20 ms timer callback fires on the event loop (what any redraw or key waits behind)
   input lag   from a message posted by another thread (as the input thread posts a key) to its handler
   key         a key press (F4/F3, switching screens) posted as the input thread posts it, until its action
-              ran (key→action) and until the switched screen was painted (key→paint)
+              ran (key→action) and until the switched screen was painted (key→paint); both screens are
+              visited once first (the Runs screen is made on its first visit), and that visit is shown apart
 
 Prints p50/p99/max of each, and the ratio of the followed p99 to the idle p99. Not part of the test run.
 
@@ -191,6 +192,13 @@ async def run(args) -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"no steps after {args.start_timeout}s: see {root / 'fit.log'}")
                 await asyncio.sleep(0.2)
+            first_visit = []
+            for key in ("f4", "f3"):      # the Runs screen is made on its first visit: timed apart, then warm
+                app.key_handled, app.key_painted, app.key_sent = [], [], time.perf_counter()
+                app.post_message(events.Key(key, None))
+                while not app.key_painted:
+                    await asyncio.sleep(0.01)
+                first_visit.append((app.key_handled[0], app.key_painted[0]))
             first = monitor.current_trace.step
             frames = sum(chart.frames_drawn for chart in monitor.charts)
             cpu = time.process_time()
@@ -208,6 +216,8 @@ async def run(args) -> None:
     print(f"TuneLab following the run ({args.seconds:.0f} s, {100 * cpu:.0f}% of a core; {steps} steps logged, "
           f"{frames} chart frames drawn, training at {speed:.1f} samples/s):")
     followed_p = {name: summary(name, values) for name, values in followed.items()}
+    print(f"  first visit to the Runs screen (made then): key→action {first_visit[0][0]:.0f} ms, "
+          f"key→paint {first_visit[0][1]:.0f} ms; back to Train: {first_visit[1][0]:.0f} / {first_visit[1][1]:.0f} ms")
     print("p50 and p99 against the bare Textual app (idle TuneLab / TuneLab following the run):")
     for name in followed_p:
         ratios = []

@@ -5,6 +5,8 @@ traceback). Screens subclass `TuneLabScreen`, set `MODE` to their mode name and 
 
 from __future__ import annotations
 
+import gc
+
 from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -41,6 +43,12 @@ class TuneLabScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def _on_mount(self, event: events.Mount) -> None:
+        # A screen's widgets live as long as the app. Moving them out of the collector's sight (gc.freeze) keeps
+        # full collections short: with the Train and Runs screens made, each one took ~80 ms on the event loop,
+        # a few times a minute while a run was followed, and a key pressed then waited for it.
+        self.call_after_refresh(gc.freeze)
 
     # Switching modes re-applies the stylesheet to every widget of the resumed screen (Textual does it in case
     # the theme changed meanwhile). The Train form alone is ~100 widgets, so a switch took ~0.1 s of CPU; the

@@ -184,9 +184,6 @@ class TrainScreen(TuneLabScreen):
     def _resume(self, root: Path) -> None:
         self.post_message(RunLaunched(*resume_run(root), resumed=True))
 
-    def on_run_monitor_updated(self, message: RunMonitor.Updated) -> None:
-        self.refresh_bindings()
-
 
 def resume_run(root: Path) -> tuple[Path, int]:
     """Check that `root` has a resumable checkpoint, then relaunch it detached (as `fit --resume --detach`)."""
