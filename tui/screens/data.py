@@ -53,6 +53,31 @@ def bar(share: float, width: int = 12) -> str:
 
 
 SPLIT_ORDER = ("train", "validation", "test")
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def histogram_lines(edges: list, counts: list, max_length: int | None, width: int = 36, height: int = 3) -> list:
+    """The token-length histogram as `height` rows of block characters, `width` cells wide at most, with the bins
+    cut at `max_length` drawn in the error colour, and an axis line below (first edge, max length, last edge)."""
+    if not counts or len(edges) != len(counts) + 1:
+        return []
+    cells = max(1, width // len(counts))
+    top = max(counts) or 1
+    steps = height * 8
+    levels = [0 if c == 0 else max(1, round(steps * c / top)) for c in counts]   # a non-empty bin stays visible
+    cut = [max_length is not None and edges[i] >= max_length for i in range(len(counts))]
+    lines = []
+    for row in range(height - 1, -1, -1):
+        parts = []
+        for level, over in zip(levels, cut):
+            char = BLOCKS[max(0, min(8, level - row * 8))]
+            parts.append((char * cells, "$error" if over else "$primary"))
+        lines.append(Content.assemble("  ", *parts))
+    span = cells * len(counts)
+    left, right = f"{edges[0]:.0f}", f"{edges[-1]:.0f} tokens"
+    axis = left + " " * max(1, span - len(left) - len(right)) + right
+    lines.append(Content.assemble("  ", (axis, "$text-muted")))
+    return lines
 
 
 def in_split_order(mapping: dict) -> list:
@@ -87,11 +112,12 @@ def summary_text(summary) -> Content:
     split = "train" if "train" in summary.token_lengths else next(iter(summary.token_lengths), None)
     if split is not None:
         lengths = summary.token_lengths[split]
-        top = max(lengths.values()) or 1
         lines.append(Content(""))
         lines.append(Content.assemble((f"token lengths ({split})", "bold")))
-        for name, value in lengths.items():
-            lines.append(Content.assemble(f"  {name:<4}", (bar(value / top), "$primary"), f" {value}"))
+        histogram = (getattr(summary, "length_histogram", None) or {}).get(split)
+        if histogram:
+            lines.extend(histogram_lines(histogram["edges"], histogram["counts"], summary.max_length))
+        lines.append(Content("  " + " · ".join(f"{name} {value}" for name, value in lengths.items())))
         cut = " · ".join(f"{s} {100 * v:.1f}%" for s, v in in_split_order(summary.truncated_share))
         lines.append(Content.assemble((f"cut at {summary.max_length}: ", muted), cut))
     if summary.majority_baseline:
