@@ -75,6 +75,27 @@ class TaskData:
         return list(zip(*cols)) if len(cols) == 2 else cols[0]
 
 
+    def iter_texts(self, split: str, chunk: int = 20_000):
+        """The same texts as `texts`, `chunk` rows at a time: only one chunk is ever Python objects (a million
+        rows as a list of str cost ten times their Arrow size)."""
+        inputs = list(self.equation.inputs)
+        for table in _arrow_chunks(self.split(split), inputs, chunk):
+            cols = [table.column(c).to_pylist() for c in inputs]
+            yield list(zip(*cols)) if len(cols) == 2 else cols[0]
+
+    def iter_labels(self, split: str, chunk: int = 20_000):
+        """The same values as `labels`, `chunk` rows at a time."""
+        for table in _arrow_chunks(self.split(split), [self.equation.label], chunk):
+            yield table.column(0).to_pylist()
+
+
+def _arrow_chunks(ds, names: list[str], chunk: int):
+    """Arrow tables of `names` for `chunk` rows at a time, in the dataset's row order (indices mapping honoured)."""
+    view = ds.select_columns(names).with_format("arrow")
+    for start in range(0, len(view), chunk):
+        yield view[start:start + chunk]
+
+
 def column_values(ds, name: str) -> list:
     """One column of a datasets.Dataset as a list, read in one Arrow call: `list(ds[name])` would fetch it row by
     row (a minute for a million rows). Honours an indices mapping (after select, shuffle or a split)."""

@@ -199,6 +199,20 @@ def load_tokenizer(model: ResolvedModel):
         raise _load_error(model, err) from None
 
 
+def load_counting_tokenizer(model: ResolvedModel):
+    """A tokenizer for counting tokens (data summaries). A local model's tokenizer.json is loaded through
+    PreTrainedTokenizerFast, the same Rust tokenizer AutoTokenizer builds for it, without AutoTokenizer's import of
+    transformers' model configs, which imports torch (3-4 s and 200 MB a summary does not need)."""
+    if model.is_local and (Path(model.path) / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        try:
+            return PreTrainedTokenizerFast.from_pretrained(model.path)
+        except Exception:   # a damaged tokenizer.json: load_tokenizer below fails with the engine's one line
+            pass
+    return load_tokenizer(model)
+
+
 def load_config(model: ResolvedModel):
     from transformers import AutoConfig
 
@@ -212,12 +226,31 @@ def load_config(model: ResolvedModel):
 
 
 def max_positions(config) -> int:
-    """The longest input the model accepts, in tokens (BERT's position embeddings; 512 for BERT-base)."""
-    n = getattr(config, "max_position_embeddings", None) or 512
+    """The longest input the model accepts, in tokens (BERT's position embeddings; 512 for BERT-base). `config`
+    is a transformers config or config.json as a dict."""
+    get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
+    n = get("max_position_embeddings") or 512
     # RoBERTa-style models reserve padding_idx + 1 positions.
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-        n -= (getattr(config, "pad_token_id", 1) or 1) + 1
+    if get("model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        n -= (get("pad_token_id", 1) or 1) + 1
     return int(n)
+
+
+def model_max_length(model: ResolvedModel) -> int:
+    """`max_positions` of a model, with the same checks as `load_config`. A local model's config.json is read as
+    JSON: transformers' config classes import torch (3 s and 200 MB), which a data summary does not need."""
+    config_file = Path(model.path) / "config.json"
+    if not model.is_local or not config_file.is_file():
+        return max_positions(load_config(model))
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise _load_error(model, ValueError(f"config.json is not valid JSON ({err})")) from None
+    if not isinstance(config, dict):
+        raise _load_error(model, ValueError(f"config.json holds a {type(config).__name__}, not settings"))
+    _refuse_non_encoder(config, model.name)
+    check_weights(model)
+    return max_positions(config)
 
 
 def load_classifier(

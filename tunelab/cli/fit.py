@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict
 
 from .common import add_data, add_json, add_model, console, err_console, print_json, terminal_gone
-from .progress import RunProgress
+from .progress import RunProgress, said, say
 
 
 def _typed(kind: type):
@@ -115,14 +115,14 @@ def run(args) -> int:
     view = RunProgress(summary=False)
 
     def on_event(event) -> None:
-        _said()                      # the first event ends the start-up spinner
+        said()                      # the first event ends the start-up spinner
         view(event)
 
     with _StopOnSignal(stop):
         try:
-            result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=_say)
+            result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=say)
         finally:
-            _said()
+            said()
             view.close()
     if args.json:
         print_json(asdict(result))
@@ -135,28 +135,6 @@ def run(args) -> int:
     for split, scores in result.metrics.items():
         console.print(f"  {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     return 0
-
-
-_status = None
-
-
-def _say(text: str) -> None:
-    """What fit is doing before training starts (reading and tokenizing a large dataset takes a while), as a
-    transient spinner on a terminal: it vanishes when training starts or an error is printed (still one line)."""
-    global _status
-    if not err_console.is_terminal:
-        return
-    if _status is None:
-        _status = err_console.status("")
-        _status.start()
-    _status.update(f"[dim]{text}…[/]")
-
-
-def _said() -> None:
-    global _status
-    if _status is not None:
-        _status.stop()
-        _status = None
 
 
 def _detach(args, config) -> int:
@@ -172,9 +150,9 @@ def _detach(args, config) -> int:
         config = config.with_out()
         check_new_run_dir(config.out)
         try:
-            resolve(config, _say)                 # model, data, equation, labels, lengths, metric
+            resolve(config, say)                 # model, data, equation, labels, lengths, metric
         finally:
-            _said()
+            said()
         root, pid = launch_detached(config)
     if args.json:
         print_json({"run_dir": str(root), "pid": pid})

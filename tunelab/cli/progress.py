@@ -78,3 +78,26 @@ class RunProgress:
         if self.task_id is not None:
             self.progress.stop()
             self.task_id = None
+
+
+_status = None
+
+
+def say(text: str) -> None:
+    """What a verb is doing before it has anything to show (reading and tokenizing a large dataset takes a while),
+    as a transient spinner on a terminal: it vanishes when `said()` is called or an error is printed (still one
+    line). Off a terminal it prints nothing, so pipes and --json get only the result."""
+    global _status
+    if not err_console.is_terminal:
+        return
+    if _status is None:
+        _status = err_console.status("")
+        _status.start()
+    _status.update(f"[dim]{text}…[/]")
+
+
+def said() -> None:
+    global _status
+    if _status is not None:
+        _status.stop()
+        _status = None

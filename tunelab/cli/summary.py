@@ -44,7 +44,13 @@ def run(args) -> int:
     if args.data is None and args.max_length is not None:
         raise TuneLabError("--max-length is for describing a dataset (--data D --eqn E); a model summary does not use it")
     if args.data is not None:
-        s = summarize_data(args.data, args.eqn, columns=args.columns, model=args.model, max_length=args.max_length)
+        from .progress import said, say
+
+        try:
+            s = summarize_data(args.data, args.eqn, columns=args.columns, model=args.model, max_length=args.max_length,
+                               on_phase=say)
+        finally:
+            said()
         if args.json:
             print_json(s)
             return 0

@@ -1,0 +1,74 @@
+"""`summarize_data` walks the data in chunks (token lengths, label ids in Arrow, a tokenizer loaded without
+torch): its figures must equal the plain recipe's, computed row by row with AutoTokenizer over whole lists, on a
+file several chunks long whose validation split is held out of train (so rows come through an indices mapping)."""
+
+from __future__ import annotations
+
+import csv
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tunelab.core import summary as summary_module
+from tunelab.core.data import load_task_data
+from tunelab.core.summary import summarize_data
+
+EQN = "classify: label ~ sentence"
+WORDS = "the a cat dog sat ran on under mat table quickly slowly big small red über naïve 東京 😀".split()
+
+
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stream") / "data.csv"
+    rng = random.Random(7)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["sentence", "label"])
+        for i in range(5_321):                                     # 2.7 chunks of 2,000, a ragged last one
+            label = rng.choices(["pos", "neg", "neutral"], weights=[5, 3, 1])[0]
+            out.writerow([" ".join(rng.choices(WORDS, k=rng.randint(1, 40 if i % 97 else 400))), label])
+    return path
+
+
+def test_streamed_summary_equals_the_row_by_row_recipe(big_csv, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from tunelab.core.metrics import majority_baseline
+    from tunelab.core.models import resolve_model
+
+    phases = []
+    s = summarize_data(str(big_csv), EQN, max_length=64, on_phase=phases.append)
+
+    task = load_task_data(str(big_csv), EQN)          # the same seeded held-out validation split
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(None).path)
+    ids = {name: i for i, name in enumerate(task.label_names)}
+    train_gold = np.array([ids[v] for v in task.labels("train")])
+    for split in ("train", "validation"):
+        texts = task.texts(split)
+        n = np.array([len(x) for x in tokenizer(texts)["input_ids"]])
+        assert s.rows[split] == len(texts)
+        assert s.token_lengths[split] == {f"p{q}": int(np.percentile(n, q)) for q in (50, 90, 95, 99)} | {"max": int(n.max())}
+        assert s.truncated_share[split] == pytest.approx(float((n > 64).mean()))
+        assert sum(s.length_histogram[split]["counts"]) == len(texts)
+        gold = np.array([ids[v] for v in task.labels(split)])
+        assert s.label_balance[split] == {name: int((gold == i).sum()) for name, i in ids.items()}
+        assert s.majority_baseline[split] == pytest.approx(majority_baseline(train_gold, gold, len(ids), s.figure_of_merit))
+    assert s.majority_label == "pos"
+    assert "tokenizing train: 2,000 of 4,788 rows" in phases and phases[-1] == "tokenizing validation: 533 of 533 rows"
+
+
+def test_row_by_row_label_path_gives_the_same_answer(big_csv, monkeypatch):
+    fast = summarize_data(str(big_csv), EQN, max_length=64)
+    monkeypatch.setattr(summary_module, "_label_ids_arrow", lambda *a: None)
+    slow = summarize_data(str(big_csv), EQN, max_length=64)
+    assert (fast.label_balance, fast.majority_baseline) == (slow.label_balance, slow.majority_baseline)
+
+
+def test_a_data_summary_loads_neither_torch_nor_model_configs(big_csv):
+    code = ("import sys; from tunelab.core.summary import summarize_data; "
+            f"summarize_data({str(big_csv)!r}, {EQN!r}); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
