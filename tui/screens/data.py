@@ -11,12 +11,15 @@ app's selection, which the Train form uses.
 
 from __future__ import annotations
 
+import time
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from tunelab.core.errors import TuneLabError
 
@@ -331,13 +334,30 @@ class DataScreen(TuneLabScreen):
         from tunelab.core.summary import summarize_data
 
         data, eqn, columns, model, max_length = key
+        worker = get_current_worker()
+        shown = [0.0]
+
+        def progress(text: str) -> None:
+            if worker.is_cancelled:          # a newer summary replaced this one: stop tokenizing for nothing
+                raise _Superseded
+            now = time.monotonic()
+            if now - shown[0] >= 0.25:
+                shown[0] = now
+                self.app.call_from_thread(self._show_progress, key, text)
+
         try:
             summary = summarize_data(data, eqn, columns=list(columns) if columns else None, model=model,
-                                     max_length=max_length)
+                                     max_length=max_length, on_phase=progress)
+        except _Superseded:
+            return
         except (TuneLabError, OSError, ValueError) as err:
             self.post_message(DataSummaryReady(key, error=error_text(err)))
             return
         self.post_message(DataSummaryReady(key, summary))
+
+    def _show_progress(self, key: tuple, text: str) -> None:
+        if key == self._summary_key:
+            self.query_one("#data-summary-text", Static).update(Content.from_markup("[dim]$t…[/]", t=text))
 
     def on_data_summary_ready(self, message: DataSummaryReady) -> None:
         if message.key != self._summary_key:
@@ -368,6 +388,10 @@ class DataScreen(TuneLabScreen):
             self.notify("load data that summarises without errors first", severity="warning")
             return
         self.app.switch_screen_mode("train")
+
+
+class _Superseded(Exception):
+    """Raised inside a summary whose result nobody waits for any more."""
 
 
 def _cell(value) -> str:
