@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic_write import write_atomic
 from .errors import TuneLabError
 from .run_dir import state_dir
 
@@ -166,14 +166,6 @@ def _read(path: Path) -> bytes:
 def _write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
+        write_atomic(path, data)
     except OSError as err:
         raise TuneLabError(f"cannot write the script cache {str(path.parent)!r}: {err.strerror or err}") from None

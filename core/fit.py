@@ -32,7 +32,8 @@ from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallbac
 from .liveness import RunOwnership
 from .metrics import check_metric_name, default_figure_of_merit, is_better
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
-from .run_dir import RunDir, new_run_dir, remember_run, replace_dir, write_json_atomic
+from .atomic_write import write_json_atomic
+from .run_dir import RunDir, new_run_dir, remember_run, replace_dir
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .attention import ExampleAttention, batch_attentions
+from .atomic_write import write_atomic
 from .errors import TuneLabError
 
 STATISTICS = ("entropy", "cls", "sep", "self", "prev", "next")
@@ -171,15 +170,7 @@ def write_rows_csv(rows: list[dict], path) -> Path:
         writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(buffer.getvalue())
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
+        write_atomic(path, buffer.getvalue())
     except OSError as err:
         raise TuneLabError(f"could not write {str(path)!r}: {err.strerror or err}") from None
     return path

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .atomic_write import write_json_atomic
 from .errors import TuneLabError
 
 HEARTBEAT_SECONDS = 2.0
@@ -62,9 +63,7 @@ def is_alive(owner: Owner) -> bool:
 
 
 def write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=None)
 
 
 def read_json(path: Path):

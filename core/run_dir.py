@@ -117,17 +117,6 @@ def new_run_dir(out: str) -> RunDir:
     return RunDir(root)
 
 
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def replace_dir(tmp: Path, final: Path) -> None:
     """Swap a fully written directory into place (the old one is removed only after the new one is there)."""
     old = final.with_name(final.name + ".old")

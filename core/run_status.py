@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .events import (FINAL_EVENTS, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted, SaveStarted,
-                     StepLogged, event_from_json)
+                     event_from_json)
 from .liveness import HEARTBEAT_SECONDS, is_alive, lock_is_held, read_heartbeat, read_owner
 
 STALL_SECONDS = 60.0        # a live process whose heartbeat is older than this is "stalled" (stuck, or SIGSTOPped)

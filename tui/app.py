@@ -212,10 +212,10 @@ class TuneLabApp(App):
     def save_state(self) -> None:
         path = self.state_file or state_path()
         try:
+            from tunelab.core.atomic_write import write_json_atomic
+
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(self.state, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            write_json_atomic(path, self.state)
         except OSError:
             pass   # remembering the theme is a convenience; never fail over it
 

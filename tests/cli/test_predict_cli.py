@@ -212,16 +212,18 @@ def test_output_that_cannot_be_written_is_refused_and_leaves_nothing(single, cap
     readonly.chmod(0o555)
     try:
         if os.geteuid() == 0:  # root writes anywhere: make the directory refuse the file as a read-only one would
-            import builtins
+            import tempfile
 
-            import tunelab.cli.predict as predict_cli
+            import tunelab.core.atomic_write as atomic_write
 
-            def refusing_open(path, *args, **kwargs):
-                if str(path).startswith(str(readonly)):
-                    raise PermissionError(13, "Permission denied", str(path))
-                return builtins.open(path, *args, **kwargs)
+            real_mkstemp = tempfile.mkstemp
 
-            monkeypatch.setattr(predict_cli, "open", refusing_open, raising=False)
+            def refusing_mkstemp(*args, dir=None, **kwargs):
+                if str(dir).startswith(str(readonly)):
+                    raise PermissionError(13, "Permission denied", str(dir))
+                return real_mkstemp(*args, dir=dir, **kwargs)
+
+            monkeypatch.setattr(atomic_write.tempfile, "mkstemp", refusing_mkstemp)
         err = run(readonly / "o.jsonl")
         assert "cannot write" in err and "ermission denied" in err
         assert list(readonly.iterdir()) == []                                          # no output, no temp file

@@ -18,7 +18,6 @@ does; ctrl+t opens the current input in the Attention screen. Other screens hand
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import asdict
@@ -117,19 +116,14 @@ def read_input_lines(source: str) -> tuple[list[str], list[str] | None, int]:
 
 def write_jsonl_atomic(path: str, rows: list[dict]) -> None:
     """Write JSON lines through a temporary file and a rename: a reader never sees half a file."""
+    from tunelab.core.atomic_write import write_atomic
     from tunelab.core.errors import TuneLabError
 
     target = Path(path).expanduser()
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(temp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        os.replace(temp, target)
+        write_atomic(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     except OSError as err:
         raise TuneLabError(f"cannot write {str(target)!r}: {err.strerror or err}") from None
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 def default_output(source: str) -> str:

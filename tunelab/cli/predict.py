@@ -83,20 +83,13 @@ def _check_output(output: str | None, source: str) -> Path | None:
 def _write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file beside `path`, then rename: a reader never sees half a file,
     and a failure leaves neither a partial output nor the temporary file."""
+    from tunelab.core.atomic_write import write_atomic
     from tunelab.core.errors import TuneLabError
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as err:
         raise TuneLabError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
-    finally:
-        try:
-            tmp.unlink()
-        except OSError:  # already renamed, or never created
-            pass
 
 
 def _read_lines(source: str) -> list[tuple[int, str]]:

@@ -1,0 +1,38 @@
+"""Writing a file so that no reader ever sees half of it: the one way TuneLab replaces run.json, metrics.json,
+heartbeat.json and owner.json (read by other processes while a run goes on), cached bertviz scripts and CSV
+exports.
+
+The data goes to a uniquely named temporary file in the same directory, which is then renamed over the target
+(atomic on POSIX). Two processes writing the same file at once each use their own temporary file, so the
+result is one of the two whole files. If writing fails (disk full, a signal), the temporary file is removed and
+the old file, if any, stays as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: str | Path, data: bytes | str, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` (str is written as UTF-8) in one step. OSError propagates; callers word it."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def write_json_atomic(path: str | Path, data, *, indent: int | None = 2) -> None:
+    """`data` as JSON (UTF-8, one trailing newline), written with `write_atomic`."""
+    write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
