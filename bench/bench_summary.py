@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import pty
 import random
+import select
 import subprocess
 import sys
 import tempfile
@@ -63,31 +65,36 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
 
 
 def run(cmd: list[str], what: str) -> dict:
-    """Run `cmd`, sampling the RSS of its whole process tree; the wall time, peak RSS and first output time."""
+    """Run `cmd` with its stderr on a pseudo-terminal (as a user sees the progress spinner), sampling the RSS of
+    its process tree every 20 ms; returns the wall time, the peak RSS and when the first progress appeared."""
+    master, slave = pty.openpty()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
     ps = psutil.Process(proc.pid)
-    peak = 0
-    first_line = None
-    os.set_blocking(proc.stdout.fileno(), False)
-    output = b""
+    peak, first, err = 0, None, b""
     while proc.poll() is None:
         try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss)
+            peak = max(peak, ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True)))
         except psutil.Error:
             pass
-        chunk = proc.stdout.read()
-        if chunk:
-            output += chunk
-            if first_line is None:
-                first_line = time.perf_counter() - start
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+            if first is None and chunk.strip():
+                first = time.perf_counter() - start
         time.sleep(0.02)
-    output += proc.stdout.read() or b""
+    out = proc.stdout.read()
+    os.close(master)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{what} failed ({proc.returncode}):\n{output.decode(errors='replace')[-2000:]}")
-    return {"wall": wall, "peak_mb": peak / 2**20, "first": first_line}
+        raise SystemExit(f"{what} failed ({proc.returncode}):\n{(out + err).decode(errors='replace')[-2000:]}")
+    return {"wall": wall, "peak_mb": peak / 2**20, "first": first if first is not None else float("nan")}
 
 
 def main() -> None:

@@ -557,6 +557,7 @@ def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where
 
 # blank to a reader: nothing, whitespace, control and format characters (zero-width space U+200B, BOM U+FEFF, ...)
 _BLANK = r"^[\s\p{Z}\p{Cc}\p{Cf}]*$"
+_BLANK_OR_NAN = r"^[\s\p{Z}\p{Cc}\p{Cf}]*(?i:nan)?[\s\p{Z}\p{Cc}\p{Cf}]*$"
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
@@ -650,8 +651,8 @@ def _check_label_values(ds, equation: Equation, split: str, where: "_Where") -> 
     dtype = feature.dtype
     values = ds.data.column(col)
     if dtype in ("string", "large_string"):
-        blank = pc.match_substring_regex(values, _BLANK)
-        row = _first_true(pc.or_kleene(blank, pc.equal(pc.utf8_lower(pc.utf8_trim_whitespace(values)), "nan")))
+        # one regex pass (blank, or "NaN" in any case between blanks): no lowered or trimmed copy of the column
+        row = _first_true(pc.match_substring_regex(values, _BLANK_OR_NAN))
         if row >= 0:
             loc, fields = where.record(split, row)
             value = values[row].as_py()

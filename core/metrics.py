@@ -24,19 +24,23 @@ REGRESSION_METRICS = ("pearson", "spearman", "mse")
 HIGHER_IS_BETTER = {"mse": False}
 
 
-def classification_scores(preds: Sequence[int], refs: Sequence[int], num_labels: int) -> dict[str, float]:
-    """Accuracy, F1 (of class 1 when binary, else macro), macro F1 and MCC."""
+def classification_scores(preds: Sequence[int], refs: Sequence[int], num_labels: int,
+                          sample_weight: Sequence[float] | None = None) -> dict[str, float]:
+    """Accuracy, F1 (of class 1 when binary, else macro), macro F1 and MCC; `sample_weight` counts each pair
+    that many times (so a million constant guesses can be scored from a few (pred, ref, count) rows)."""
     from sklearn.metrics import f1_score, matthews_corrcoef
 
     preds, refs = np.asarray(preds), np.asarray(refs)
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     labels = list(range(num_labels))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn warns on classes never predicted; 0 is the right score
-        macro = f1_score(refs, preds, labels=labels, average="macro", zero_division=0)
-        f1 = f1_score(refs, preds, pos_label=1, average="binary", zero_division=0) if num_labels == 2 else macro
-        mcc = matthews_corrcoef(refs, preds) if len(refs) else 0.0
+        macro = f1_score(refs, preds, labels=labels, average="macro", zero_division=0, sample_weight=weight)
+        f1 = (f1_score(refs, preds, pos_label=1, average="binary", zero_division=0, sample_weight=weight)
+              if num_labels == 2 else macro)
+        mcc = matthews_corrcoef(refs, preds, sample_weight=weight) if len(refs) else 0.0
     return {
-        "accuracy": float((preds == refs).mean()) if len(refs) else 0.0,
+        "accuracy": float(np.average(preds == refs, weights=weight)) if len(refs) else 0.0,
         "f1": float(f1),
         "macro_f1": float(macro),
         "mcc": float(mcc),
@@ -44,10 +48,13 @@ def classification_scores(preds: Sequence[int], refs: Sequence[int], num_labels:
 
 
 def majority_baseline(train_ids: Sequence[int], gold: Sequence[int], num_labels: int, metric: str) -> float | None:
-    """Metric `metric` (built in; None otherwise) of always predicting the most common class of `train_ids`."""
-    gold = np.asarray(gold)
+    """Metric `metric` (built in; None otherwise) of always predicting the most common class of `train_ids`.
+    Scored from the class counts of `gold`, so its cost does not grow with the number of rows."""
     majority = int(np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=num_labels).argmax())
-    return classification_scores(np.full_like(gold, majority), gold, num_labels).get(metric)
+    counts = np.bincount(np.asarray(gold, dtype=np.int64), minlength=num_labels)
+    present = np.flatnonzero(counts)
+    return classification_scores(np.full(len(present), majority), present, num_labels,
+                                 sample_weight=counts[present]).get(metric)
 
 
 def regression_scores(preds: Sequence[float], refs: Sequence[float]) -> dict[str, float]:

@@ -61,3 +61,15 @@ def test_unknown_metric_offline_is_refused_at_once_in_one_line():
     assert time.monotonic() - started < 30                 # no retries against the network
     check_metric_name("macro_f1", "classify")              # built-in names need neither network nor evaluate
     check_metric_name("spearman", "regress")
+
+
+@pytest.mark.parametrize("num_labels", [2, 3])
+def test_weighted_scores_equal_the_expanded_rows(num_labels):
+    """classification_scores with sample_weight (how the majority baseline is scored from counts) equals the
+    scores of the same pairs repeated row by row."""
+    rng = np.random.default_rng(num_labels)
+    pairs = rng.integers(0, num_labels, size=(12, 2))
+    counts = rng.integers(1, 50, size=12)
+    weighted = classification_scores(pairs[:, 0], pairs[:, 1], num_labels, sample_weight=counts)
+    expanded = classification_scores(np.repeat(pairs[:, 0], counts), np.repeat(pairs[:, 1], counts), num_labels)
+    assert weighted == pytest.approx(expanded)
