@@ -128,7 +128,8 @@ def main() -> None:
     print(f"tunelab summary         {ours['wall']:6.1f} s   peak RSS {ours['peak_mb']:7.0f} MB   first output after "
           f"{ours['first']:.1f} s   data's share {share:.0f} MB = {share / arrow_mb:.2f}x the Arrow table")
     if not args.no_recipe:
-        recipe = run([sys.executable, "-c", RECIPE, str(big), str(work / "hf-cache")], "recipe")
+        cache = tempfile.mkdtemp(prefix="hf-cache-", dir=work)      # a fresh cache: map() must not reuse a result
+        recipe = run([sys.executable, "-c", RECIPE, str(big), cache], "recipe")
         rshare = recipe["peak_mb"] - base["peak_mb"]
         print(f"load_dataset + map      {recipe['wall']:6.1f} s   peak RSS {recipe['peak_mb']:7.0f} MB   "
               f"data's share {rshare:.0f} MB = {rshare / arrow_mb:.2f}x the Arrow table")

@@ -33,7 +33,15 @@ def register(sub) -> None:
 def run(args) -> int:
     from tunelab.core.config import SETTINGS_BY_NAME
     from tunelab.core.errors import TuneLabError
-    from tunelab.core.summary import summarize_data, summarize_model
+
+    from .progress import said, say
+
+    if args.data is not None:
+        say(f"reading {args.data}")          # at once: importing the data libraries alone takes a second or two
+    try:
+        from tunelab.core.summary import summarize_data, summarize_model
+    finally:
+        said()
 
     if args.data is None and args.model is None:
         raise TuneLabError("give --model M to describe a model, or --data D --eqn E to describe a dataset")
@@ -44,8 +52,6 @@ def run(args) -> int:
     if args.data is None and args.max_length is not None:
         raise TuneLabError("--max-length is for describing a dataset (--data D --eqn E); a model summary does not use it")
     if args.data is not None:
-        from .progress import said, say
-
         try:
             s = summarize_data(args.data, args.eqn, columns=args.columns, model=args.model, max_length=args.max_length,
                                on_phase=say)
