@@ -90,5 +90,7 @@ def list_runs(directories: list[str | Path] | None = None, limit: int = 50) -> l
         for p in recent_runs(limit):
             paths.setdefault(p.resolve(), None)
     infos = [run_info(p) for p in paths]
-    infos.sort(key=lambda i: i.updated or i.started or 0, reverse=True)
+    # newest first by when each run began: a stable order (sorting by last activity made two running runs swap
+    # rows every few seconds, under the cursor of someone marking them)
+    infos.sort(key=lambda i: i.started or i.updated or 0, reverse=True)
     return infos[:limit]

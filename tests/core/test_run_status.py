@@ -216,3 +216,16 @@ def test_stop_refuses_a_run_that_is_not_running(tmp_path, dead_owner):
         request_stop(done)
     with pytest.raises(TuneLabError, match="not a directory"):
         request_stop(tmp_path / "nowhere")
+
+
+def test_runs_are_listed_newest_first_by_start_and_keep_their_order_while_they_log(tmp_path):
+    from tunelab.core.runs import list_runs
+
+    def run_at(name, start, last):
+        events = [RunStarted("r", "m", "classify: label ~ sentence", "cpu", 100, 1, 10, time=start),
+                  StepLogged(1, 0.01, 0.5, 1e-4, 10.0, 100.0, time=last)]
+        return make_run(tmp_path / name, events, owner=me(), heartbeat=time.time())
+
+    run_at("older", 100.0, 1000.0)        # began first, logged last
+    run_at("newer", 200.0, 300.0)
+    assert [i.root.name for i in list_runs([tmp_path])] == ["newer", "older"]
