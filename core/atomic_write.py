@@ -5,7 +5,8 @@ exports.
 The data goes to a uniquely named temporary file in the same directory, which is then renamed over the target
 (atomic on POSIX). Two processes writing the same file at once each use their own temporary file, so the
 result is one of the two whole files. If writing fails (disk full, a signal), the temporary file is removed and
-the old file, if any, stays as it was.
+the old file, if any, stays as it was. A symbolic link is followed (its target is replaced, the link kept); a
+device or a pipe is written into directly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int = 0o644) -> N
     """Replace `path` with `data` (str is written as UTF-8) in one step. OSError propagates; callers word it."""
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))      # write the file the link points at; the link stays a link
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a device or a pipe (/dev/stdout, /dev/null, /dev/full): there is nothing to swap, so write into it
+        with open(path, "wb") as fh:
+            fh.write(payload)
+        return
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -78,7 +78,7 @@ def read_owner(root: Path) -> Owner | None:
     data = read_json(root / OWNER_NAME)
     try:
         return Owner(int(data["pid"]), str(data["host"]), float(data["started"]))
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):    # 1e400 is a float that no int can be
         return None
 
 
@@ -87,7 +87,7 @@ def read_heartbeat(root: Path) -> float | None:
     data = read_json(root / HEARTBEAT_NAME)
     try:
         return float(data["time"])
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):
         return None
 
 
@@ -165,10 +165,18 @@ class RunOwnership:
         self._thread: threading.Thread | None = None
         self.stop_event: threading.Event | None = None
         self.step = 0                       # updated by the trainer; goes into each heartbeat
+        request = read_json(self.root / STOP_NAME)
         try:
-            (self.root / STOP_NAME).unlink(missing_ok=True)  # a request meant for an earlier segment
-        except OSError:
-            pass
+            asked_at = float(request["time"])
+        except (TypeError, KeyError, ValueError, OverflowError):
+            asked_at = None
+        # a request written since this process began (`tunelab stop` on a detached run that is still starting) is
+        # for this run and is kept; an older one was meant for an earlier segment
+        if asked_at is None or asked_at < self.owner.started - 1.0:
+            try:
+                (self.root / STOP_NAME).unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def start(self, stop_event: threading.Event) -> None:
         write_owner(self.root, self.owner)

@@ -158,9 +158,12 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
     except Exception as err:
         if type(err).__name__ == "SafetensorError":
             raise damaged_weights(Path(model.path) / "model.safetensors" if model.is_local else model.path, err) from None
-        if isinstance(err, (OSError, ValueError, RuntimeError, KeyError)):
-            raise TuneLabError(f"could not load model {model.name!r}{what}: {str(err).splitlines()[0]}") from None
-        raise
+        if isinstance(err, MemoryError):
+            raise
+        # anything else is the model's files disagreeing with transformers (a config value of the wrong type,
+        # a tensor of the wrong shape, ...): one line naming the model, never a traceback
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise TuneLabError(f"could not load model {model.name!r}{what}: {first}") from None
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -187,7 +190,8 @@ def quiet_load_report():
 
 
 def _load_error(model: ResolvedModel, err: Exception) -> TuneLabError:
-    return TuneLabError(f"could not load model {model.name!r}: {str(err).splitlines()[0]}")
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return TuneLabError(f"could not load model {model.name!r}: {first}")
 
 
 def load_tokenizer(model: ResolvedModel):
@@ -195,7 +199,7 @@ def load_tokenizer(model: ResolvedModel):
 
     try:
         return AutoTokenizer.from_pretrained(model.path)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # a damaged or mistyped file: one line
         raise _load_error(model, err) from None
 
 
@@ -218,7 +222,7 @@ def load_config(model: ResolvedModel):
 
     try:
         config = AutoConfig.from_pretrained(model.path)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # a damaged or mistyped file: one line
         raise _load_error(model, err) from None
     _refuse_non_encoder(config.to_dict(), model.name)  # a hub model fetched only now is checked here
     check_weights(model)
@@ -230,9 +234,12 @@ def max_positions(config) -> int:
     is a transformers config or config.json as a dict."""
     get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
     n = get("max_position_embeddings") or 512
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise TuneLabError(f"the model's config.json is damaged: max_position_embeddings is {n!r}, not a positive whole number")
     # RoBERTa-style models reserve padding_idx + 1 positions.
     if get("model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-        n -= (get("pad_token_id", 1) or 1) + 1
+        pad = get("pad_token_id", 1) or 1
+        n -= (pad if isinstance(pad, int) else 1) + 1
     return int(n)
 
 
@@ -286,5 +293,7 @@ def read_run_config(model: ResolvedModel) -> dict | None:
     """The run.json of the TuneLab run this model came from, if any."""
     run_json = Path(model.path).parent / "run.json"
     if model.is_local and run_json.is_file():
-        return json.loads(run_json.read_text(encoding="utf-8"))
+        from .run_dir import RunDir
+
+        return RunDir(run_json.parent).read_config()      # a damaged run.json is one line, never a traceback
     return None

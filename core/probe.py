@@ -72,6 +72,11 @@ def probe(model: str | None, data: str | None = None, eqn: str | None = None, *,
     """Probe `model` (and `compare`) on at most `limit` train and `limit` held-out examples of `data`."""
     if limit < 2:
         raise TuneLabError("--limit must be at least 2")
+    from .config import SETTINGS_BY_NAME
+
+    problem = SETTINGS_BY_NAME["seed"].check(seed)     # the range and words of fit's --seed
+    if problem:
+        raise TuneLabError(problem)
     specs = [model] + ([compare] if compare else [])
     resolved = [resolve_model(s) for s in specs]      # fail on a mistyped model before reading data
     task = load_task_data(data, eqn, columns=columns, seed=seed)

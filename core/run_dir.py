@@ -69,6 +69,15 @@ class RunDir:
                                "the run's model/ may still load with --model") from None
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise TuneLabError(f"{self.config} is damaged: it holds no run configuration")
+        for where, key, kinds in _RUN_JSON_TYPES:
+            value = (data if where is None else data.get(where, {})).get(key)
+            if value is not None and not isinstance(value, kinds):
+                name = f"{where}.{key}" if where else key
+                raise TuneLabError(f"{self.config} is damaged: {name} is {type(value).__name__} {str(value)[:40]!r}, "
+                                   f"not {' or '.join(k.__name__ for k in kinds)}")
+        columns = data["config"].get("columns")
+        if columns is not None and not all(isinstance(c, str) for c in columns):
+            raise TuneLabError(f"{self.config} is damaged: config.columns holds something other than column names")
         return data
 
     def resumable_checkpoint(self) -> Path | None:
@@ -80,7 +89,7 @@ class RunDir:
 
 
 # files a directory may hold before a run starts in it: the lock, a detached launch's log and owner record
-_LAUNCH_FILES = {"run.lock", "fit.log", "owner.json", "heartbeat.json"}
+_LAUNCH_FILES = {"run.lock", "fit.log", "owner.json", "heartbeat.json", "stop.request"}  # a detached launch's own
 
 
 def check_new_run_dir(out: str) -> Path:
@@ -105,6 +114,14 @@ def check_new_run_dir(out: str) -> Path:
         if names - _LAUNCH_FILES:
             raise TuneLabError(f"--out {out!r} is not empty; pick a new or empty directory")
     return root
+
+
+# the fields of run.json that other commands read, and the types they must have
+_RUN_JSON_TYPES = (
+    (None, "equation", (str,)), (None, "figure_of_merit", (str,)), (None, "total_steps", (int,)),
+    ("config", "model", (str,)), ("config", "data", (str,)), ("config", "eqn", (str,)),
+    ("config", "columns", (list,)), ("config", "seed", (int,)), ("config", "max_length", (int,)),
+)
 
 
 def new_run_dir(out: str) -> RunDir:

@@ -58,3 +58,17 @@ def test_a_directory_in_the_way_is_an_error_and_leaves_nothing(tmp_path):
     with pytest.raises(IsADirectoryError):
         write_atomic(tmp_path / "out.jsonl", b"{}\n")
     assert os.listdir(tmp_path) == ["out.jsonl"] and not os.listdir(tmp_path / "out.jsonl")
+
+
+def test_a_link_is_followed_and_a_device_is_written_into(tmp_path):
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n", encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(real)
+    write_atomic(tmp_path / "link.jsonl", "new\n")
+    assert (tmp_path / "link.jsonl").is_symlink() and real.read_text(encoding="utf-8") == "new\n"
+    write_atomic("/dev/null", "discarded\n")                   # still a device afterwards
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    if os.path.exists("/dev/full"):
+        with pytest.raises(OSError):                           # a full disk is an error, not a silent success
+            write_atomic("/dev/full", "x" * 10_000)
+        assert not os.path.isfile("/dev/full")

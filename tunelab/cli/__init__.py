@@ -52,6 +52,9 @@ def quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     from tunelab.core.errors import TuneLabError
 
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:   # started with that stream closed (`>&-`): nobody reads it, so discard
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

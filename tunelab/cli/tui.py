@@ -26,6 +26,11 @@ def run(args) -> int:
 
         if not Path(args.run).is_dir():
             raise TuneLabError(f"--run {args.run!r} is not a directory")
+    import sys
+
+    if not (sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty()):
+        raise TuneLabError("the workbench needs a terminal (its input and output are not one); "
+                           "the other verbs work without one, e.g. tunelab fit, tunelab runs")
     selection = Selection(model=args.model or "minilm-l6", data=args.data or "demo", eqn=args.eqn,
                           columns=tuple(args.columns) if args.columns else None)
     return run_app(selection, open_run=args.run)

@@ -1,0 +1,115 @@
+"""The second sweep of user mistakes (new variants of the classes issue 7 named): each case that misbehaved, as a
+user meets it through the CLI. Every one must be one line and exit 2 (or a correct result), never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import train_tiny, write_toy_splits
+from tunelab.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep2")
+    data = write_toy_splits(root / "toy")
+    return {"run": Path(train_tiny(root, data, epochs=1).run_dir), "data": data, "base": root / "base"}
+
+
+def one_line(capsys, rc: int, verb: str) -> str:
+    out, err = capsys.readouterr()
+    assert rc == 2, (out, err)
+    assert err.startswith(f"tunelab {verb}: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("damage, words", [
+    (b"[1, 2]", "holds no run configuration"),
+    (b"\xff\xfe\x00junk", "is damaged"),
+    ("retype", "config.data is int"),
+])
+def test_eval_of_a_run_with_a_damaged_run_json(trained, tmp_path, capsys, damage, words):
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    if damage == "retype":
+        data = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        data["config"]["data"] = 7
+        (run / "run.json").write_text(json.dumps(data), encoding="utf-8")
+    else:
+        (run / "run.json").write_bytes(damage)
+    assert words in one_line(capsys, main(["eval", "--model", str(run)]), "eval")
+
+
+def test_an_owner_json_with_an_impossible_pid_does_not_stop_the_listing(trained, tmp_path, capsys):
+    run = tmp_path / "runs" / "odd"
+    shutil.copytree(trained["run"], run)
+    (run / "owner.json").write_text('{"pid": 1e400, "host": "vm", "started": "yesterday"}')
+    assert main(["runs", str(tmp_path / "runs"), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in listed] == ["completed"]          # its events still say how it ended
+    one_line(capsys, main(["stop", str(run)]), "stop")
+
+
+@pytest.mark.parametrize("key, value, verb", [
+    ("num_hidden_layers", "six", ["predict", "--model", "{m}", "a cat sat ."]),
+    ("id2label", [1, 2], ["summary", "--model", "{m}"]),
+    ("max_position_embeddings", "1e999", ["summary", "--model", "{m}", "--data", "{d}", "--eqn", "classify: label ~ sentence"]),
+])
+def test_a_model_whose_config_json_has_a_wrong_value(trained, tmp_path, capsys, key, value, verb):
+    model = tmp_path / "m"
+    shutil.copytree(trained["run"] / "model", model)
+    text = (model / "config.json").read_text(encoding="utf-8")
+    config = json.loads(text)
+    config[key] = "@@" if value == "1e999" else value
+    text = json.dumps(config).replace('"@@"', "1e999")      # a number JSON can hold and no int can
+    (model / "config.json").write_text(text, encoding="utf-8")
+    args = [a.format(m=model, d=trained["data"]) for a in verb]
+    err = one_line(capsys, main(args), verb[0])
+    assert "config" in err or "could not load model" in err
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+def test_probe_checks_its_seed_like_fit(trained, capsys, seed):
+    err = one_line(capsys, main(["probe", "--model", str(trained["base"]), "--data", str(trained["data"]),
+                                 "--eqn", "classify: label ~ sentence", "--limit", "4", "--seed", seed]), "probe")
+    assert "--seed" in err
+
+
+def cli(tmp_path, *args, **kw):
+    env = {**os.environ, "TUNELAB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_a_detached_run_stopped_before_it_began_ends_stopped_and_resumes(trained, tmp_path):
+    out = tmp_path / "run"
+    started = cli(tmp_path, "fit", "--model", trained["base"], "--data", trained["data"], "--eqn",
+                  "classify: label ~ sentence", "--epochs", "3", "--batch-size", "16", "--out", out, "--detach")
+    assert started.returncode == 0, started.stderr
+    stopped = cli(tmp_path, "stop", out, "--wait")             # at once: the trainer is still loading
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, (stopped.stdout, stopped.stderr, (out / "fit.log").read_text())
+    resumed = cli(tmp_path, "fit", "--resume", out)
+    assert resumed.returncode == 0 and "completed" in resumed.stdout + resumed.stderr, resumed.stderr
+
+
+def test_closed_standard_streams_and_no_terminal(tmp_path):
+    env = {**os.environ, "TUNELAB_HOME": str(tmp_path / "home")}
+    run = lambda args, **kw: subprocess.run([sys.executable, "-m", "tunelab", *args], env=env, cwd=tmp_path,  # noqa: E731
+                                            timeout=120, **kw)
+    assert run(["--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+               preexec_fn=lambda: os.close(1)).returncode == 0                 # stdout closed
+    assert run(["models"], stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(2)).returncode == 0   # stderr closed
+    closed_stdin = run(["predict", "--input", "-"], capture_output=True, text=True, preexec_fn=lambda: os.close(0))
+    assert closed_stdin.returncode == 2 and "Traceback" not in closed_stdin.stderr
+    started = time.monotonic()
+    no_terminal = run(["tui"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert no_terminal.returncode == 2 and "needs a terminal" in no_terminal.stderr
+    assert time.monotonic() - started < 60
