@@ -317,6 +317,12 @@ def _check_csv_start(path: Path, columns: list[str] | None, sep: str) -> None:
     records.close()
     if first is None:
         return
+    if not columns:
+        seen: set[str] = set()
+        for field in first[1]:
+            if field in seen:                   # pandas would rename the second one 'label.1' and read the first
+                raise TuneLabError(f"{path} line {first[0]}: the header names column {field!r} twice; rename one")
+            seen.add(field)
     if columns:
         given = [c.lower() for c in columns]
         found = [f.strip().lower() for f in first[1]]
@@ -727,7 +733,17 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
         return tuple(str(v) for v in sorted(values))
     if all(isinstance(v, int) for v in values):
         return tuple(str(v) for v in sorted(v for v in values if v != -1))
-    return tuple(sorted({str(v) for v in values}))  # a set: splits may hold 1 and '1' (each split is typed on its own)
+    names = sorted({str(v) for v in values})   # a set: splits may hold 1 and '1' (each split is typed on its own)
+    seen: dict[str, str] = {}
+    for label in names:
+        key = " ".join(label.split())
+        if key in seen:                         # 'neg' and 'neg ': two classes that are one, trained apart
+            raise TuneLabError(
+                f"labels {seen[key]!r} and {label!r} in column {col!r} of {name} differ only by spaces, so they would be "
+                "two classes; clean the label column"
+            )
+        seen[key] = label
+    return tuple(names)
 
 
 def label_ids(values, label2id: dict[str, int], name: str, column: str) -> list[int]:

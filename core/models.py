@@ -150,11 +150,10 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
     model alone without `with_info`; transformers' load report silenced and every failure to load turned into one
     TuneLabError line."""
     check_weights(model)
-    if with_info:
-        kwargs["output_loading_info"] = True
+    kwargs["output_loading_info"] = True       # always: the encoder check below reads it
     try:
         with quiet_load_report():  # the report becomes the caller's own check of `info`
-            return auto_class.from_pretrained(model.path, **kwargs)
+            loaded = auto_class.from_pretrained(model.path, **kwargs)
     except Exception as err:
         if type(err).__name__ == "SafetensorError":
             raise damaged_weights(Path(model.path) / "model.safetensors" if model.is_local else model.path, err) from None
@@ -164,6 +163,15 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
         # a tensor of the wrong shape, ...): one line naming the model, never a traceback
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise TuneLabError(f"could not load model {model.name!r}{what}: {first}") from None
+    # a new head is the caller's business; a missing encoder is not: transformers would start it from random
+    # numbers and say no more than a log line, and every score after that would be noise
+    loaded, info = loaded if isinstance(loaded, tuple) else (loaded, {})
+    encoder = [k for k in info.get("missing_keys", []) if ".embeddings." in f".{k}" or ".encoder." in f".{k}"
+               or ".layer." in f".{k}"]
+    if encoder:
+        raise TuneLabError(f"model {model.name!r}: its weights lack {len(encoder)} of the encoder's tensors (such as "
+                           f"{encoder[0]}); the weights file is incomplete or belongs to another model")
+    return (loaded, info) if with_info else loaded
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -194,8 +202,17 @@ def _load_error(model: ResolvedModel, err: Exception) -> TuneLabError:
     return TuneLabError(f"could not load model {model.name!r}: {first}")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+
+
 def load_tokenizer(model: ResolvedModel):
     from transformers import AutoTokenizer
+
+    if model.is_local and not any((Path(model.path) / name).is_file() for name in TOKENIZER_FILES):
+        # transformers would build a tokenizer of its 5 special tokens and every word would become [UNK]
+        raise TuneLabError(f"model {model.name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
+                           "copy them from the model it was trained from")
 
     try:
         return AutoTokenizer.from_pretrained(model.path)

@@ -113,3 +113,52 @@ def test_closed_standard_streams_and_no_terminal(tmp_path):
     no_terminal = run(["tui"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
     assert no_terminal.returncode == 2 and "needs a terminal" in no_terminal.stderr
     assert time.monotonic() - started < 60
+
+
+def test_a_model_without_tokenizer_files_or_encoder_weights_is_refused(trained, tmp_path, capsys):
+    from safetensors.numpy import load_file, save_file
+
+    no_tokenizer = tmp_path / "no-tokenizer"
+    shutil.copytree(trained["run"] / "model", no_tokenizer)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
+        (no_tokenizer / name).unlink(missing_ok=True)
+    assert "no tokenizer files" in one_line(capsys, main(["predict", "--model", str(no_tokenizer), "a cat ."]), "predict")
+
+    head_only = tmp_path / "head-only"
+    shutil.copytree(trained["run"] / "model", head_only)
+    weights = load_file(str(head_only / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if k.startswith("classifier")}, str(head_only / "model.safetensors"))
+    for verb in (["predict", "--model", str(head_only), "a cat ."],
+                 ["attention", "--model", str(head_only), "a cat .", "--out", str(tmp_path / "att")]):
+        err = one_line(capsys, main(verb), verb[0])
+        assert "lack" in err and "encoder's tensors" in err
+    assert not (tmp_path / "att").exists()
+
+
+def write_csv(path, header, rows):
+    path.write_text("\n".join([",".join(header)] + [",".join(r) for r in rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_labels_that_differ_only_by_spaces_and_a_column_named_twice(tmp_path, capsys):
+    rows = [(f"sentence {i}", ["pos", "neg", "pos "][i % 3]) for i in range(30)]
+    spaced = write_csv(tmp_path / "spaced.csv", ["sentence", "label"], rows)
+    err = one_line(capsys, main(["summary", "--data", str(spaced), "--eqn", "classify: label ~ sentence"]), "summary")
+    assert "'pos' and 'pos '" in err and "differ only by spaces" in err
+    twice = write_csv(tmp_path / "twice.csv", ["sentence", "label", "label"], [(s, l, "x") for s, l in rows])
+    err = one_line(capsys, main(["cat", "--data", str(twice), "--eqn", "classify: label ~ sentence"]), "cat")
+    assert "names column 'label' twice" in err
+
+
+def test_fit_on_a_full_disk_is_one_line(trained, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from tunelab.core import atomic_write
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic_write, "write_atomic", full)
+    rc = main(["fit", "--model", str(trained["base"]), "--data", str(trained["data"]), "--eqn",
+               "classify: label ~ sentence", "--epochs", "0.1", "--out", str(tmp_path / "run")])
+    assert "No space left on device" in one_line(capsys, rc, "fit")

@@ -7,6 +7,7 @@ and turns a TuneLabError into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -76,3 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.errno not in _ENVIRONMENT_ERRORS:
+            raise
+        # the machine said no (a full disk, a read-only or forbidden place): the user's to fix, so one line
+        where = f": {err.filename}" if err.filename else ""
+        print(f"tunelab {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+
+
+_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
