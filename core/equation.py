@@ -15,7 +15,7 @@ from .errors import TuneLabError
 SUPPORTED_TASKS = ("classify", "regress")
 KNOWN_UNSUPPORTED = ("classify_tokens", "classify_spans", "classify_audio", "classify_images", "ctc")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_NAME = re.compile(r"^[^\W\d][\w.\-]*$")     # letters of any script (étiquette, 文), digits, _ . -
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ def parse_equation(text: str) -> Equation:
     inputs = tuple(p.strip() for p in rhs.split("+"))
     for name in outputs + inputs:
         if not _NAME.match(name):
-            raise TuneLabError(f"equation {text!r}: {name!r} is not a column name")
+            why = (" (an equation cannot name a column with spaces in it; rename the column, or read a headerless "
+                   "file with --columns)") if " " in name else ""
+            raise TuneLabError(f"equation {text!r}: {name!r} is not a column name{why}")
     if len(outputs) != 1:
         raise TuneLabError(f"equation {text!r}: exactly one label column is supported, got {len(outputs)}")
     if not 1 <= len(inputs) <= 2:

@@ -24,3 +24,9 @@ def test_single_and_pair_equations():
 def test_bad_equations_say_what_is_wrong(text, fragment):
     with pytest.raises(TuneLabError, match=fragment):
         parse_equation(text)
+
+
+def test_column_names_in_any_script_and_a_name_with_spaces_says_why():
+    assert parse_equation("classify: étiquette ~ phrase + 文").inputs == ("phrase", "文")
+    with pytest.raises(TuneLabError, match="cannot name a column with spaces"):
+        parse_equation("classify: label ~ my sentence")
