@@ -66,9 +66,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command != "tui":    # the app loads transformers in a worker, after its first paint
-            quiet_libraries()
-        return int(args.func(args) or 0)
+        early = getattr(args, "first_words", None)
+        try:
+            if early is not None and early(args):  # said before the second or two of importing the HF libraries
+                from .progress import say
+
+                say(early(args))
+            if args.command != "tui":    # the app loads transformers in a worker, after its first paint
+                quiet_libraries()
+            return int(args.func(args) or 0)
+        finally:
+            if early is not None:
+                from .progress import said
+
+                said()                   # a start-up spinner never outlives the verb, nor garbles its error line
     except TuneLabError as err:
         print(f"tunelab {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -46,7 +46,7 @@ def register(sub) -> None:
     p.add_argument("--detach", action="store_true",
                    help="check everything, then run in the background (own session, output to DIR/fit.log) and return")
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, first_words=lambda a: "starting" if not getattr(a, "detach", False) else None)
 
 
 def config_from_args(args):

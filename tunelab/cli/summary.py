@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--max-length", type=int, default=None, help="the truncation length to report on (default: 128, or the model's limit)")
     p.add_argument("--freeze-layers", type=int, default=-1, help="show trainable parameters with embeddings and the first N layers frozen")
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, first_words=lambda a: f"reading {a.data}" if a.data is not None else None)
 
     c = sub.add_parser("cat", help="print a dataset as the equation maps it (TSV: label, input[, input2])",
                        description="Print examples as the equation sees them, tab-separated, or JSON lines with --json.")
@@ -34,14 +34,9 @@ def run(args) -> int:
     from tunelab.core.config import SETTINGS_BY_NAME
     from tunelab.core.errors import TuneLabError
 
-    from .progress import said, say
+    from tunelab.core.summary import summarize_data, summarize_model
 
-    if args.data is not None:
-        say(f"reading {args.data}")          # at once: importing the data libraries alone takes a second or two
-    try:
-        from tunelab.core.summary import summarize_data, summarize_model
-    finally:
-        said()
+    from .progress import said, say
 
     if args.data is None and args.model is None:
         raise TuneLabError("give --model M to describe a model, or --data D --eqn E to describe a dataset")
