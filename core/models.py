@@ -166,8 +166,9 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
     # a new head is the caller's business; a missing encoder is not: transformers would start it from random
     # numbers and say no more than a log line, and every score after that would be noise
     loaded, info = loaded if isinstance(loaded, tuple) else (loaded, {})
-    encoder = [k for k in info.get("missing_keys", []) if ".embeddings." in f".{k}" or ".encoder." in f".{k}"
-               or ".layer." in f".{k}"]
+    encoder = [k for k in info.get("missing_keys", [])
+               if (".embeddings." in f".{k}" or ".encoder." in f".{k}" or ".layer." in f".{k}")
+               and not k.endswith(("position_ids", "token_type_ids"))]   # buffers older checkpoints leave out
     if encoder:
         raise TuneLabError(f"model {model.name!r}: its weights lack {len(encoder)} of the encoder's tensors (such as "
                            f"{encoder[0]}); the weights file is incomplete or belongs to another model")
