@@ -102,24 +102,23 @@ class DataSummary:
 CHUNK = 2_000  # rows tokenized at a time: a fast tokenizer keeps ~3 KB of Encoding per row until the chunk is done
 
 
-def token_lengths(tokenizer, texts, is_pair: bool, chunk: int = CHUNK) -> np.ndarray:
-    """Token counts of every example (a list, or an iterable of lists as `TaskData.iter_texts` gives), tokenized
-    in chunks that keep only the lengths (a million rows would otherwise hold every token id at once)."""
-    parts = texts if not isinstance(texts, list) else (texts[i:i + chunk] for i in range(0, len(texts), chunk))
+def token_lengths(tokenizer, chunks, is_pair: bool) -> np.ndarray:
+    """Token counts of every example, from chunks of texts (lists, as `TaskData.iter_texts` gives them) tokenized
+    one at a time, keeping only the lengths (a million rows would otherwise hold every token id at once)."""
     out = []
-    for part in parts:
+    for part in chunks:
         args = (list(a for a, _ in part), list(b for _, b in part)) if is_pair else (list(part),)
         enc = tokenizer(*args, return_length=True, return_attention_mask=False, return_token_type_ids=False)
         out.append(np.asarray(enc["length"], dtype=np.int32))
     return np.concatenate(out) if out else np.empty(0, dtype=np.int32)
 
 
-def _progress(iterable, say, what: str, total: int, chunk: int = CHUNK):
-    """Pass `iterable`'s chunks through, telling `say` how far `what` has got."""
+def _progress(chunks, say, what: str, total: int):
+    """Pass `chunks` through, telling `say` how many of `total` rows `what` has got through."""
     done = 0
-    for part in iterable:
+    for part in chunks:
         yield part
-        done = min(total, done + chunk)
+        done += len(part)
         say(f"{what}: {done:,} of {total:,} rows")
 
 
