@@ -95,13 +95,10 @@ def collate(split: EncodedSplit, index: np.ndarray, pad_id: int) -> dict[str, to
 
 def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None) -> EncodedSplit:
     """Encode one split of a TaskData: inputs through the tokenizer, labels to ids (classify) or floats (regress)."""
-    from .data import label_ids
-
     labels = None
     if task.labeled.get(split):
-        raw = task.labels(split)
         if task.equation.task == "regress":
-            labels = np.asarray(raw, dtype=np.float32)
+            labels = np.asarray(task.labels(split), dtype=np.float32)
         else:
-            labels = np.asarray(label_ids(raw, label2id, f"split {split!r} of {task.name}", task.equation.label), dtype=np.int64)
+            labels = task.class_ids(split, label2id)
     return encode(tokenizer, task.texts(split), labels, max_length=max_length)

@@ -255,7 +255,9 @@ def _npz_bytes(array: np.ndarray) -> bytes:
 # ---------------------------------------------------------------- atomic writes
 
 def _write_all(folder: Path, contents: dict[str, str | bytes]) -> None:
-    """Write every file to a temporary name first and rename them only when all are written."""
+    """Write every file to a temporary name first and rename them only when all are written; on failure remove
+    the temporary files and the folders this call made, so a failed export leaves nothing behind."""
+    made = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]     # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -272,8 +274,19 @@ def _write_all(folder: Path, contents: dict[str, str | bytes]) -> None:
         for name, temp in temps.items():
             os.replace(temp, folder / name)
     except OSError as err:
+        _remove(temps.values(), made)
         raise TuneLabError(f"could not write the export to {str(folder)!r}: {err.strerror or err}") from None
-    finally:
-        for temp in temps.values():
-            if os.path.exists(temp):
-                os.unlink(temp)
+    except BaseException:
+        _remove(temps.values(), made)
+        raise
+
+
+def _remove(temps, folders) -> None:
+    for temp in temps:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    for made in folders:
+        try:
+            made.rmdir()
+        except OSError:   # not empty (another process wrote there) or gone: leave it
+            break

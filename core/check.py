@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .batching import collate, encode, encode_task_split
-from .data import TaskData, label_ids, load_task_data
+from .data import TaskData, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
@@ -288,7 +288,7 @@ def _sample_inputs(task: TaskData, n: int = 8) -> list:
     if task.equation.task == "regress":
         return list(texts[:n])
     by_label: dict[str, list] = {}
-    for text, label in zip(texts, sample.split(split)[task.equation.label]):
+    for text, label in zip(texts, sample.labels(split)):
         by_label.setdefault(str(label), []).append(text)
     return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
 
@@ -299,7 +299,7 @@ def _baseline_preds(task: TaskData, label2id: dict, labels: np.ndarray) -> tuple
     if task.equation.task == "regress":
         value = float(np.mean(task.split("train")[col] if task.labeled.get("train") else labels))
         return np.full(len(labels), value), f"always {value:.3g} (the mean)"
-    ids = label_ids(task.split("train")[col], label2id, f"split 'train' of {task.name}", col) if task.labeled.get("train") else labels
+    ids = task.class_ids("train", label2id) if task.labeled.get("train") else labels
     top = int(np.bincount(ids).argmax())
     name = next(n for n, i in label2id.items() if i == top)
     return np.full(len(labels), top), f"always {name!r}"

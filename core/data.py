@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .equation import Equation, parse_equation
 from .errors import TuneLabError
 
@@ -65,8 +67,22 @@ class TaskData:
         return dataclasses.replace(self, splits={split: ds})
 
     def labels(self, split: str) -> list:
-        """The raw label values of a split, as a list."""
-        return column_values(self.split(split), self.equation.label)
+        """The label values of a split, as a list: raw values, or class names for a ClassLabel column (hub
+        datasets such as GLUE store ids 0..k-1 and the names beside them)."""
+        ds = self.split(split)
+        values = column_values(ds, self.equation.label)
+        names = _class_label_names(ds.features[self.equation.label])
+        return values if names is None else [names[v] if 0 <= v < len(names) else v for v in values]
+
+    def class_ids(self, split: str, label2id: dict[str, int], chunk: int = 100_000) -> np.ndarray:
+        """The class id of every row's label under `label2id` (name -> id), read in Arrow `chunk` rows at a time;
+        a label that is not one of the classes is refused, naming it."""
+        ds = self.split(split)
+        col = self.equation.label
+        where = f"split {split!r} of {self.name}"
+        parts = [class_ids(table.column(0), ds.features[col], label2id, where, col)
+                 for table in _arrow_chunks(ds, [col], chunk)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def texts(self, split: str) -> list:
         """The input text(s) of every row: strings, or (a, b) tuples for a pair equation."""
@@ -74,19 +90,21 @@ class TaskData:
         cols = [column_values(ds, c) for c in self.equation.inputs]
         return list(zip(*cols)) if len(cols) == 2 else cols[0]
 
-
     def iter_texts(self, split: str, chunk: int = 20_000):
         """The same texts as `texts`, `chunk` rows at a time: only one chunk is ever Python objects (a million
         rows as a list of str cost ten times their Arrow size)."""
-        inputs = list(self.equation.inputs)
-        for table in _arrow_chunks(self.split(split), inputs, chunk):
-            cols = [table.column(c).to_pylist() for c in inputs]
-            yield list(zip(*cols)) if len(cols) == 2 else cols[0]
+        for table in _arrow_chunks(self.split(split), list(self.equation.inputs), chunk):
+            yield self.texts_of(table)
 
-    def iter_labels(self, split: str, chunk: int = 20_000):
-        """The same values as `labels`, `chunk` rows at a time."""
-        for table in _arrow_chunks(self.split(split), [self.equation.label], chunk):
-            yield table.column(0).to_pylist()
+    def texts_of(self, table) -> list:
+        """The inputs of an Arrow table of this task's rows, as `texts` gives them."""
+        cols = [table.column(c).to_pylist() for c in self.equation.inputs]
+        return list(zip(*cols)) if len(cols) == 2 else cols[0]
+
+    def iter_tables(self, split: str, chunk: int = 20_000):
+        """Arrow tables of the inputs and, for a labelled split, the label, `chunk` rows at a time in row order."""
+        names = list(self.equation.inputs) + ([self.equation.label] if self.labeled.get(split) else [])
+        yield from _arrow_chunks(self.split(split), names, chunk)
 
 
 def _arrow_chunks(ds, names: list[str], chunk: int):
@@ -711,6 +729,11 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
         if equation.task == "classify" and type(feature).__name__ == "ClassLabel":
             return tuple(feature.names)
         dtype = getattr(feature, "dtype", None)
+        if type(feature).__name__ == "Json" and equation.task == "classify":   # JSON rows typed one by one
+            scalars = column_values(ds, col)
+            if all(isinstance(v, (int, str)) for v in scalars):                  # bool is an int too
+                values.update(scalars)
+                continue
         if equation.task == "regress":
             if dtype is None or not dtype.startswith(("int", "uint", "float")):
                 raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
@@ -744,6 +767,33 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
             )
         seen[key] = label
     return tuple(names)
+
+
+def _class_label_names(feature) -> list[str] | None:
+    return list(feature.names) if type(feature).__name__ == "ClassLabel" else None
+
+
+def class_ids(values, feature, label2id: dict[str, int], name: str, column: str) -> np.ndarray:
+    """Class ids (int64) of an Arrow array of labels from a column of type `feature`: a ClassLabel's ids through
+    its names, string and int labels in one Arrow lookup by their string form (what `label_ids` does row by
+    row); anything else, or a value that is not a class, goes row by row so the error names the value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = _class_label_names(feature)
+    dtype = str(getattr(feature, "dtype", ""))
+    if names is not None:
+        known = pc.and_(pc.greater_equal(values, 0), pc.less(values, len(names)))
+        if not pc.all(pc.fill_null(known, False)).as_py():   # -1 (GLUE's hidden label) or null among the labels
+            named = [names[v] if v is not None and 0 <= v < len(names) else v for v in values.to_pylist()]
+            return np.asarray(label_ids(named, label2id, name, column), dtype=np.int64)
+        values, dtype = pc.take(pa.array(names, pa.string()), values), "string"
+    if dtype in ("string", "large_string") or dtype.startswith(("int", "uint")):
+        found = pc.index_in(pc.cast(values, pa.string()), value_set=pa.array(list(label2id), pa.string()))
+        if not found.null_count:
+            lookup = np.fromiter(label2id.values(), dtype=np.int64, count=len(label2id))
+            return lookup[found.to_numpy(zero_copy_only=False)]
+    return np.asarray(label_ids(values.to_pylist(), label2id, name, column), dtype=np.int64)
 
 
 def label_ids(values, label2id: dict[str, int], name: str, column: str) -> list[int]:

@@ -142,11 +142,9 @@ def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarr
 def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, names: list[str]) -> dict:
     """The most common training label, its accuracy on `split` and the figure of merit of predicting it for every
     example (0 under MCC for any constant guess: the label and its accuracy are what tell a user something)."""
-    from .data import label_ids
-
-    source = task.labels("train") if "train" in task.splits and task.labeled.get("train") and split != "train" else None
+    has_train = "train" in task.splits and task.labeled.get("train") and split != "train"
     try:
-        ids = np.asarray(label_ids(source, label2id, "train", task.equation.label)) if source is not None else gold
+        ids = task.class_ids("train", label2id) if has_train else gold
     except TuneLabError:
         ids = gold
     majority = int(np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(names)).argmax())

@@ -48,13 +48,17 @@ def classification_scores(preds: Sequence[int], refs: Sequence[int], num_labels:
 
 
 def majority_baseline(train_ids: Sequence[int], gold: Sequence[int], num_labels: int, metric: str) -> float | None:
-    """Metric `metric` (built in; None otherwise) of always predicting the most common class of `train_ids`.
-    Scored from the class counts of `gold`, so its cost does not grow with the number of rows."""
-    majority = int(np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=num_labels).argmax())
-    counts = np.bincount(np.asarray(gold, dtype=np.int64), minlength=num_labels)
+    """Metric `metric` (built in; None otherwise) of always predicting the most common class of `train_ids`."""
+    return majority_baseline_of_counts(np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=num_labels),
+                                       np.bincount(np.asarray(gold, dtype=np.int64), minlength=num_labels), metric)
+
+
+def majority_baseline_of_counts(train_counts: np.ndarray, counts: np.ndarray, metric: str) -> float | None:
+    """The same from class counts (train's, and the scored split's), so its cost does not grow with the rows."""
+    majority = int(np.argmax(train_counts))
     present = np.flatnonzero(counts)
-    return classification_scores(np.full(len(present), majority), present, num_labels,
-                                 sample_weight=counts[present]).get(metric)
+    return classification_scores(np.full(len(present), majority), present, len(counts),
+                                 sample_weight=np.asarray(counts)[present]).get(metric)
 
 
 def regression_scores(preds: Sequence[float], refs: Sequence[float]) -> dict[str, float]:

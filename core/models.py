@@ -159,8 +159,10 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
             raise damaged_weights(Path(model.path) / "model.safetensors" if model.is_local else model.path, err) from None
         if isinstance(err, MemoryError):
             raise
+        if "ignore_mismatched_sizes" in str(err):   # its text points at a load report that is silenced here
+            raise _shape_mismatch(auto_class, model, what, kwargs) from None
         # anything else is the model's files disagreeing with transformers (a config value of the wrong type,
-        # a tensor of the wrong shape, ...): one line naming the model, never a traceback
+        # ...): one line naming the model, never a traceback
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise TuneLabError(f"could not load model {model.name!r}{what}: {first}") from None
     # a new head is the caller's business; a missing encoder is not: transformers would start it from random
@@ -173,6 +175,25 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
         raise TuneLabError(f"model {model.name!r}: its weights lack {len(encoder)} of the encoder's tensors (such as "
                            f"{encoder[0]}); the weights file is incomplete or belongs to another model")
     return (loaded, info) if with_info else loaded
+
+
+def _shape_mismatch(auto_class, model: ResolvedModel, what: str, kwargs: dict) -> TuneLabError:
+    """The first tensor whose shape in the weights differs from what config.json asks for, in words (loading
+    again with ignore_mismatched_sizes is how transformers itself lists them)."""
+    mismatched = []
+    try:
+        with quiet_load_report():
+            _, info = auto_class.from_pretrained(model.path, **{**kwargs, "ignore_mismatched_sizes": True})
+        mismatched = sorted(info.get("mismatched_keys", []))
+    except Exception:  # noqa: BLE001 - the first failure is what the user hears about
+        pass
+    if not mismatched:
+        return TuneLabError(f"could not load model {model.name!r}{what}: a tensor in its weights has another shape "
+                            "than config.json asks for")
+    key, found, wanted = mismatched[0]
+    more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+    return TuneLabError(f"could not load model {model.name!r}{what}: {key} is {list(found)} in the weights but "
+                        f"config.json asks for {list(wanted)}{more}; the config and the weights belong to different models")
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .batching import collate, encode, sorted_batches
-from .data import TaskData, label_ids, load_task_data
+from .data import TaskData, load_task_data
 from .device import pick_device
 from .errors import TuneLabError
 from .models import ResolvedModel, load_config, load_pretrained, load_tokenizer, max_positions, resolve_model
@@ -109,8 +109,7 @@ def _sample(task: TaskData, split: str, limit: int, seed: int) -> tuple[list, np
     """A seeded random sample of at most `limit` rows: inputs and label ids."""
     sample = task.sample(split, limit, seed)
     label2id = {name: i for i, name in enumerate(task.label_names)}
-    labels = label_ids(sample.labels(split), label2id, f"split {split!r} of {task.name}", task.equation.label)
-    return sample.texts(split), np.asarray(labels, dtype=np.int64)
+    return sample.texts(split), sample.class_ids(split, label2id)
 
 
 @torch.inference_mode()

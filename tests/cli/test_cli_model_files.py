@@ -176,3 +176,14 @@ def test_probe_with_many_classes_prints_no_library_warnings(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Warning" not in proc.stderr and "warn" not in proc.stderr.lower(), proc.stderr[-2000:]
     assert "majority baseline" in proc.stdout and "best: layer" in proc.stdout
+
+
+def test_weights_of_another_shape_than_the_config_name_the_tensor(tmp_path):
+    """A config.json edited (or copied from another model) so that a tensor's shape differs from the weights:
+    transformers' own text points at a load report that TuneLab silences; the line names the tensor instead."""
+    model = build_tiny_bert(tmp_path / "model", num_labels=2)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "intermediate_size": 48}))
+    line = one_line(tunelab(tmp_path, "predict", "--model", model, "the cat"), "predict")
+    assert "is [64] in the weights but config.json asks for [48] (and 5 more)" in line
+    assert "above report" not in line

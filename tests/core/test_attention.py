@@ -198,6 +198,19 @@ def test_a_failed_export_leaves_the_previous_files_whole(tiny, tmp_path, monkeyp
     assert {p: open(tmp_path / p, "rb").read() for p in os.listdir(tmp_path)} == before  # no temp files either
 
 
+def test_a_failed_export_into_a_new_folder_leaves_no_folder(tiny, tmp_path, monkeypatch):
+    import tunelab.core.bertviz_export as bx
+
+    def full(fd, *args, **kwargs):
+        os.close(fd)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bx.os, "fdopen", full)
+    with pytest.raises(TuneLabError, match="No space left"):
+        export_attention(attention_for(*tiny, "the cat"), tmp_path / "new" / "deeper")
+    assert os.listdir(tmp_path) == []          # neither folder it made, nor a temporary file
+
+
 def test_export_into_a_file_path_is_a_user_error(tiny, tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(TuneLabError, match="taken"):

@@ -100,6 +100,16 @@ def test_labels_typed_differently_per_split_give_each_class_once(tmp_path):
     assert load_task_data(f"train={train},validation={dev}", EQN).label_names == ("0", "1", "x")
 
 
+def test_jsonl_labels_written_as_1_and_as_quoted_1_are_one_class(tmp_path):
+    import json
+
+    rows = [{"sentence": f"s {i}", "label": [1, "1", 0, "0"][i % 4]} for i in range(20)]
+    data = _file(tmp_path, "mixed.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    task = load_task_data(data, EQN)
+    assert task.label_names == ("0", "1")
+    assert sorted(task.class_ids("train", {"0": 0, "1": 1}).tolist() + task.class_ids("validation", {"0": 0, "1": 1}).tolist()) == [0] * 10 + [1] * 10
+
+
 # ---------------------------------------------------------------- 8. blank input texts
 
 @pytest.mark.parametrize("content, expected", [

@@ -62,11 +62,27 @@ def test_streamed_summary_equals_the_row_by_row_recipe(big_csv, monkeypatch):
     assert "tokenizing train: 2,000 of 4,788 rows" in phases and phases[-1] == "tokenizing validation: 533 of 533 rows"
 
 
-def test_row_by_row_label_path_gives_the_same_answer(big_csv, monkeypatch):
-    fast = summarize_data(str(big_csv), EQN, max_length=64)
-    monkeypatch.setattr(summary_module, "_label_ids_arrow", lambda *a: None)
-    slow = summarize_data(str(big_csv), EQN, max_length=64)
-    assert (fast.label_balance, fast.majority_baseline) == (slow.label_balance, slow.majority_baseline)
+def test_arrow_class_ids_equal_the_row_by_row_mapping(big_csv):
+    from tunelab.core.data import label_ids
+
+    task = load_task_data(str(big_csv), EQN)
+    label2id = {"neutral": 0, "pos": 1, "neg": 2}                  # a model's own order, not the sorted names
+    for split in ("train", "validation"):
+        expected = label_ids(task.labels(split), label2id, split, "label")
+        assert task.class_ids(split, label2id, chunk=1_000).tolist() == expected
+
+
+def test_counted_percentiles_and_histogram_equal_numpy_on_the_values():
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 3, 10, 999):
+        values = rng.integers(0, 60, size) ** rng.integers(1, 3)
+        counts = np.bincount(values)
+        for q in (0, 1, 50, 90, 95, 99, 100):
+            assert summary_module.percentile_of_counts(counts, q) == pytest.approx(np.percentile(values, q), abs=1e-9)
+        for bins in (1, 7, 20):
+            hist, edges = summary_module.histogram_of_counts(counts, bins)
+            want_hist, want_edges = np.histogram(values, bins=bins)
+            assert hist.tolist() == want_hist.tolist() and edges.tolist() == want_edges.tolist()
 
 
 def test_a_data_summary_loads_neither_torch_nor_model_configs(big_csv):
