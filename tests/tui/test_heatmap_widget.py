@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from widget_apps import run_async, TOKENS, WidgetApp, attention_matrix, head_maps, widget_text
-from tunelab.tui.widgets.heatmap import AttentionHeatmap, HeadGrid, pool_max, quantize
+from tunelab.tui.widgets.half_blocks import pool_max, quantize
+from tunelab.tui.widgets.head_grid import HeadGrid
+from tunelab.tui.widgets.heatmap import AttentionHeatmap
 
 
 def test_pool_max_keeps_the_strongest_link():
@@ -113,3 +115,23 @@ async def test_head_grid_fits_6x12_and_selects_a_head():
         assert grid.thumb_size[0] >= 4
         text = widget_text(grid)
         assert "L5" in text and "11" in text.splitlines()[0]
+
+
+@run_async
+async def test_marked_heads_get_a_star_under_their_thumbnail():
+    app = WidgetApp(lambda: [HeadGrid(head_maps())])
+    async with app.run_test(size=(80, 24)) as pilot:
+        grid = app.query_one(HeadGrid)
+        grid.set_marks({(0, 3), (2, 0)})
+        await pilot.pause()
+        tw, th = grid.thumb_size
+        lines = widget_text(grid).splitlines()
+        stars = [(y, x) for y, line in enumerate(lines) for x, ch in enumerate(line) if ch == "★"]
+        # under layer 0 (line 1 + th) and layer 2; at the first cell of head 3 and head 0
+        def under(layer: int, head: int) -> tuple[int, int]:      # the line below the layer, the head's first cell
+            return 1 + layer * (th + 1) + th, HeadGrid.GUTTER + head * (tw + 1) + 1
+
+        assert stars == [under(0, 3), under(2, 0)]
+        grid.set_marks(())
+        await pilot.pause()
+        assert "★" not in widget_text(grid)

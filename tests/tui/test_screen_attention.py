@@ -16,7 +16,8 @@ from textual.widgets import OptionList
 from widget_apps import run_async
 
 from tunelab.tui.screens.attention import AttentionScreen
-from tunelab.tui.widgets.heatmap import AttentionHeatmap, HeadGrid
+from tunelab.tui.widgets.head_grid import HeadGrid
+from tunelab.tui.widgets.heatmap import AttentionHeatmap
 from tunelab.tui.widgets.probe_curve import ProbeCurve
 
 SENTENCE = "the keys near the cabinet are on the big red table ."
@@ -88,6 +89,7 @@ async def test_statistics_change_probe_and_export(tiny_run, tmp_path, monkeypatc
         assert "40 sentences" in str(screen.query_one("#att-extra-title").render())
         marked = screen.query_one("#att-standouts", OptionList)
         assert marked.option_count == len(screen.dataset_stats.standouts())
+        assert screen.query_one(HeadGrid).marks == {(s.layer, s.head) for s in screen.dataset_stats.standouts()}
 
         await pilot.press("d")
         await wait_until(pilot, lambda: screen.diff is not None)

@@ -42,7 +42,29 @@ async def test_app_variables_resolve_under_tunelab_and_builtin_themes():
         assert theme_color(app, "heatmap-high").a == 1.0
 
 
+@pytest.mark.parametrize("theme", THEMES, ids=lambda t: t.name)
+def test_the_heatmap_ramp_in_256_colours_never_turns_back(theme):
+    """A heavier weight is never drawn darker (on a rising ramp) than a lighter one, as the terminal's own
+    nearest-colour downgrade did in the dark theme (grey 28, then red 20)."""
+    from rich.color import EIGHT_BIT_PALETTE
+    from textual.color import Color
+
+    from tunelab.tui.widgets.half_blocks import HalfBlockPainter
+
+    def light(color) -> float:
+        r, g, b = EIGHT_BIT_PALETTE[color.number]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    low, high = (Color.parse(theme.variables[name]) for name in ("heatmap-low", "heatmap-high"))
+    grey = Color.parse("#808080")
+    painter = HalfBlockPainter(low, high, grey, grey, grey, eight_bit=True)
+    shades = [light(c) for c in painter.palette]
+    assert all(c.number >= 16 for c in painter.palette)
+    assert shades == sorted(shades) or shades == sorted(shades, reverse=True)
+    assert len(set(shades)) >= 8
+
+
 def test_widgets_and_themes_import_no_torch():
-    code = ("import sys, tunelab.themes, tunelab.tui.widgets.curve, tunelab.tui.widgets.heatmap; "
+    code = ("import sys, tunelab.themes, tunelab.tui.widgets.curve, tunelab.tui.widgets.heatmap, tunelab.tui.widgets.head_grid; "
             "bad = {'torch', 'transformers'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 from widget_apps import TOKENS, WidgetApp, attention_matrix, eval_accuracy, head_maps, training_loss
 from tunelab.tui.widgets.curve import CurveChart
-from tunelab.tui.widgets.heatmap import AttentionHeatmap, HeadGrid
+from tunelab.tui.widgets.head_grid import HeadGrid
+from tunelab.tui.widgets.heatmap import AttentionHeatmap
 
 
 async def draw_charts(pilot) -> None:

@@ -35,7 +35,8 @@ from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import Target, base_model_of, selected_target
-from tunelab.tui.widgets.heatmap import AttentionHeatmap, HeadGrid
+from tunelab.tui.widgets.head_grid import HeadGrid
+from tunelab.tui.widgets.heatmap import AttentionHeatmap
 from tunelab.tui.widgets.path_prompt import PathPrompt
 from tunelab.tui.widgets.probe_curve import ProbeCurve
 
@@ -218,6 +219,7 @@ class AttentionScreen(TuneLabScreen):
             self.workers.cancel_group(self, task)
             self._busy.pop(task, None)
         self.result = self.sentence_stats = self.dataset_stats = self.diff = self.probe_report = None
+        self.query_one(HeadGrid).set_marks(())
         self.query_one("#att-standouts", OptionList).clear_options()
         self.query_one("#att-changed", OptionList).clear_options()
         self._show_extra("att-standouts", "")
@@ -293,6 +295,8 @@ class AttentionScreen(TuneLabScreen):
         self.query_one(HeadGrid).set_maps(event.result.attentions)
         if self.dataset_stats is None:
             self._fill_standouts(event.stats, "this sentence")
+        else:
+            self._mark_standouts()
         self._show_head()
 
     @on(Input.Changed, ".att-prompt Input")
@@ -426,7 +430,17 @@ class AttentionScreen(TuneLabScreen):
         text.rstrip()
         info.update(text)
 
+    def _mark_standouts(self) -> None:
+        """★ under the grid's thumbnails of the heads that stand out in the statistics on screen."""
+        stats, result = self._current_stats(), self.result
+        marks = set()
+        if stats is not None and result is not None:
+            marks = {(result.layers.index(s.layer), result.heads.index(s.head)) for s in stats.standouts()
+                     if s.layer in result.layers and s.head in result.heads}
+        self.query_one(HeadGrid).set_marks(marks)
+
     def _fill_standouts(self, stats, source: str) -> None:
+        self._mark_standouts()
         self._stats_source = source
         options = self.query_one("#att-standouts", OptionList)
         options.clear_options()

@@ -1,7 +1,8 @@
-"""Reusable widgets for TuneLab's screens: `CurveChart` (live training curves) and the attention heatmaps
-`AttentionHeatmap` and `HeadGrid`. Screens import them from here; each lives in its own module."""
+"""Reusable widgets for TuneLab's screens, one per module: `CurveChart` (live training curves), the attention
+heatmap `AttentionHeatmap` and the layer x head overview `HeadGrid`, and the smaller panels beside them."""
 
 from .curve import CurveChart
-from .heatmap import AttentionHeatmap, HeadGrid
+from .head_grid import HeadGrid
+from .heatmap import AttentionHeatmap
 
 __all__ = ["CurveChart", "AttentionHeatmap", "HeadGrid"]
