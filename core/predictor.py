@@ -12,7 +12,6 @@ its equation, so giving a pair to a single-sentence model (or a single sentence 
 from __future__ import annotations
 
 import time
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ from .inference import predict_outputs, softmax
 from . import onnx_runtime
 from .config import SETTINGS_BY_NAME, Setting
 from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
+from .predict_input import is_blank
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
 BATCH_SIZE: Setting = SETTINGS_BY_NAME["batch_size"]
@@ -47,12 +47,6 @@ class Prediction:
     probabilities: dict           # every class's probability ({} for regression)
     latency_ms: float             # wall time of this prediction (for a batch: its share)
     truncated: bool = False       # the input was longer than max_length tokens and was cut (the rest unseen)
-
-
-def is_blank(text: str) -> bool:
-    """True for text with nothing a model could read: only whitespace and invisible format characters
-    (zero-width space and joiners, BOM, soft hyphen...), which tokenizers drop."""
-    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc", "Zs", "Zl", "Zp") for ch in text)
 
 
 class Predictor:

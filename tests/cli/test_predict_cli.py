@@ -172,9 +172,9 @@ def test_bad_flags_and_inputs_are_one_line_and_exit_2(single, argv, fragment, ca
 
 
 BAD_BATCHES = [
-    ("the cat is good .\tthe dog .\tand more\n", "line 1 holds 3 tab-separated fields"),
-    ("the cat is good .\tthe dog .\nthe cat .\n", "line 2 is a single sentence but line 1 is a tab-separated pair"),
-    ("the cat is good .\t\u200b\n", "line 1: the second sentence of the pair is empty"),
+    ("the cat is good .\tthe dog .\tand more\n", "in.txt' holds 3 tab-separated fields"),
+    ("the cat is good .\tthe dog .\nthe cat .\n", "in.txt' is a single sentence but line 1 is a tab-separated pair"),
+    ("the cat is good .\t\u200b\n", "in.txt': the second sentence of the pair is empty"),
     ("\n \n\u200b\n", "holds no sentences"),
 ]
 

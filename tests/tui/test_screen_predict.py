@@ -11,7 +11,7 @@ from conftest import train_tiny, write_toy_splits
 from screen_apps import ScreenApp, Selection, wait_until
 from widget_apps import run_async
 
-from tunelab.tui.screens.predict import LatestRequest, PredictScreen, read_input_lines
+from tunelab.tui.screens.predict import LatestRequest, PredictScreen
 from tunelab.tui.widgets.probability_bars import ProbabilityBars
 
 
@@ -31,15 +31,6 @@ def test_mailbox_keeps_only_the_newest_request():
     box.put_file("in.txt", "out.jsonl")
     assert box.take(0.01) == ("file", ("in.txt", "out.jsonl"))  # files first, then the newest text
     assert box.take(0.01) == ("text", (3, "abc"))
-
-
-def test_reads_sentences_and_pairs(tmp_path):
-    single = tmp_path / "single.txt"
-    single.write_text("\ufeffthe cat is good .\n\n  \nthe dog is bad .\n", encoding="utf-8")
-    assert read_input_lines(str(single)) == (["the cat is good .", "the dog is bad ."], None, 0)
-    pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("a cat\tthe cat\nthe dog\ta dog\n", encoding="utf-8")
-    assert read_input_lines(str(pairs)) == (["a cat", "the dog"], ["the cat", "a dog"], 0)
 
 
 @run_async

@@ -76,44 +76,6 @@ class LatestRequest:
             return None
 
 
-def read_input_lines(source: str) -> tuple[list[str], list[str] | None, int]:
-    """(sentences, second sentences or None, lines skipped) from a text file with one sentence or one
-    tab-separated pair per line, as `tunelab predict --input` reads it. Blank lines are skipped."""
-    from tunelab.core.errors import TuneLabError
-    from tunelab.core.predictor import is_blank
-
-    try:
-        with open(Path(source).expanduser(), encoding="utf-8") as fh:
-            raw = fh.read().split("\n")
-    except FileNotFoundError:
-        raise TuneLabError(f"input file {source!r} does not exist") from None
-    except IsADirectoryError:
-        raise TuneLabError(f"{source!r} is a directory; give a text file with one sentence per line") from None
-    except UnicodeDecodeError:
-        raise TuneLabError(f"input {source!r} is not UTF-8 text") from None
-    except OSError as err:
-        raise TuneLabError(f"cannot read {source!r}: {err.strerror}") from None
-    if raw:
-        raw[0] = raw[0].lstrip("\ufeff")
-    rows, skipped = [], 0
-    for number, line in enumerate(raw, 1):
-        if is_blank(line):
-            skipped += bool(line.strip("\t "))
-            continue
-        fields = line.split("\t")
-        if len(fields) > 2 or any(is_blank(f) for f in fields):
-            raise TuneLabError(f"line {number} of {source!r} is not one sentence or one tab-separated pair")
-        rows.append((number, fields))
-    if not rows:
-        raise TuneLabError(f"input {source!r} holds no sentences")
-    kinds = {len(fields) for _, fields in rows}
-    if len(kinds) > 1:
-        raise TuneLabError(f"{source!r} mixes single sentences and tab-separated pairs; use one kind for the whole file")
-    texts = [fields[0] for _, fields in rows]
-    pairs = [fields[1] for _, fields in rows] if kinds == {2} else None
-    return texts, pairs, skipped
-
-
 def write_jsonl_atomic(path: str, rows: list[dict]) -> None:
     """Write JSON lines through a temporary file and a rename: a reader never sees half a file."""
     from tunelab.core.atomic_write import write_atomic
@@ -291,10 +253,12 @@ class PredictScreen(TuneLabScreen):
     def _label_file(self, predictor, source: str, output: str) -> None:
         """Label every line of `source` into `output` (JSONL), in batches, posting progress (model thread)."""
         from tunelab.core.errors import TuneLabError
+        from tunelab.core.predict_input import read_predict_input
 
         worker = get_current_worker()
         try:
-            texts, pairs, _skipped = read_input_lines(source)
+            given = read_predict_input(source)
+            texts, pairs = given.texts, given.pairs
             if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
                 kind = "tab-separated pairs" if predictor.is_pair else "single sentences"
                 raise TuneLabError(f"{predictor.name} expects {kind}, one per line of {source!r}")

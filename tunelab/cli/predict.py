@@ -92,77 +92,20 @@ def _write_atomic(path: Path, text: str) -> None:
         raise TuneLabError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
 
 
-def _read_lines(source: str) -> list[tuple[int, str]]:
-    """(line number, line) for every line that holds text; lines of only spaces or invisible characters
-    are skipped, with a warning for those that look like text (empty lines silently)."""
-    from tunelab.core.errors import TuneLabError
-    from tunelab.core.predictor import is_blank
-
-    try:
-        if source == "-":
-            raw = sys.stdin.read().split("\n")
-        else:
-            with open(source, encoding="utf-8") as fh:  # universal newlines: \r\n and \r read as \n
-                raw = fh.read().split("\n")
-    except FileNotFoundError:
-        raise TuneLabError(f"input file {source!r} does not exist") from None
-    except IsADirectoryError:
-        raise TuneLabError(f"--input {source!r} is a directory; give a text file, or - for stdin") from None
-    except UnicodeDecodeError:
-        raise TuneLabError(f"input {source!r} is not UTF-8 text") from None
-    except OSError as err:
-        raise TuneLabError(f"cannot read {source!r}: {err.strerror}") from None
-    lines, skipped = [], []
-    for number, line in enumerate(raw, 1):
-        if number == 1:
-            line = line.lstrip("\ufeff")  # a byte-order mark is not part of the first sentence
-        if not is_blank(line):
-            lines.append((number, line))
-        elif line.strip("\t "):  # it looked like text: say so
-            skipped.append(number)
-    if not lines:
-        invisible = " (some lines hold only invisible characters such as zero-width spaces)" if skipped else ""
-        raise TuneLabError(f"input {source!r} holds no sentences{invisible}")
-    if skipped:
-        shown = ", ".join(map(str, skipped[:10])) + (", ..." if len(skipped) > 10 else "")
-        err_console.print(f"[yellow]warning: skipped {len(skipped)} line(s) holding only spaces or invisible characters "
-                          f"(line {shown})[/]")
-    return lines
-
-
-def _split_lines(lines: list[tuple[int, str]]) -> tuple[list[str], list[str] | None]:
-    """Sentences, and second sentences when every line is a tab-separated pair."""
-    from tunelab.core.errors import TuneLabError
-    from tunelab.core.predictor import is_blank
-
-    parts = []
-    for number, line in lines:
-        fields = line.split("\t")
-        if len(fields) > 2:
-            raise TuneLabError(f"line {number} holds {len(fields)} tab-separated fields; give one sentence or one pair per line")
-        for i, f in enumerate(fields):
-            if is_blank(f):
-                which = "first sentence" if i == 0 else "second sentence of the pair"
-                raise TuneLabError(f"line {number}: the {which} is empty")
-        parts.append(fields)
-    first = len(parts[0])
-    for (number, _), fields in zip(lines, parts):
-        if len(fields) != first:
-            kinds = {1: "a single sentence", 2: "a tab-separated pair"}
-            raise TuneLabError(f"line {number} is {kinds[len(fields)]} but line {lines[0][0]} is {kinds[first]}; "
-                               f"use one kind for the whole input")
-    return [p[0] for p in parts], [p[1] for p in parts] if first == 2 else None
-
-
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
+    from tunelab.core.predict_input import read_predict_input
     from tunelab.core.predictor import Predictor
 
     _check_args(args)
     if args.input is not None:
         output = _check_output(args.output, args.input)
-        lines = _read_lines(args.input)
-        texts, pairs = _split_lines(lines)
+        given = read_predict_input(args.input, stdin_allowed=True)
+        if given.skipped:
+            shown = ", ".join(map(str, given.skipped[:10])) + (", ..." if len(given.skipped) > 10 else "")
+            err_console.print(f"[yellow]warning: skipped {len(given.skipped)} line(s) holding only spaces or invisible "
+                              f"characters (line {shown})[/]")
+        texts, pairs = given.texts, given.pairs
         predictor = Predictor(args.model, max_length=args.max_length)
         if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
             trained = " + ".join(predictor.inputs)
@@ -172,7 +115,7 @@ def run(args) -> int:
                                f"tab-separated pairs; give one sentence per line")
         preds = predictor.predict_batch(texts, pairs, batch_size=args.batch_size)
         rows = "".join(json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in preds)
-        cut = [number for (number, _), pr in zip(lines, preds) if pr.truncated]
+        cut = [number for number, pr in zip(given.numbers, preds) if pr.truncated]
         if output is not None:
             _write_atomic(output, rows)
             console.print(f"{len(preds)} predictions written to {args.output}")
