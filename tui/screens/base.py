@@ -6,12 +6,15 @@ traceback). Screens subclass `TuneLabScreen`, set `MODE` to their mode name and 
 from __future__ import annotations
 
 import gc
+import time
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..widgets.nav_bar import NavBar
 
@@ -72,3 +75,102 @@ class TuneLabScreen(Screen):
 
     def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
         """Hook: put the screen back in a usable state after `worker` raised."""
+
+
+class JobScreen(TuneLabScreen):
+    """A screen that runs one long job at a time in a thread worker (Evaluate scores a model, Check runs its
+    battery): while it runs the screen has the `-running` class and a status line ticking every half second;
+    a newer start or a cancel makes any result still on its way stale (a token says which), and the result
+    comes back as `Finished` or, for the user's mistake, `Failed` with the engine's one line.
+
+    A subclass sets the worker group, the notification title and the word for a failure, and implements
+    `job_status(elapsed)` (the ticking line), `_set_message` and `job_finished(result)`; its worker wraps the
+    engine call in `report_job(token, call)`."""
+
+    JOB_GROUP = ""
+    JOB_TITLE = ""
+    JOB_FAILED = "failed"
+
+    class Finished(Message):
+        def __init__(self, token: int, report) -> None:
+            super().__init__()
+            self.token, self.report = token, report
+
+    class Failed(Message):
+        def __init__(self, token: int, error: str) -> None:
+            super().__init__()
+            self.token, self.error = token, error
+
+    _token = 0
+    _started = 0.0
+    _ticker: Timer | None = None
+
+    def start_job(self, message: str) -> int:
+        """Mark the screen running and return the new job's token (a job still running becomes stale)."""
+        self._token += 1
+        self._started = time.monotonic()
+        self.add_class("-running")
+        self._set_message(message)
+        if self._ticker is None:
+            self._ticker = self.set_interval(0.5, self._tick)
+        return self._token
+
+    def report_job(self, token: int, call) -> None:
+        """In the worker: run `call()` and post its result, or its TuneLabError, unless cancelled meanwhile."""
+        from tunelab.core.errors import TuneLabError
+
+        worker = get_current_worker()
+        try:
+            result = call()
+        except TuneLabError as err:
+            if not worker.is_cancelled:
+                self.post_message(self.Failed(token, str(err)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Finished(token, result))
+
+    def action_cancel(self) -> None:
+        if self.has_class("-running"):
+            self.cancel_job()
+            self.workers.cancel_group(self, self.JOB_GROUP)
+            self._token += 1  # anything still on its way is stale
+            self._stop_running(f"cancelled after {time.monotonic() - self._started:.0f} s")
+
+    def cancel_job(self) -> None:
+        """Hook: ask the engine to stop early (thread workers cannot be interrupted)."""
+
+    def _tick(self) -> None:
+        if self.has_class("-running"):
+            self._set_message(self.job_status(time.monotonic() - self._started))
+
+    def job_status(self, elapsed: float) -> str:
+        return f"{elapsed:.0f} s  (x cancels)"
+
+    def _stop_running(self, message: str) -> None:
+        self.remove_class("-running")
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self._set_message(message)
+
+    def _set_message(self, text) -> None:
+        raise NotImplementedError
+
+    def job_finished(self, report) -> None:
+        raise NotImplementedError
+
+    @on(Finished)
+    def _job_finished(self, event: Finished) -> None:
+        if event.token == self._token:
+            self._stop_running("")
+            self.job_finished(event.report)
+
+    @on(Failed)
+    def _job_failed(self, event: Failed) -> None:
+        if event.token == self._token:
+            self._stop_running(f"{self.JOB_FAILED}: {event.error}")
+            self.notify(event.error, title=self.JOB_TITLE, severity="error")
+
+    def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
+        if worker.group == self.JOB_GROUP:
+            self._stop_running("failed")

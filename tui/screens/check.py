@@ -9,7 +9,6 @@ run the data field starts with the data it was trained on.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from rich.text import Text
@@ -17,12 +16,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import DataTable, Input, ProgressBar, Static
-from textual.worker import Worker, get_current_worker
 
 from tunelab.themes import theme_color
-from tunelab.tui.screens.base import TuneLabScreen
+from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import run_config_of, selected_target
 
 # What each check of core.check looks at, and what to do when it fails or warns.
@@ -62,10 +59,12 @@ CHECK_GUIDE: dict[str, tuple[str, str, str]] = {
 STATUS_MARKS = {"pass": ("✓ pass", "success"), "warn": ("! warn", "warning"), "fail": ("✗ fail", "error")}
 
 
-class CheckScreen(TuneLabScreen):
+class CheckScreen(JobScreen):
     """The sanity battery on one model, one row per check, with the selected check explained below."""
 
     MODE = "check"
+
+    JOB_GROUP, JOB_TITLE, JOB_FAILED = "check", "Check", "not checked"
 
     DEFAULT_CSS = """
     CheckScreen { layout: vertical; background: $background; }
@@ -88,16 +87,6 @@ class CheckScreen(TuneLabScreen):
 
     AUTO_FOCUS = "#check-table"
 
-    class Finished(Message):
-        def __init__(self, token: int, report) -> None:
-            super().__init__()
-            self.token, self.report = token, report
-
-    class Failed(Message):
-        def __init__(self, token: int, error: str) -> None:
-            super().__init__()
-            self.token, self.error = token, error
-
     def __init__(self, model: str | None = None, data: str | None = None, *, autorun: bool = False,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         """`model`/`data` override the app's selection (data "" means: no data checks). The battery starts on
@@ -105,9 +94,6 @@ class CheckScreen(TuneLabScreen):
         super().__init__(name=name, id=id, classes=classes)
         self._preset = (model, data)
         self._autorun = autorun
-        self._token = 0
-        self._started = 0.0
-        self._ticker = None
         self.report = None
 
     def compose_body(self) -> ComposeResult:
@@ -152,48 +138,24 @@ class CheckScreen(TuneLabScreen):
         model = self.query_one("#check-model", Input).value.strip() or None
         data = self.query_one("#check-data", Input).value.strip() or None
         eqn = self.query_one("#check-eqn", Input).value.strip() or None
-        self._token += 1
-        self._started = time.monotonic()
-        self.add_class("-running")
         extra = " with data (trains a copy on one batch)" if data else ""
-        self._set_message(f"checking {model or 'the model'}{extra} ...  (x cancels)")
-        if self._ticker is None:
-            self._ticker = self.set_interval(0.5, self._tick)
-        self._check(self._token, model, data, eqn, self._columns)
+        token = self.start_job(f"checking {model or 'the model'}{extra} ...  (x cancels)")
+        self._check(token, model, data, eqn, self._columns)
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def _check(self, token: int, model, data, eqn, columns) -> None:
         from tunelab.core.check import run_checks
-        from tunelab.core.errors import TuneLabError
 
-        worker = get_current_worker()
-        try:
+        def call():
+            nonlocal eqn
             if data and not eqn and data != "demo":  # a run knows its equation
                 eqn = (run_config_of(model) or {}).get("equation") if model else None
-            report = run_checks(model, data, eqn, columns)
-        except TuneLabError as err:
-            if not worker.is_cancelled:
-                self.post_message(self.Failed(token, str(err)))
-            return
-        if not worker.is_cancelled:
-            self.post_message(self.Finished(token, report))
+            return run_checks(model, data, eqn, columns)
 
-    def action_cancel(self) -> None:
-        if self.has_class("-running"):
-            self.workers.cancel_group(self, "check")
-            self._token += 1
-            self._stop_running(f"cancelled after {time.monotonic() - self._started:.0f} s")
+        self.report_job(token, call)
 
-    def _tick(self) -> None:
-        if self.has_class("-running"):
-            self._set_message(f"checking ... {time.monotonic() - self._started:.0f} s  (x cancels)")
-
-    def _stop_running(self, message: str) -> None:
-        self.remove_class("-running")
-        if self._ticker is not None:
-            self._ticker.stop()
-            self._ticker = None
-        self._set_message(message)
+    def job_status(self, elapsed: float) -> str:
+        return f"checking ... {elapsed:.0f} s  (x cancels)"
 
     def _set_message(self, text: str | Text) -> None:
         self.query_one("#check-message", Static).update(text if isinstance(text, Text) else Text(text))
@@ -202,23 +164,8 @@ class CheckScreen(TuneLabScreen):
     def _submitted(self) -> None:
         self.action_run()
 
-    @on(Finished)
-    def _finished(self, event: Finished) -> None:
-        if event.token != self._token:
-            return
-        self._stop_running("")
-        self.show_report(event.report)
-
-    @on(Failed)
-    def _failed(self, event: Failed) -> None:
-        if event.token != self._token:
-            return
-        self._stop_running(f"not checked: {event.error}")
-        self.notify(event.error, title="Check", severity="error")
-
-    def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
-        if worker.group == "check":
-            self._stop_running("failed")
+    def job_finished(self, report) -> None:
+        self.show_report(report)
 
     def _prefill_run_data(self) -> None:
         """An open run with no data picked: offer the data it was trained on (its run.json is a small file)."""

@@ -13,18 +13,15 @@ a new selection elsewhere in the app refills the form.
 from __future__ import annotations
 
 import threading
-import time
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Input, ProgressBar, Static
-from textual.worker import Worker, get_current_worker
 
-from tunelab.tui.screens.base import TuneLabScreen
+from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
 from tunelab.tui.widgets.confusion import ConfusionGrid
 
@@ -38,10 +35,12 @@ def split_pair(text: str) -> tuple[str, str | None]:
     return (first, second) if sep else (text, None)
 
 
-class EvaluateScreen(TuneLabScreen):
+class EvaluateScreen(JobScreen):
     """Metrics, confusion matrix, per-class scores and a mistakes browser for one model on one split."""
 
     MODE = "evaluate"
+
+    JOB_GROUP, JOB_TITLE, JOB_FAILED = "evaluate", "Evaluate", "not scored"
 
     DEFAULT_CSS = """
     EvaluateScreen { layout: vertical; background: $background; }
@@ -75,18 +74,6 @@ class EvaluateScreen(TuneLabScreen):
 
     AUTO_FOCUS = "#eval-mistakes"
 
-    class Finished(Message):
-        def __init__(self, token: int, report) -> None:
-            super().__init__()
-            self.token = token
-            self.report = report
-
-    class Failed(Message):
-        def __init__(self, token: int, error: str) -> None:
-            super().__init__()
-            self.token = token
-            self.error = error
-
     def __init__(self, model: str | None = None, data: str | None = None, split: str | None = None, *,
                  report=None, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         """`model`/`data` override the app's selection; a `report` (an EvalReport) is shown as it is, with no
@@ -94,9 +81,6 @@ class EvaluateScreen(TuneLabScreen):
         super().__init__(name=name, id=id, classes=classes)
         self._preset = (model, data, split)
         self._report = report
-        self._token = 0
-        self._started = 0.0
-        self._ticker = None
         self._filters: dict[str, str | None] = {"gold": None, "predicted": None}
         self._shown: list[dict] = []   # the mistakes in the table, in table order
         self._eqn: str | None = None
@@ -147,79 +131,38 @@ class EvaluateScreen(TuneLabScreen):
         model = self.query_one("#eval-model", Input).value.strip() or None
         data = self.query_one("#eval-data", Input).value.strip() or None
         split = self.query_one("#eval-split", Input).value.strip() or None
-        self._token += 1
-        self._started = time.monotonic()
         self._progress = (0, 0)
-        self.add_class("-running")
-        self._set_message(f"scoring {model or 'the model'} ...  (x cancels)")
-        if self._ticker is None:
-            self._ticker = self.set_interval(0.5, self._tick)
-        self._score(self._token, model, data, split, self._eqn, self._columns)
+        token = self.start_job(f"scoring {model or 'the model'} ...  (x cancels)")
+        self._score(token, model, data, split, self._eqn, self._columns)
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
     def _score(self, token: int, model, data, split, eqn, columns) -> None:
-        from tunelab.core.errors import TuneLabError
         from tunelab.core.evaluation import evaluate_model
-
         from tunelab.core.inference import ScoringCancelled
 
-        worker = get_current_worker()
         cancel = self._cancel = threading.Event()
 
         def progress(done: int, total: int) -> None:
-            self._progress = (done, total)           # read by _tick on the event loop
+            self._progress = (done, total)           # read by job_status on the event loop
 
         try:
-            report = evaluate_model(model, data, eqn, split=split, columns=columns, mistakes=MISTAKES,
-                                    progress=progress, cancel=cancel)
+            self.report_job(token, lambda: evaluate_model(model, data, eqn, split=split, columns=columns,
+                                                          mistakes=MISTAKES, progress=progress, cancel=cancel))
         except ScoringCancelled:
             return                                   # stopped between two batches: nothing to show
-        except TuneLabError as err:
-            if not worker.is_cancelled:
-                self.post_message(self.Failed(token, str(err)))
-            return
-        if not worker.is_cancelled:
-            self.post_message(self.Finished(token, report))
 
-    def action_cancel(self) -> None:
-        if self.has_class("-running"):
-            if getattr(self, "_cancel", None) is not None:
-                self._cancel.set()                   # the scoring stops after its current batch
-            self.workers.cancel_group(self, "evaluate")
-            self._token += 1  # anything still on its way is stale
-            self._stop_running(f"cancelled after {time.monotonic() - self._started:.0f} s")
+    def cancel_job(self) -> None:
+        if getattr(self, "_cancel", None) is not None:
+            self._cancel.set()                       # the scoring stops after its current batch
 
-    def _tick(self) -> None:
-        if self.has_class("-running"):
-            done, total = getattr(self, "_progress", (0, 0))
-            shown = f"{done:,}/{total:,} examples ({100 * done / total:.0f}%) · " if total else ""
-            self._set_message(f"scoring ... {shown}{time.monotonic() - self._started:.0f} s  (x cancels)")
+    def job_status(self, elapsed: float) -> str:
+        done, total = getattr(self, "_progress", (0, 0))
+        shown = f"{done:,}/{total:,} examples ({100 * done / total:.0f}%) · " if total else ""
+        return f"scoring ... {shown}{elapsed:.0f} s  (x cancels)"
 
-    def _stop_running(self, message: str) -> None:
-        self.remove_class("-running")
-        if self._ticker is not None:
-            self._ticker.stop()
-            self._ticker = None
-        self._set_message(message)
-
-    @on(Finished)
-    def _finished(self, event: Finished) -> None:
-        if event.token != self._token:
-            return
+    def job_finished(self, report) -> None:
         self._model_used = self.query_one("#eval-model", Input).value.strip() or None
-        self._stop_running("")
-        self._show_report(event.report)
-
-    @on(Failed)
-    def _failed(self, event: Failed) -> None:
-        if event.token != self._token:
-            return
-        self._stop_running(f"not scored: {event.error}")
-        self.notify(event.error, title="Evaluate", severity="error")
-
-    def worker_failed(self, worker: Worker, error: BaseException | None) -> None:
-        if worker.group == "evaluate":
-            self._stop_running("failed")
+        self._show_report(report)
 
     def on_selection_changed(self, selection) -> None:
         """Another screen picked a model, run or data: refill the form (scoring waits for `r`)."""
