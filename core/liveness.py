@@ -82,13 +82,18 @@ def read_owner(root: Path) -> Owner | None:
         return None
 
 
-def read_heartbeat(root: Path) -> float | None:
-    """The time of the last heartbeat (from the file's content), or None."""
-    data = read_json(root / HEARTBEAT_NAME)
+def read_time(path: Path) -> float | None:
+    """The "time" field of the JSON in `path` (a heartbeat, a stop request), or None if missing or damaged."""
+    data = read_json(path)
     try:
         return float(data["time"])
     except (TypeError, KeyError, ValueError, OverflowError):
         return None
+
+
+def read_heartbeat(root: Path) -> float | None:
+    """The time of the last heartbeat (from the file's content), or None."""
+    return read_time(root / HEARTBEAT_NAME)
 
 
 def write_owner(root: Path, owner: Owner) -> None:
@@ -165,11 +170,7 @@ class RunOwnership:
         self._thread: threading.Thread | None = None
         self.stop_event: threading.Event | None = None
         self.step = 0                       # updated by the trainer; goes into each heartbeat
-        request = read_json(self.root / STOP_NAME)
-        try:
-            asked_at = float(request["time"])
-        except (TypeError, KeyError, ValueError, OverflowError):
-            asked_at = None
+        asked_at = read_time(self.root / STOP_NAME)
         # a request written since this process began (`tunelab stop` on a detached run that is still starting) is
         # for this run and is kept; an older one was meant for an earlier segment
         if asked_at is None or asked_at < self.owner.started - 1.0:

@@ -68,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         early = getattr(args, "first_words", None)
         try:
-            if early is not None and early(args):  # said before the second or two of importing the HF libraries
+            words = early(args) if early is not None else None
+            if words:                      # said before the second or two of importing the HF libraries
                 from .progress import say
 
-                say(early(args))
+                say(words)
             if args.command != "tui":    # the app loads transformers in a worker, after its first paint
                 quiet_libraries()
             return int(args.func(args) or 0)
