@@ -12,14 +12,13 @@ lists the heads that moved most (enter jumps to one), and `p` draws the per-laye
 (`core.probe`). `e` exports the sentence for bertviz (`core.bertviz_export`) and shows the files written.
 
 Other screens hand it a sentence with `show_input` (Evaluate's mistakes, Predict's input); a new model picked
-elsewhere in the app replaces the old one. Every model call runs in a thread worker; torch and transformers are
-imported there.
+elsewhere in the app replaces the old one. Every model call runs in a thread worker over
+`tunelab.tui.workers.attention` (torch and transformers are imported there); the side panel's words come from
+`tunelab.tui.widgets.head_panel`. This module is the layout and the wiring.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from datetime import datetime
 
 from rich.text import Text
@@ -30,23 +29,20 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, OptionList, Static
-from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
-from tunelab.tui.screens.target import Target, base_model_of, selected_target
+from tunelab.tui.screens.target import Target, selected_target
 from tunelab.tui.widgets.head_grid import HeadGrid
+from tunelab.tui.widgets.head_panel import changed_option, export_summary, head_info, head_status, standout_option
 from tunelab.tui.widgets.heatmap import AttentionHeatmap
 from tunelab.tui.widgets.path_prompt import PathPrompt
 from tunelab.tui.widgets.probe_curve import ProbeCurve
+from tunelab.tui.workers.attention import (AttentionModels, attention_change, dataset_stats, export_for_bertviz,
+                                           probe_curves, sentence_attention, tail)
 
 DEFAULT_TEXT = "The keys to the cabinet are on the table."
 RETYPE_DEBOUNCE_S = 0.3   # recompute the attention this long after the last keystroke in the sentence
-STATS_LIMIT = 100         # sentences of the data for the head statistics and the attention change
-PROBE_LIMIT = 300         # train and held-out examples for each layer's probe
-STATISTICS = ("entropy", "cls", "sep", "self", "prev", "next")  # as core.head_stats.STATISTICS (not imported: numpy-free)
-SHORT_NAMES = {"entropy": "entropy", "cls": "→[CLS]", "sep": "→[SEP]", "self": "self", "prev": "prev", "next": "next"}
-STATUS_NAMES = {"entropy": "entropy", "cls": "[CLS]", "sep": "[SEP]", "self": "self", "prev": "prev", "next": "next"}
 
 
 class _Cancelled(Exception):
@@ -139,8 +135,7 @@ class AttentionScreen(TuneLabScreen):
         self._preset = (text, pair, model)
         self._seq = 0
         self._retype_timer: Timer | None = None
-        self._load_lock = threading.Lock()
-        self._loaded: dict[str, tuple] = {}       # model spec -> (model, tokenizer); touched by workers only
+        self._models = AttentionModels()          # loaded once per screen, by its workers
         self.result = None                        # the AttentionResult on screen
         self.sentence_stats = None                # HeadStats of the sentence on screen
         self.dataset_stats = None                 # HeadStats over a sample of the data (after `s`)
@@ -225,31 +220,6 @@ class AttentionScreen(TuneLabScreen):
         self._show_extra("att-standouts", "")
         self.query_one("#att-status", Static).update(Text(f"{model} · loading ..."))
 
-    # --- model loading (workers only) -------------------------------------------------------------------------
-
-    def _model(self, spec: str) -> tuple:
-        """(model, tokenizer) for attention, loaded once per screen (called from workers)."""
-        from tunelab.core.attention import load_attention_model
-
-        with self._load_lock:
-            if spec not in self._loaded:
-                self._loaded[spec] = load_attention_model(spec)
-            return self._loaded[spec]
-
-    def _task_data(self) -> tuple[str | None, str | None, list[str] | None]:
-        """(data, equation, columns) for statistics and probes: the selection's, else the run's own
-        (called from workers: it may read run.json)."""
-        data, eqn, columns = self.target.data, self.target.eqn, self.target.columns
-        found = base_model_of(self.model_spec)
-        if found is not None:
-            run = found[1]
-            config = run.get("config") or {}
-            if data is None or (eqn is None and data != "demo"):
-                data = data or config.get("data")
-                eqn = eqn or run.get("equation")
-                columns = columns or config.get("columns")
-        return data, eqn, columns
-
     # --- the sentence -------------------------------------------------------------------------------------------
 
     def _inputs(self) -> tuple[str, str | None]:
@@ -267,24 +237,15 @@ class AttentionScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="attention", exit_on_error=False)
     def _attention(self, seq: int, spec: str, text: str, pair: str | None) -> None:
-        from tunelab.core.attention import ExampleAttention, attention_for
         from tunelab.core.errors import TuneLabError
-        from tunelab.core.head_stats import HeadStatsAccumulator
 
         try:
-            model, tokenizer = self._model(spec)
-            if get_current_worker().is_cancelled:
-                return
-            result = attention_for(model, tokenizer, text, pair)
+            found = sentence_attention(self._models, spec, text, pair, lambda: get_current_worker().is_cancelled)
         except TuneLabError as err:
             self.post_message(self.TaskFailed("attention", str(err)))
             return
-        ids = tokenizer.convert_tokens_to_ids(result.tokens)
-        accumulator = HeadStatsAccumulator(tokenizer.cls_token_id, tokenizer.sep_token_id)
-        import numpy as np
-
-        accumulator.add(ExampleAttention(np.asarray(ids), result.attentions))
-        self.post_message(self.AttentionReady(seq, result, accumulator.result(), spec))
+        if found is not None:
+            self.post_message(self.AttentionReady(seq, *found, spec))
 
     @on(AttentionReady)
     def _attention_ready(self, event: AttentionReady) -> None:
@@ -379,14 +340,9 @@ class AttentionScreen(TuneLabScreen):
         line = Text.assemble((f"L{model_layer} H{model_head}", "bold"))
         stats = self._current_stats()
         if self.has_class("-head") and stats is not None:
-            marked = self._marked(stats, model_layer, model_head)
-            for stat in STATISTICS:
-                value = float(stats.values[stat][model_layer, model_head])
-                shown = f"{value:.2f}" if stat == "entropy" else f"{value:.0%}"
-                line.append(f" {STATUS_NAMES[stat]} {shown}{'★' if stat in marked else ''}",
-                            style="bold" if stat in marked else "")
+            line.append_text(head_status(stats, model_layer, model_head))
         else:
-            line.append(f" · {len(self.result.tokens)} tokens · {_tail(self.model_spec, 24)} · enter opens the head")
+            line.append(f" · {len(self.result.tokens)} tokens · {tail(self.model_spec, 24)} · enter opens the head")
         if self.result.truncated:
             line.append(" · cut at the maximum length")
         for doing in self._busy.values():
@@ -398,11 +354,6 @@ class AttentionScreen(TuneLabScreen):
     def _current_stats(self):
         return self.dataset_stats or self.sentence_stats
 
-    @staticmethod
-    def _marked(stats, layer: int, head: int) -> set[str]:
-        """The statistics on which this head stands out from its layer."""
-        return {s.statistic for s in stats.standouts() if (s.layer, s.head) == (layer, head)}
-
     def _show_head_info(self) -> None:
         info = self.query_one("#att-head-info", Static)
         stats = self._current_stats()
@@ -410,25 +361,7 @@ class AttentionScreen(TuneLabScreen):
             info.update("")
             return
         layer, head = self.head
-        model_layer, model_head = self.result.layers[layer], self.result.heads[head]
-        marked = self._marked(stats, model_layer, model_head)
-        text = Text.assemble((f"L{model_layer} H{model_head}", "bold"), ("  ★ stands out" if marked else ""), "\n",
-                             (self._stats_source or "this sentence", "italic"), "\n",
-                             ("         head layer\n", "dim"))
-        for stat in STATISTICS:
-            value = float(stats.values[stat][model_layer, model_head])
-            mean = float(stats.values[stat][model_layer].mean())
-            shown = f"{value:.2f}" if stat == "entropy" else f"{value:.0%}"
-            layer_mean = f"{mean:.2f}" if stat == "entropy" else f"{mean:.0%}"
-            text.append(f"{SHORT_NAMES[stat]:<8}{shown:>5}", style="bold" if stat in marked else "")
-            text.append(f" {layer_mean:>5}", style="dim")
-            text.append(" ★\n" if stat in marked else "\n")
-        if self.diff is not None:
-            moved = self.diff.mean_abs_change
-            rank = int((moved > moved[model_layer, model_head]).sum()) + 1
-            text.append(f"moved   {moved[model_layer, model_head]:>5.0%} #{rank}/{moved.size}\n")
-        text.rstrip()
-        info.update(text)
+        info.update(head_info(stats, self.result.layers[layer], self.result.heads[head], self._stats_source, self.diff))
 
     def _mark_standouts(self) -> None:
         """★ under the grid's thumbnails of the heads that stand out in the statistics on screen."""
@@ -444,12 +377,7 @@ class AttentionScreen(TuneLabScreen):
         self._stats_source = source
         options = self.query_one("#att-standouts", OptionList)
         options.clear_options()
-        for s in stats.standouts():
-            if s.statistic == "entropy":
-                what = f"{'broad' if s.value > s.layer_mean else 'focused'} {s.value:.2f}"
-            else:
-                what = f"{SHORT_NAMES[s.statistic]} {s.value:.0%}"
-            options.add_option(Option(Text(f"★ L{s.layer} H{s.head} {what}"), id=f"{s.statistic}:{s.layer}:{s.head}"))
+        options.add_options([standout_option(s) for s in stats.standouts()])
         if self.query_one("#att-extra", ContentSwitcher).current == "att-standouts":
             self._set_extra_title(f"Standouts: {source}")
 
@@ -480,20 +408,21 @@ class AttentionScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def _dataset_stats(self, spec: str) -> None:
+        self._run_task("stats", lambda: self.StatsReady(spec, *dataset_stats(
+            self._models, spec, self.target, self._progress("stats", "head statistics"))))
+
+    def _run_task(self, task: str, call) -> None:
+        """In a worker: post the message `call()` makes, or the task's failure; nothing once cancelled."""
         from tunelab.core.errors import TuneLabError
-        from tunelab.core.head_stats import head_stats, sample_texts
 
         try:
-            data, eqn, columns = self._task_data()
-            texts, split = sample_texts(data, eqn, split=None, limit=STATS_LIMIT, columns=columns)
-            model, tokenizer = self._model(spec)
-            stats = head_stats(model, tokenizer, texts, progress=self._progress("stats", "head statistics"))
+            message = call()
         except _Cancelled:
             return
         except TuneLabError as err:
-            self.post_message(self.TaskFailed("stats", str(err)))
-            return
-        self.post_message(self.StatsReady(spec, stats, f"{len(texts)} sentences of {_tail(data or 'demo', 12)}"))
+            message = self.TaskFailed(task, str(err))
+        if not get_current_worker().is_cancelled:
+            self.post_message(message)
 
     def _progress(self, task: str, what: str):
         """A progress callback for core's long loops: posts a status every 10 items and stops when cancelled."""
@@ -528,26 +457,8 @@ class AttentionScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
     def _attention_diff(self, spec: str) -> None:
-        from tunelab.core.attention_diff import attention_diff
-        from tunelab.core.errors import TuneLabError
-        from tunelab.core.head_stats import sample_texts
-
-        try:
-            found = base_model_of(spec)
-            if found is None:
-                raise TuneLabError(f"{spec} is not a fine-tuned run (no run.json naming a base model), so there is "
-                                   "no base to compare its attention with; open a run directory")
-            base = found[0]
-            data, eqn, columns = self._task_data()
-            texts, _ = sample_texts(data, eqn, limit=STATS_LIMIT, columns=columns)
-            diff = attention_diff(self._model(base), self._model(spec), texts,
-                                  progress=self._progress("diff", "attention change"))
-        except _Cancelled:
-            return
-        except TuneLabError as err:
-            self.post_message(self.TaskFailed("diff", str(err)))
-            return
-        self.post_message(self.DiffReady(spec, diff, base))
+        self._run_task("diff", lambda: self.DiffReady(spec, *attention_change(
+            self._models, spec, self.target, self._progress("diff", "attention change"))))
 
     @on(DiffReady)
     def _diff_ready(self, event: DiffReady) -> None:
@@ -557,10 +468,7 @@ class AttentionScreen(TuneLabScreen):
         self.diff = event.diff
         options = self.query_one("#att-changed", OptionList)
         options.clear_options()
-        for c in event.diff.most_changed(12):
-            options.add_option(Option(Text(
-                f"L{c.layer} H{c.head} {c.mean_abs_change:4.0%} {STATUS_NAMES[c.statistic]} "
-                f"{c.base_value:.0%}→{c.tuned_value:.0%}"), id=f"diff:{c.layer}:{c.head}"))
+        options.add_options([changed_option(c) for c in event.diff.most_changed(12)])
         self._show_extra("att-changed", "Most changed vs base")
         self.notify(f"attention of {self.model_spec} against its base {event.base}", title="Attention")
         options.focus()
@@ -576,18 +484,7 @@ class AttentionScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe(self, spec: str) -> None:
-        from tunelab.core.errors import TuneLabError
-        from tunelab.core.probe import probe
-
-        try:
-            found = base_model_of(spec)
-            data, eqn, columns = self._task_data()
-            report = probe(spec, data, eqn, compare=found[0] if found else None, columns=columns, limit=PROBE_LIMIT)
-        except TuneLabError as err:
-            self.post_message(self.TaskFailed("probe", str(err)))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.ProbeReady(spec, report))
+        self._run_task("probe", lambda: self.ProbeReady(spec, probe_curves(spec, self.target)))
 
     @on(ProbeReady)
     def _probe_ready(self, event: ProbeReady) -> None:
@@ -619,42 +516,13 @@ class AttentionScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export(self, result, folder: str, meta: dict) -> None:
-        """Write the export; the pages are self-contained (they open with no network) when the three scripts
-        bertviz loads can be had from the local cache, else they load them from the CDN and a note says why."""
-        from tunelab.core.bertviz_export import export_attention
-        from tunelab.core.errors import TuneLabError
-
-        options, note = {}, ""
-        try:
-            from tunelab.core import bertviz_scripts
-
-            bertviz_scripts.load_scripts()
-            options["self_contained"] = True
-        except ImportError:  # a TuneLab without self-contained pages
-            note = "the pages load their scripts from the CDN (they need the network)"
-        except TuneLabError as err:
-            note = f"the pages need the network: {err}"
-        try:
-            export = export_attention(result, folder, meta=meta, **options)
-        except TuneLabError as err:
-            self.post_message(self.TaskFailed("export", str(err)))
-            return
-        self.post_message(self.Exported(export, bool(options), note))
+        self._run_task("export", lambda: self.Exported(*export_for_bertviz(result, folder, meta)))
 
     @on(Exported)
     def _exported(self, event: Exported) -> None:
         self._finish("export")
         self.export = event.export
-        text = Text.assemble(("folder ", "dim"), (event.export.out_dir.rstrip("/") + "/\n", "bold"))
-        for path in event.export.files.values():
-            text.append(f"  {os.path.basename(path)}\n")
-        if event.self_contained:
-            text.append("self-contained: open head_view.html in a browser, no network needed", style="dim")
-        else:
-            text.append(event.note, style="italic")
-        for warning in event.export.warnings:
-            text.append(f"\nnote: {warning}", style="italic")
-        self.query_one("#att-export", Static).update(text)
+        self.query_one("#att-export", Static).update(export_summary(event.export, event.self_contained, event.note))
         self._show_extra("att-export", "Exported for bertviz")
         self.notify(f"wrote {event.export.out_dir}/head_view.html and 3 more files", title="Attention")
 
@@ -693,7 +561,3 @@ class AttentionScreen(TuneLabScreen):
 
 def result_token(result, index: int) -> str:
     return result.tokens[index] if 0 <= index < len(result.tokens) else "?"
-
-
-def _tail(path: str, width: int = 18) -> str:
-    return path if len(path) <= width else "…" + path[-(width - 1):]
