@@ -68,8 +68,10 @@ class ProbeReport:
 
 def probe(model: str | None, data: str | None = None, eqn: str | None = None, *, compare: str | None = None,
           columns: list[str] | None = None, limit: int = 1000, seed: int = 42, max_length: int = 128,
-          batch_size: int = 64, max_iter: int = 300, device: str | None = None) -> ProbeReport:
-    """Probe `model` (and `compare`) on at most `limit` train and `limit` held-out examples of `data`."""
+          batch_size: int = 64, max_iter: int = 300, device: str | None = None, progress=None) -> ProbeReport:
+    """Probe `model` (and `compare`) on at most `limit` train and `limit` held-out examples of `data`.
+    `progress(done, total)` hears each batch of features and each layer's probe, of every model; it may raise to
+    stop the work between two of them."""
     if limit < 2:
         raise TuneLabError("--limit must be at least 2")
     from .config import SETTINGS_BY_NAME
@@ -91,16 +93,26 @@ def probe(model: str | None, data: str | None = None, eqn: str | None = None, *,
         raise TuneLabError(f"the train sample of {task.name} holds a single label; a probe needs at least two (raise --limit?)")
     counts = np.bincount(train_y, minlength=len(task.label_names))
     majority = int(counts.argmax())
+    texts, n = list(train_texts) + list(eval_texts), len(train_y)
+    steps = sum(-(-len(texts) // batch_size) + getattr(load_config(r), "num_hidden_layers", 0) + 1 for r in resolved)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(min(done, steps), steps)
+
     curves = []
     for spec in resolved:
         start = time.perf_counter()
-        x = layer_features(spec, list(train_texts) + list(eval_texts), max_length=max_length, batch_size=batch_size, device=device)
-        n = len(train_y)
-        layers = tuple(
-            LayerScore(layer, *(fit_probe(x[p][layer, :n], train_y, x[p][layer, n:], eval_y, seed, max_iter) for p in POOLINGS))
-            for layer in range(x["cls"].shape[0])
-        )
-        curves.append(ProbeCurve(spec.name, layers, time.perf_counter() - start))
+        x = layer_features(spec, texts, max_length=max_length, batch_size=batch_size, device=device, on_batch=step)
+        layers = []
+        for layer in range(x["cls"].shape[0]):
+            layers.append(LayerScore(layer, *(fit_probe(x[p][layer, :n], train_y, x[p][layer, n:], eval_y, seed, max_iter)
+                                              for p in POOLINGS)))
+            step()
+        curves.append(ProbeCurve(spec.name, tuple(layers), time.perf_counter() - start))
     return ProbeReport(task.name, str(task.equation), "train", eval_split, len(train_y), len(eval_y), task.label_names,
                        task.label_names[majority], float((eval_y == majority).mean()), tuple(curves))
 
@@ -113,10 +125,11 @@ def _sample(task: TaskData, split: str, limit: int, seed: int) -> tuple[list, np
 
 
 @torch.inference_mode()
-def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 64, device: str | None = None) -> dict[str, np.ndarray]:
+def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 64, device: str | None = None,
+                   on_batch=None) -> dict[str, np.ndarray]:
     """{"cls": [layers + 1, N, hidden], "mean": [layers + 1, N, hidden]} for the encoder behind `model`
     (a resolved model or a --model value), in the order of `texts`; batches are length-sorted and padded
-    only to their own longest input."""
+    only to their own longest input. `on_batch()` is called after each batch."""
     from transformers import AutoModel
 
     resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
@@ -135,6 +148,8 @@ def layer_features(model, texts, *, max_length: int = 128, batch_size: int = 64,
             feats = {p: np.zeros((states.shape[0], len(split), states.shape[-1]), dtype=np.float32) for p in POOLINGS}
         feats["cls"][:, index] = states[:, :, 0].cpu().numpy()
         feats["mean"][:, index] = ((states * mask).sum(2) / mask.sum(2)).cpu().numpy()
+        if on_batch is not None:
+            on_batch()
     return feats
 
 

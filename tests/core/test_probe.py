@@ -90,3 +90,21 @@ def test_bundled_model_probe_on_the_demo_set():
     assert len(curve.layers) == 7                              # embeddings + 6 layers of MiniLM-L6
     assert report.train_examples == 200 and report.eval_examples == 200
     assert curve.best_layer.best >= report.majority_accuracy
+
+
+def test_progress_counts_every_batch_and_layer_and_can_stop_the_work(tiny_bert, toy_data):
+    heard = []
+    probe(str(tiny_bert), str(toy_data), EQN, compare=str(tiny_bert), limit=100, batch_size=32,
+          progress=lambda done, total: heard.append((done, total)))
+    per_model = -(-(100 + 40) // 32) + 2 + 1            # feature batches of 140 texts, then layers 0..2
+    assert heard == [(i, 2 * per_model) for i in range(1, 2 * per_model + 1)]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_three(done, total):
+        if done == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        probe(str(tiny_bert), str(toy_data), EQN, limit=100, batch_size=32, progress=stop_at_three)

@@ -484,7 +484,8 @@ class AttentionScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe(self, spec: str) -> None:
-        self._run_task("probe", lambda: self.ProbeReady(spec, probe_curves(spec, self.target)))
+        self._run_task("probe", lambda: self.ProbeReady(spec, probe_curves(spec, self.target,
+                                                                           self._progress("probe", "probing"))))
 
     @on(ProbeReady)
     def _probe_ready(self, event: ProbeReady) -> None:

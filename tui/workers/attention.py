@@ -91,13 +91,14 @@ def attention_change(models: AttentionModels, spec: str, target: Target, progres
     return attention_diff(models.get(base), models.get(spec), texts, progress=progress), base
 
 
-def probe_curves(spec: str, target: Target):
+def probe_curves(spec: str, target: Target, progress=None):
     """The ProbeReport of `spec`, and of its base model beside it when `spec` is a run."""
     from tunelab.core.probe import probe
 
     found = base_model_of(spec)
     data, eqn, columns = task_data(spec, target)
-    return probe(spec, data, eqn, compare=found[0] if found else None, columns=columns, limit=PROBE_LIMIT)
+    return probe(spec, data, eqn, compare=found[0] if found else None, columns=columns, limit=PROBE_LIMIT,
+                 progress=progress)
 
 
 def export_for_bertviz(result, folder: str, meta: dict) -> tuple:
