@@ -109,3 +109,34 @@ async def test_a_model_that_cannot_load_is_a_notification(tmp_path):
         notes = [n.message for n in app._notifications]
         assert any("does not exist" in n for n in notes)
         assert "could not load" in str(app.screen.query_one("#predict-model").render())
+
+
+@run_async
+async def test_the_history_is_kept_for_the_next_session(tiny_run):
+    class RememberingApp(ScreenApp):
+        """The app's state file, in memory: what TuneLabApp loads at start and saves on change."""
+
+        def __init__(self, state: dict) -> None:
+            super().__init__(lambda: PredictScreen(text="the cat is good ."), Selection(run=tiny_run, data=None))
+            self.state, self.saved = state, []
+
+        def save_state(self) -> None:
+            self.saved.append(json.loads(json.dumps(self.state)))
+
+    first = RememberingApp({"theme": "tunelab-dark"})
+    async with first.run_test(size=(80, 24)) as pilot:
+        screen = first.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(screen.history) == 1)
+    kept = first.saved[-1]
+    assert kept["theme"] == "tunelab-dark" and [e["text"] for e in kept["predict_history"]] == ["the cat is good ."]
+
+    damaged = {"predict_history": [{"text": 3}, "junk", *kept["predict_history"]]}   # a hand-edited state file
+    second = RememberingApp(damaged)
+    async with second.run_test(size=(80, 24)) as pilot:
+        screen = second.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        assert [e["text"] for e in screen.history] == ["the cat is good ."]
+        await pilot.press("ctrl+u", "up")
+        assert screen.query_one("#predict-text").value == "the cat is good ."

@@ -9,7 +9,8 @@ when the model is idle and the last request went out at least `DEBOUNCE_S` ago; 
 request per `DEBOUNCE_S`).
 
 The latency shown is the model's own (tokenizer + forward pass) and the time from the keystroke to the label on
-screen. Enter keeps the input and its prediction in the history; up and down recall it. ctrl+o labels a whole
+screen. Enter keeps the input and its prediction in the history (`PredictHistory`, remembered in the app's state
+file for the next session); up and down recall it. ctrl+o labels a whole
 file of inputs (one sentence, or one tab-separated pair, per line) into JSONL, as `tunelab predict --input`
 does; ctrl+t opens the current input in the Attention screen. Other screens hand it an input with `show_input`
 (Evaluate sends a mistake here); a new model picked elsewhere in the app is loaded in place of the old one.
@@ -31,17 +32,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
 from tunelab.tui.widgets.path_prompt import PathPrompt
+from tunelab.tui.widgets.predict_history import PredictHistory
 from tunelab.tui.widgets.probability_bars import ProbabilityBars
 
 DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one prediction
 FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
-HISTORY_LIMIT = 200   # inputs kept in the history
+HISTORY_STATE = "predict_history"   # the key of the kept inputs in the app's state file
 
 
 class LatestRequest:
@@ -181,7 +183,6 @@ class PredictScreen(TuneLabScreen):
         self.prediction = None        # the prediction on screen
         self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
-        self.history: list[dict] = []
         self._history_pos: int | None = None
         self._draft: tuple[str, str] = ("", "")
 
@@ -203,15 +204,11 @@ class PredictScreen(TuneLabScreen):
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
             yield Static("", id="predict-latency")
         yield Static("History  (enter keeps the input; ↑/↓ recall)", id="predict-history-title")
-        yield DataTable(id="predict-history", cursor_type="row")
+        yield PredictHistory(id="predict-history")
 
     def on_mount(self) -> None:
         self.set_class(self._preset_pair is not None, "-pair")
-        table = self.query_one("#predict-history", DataTable)
-        table.add_column("label", width=14)
-        table.add_column("p", width=5)
-        table.add_column("input")
-        table.can_focus = False
+        self.query_one(PredictHistory).set_entries(getattr(self.app, "state", {}).get(HISTORY_STATE))
         self._serve(self.model_spec)
 
     # --- the model thread ---------------------------------------------------------------------------------------
@@ -435,16 +432,17 @@ class PredictScreen(TuneLabScreen):
     def _keep(self, prediction) -> None:
         entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
                  "score": prediction.score}
-        if self.history and (self.history[0]["text"], self.history[0]["pair"]) == (entry["text"], entry["pair"]):
-            self.history[0] = entry
-        else:
-            self.history.insert(0, entry)
-            del self.history[HISTORY_LIMIT:]
-        table = self.query_one("#predict-history", DataTable)
-        table.clear()
-        for item in self.history:
-            shown = item["text"] if item["pair"] is None else f"{item['text']}  ‖  {item['pair']}"
-            table.add_row(Text(item["label"]), f"{item['score']:.2f}", Text(shown))
+        history = self.query_one(PredictHistory)
+        history.keep(entry)
+        state, save = getattr(self.app, "state", None), getattr(self.app, "save_state", None)
+        if isinstance(state, dict) and save is not None:      # kept for the next session too
+            state[HISTORY_STATE] = history.entries
+            save()
+
+    @property
+    def history(self) -> list[dict]:
+        """The kept inputs, newest first."""
+        return self.query_one(PredictHistory).entries
 
     def action_history(self, step: int) -> None:
         """Recall an older (step 1) or newer (step -1) input; past the newest comes back to the draft."""
@@ -466,7 +464,7 @@ class PredictScreen(TuneLabScreen):
         self._history_pos = position
         entry = self.history[position]
         self._set_inputs(entry["text"], entry["pair"] or "")
-        table = self.query_one("#predict-history", DataTable)
+        table = self.query_one(PredictHistory)
         if table.row_count:
             table.move_cursor(row=position)
 
