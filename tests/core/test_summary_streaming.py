@@ -90,3 +90,24 @@ def test_a_data_summary_loads_neither_torch_nor_model_configs(big_csv):
             f"summarize_data({str(big_csv)!r}, {EQN!r}); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_a_numeric_label_is_summarised_chunk_by_chunk_as_numpy_would_whole(tmp_path):
+    """regress: mean, std, min and max of each split, and the MSE of always guessing train's mean, merged over
+    chunks; values far from zero with a small spread, where a sum-of-squares shortcut would lose the variance."""
+    rng = random.Random(3)
+    path = tmp_path / "scores.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["sentence", "score"])
+        for _ in range(4_500):
+            out.writerow([" ".join(rng.choices(WORDS, k=5)), f"{1e6 + rng.gauss(0, 0.5):.6f}"])
+    s = summarize_data(str(path), "regress: score ~ sentence")
+    task = load_task_data(str(path), "regress: score ~ sentence")
+    train_mean = np.asarray(task.labels("train"), dtype=float).mean()
+    for split in ("train", "validation"):
+        y = np.asarray(task.labels(split), dtype=float)
+        assert s.label_balance[split] == pytest.approx({"mean": y.mean(), "std": y.std(), "min": y.min(), "max": y.max()},
+                                                       rel=1e-9, abs=1e-9)
+        assert s.majority_baseline[split] == pytest.approx(float(np.mean((train_mean - y) ** 2)), rel=1e-6)
+    assert s.figure_of_merit == "mse" and 0.2 < s.label_balance["train"]["std"] < 0.8
