@@ -15,6 +15,7 @@ import numpy as np
 from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.color import Color, Gradient
 from textual.strip import Strip
@@ -22,6 +23,12 @@ from textual.strip import Strip
 from tunelab.themes import theme_color
 
 UPPER_HALF = "▀"
+ARROW_BINDINGS = [  # the cursor keys of a painted matrix: action_cursor(d_row, d_col)
+    Binding("up", "cursor(-1, 0)", "Up", show=False),
+    Binding("down", "cursor(1, 0)", "Down", show=False),
+    Binding("left", "cursor(0, -1)", "Left", show=False),
+    Binding("right", "cursor(0, 1)", "Right", show=False),
+]
 LEVELS = 32  # colour steps between heatmap-low and heatmap-high
 
 

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tunelab.tui.widgets.half_blocks import HalfBlockView, fit_text, quantize
+from tunelab.tui.widgets.half_blocks import ARROW_BINDINGS, HalfBlockView, fit_text, quantize
 
 
 class AttentionHeatmap(HalfBlockView, ScrollView, can_focus=True):
@@ -43,10 +43,7 @@ class AttentionHeatmap(HalfBlockView, ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "cursor(-1, 0)", "Up", show=False),
-        Binding("down", "cursor(1, 0)", "Down", show=False),
-        Binding("left", "cursor(0, -1)", "Left", show=False),
-        Binding("right", "cursor(0, 1)", "Right", show=False),
+        *ARROW_BINDINGS,
         Binding("home", "cursor_home", "First column", show=False),
         Binding("end", "cursor_end", "Last column", show=False),
     ]

@@ -43,7 +43,7 @@ class NavBar(Widget):
                 break
             used += len(piece)
             if mode == self.active:
-                parts.append(Content.from_markup(f"[bold reverse $primary]$piece[/]", piece=piece))
+                parts.append(Content.from_markup("[bold reverse $primary]$piece[/]", piece=piece))
             else:
                 parts.append(Content.from_markup(f"[@click=app.switch_screen_mode('{mode}')][bold $text-primary]$key[/] $label [/]",
                                                  key=f" {key.upper()}", label=short))
