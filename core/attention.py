@@ -103,6 +103,10 @@ def _forward(model, encoding):
 
 
 def _limit(model, tokenizer, max_length: int) -> int:
+    """The tokens a sentence keeps: --max-length, or the model's own limit where that is lower."""
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise TuneLabError(f"--max-length must be a whole number of at least 2 (got {max_length!r}): "
+                           "[CLS] and [SEP] alone take two")
     limits = [max_length, max_positions(model.config)]
     if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:  # unset limits are a huge sentinel
         limits.append(tokenizer.model_max_length)

@@ -264,6 +264,11 @@ def _write_all(folder: Path, contents: dict[str, str | bytes]) -> None:
         raise TuneLabError(f"cannot create output folder {str(folder)!r}: {err.strerror}") from None
     if not folder.is_dir():
         raise TuneLabError(f"output path {str(folder)!r} is not a folder")
+    for name in contents:    # checked before any is written: a rename failing half-way would leave a mixed export
+        if (folder / name).is_dir():
+            _remove((), made)
+            raise TuneLabError(f"cannot write the export to {str(folder)!r}: {name} there is a folder; "
+                               "move it away or pick another --out")
     temps: dict[str, str] = {}
     try:
         for name, content in contents.items():

@@ -162,6 +162,9 @@ class FitConfig:
             problem = s.check(getattr(self, s.name))
             if problem:
                 raise TuneLabError(problem)
+        if self.warmup >= 1 and self.warmup != int(self.warmup):
+            raise TuneLabError(f"--warmup {self.warmup:g}: a value of 1 or more counts steps, so it must be whole "
+                               f"(or below 1, a share of the steps)")
 
     def to_argv(self) -> list[str]:
         """The `tunelab fit` flags that reproduce this config (non-default values only)."""

@@ -71,7 +71,7 @@ class TaskData:
         datasets such as GLUE store ids 0..k-1 and the names beside them)."""
         ds = self.split(split)
         values = column_values(ds, self.equation.label)
-        names = _class_label_names(ds.features[self.equation.label])
+        names = class_label_names(ds.features[self.equation.label])
         return values if names is None else [names[v] if 0 <= v < len(names) else v for v in values]
 
     def class_ids(self, split: str, label2id: dict[str, int], chunk: int = 100_000) -> np.ndarray:
@@ -769,7 +769,7 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
     return tuple(names)
 
 
-def _class_label_names(feature) -> list[str] | None:
+def class_label_names(feature) -> list[str] | None:
     return list(feature.names) if type(feature).__name__ == "ClassLabel" else None
 
 
@@ -780,7 +780,7 @@ def class_ids(values, feature, label2id: dict[str, int], name: str, column: str)
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    names = _class_label_names(feature)
+    names = class_label_names(feature)
     dtype = str(getattr(feature, "dtype", ""))
     if names is not None:
         known = pc.and_(pc.greater_equal(values, 0), pc.less(values, len(names)))

@@ -94,6 +94,13 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     say(f"tokenizing train ({len(task.splits['train']):,} examples)")
     train = encode_task_split(task, "train", tokenizer, config.max_length, label2id)
     valid_split = next((s for s in ("validation", "test") if s in task.splits and task.labeled.get(s)), None)
+    if valid_split is None and (config.early_stop or config.eval_every):
+        flag = "--early-stop" if config.early_stop else "--eval-every"
+        small = " (train has fewer than 10 rows, so none is held out of it)" if len(task.splits["train"]) < 10 else ""
+        raise TuneLabError(f"{flag} scores a validation split, but {task.name} has no labelled validation or test "
+                           f"split{small}; give one (--data train=...,validation=...) or drop {flag}")
+    if task.equation.task == "classify":
+        _refuse_labels_train_lacks(task, label2id, train.labels)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 
@@ -169,9 +176,46 @@ class Plan:
     warmup_steps: int
 
 
-def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path]:
-    """Everything --resume needs, read from the run directory: its config, its newest whole checkpoint, the state."""
+def _refuse_changed_data(run: RunDir, setup: Setup) -> None:
+    """A resumed run must read the data it began on: the checkpoint's place in the epoch and the step plan count
+    its rows, so edited files would silently continue a different run (or end it early)."""
+    saved = run.read_config()
+    was = saved.get("train_examples")
+    labels = saved.get("label_names")
+    if isinstance(was, int) and was != len(setup.train):
+        raise TuneLabError(f"the training data changed since {str(run.root)!r} began: train had {was:,} examples, now "
+                           f"{len(setup.train):,}; resuming would not continue the same run (start a new --out)")
+    if isinstance(labels, list) and setup.task.equation.task == "classify" and list(setup.label_names) != labels:
+        raise TuneLabError(f"the labels changed since {str(run.root)!r} began: {', '.join(map(str, labels))} then, "
+                           f"{', '.join(setup.label_names)} now; start a new --out")
+
+
+def _refuse_labels_train_lacks(task, label2id: dict, train_ids) -> None:
+    """A class in a given validation or test file that train never has is almost always a typo or a stray file
+    (the model gets an output it can never learn); one held out of train at random is only a rare class."""
+    import numpy as np
+
+    seen = set(np.unique(train_ids).tolist())
+    for split in task.splits:
+        if split == "train" or not task.labeled.get(split) or (split == "validation" and task.held_out_validation):
+            continue
+        lacking = sorted(set(np.unique(task.class_ids(split, label2id)).tolist()) - seen)
+        if lacking:
+            names = ", ".join(repr(task.label_names[i]) for i in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
+            raise TuneLabError(f"split {split!r} of {task.name} has labels that train never has ({names}); a model "
+                               "trained on train cannot predict them: fix the labels or the split files")
+
+
+def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
+    """Everything --resume needs, read from the run directory: its config, its newest whole checkpoint, the state.
+    A run that stopped before its first checkpoint starts over from step 0 (checkpoint None)."""
+    from .liveness import lock_is_held, read_owner
+
     run = RunDir(Path(resume))
+    if run.root.is_dir() and lock_is_held(run.root):
+        owner = read_owner(run.root)
+        raise TuneLabError(f"{resume!r} is running{f' (pid {owner.pid})' if owner else ''}; stop it first "
+                           f"(tunelab stop {resume}) or follow it (tunelab watch {resume})")
     saved = run.read_config()
     try:
         config = FitConfig.from_dict(saved["config"])
@@ -179,7 +223,9 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path]:
         raise TuneLabError(f"{run.config} is damaged: {err}") from None
     checkpoint = run.resumable_checkpoint()
     if checkpoint is None:
-        raise TuneLabError(f"{resume!r} has no resumable checkpoint" + (" (the run finished)" if run.model.exists() else ""))
+        if run.model.exists():
+            raise TuneLabError(f"{resume!r} has no resumable checkpoint (the run finished)")
+        return run, config, TrainState(), None          # stopped before its first checkpoint: from the start
     state = TrainState.load(checkpoint / "trainer_state.json")
     state.segment += 1
     return run, config, state, checkpoint
@@ -246,6 +292,8 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
     setup = resolve(config, on_phase)
     config = setup.config
+    if resume and checkpoint is not None:
+        _refuse_changed_data(run, setup)
     save_kind, save_amount = parse_interval(config.save_every)
     # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
     on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
@@ -266,6 +314,8 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         if not resume and (run.config.exists()):
             ownership.close()
             raise TuneLabError(f"--out {config.out!r} already holds a run; continue it with --resume {config.out}")
+        if resume and checkpoint is None:
+            _set_aside_events(run)   # starting over: the steps of the attempt that left no checkpoint go aside
         ownership.start(stop)   # owner.json + heartbeat (and stop requests) from now on
     elif not resume:
         run = RunDir(Path(config.out))
@@ -282,6 +332,15 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         emit.close()
         if ownership is not None:
             ownership.close()
+
+
+def _set_aside_events(run: RunDir) -> None:
+    """events.jsonl of an attempt that ended before its first checkpoint, kept as events.N.jsonl (not read)."""
+    if run.events.exists():
+        n = 1
+        while (run.root / f"events.{n}.jsonl").exists():
+            n += 1
+        run.events.rename(run.root / f"events.{n}.jsonl")
 
 
 def _remove_unstarted_run(run: RunDir) -> None:

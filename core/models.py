@@ -237,9 +237,27 @@ def load_tokenizer(model: ResolvedModel):
                            "copy them from the model it was trained from")
 
     try:
-        return AutoTokenizer.from_pretrained(model.path)
-    except Exception as err:  # a damaged or mistyped file: one line
-        raise _load_error(model, err) from None
+        tokenizer = AutoTokenizer.from_pretrained(model.path)
+        tokenizer("a b")   # an empty vocab.txt loads, then fails on the first sentence ("Missing [UNK] token")
+    except Exception as err:  # a damaged or mistyped file: one line that names the files
+        raise _tokenizer_error(model, err) from None
+    return tokenizer
+
+
+def _tokenizer_error(model: ResolvedModel, err: Exception) -> TuneLabError:
+    """What to say when the tokenizer does not load: AutoTokenizer reads config.json too, so a damaged config is
+    named as such; otherwise the tokenizer files that are there."""
+    try:
+        load_config(model)
+    except TuneLabError as config_error:
+        return config_error
+    except Exception:  # noqa: BLE001 - the tokenizer's own failure is the one to report
+        pass
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    files = [name for name in (*TOKENIZER_FILES, "tokenizer_config.json", "special_tokens_map.json")
+             if model.is_local and (Path(model.path) / name).is_file()]
+    where = f" ({', '.join(files)})" if files else ""
+    return TuneLabError(f"the tokenizer of model {model.name!r} could not be read from its files{where}: {first}")
 
 
 def load_counting_tokenizer(model: ResolvedModel):
@@ -262,10 +280,27 @@ def load_config(model: ResolvedModel):
     try:
         config = AutoConfig.from_pretrained(model.path)
     except Exception as err:  # a damaged or mistyped file: one line
-        raise _load_error(model, err) from None
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise TuneLabError(f"could not load model {model.name!r}: its config.json is not what transformers expects: "
+                           f"{first}") from None
     _refuse_non_encoder(config.to_dict(), model.name)  # a hub model fetched only now is checked here
+    _check_labels(config, model.name)
     check_weights(model)
     return config
+
+
+def _check_labels(config, name: str) -> None:
+    """Refuse a task head whose config.json would make its outputs read wrongly: two classes of one name (their
+    probabilities would land on one key), or regression declared over several outputs."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = list(id2label.values())
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TuneLabError(f"model {name!r}: its config.json's id2label names {twice[0]!r} for more than one class; "
+                           "give each class its own name")
+    if getattr(config, "problem_type", None) == "regression" and getattr(config, "num_labels", 1) > 1:
+        raise TuneLabError(f"model {name!r}: its config.json says problem_type regression but the head has "
+                           f"{config.num_labels} outputs; a regression head has one")
 
 
 def max_positions(config) -> int:
@@ -325,6 +360,7 @@ def load_classifier(
     clf, info = load_pretrained(AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
+    _check_labels(clf.config, model.name)
     return clf, new_head
 
 

@@ -94,6 +94,9 @@ _LAUNCH_FILES = {"run.lock", "fit.log", "owner.json", "heartbeat.json", "stop.re
 
 def check_new_run_dir(out: str) -> Path:
     """Refuse an --out that is a file or already holds a run or other files; nothing is written."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in out):
+        # the run history (runs.txt) is one path a line, and every message would print the raw control character
+        raise TuneLabError(f"--out {out!r} holds a line break or another control character; pick a plain name")
     root = Path(out).expanduser()
     if root.exists() and not root.is_dir():
         raise TuneLabError(f"--out {out!r} is a file, not a directory")

@@ -7,14 +7,17 @@ so closing the terminal or the app, or losing the SSH connection, does not reach
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from .config import FitConfig
 from .errors import TuneLabError
-from .liveness import Owner, request_stop_file, write_owner
+from .liveness import Owner, is_alive, read_owner, request_stop_file, write_owner
 from .run_dir import RunDir, check_new_run_dir, recent_runs, runs_under
 from .run_status import RunInfo, RunStatus, run_info
 
@@ -25,35 +28,61 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
     fills, the app it was started from still answers keys at once)."""
-    if resume:
-        root = Path(resume)
-        info = run_info(root)
-        if info.status.is_live:
-            raise TuneLabError(f"{resume!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs")
-        argv = ["fit", "--resume", str(root.resolve())]
-    else:
-        assert config is not None and config.out
-        root = check_new_run_dir(config.out)
-        argv = ["fit", *config.with_out().to_argv()]
-        if "--out" not in argv:
-            argv += ["--out", str(root.resolve())]
+    root = Path(resume if resume else config.out)
+    # Two launches into one run directory at once: the check, the start and owner.json happen under one lock, so
+    # the second sees the first's process as starting and is refused here, not in a fit.log nobody reads.
+    with _launch_lock(root):
+        owner = read_owner(root) if root.is_dir() else None
+        if owner is not None and owner.host == socket.gethostname() and is_alive(owner):   # launched a moment ago
+            raise TuneLabError(f"{str(root)!r} is starting (pid {owner.pid}) in another TuneLab process; follow it "
+                               f"with: tunelab watch {root}")
+        if resume:
+            info = run_info(root)
+            if info.status.is_live:
+                raise TuneLabError(f"{resume!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs")
+            argv = ["fit", "--resume", str(root.resolve())]
         else:
-            argv[argv.index("--out") + 1] = str(root.resolve())
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        log = open(root / "fit.log", "ab")
-    except OSError as err:
-        raise TuneLabError(f"cannot write to {str(root)!r}: {err.strerror}") from None
-    env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1", "TUNELAB_NICE": str(max(0, int(niceness)))}
-    with log:
-        process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
-                                   cwd=os.getcwd(), close_fds=True)
-    try:
-        write_owner(root, Owner.of_pid(process.pid))  # so a watcher sees it as starting at once
-    except OSError:
-        pass
+            assert config is not None and config.out
+            root = check_new_run_dir(config.out)
+            argv = ["fit", *config.with_out().to_argv()]
+            if "--out" not in argv:
+                argv += ["--out", str(root.resolve())]
+            else:
+                argv[argv.index("--out") + 1] = str(root.resolve())
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            log = open(root / "fit.log", "ab")
+        except OSError as err:
+            raise TuneLabError(f"cannot write to {str(root)!r}: {err.strerror}") from None
+        env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1", "TUNELAB_NICE": str(max(0, int(niceness)))}
+        with log:
+            process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv], stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                                       cwd=os.getcwd(), close_fds=True)
+        try:
+            write_owner(root, Owner.of_pid(process.pid))  # so a watcher (and a second launch) sees it starting
+        except OSError:
+            pass
     return root, process.pid
+
+
+@contextlib.contextmanager
+def _launch_lock(root: Path):
+    """An exclusive lock on the nearest existing folder above `root` (a lock file inside `root` would itself make
+    a new run directory look used), held while one launch checks and starts its run."""
+    parent = root.expanduser().absolute().parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        fd = os.open(parent, os.O_RDONLY)
+    except OSError:       # an unreadable folder: the checks below say what is wrong
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)      # closing the descriptor releases the lock
 
 
 def request_stop(root: str | Path) -> RunInfo:

@@ -251,8 +251,6 @@ class ModelEntry:
 
 def list_models(limit_runs: int = 20) -> list[ModelEntry]:
     """The bundled model, models in the local Hugging Face cache, and recent TuneLab run outputs."""
-    import json
-
     from .run_dir import recent_runs
 
     entries = []
@@ -269,15 +267,35 @@ def list_models(limit_runs: int = 20) -> list[ModelEntry]:
     except Exception:  # no cache directory yet, or an unreadable one: nothing to list
         pass
     for run in recent_runs(limit_runs):
-        info = json.loads((run / "run.json").read_text(encoding="utf-8"))
-        metrics_file = run / "metrics.json"
-        state = "finished" if (run / "model" / "config.json").is_file() else "unfinished"
-        detail = f"{state}; {info.get('equation', '')}"
-        if metrics_file.is_file():
-            m = json.loads(metrics_file.read_text(encoding="utf-8"))
-            fom = m.get("figure_of_merit")
-            split = "test" if "test" in m else "validation"
-            if fom and split in m:
-                detail += f"; {split} {fom} {m[split][fom]:.3f}"
-        entries.append(ModelEntry(run.name, "run", str(run), detail))
+        entries.append(ModelEntry(run.name, "run", str(run), _run_detail(run)))
     return entries
+
+
+def _run_detail(run) -> str:
+    """"finished; <equation>; <split> <metric> <value>" for a run directory, or what is wrong with it (a run that
+    is starting has no run.json yet; a damaged file says so): a listing never fails over one run."""
+    import json
+    import math
+
+    from .run_dir import RunDir
+
+    try:
+        info = RunDir(run).read_config()
+    except TuneLabError as err:
+        return "starting" if not (run / "run.json").exists() else f"broken: {err}"
+    state = "finished" if (run / "model" / "config.json").is_file() else "unfinished"
+    detail = f"{state}; {info.get('equation', '')}"
+    try:
+        m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return detail
+    except (OSError, UnicodeDecodeError, ValueError):
+        return f"{detail}; metrics.json is damaged"
+    if not isinstance(m, dict):
+        return f"{detail}; metrics.json is damaged"
+    fom = m.get("figure_of_merit")
+    split = "test" if "test" in m else "validation"
+    value = m.get(split, {}).get(fom) if isinstance(m.get(split), dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        detail += f"; {split} {fom} {value:.3f}"
+    return detail

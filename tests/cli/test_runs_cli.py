@@ -121,6 +121,17 @@ def test_stop_from_another_terminal_leaves_a_resumable_checkpoint(assets, tmp_pa
     assert again.returncode == 2 and again.stderr.count("\n") == 1
     assert "is stopped, not running" in again.stderr and "--resume" in again.stderr
 
+    # Two terminals resume it at the same moment: one launch wins, the other is told at once (not in fit.log).
+    launches = [subprocess.Popen([sys.executable, "-m", "tunelab", "fit", "--resume", str(run), "--detach"], env=env(tmp_path),
+                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = sorted((p.wait(timeout=120), p.stderr.read()) for p in launches)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "is starting" in results[1][1] and results[1][1].count("\n") == 1
+    wait_for(lambda: run_info(run).status == RunStatus.RUNNING, what="the resumed run to run")
+    busy = tunelab(tmp_path, "fit", "--resume", run)            # and a third, in the foreground, while it runs
+    assert busy.returncode == 2 and "is running (pid" in busy.stderr and "tunelab stop" in busy.stderr
+    assert tunelab(tmp_path, "stop", run, "--wait").returncode == 0
+
 
 def test_watch_exits_1_on_a_crashed_run(assets, tmp_path):
     run = tmp_path / "run"

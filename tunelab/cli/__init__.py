@@ -92,10 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         if err.errno not in _ENVIRONMENT_ERRORS:
             raise
-        # the machine said no (a full disk, a read-only or forbidden place): the user's to fix, so one line
-        where = f": {err.filename}" if err.filename else ""
+        # the machine said no: the user's to fix, so one line
+        where = f": {_short_path(err.filename)}" if err.filename else ""
         print(f"tunelab {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
 
 
-_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+# a full disk, a read-only or forbidden place, a path the file system cannot hold (a name over 255 bytes, a
+# symlink loop, a file where a folder belongs)
+_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                       errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR}
+
+
+def _short_path(name) -> str:
+    text = str(name)
+    return text if len(text) <= 120 else text[:60] + "..." + text[-40:]

@@ -25,7 +25,7 @@ def register(sub) -> None:
                        description="Print examples as the equation sees them, tab-separated, or JSON lines with --json.")
     add_data(c)
     c.add_argument("--split", default=None, help="only this split (default: all)")
-    c.add_argument("--limit", type=int, default=0, help="at most N rows per split (default: all)")
+    c.add_argument("--limit", type=int, default=0, help="at most N rows per split (default 0: all)")
     add_json(c)
     c.set_defaults(func=run_cat)
 
@@ -109,7 +109,7 @@ def _limit_setting():
 
 
 def run_cat(args) -> int:
-    from tunelab.core.data import SPLIT_ALIASES, load_task_data
+    from tunelab.core.data import SPLIT_ALIASES, class_label_names, load_task_data
     from tunelab.core.errors import TuneLabError
 
     _check(_limit_setting(), args.limit)
@@ -128,8 +128,12 @@ def run_cat(args) -> int:
     for split in splits:
         ds = task.split(split)
         n = len(ds) if not args.limit else min(args.limit, len(ds))
+        names = class_label_names(ds.features[eq.label]) if eq.label in ds.features else None
         for row in ds.select(range(n)):
-            values = [row.get(eq.label, "")] + [row[c] for c in eq.inputs]
+            label = row.get(eq.label, "")
+            if names is not None and isinstance(label, int) and 0 <= label < len(names):
+                label = names[label]        # a ClassLabel's id means its name (and ids can differ by split)
+            values = [label] + [row[c] for c in eq.inputs]
             if args.json:
                 out.write(json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
             else:
