@@ -264,6 +264,8 @@ def _split_files_in(directory: Path) -> dict[str, Path]:
 
 def _check_readable(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            raise TuneLabError(f"data file {str(path)!r} is a symbolic link that leads nowhere (to a missing file, or in a loop)")
         raise TuneLabError(f"data file {str(path)!r} does not exist")
     if not path.is_file():
         raise TuneLabError(f"data path {str(path)!r} is not a file")

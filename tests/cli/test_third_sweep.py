@@ -196,3 +196,14 @@ def test_a_run_that_died_before_its_first_checkpoint_starts_over_on_resume(train
     assert steps[0] == 1 and steps == sorted(steps) and steps[-1] == 30
     assert [e.step for e in read_events(run / "events.1.jsonl") if isinstance(e, StepLogged)] == before
     assert (run / "model" / "config.json").is_file()
+
+
+def test_a_symlink_loop_and_an_empty_output_name_say_what_they_are(trained, tmp_path, capsys):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    err = one_line(capsys, main(["summary", "--data", str(tmp_path / "a.csv"), "--eqn", EQN]), "summary")
+    assert "symbolic link that leads nowhere" in err
+    source = tmp_path / "in.txt"
+    source.write_text("the cat is good .\n")
+    err = one_line(capsys, main(["predict", "--model", str(trained["run"]), "--input", str(source), "--output", ""]), "predict")
+    assert "--output is empty" in err

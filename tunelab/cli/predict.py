@@ -62,6 +62,8 @@ def _check_output(output: str | None, source: str) -> Path | None:
 
     if output is None or output == "-":
         return None
+    if not output.strip():
+        raise TuneLabError("--output is empty; name a file to write the predictions to (or - for standard output)")
     path = Path(output).expanduser()
     if path.is_dir():
         raise TuneLabError(f"--output {output!r} is a directory; name a file to write the predictions to")
