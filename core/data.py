@@ -72,7 +72,7 @@ class TaskData:
         ds = self.split(split)
         values = column_values(ds, self.equation.label)
         names = class_label_names(ds.features[self.equation.label])
-        return values if names is None else [names[v] if 0 <= v < len(names) else v for v in values]
+        return values if names is None else [names[v] if isinstance(v, int) and 0 <= v < len(names) else v for v in values]
 
     def class_ids(self, split: str, label2id: dict[str, int], chunk: int = 100_000) -> np.ndarray:
         """The class id of every row's label under `label2id` (name -> id), read in Arrow `chunk` rows at a time;

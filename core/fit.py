@@ -212,7 +212,8 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None
     from .liveness import lock_is_held, read_owner
 
     run = RunDir(Path(resume))
-    if run.root.is_dir() and lock_is_held(run.root):
+    first_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 takes the lock: others may see it
+    if first_process and run.root.is_dir() and lock_is_held(run.root):
         owner = read_owner(run.root)
         raise TuneLabError(f"{resume!r} is running{f' (pid {owner.pid})' if owner else ''}; stop it first "
                            f"(tunelab stop {resume}) or follow it (tunelab watch {resume})")
