@@ -94,6 +94,9 @@ def _write_atomic(path: Path, text: str) -> None:
         raise TuneLabError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
 
 
+STREAM_LINES = 1024   # --input lines labelled (and, to stdout, written) at a time
+
+
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predict_input import read_predict_input
@@ -115,14 +118,22 @@ def run(args) -> int:
                                f"write each pair on one line, tab-separated" if predictor.is_pair else
                                f"{predictor.name} was trained on single sentences ({trained}) but the input lines are "
                                f"tab-separated pairs; give one sentence per line")
-        preds = predictor.predict_batch(texts, pairs, batch_size=args.batch_size)
-        rows = "".join(json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in preds)
+        preds, rows = [], []
+        for start in range(0, len(texts), STREAM_LINES):   # to stdout, each part as soon as it is labelled
+            part = predictor.predict_batch(texts[start:start + STREAM_LINES],
+                                           pairs[start:start + STREAM_LINES] if pairs is not None else None,
+                                           batch_size=args.batch_size)
+            preds += part
+            lines = "".join(json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in part)
+            if output is None:
+                sys.stdout.write(lines)
+                sys.stdout.flush()       # a closed pipe (| head) ends the work here, not after the whole file
+            else:
+                rows.append(lines)
         cut = [number for number, pr in zip(given.numbers, preds) if pr.truncated]
         if output is not None:
-            _write_atomic(output, rows)
+            _write_atomic(output, "".join(rows))
             console.print(f"{len(preds)} predictions written to {args.output}")
-        else:
-            sys.stdout.write(rows)
         if cut:
             shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
             err_console.print(f"[yellow]warning: {len(cut)} of {len(preds)} inputs were longer than {predictor.max_length} "
