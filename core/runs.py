@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import FitConfig
 from .errors import TuneLabError
-from .liveness import Owner, is_alive, read_owner, request_stop_file, write_owner
+from .liveness import HEARTBEAT_NAME, Owner, is_alive, read_json, read_owner, request_stop_file, write_owner
 from .run_dir import RunDir, check_new_run_dir, recent_runs, runs_under
 from .run_status import RunInfo, RunStatus, run_info
 
@@ -32,14 +32,15 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
     # Two launches into one run directory at once: the check, the start and owner.json happen under one lock, so
     # the second sees the first's process as starting and is refused here, not in a fit.log nobody reads.
     with _launch_lock(root):
-        owner = read_owner(root) if root.is_dir() else None
-        if owner is not None and owner.host == socket.gethostname() and is_alive(owner):   # launched a moment ago
-            raise TuneLabError(f"{str(root)!r} is starting (pid {owner.pid}) in another TuneLab process; follow it "
-                               f"with: tunelab watch {root}")
         if resume:
             info = run_info(root)
             if info.status.is_live:
                 raise TuneLabError(f"{resume!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs")
+        starting = _just_launched(root)
+        if starting is not None:
+            raise TuneLabError(f"{str(root)!r} is starting (pid {starting.pid}) in another TuneLab process; follow it "
+                               f"with: tunelab watch {root}")
+        if resume:
             argv = ["fit", "--resume", str(root.resolve())]
         else:
             assert config is not None and config.out
@@ -64,6 +65,19 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
         except OSError:
             pass
     return root, process.pid
+
+
+def _just_launched(root: Path) -> Owner | None:
+    """The process another launch started for `root` a moment ago (its owner.json is there and alive, but it has
+    not beaten yet), or None. The trainer of the segment that just ended may still be exiting: its own heartbeat
+    says it ended, so it does not count."""
+    owner = read_owner(root) if root.is_dir() else None
+    if owner is None or owner.host != socket.gethostname() or not is_alive(owner):
+        return None
+    beat = read_json(root / HEARTBEAT_NAME)
+    if isinstance(beat, dict) and beat.get("pid") == owner.pid and beat.get("ended"):
+        return None
+    return owner
 
 
 @contextlib.contextmanager

@@ -38,8 +38,8 @@ def wait_until_final(root: Path, timeout: float = 600) -> RunStatus:
     raise AssertionError(f"{root} did not finish in {timeout}s: {run_info(root)}")
 
 
-def start_settings(out: Path, epochs: int) -> dict:
-    return {"epochs": epochs, "lr": 1e-3, "batch_size": 16, "warmup": 0, "out": str(out)}
+def start_settings(out: Path, epochs: int, batch_size: int = 16) -> dict:
+    return {"epochs": epochs, "lr": 1e-3, "batch_size": batch_size, "warmup": 0, "out": str(out)}
 
 
 @run_async
@@ -50,7 +50,8 @@ async def test_train_screen_starts_a_run_stops_and_resumes_it_and_the_curve_move
     try:
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
-            screen.form.set_values(start_settings(out, epochs=4))
+            # 160 steps: long enough that, on a loaded machine, the run is still going when the app asks it to stop
+            screen.form.set_values(start_settings(out, epochs=4, batch_size=4))
             await pilot.press("ctrl+s")
             monitor = screen.monitor
             await wait_for(pilot, lambda: monitor.current is not None, timeout=240, what="the run to start")
@@ -69,7 +70,7 @@ async def test_train_screen_starts_a_run_stops_and_resumes_it_and_the_curve_move
             await wait_for(pilot, lambda: monitor.current_trace.status == RunStatus.COMPLETED, timeout=600,
                            what="the run to complete")
             steps = steps_of(monitor, "loss", "loss")
-            assert steps.tolist() == list(range(1, 41))                     # every step once, across the resume
+            assert steps.tolist() == list(range(1, 161))                    # every step once, across the resume
             assert monitor.current_trace.started.resumed_from_step == stopped_at
             assert len(steps_of(monitor, "metric", "validation mcc")) == 4
     finally:
