@@ -724,11 +724,14 @@ def _has_labels(ds, equation: Equation) -> bool:
 def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
     col = equation.label
     values: set = set()
-    for split, ds in splits.items():
+    for split, ds in sorted(splits.items(), key=lambda item: item[0] != "train"):   # train's classes first
         if not labeled[split]:
             continue
         feature = ds.features[col]
-        if equation.task == "classify" and type(feature).__name__ == "ClassLabel":
+        if type(feature).__name__ == "ClassLabel":
+            if equation.task == "regress":
+                raise TuneLabError(f"regress needs numeric values in {col!r}, but split {split!r} of {name} holds "
+                                   f"classes ({', '.join(feature.names[:4])}); use 'classify:'")
             return tuple(feature.names)
         dtype = getattr(feature, "dtype", None)
         if type(feature).__name__ == "Json" and equation.task == "classify":   # JSON rows typed one by one

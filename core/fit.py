@@ -226,6 +226,9 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None
     if checkpoint is None:
         if run.model.exists():
             raise TuneLabError(f"{resume!r} has no resumable checkpoint (the run finished)")
+        if os.path.lexists(run.root / "checkpoints"):   # saved once, now unreadable: starting over would lose it
+            raise TuneLabError(f"{resume!r} has no whole checkpoint to resume from: {run.root / 'checkpoints'} is "
+                               "damaged (checkpoints/last must be a folder holding trainer_state.json)")
         return run, config, TrainState(), None          # stopped before its first checkpoint: from the start
     state = TrainState.load(checkpoint / "trainer_state.json")
     state.segment += 1

@@ -293,6 +293,10 @@ def _check_labels(config, name: str) -> None:
     """Refuse a task head whose config.json would make its outputs read wrongly: two classes of one name (their
     probabilities would land on one key), or regression declared over several outputs."""
     id2label = getattr(config, "id2label", None) or {}
+    n = getattr(config, "num_labels", len(id2label))
+    if n < 1 or sorted(id2label) != list(range(n)):
+        raise TuneLabError(f"model {name!r}: its config.json's id2label has keys {sorted(id2label)[:6]} for {n} "
+                           "outputs; they must be 0, 1, ... one per output")
     names = list(id2label.values())
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

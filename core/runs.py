@@ -108,7 +108,7 @@ def request_stop(root: str | Path) -> RunInfo:
     info = run_info(root)
     if info.status == RunStatus.BROKEN:
         raise TuneLabError(f"{str(root)!r} is not a run TuneLab can stop: {info.reason}")
-    if not info.status.is_live and info.status != RunStatus.UNKNOWN:
+    if not info.status.is_live and info.status != RunStatus.UNKNOWN and _just_launched(root) is None:
         hint = f"; continue it with: tunelab fit --resume {root}" if info.status.resumable and RunDir(root).resumable_checkpoint() else ""
         raise TuneLabError(f"{str(root)!r} is {info.status}, not running: nothing to stop{hint}")
     try:

@@ -207,3 +207,38 @@ def test_a_symlink_loop_and_an_empty_output_name_say_what_they_are(trained, tmp_
     source.write_text("the cat is good .\n")
     err = one_line(capsys, main(["predict", "--model", str(trained["run"]), "--input", str(source), "--output", ""]), "predict")
     assert "--output is empty" in err
+
+
+# ---------------------------------------------------------------- the fourth sweep
+
+def test_label_keys_with_a_gap_or_no_outputs_are_refused(trained, tmp_path, capsys):
+    model = _damaged_copy(trained["run"] / "model", tmp_path, _config_edit(id2label={"0": "a", "2": "b"}, label2id={"a": 0, "b": 2}))
+    err = one_line(capsys, main(["predict", "--model", str(model), "the cat"]), "predict")
+    assert "id2label has keys [0, 2] for 2 outputs" in err
+
+
+def test_classes_come_from_train_and_class_labels_cannot_regress(tmp_path, capsys):
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    names = {"train": ["acceptable", "unacceptable", "extra"], "validation": ["unacceptable", "acceptable"]}
+    for split, split_names in names.items():
+        rows = agreement_rows(40, {"train": 1, "validation": 2}[split])
+        features = Features({"sentence": Value("string"), "label": ClassLabel(names=split_names)})
+        labels = [split_names.index(r["label"]) for r in rows]
+        if split == "train":
+            labels[:5] = [2] * 5                                    # train really uses its third class
+        Dataset.from_dict({"sentence": [r["sentence"] for r in rows], "label": labels},
+                          features=features).to_parquet(str(tmp_path / f"{split}.parquet"))
+    from tunelab.core.data import load_task_data
+
+    assert load_task_data(str(tmp_path), EQN).label_names == ("acceptable", "unacceptable", "extra")
+    err = one_line(capsys, main(["summary", "--data", str(tmp_path), "--eqn", "regress: label ~ sentence"]), "summary")
+    assert "holds classes (acceptable, unacceptable, extra); use 'classify:'" in err
+
+
+def test_a_damaged_checkpoint_is_refused_not_started_over(trained, tmp_path, capsys):
+    run = _cut_run(trained, tmp_path)
+    shutil.rmtree(run / "checkpoints" / "last")
+    (run / "checkpoints" / "last").write_text("not a folder")
+    err = one_line(capsys, main(["fit", "--resume", str(run)]), "fit")
+    assert "no whole checkpoint to resume from" in err
