@@ -284,14 +284,14 @@ def load_config(model: ResolvedModel):
         raise TuneLabError(f"could not load model {model.name!r}: its config.json is not what transformers expects: "
                            f"{first}") from None
     _refuse_non_encoder(config.to_dict(), model.name)  # a hub model fetched only now is checked here
-    _check_labels(config, model.name)
     check_weights(model)
     return config
 
 
 def _check_labels(config, name: str) -> None:
-    """Refuse a task head whose config.json would make its outputs read wrongly: two classes of one name (their
-    probabilities would land on one key), or regression declared over several outputs."""
+    """Refuse a task head whose config.json would make its outputs read wrongly: id2label keys other than 0..n-1,
+    two classes of one name (their probabilities would land on one key), or regression over several outputs.
+    Checked where a model's own head is used (load_classifier); fit gives the head a new mapping first."""
     id2label = getattr(config, "id2label", None) or {}
     n = getattr(config, "num_labels", len(id2label))
     if n < 1 or sorted(id2label) != list(range(n)):
