@@ -90,14 +90,9 @@ class TaskData:
         cols = [column_values(ds, c) for c in self.equation.inputs]
         return list(zip(*cols)) if len(cols) == 2 else cols[0]
 
-    def iter_texts(self, split: str, chunk: int = 20_000):
-        """The same texts as `texts`, `chunk` rows at a time: only one chunk is ever Python objects (a million
-        rows as a list of str cost ten times their Arrow size)."""
-        for table in _arrow_chunks(self.split(split), list(self.equation.inputs), chunk):
-            yield self.texts_of(table)
-
     def texts_of(self, table) -> list:
-        """The inputs of an Arrow table of this task's rows, as `texts` gives them."""
+        """The inputs of an Arrow table of this task's rows (from `iter_tables`), as `texts` gives them: only one
+        chunk is ever Python objects (a million rows as a list of str cost ten times their Arrow size)."""
         cols = [table.column(c).to_pylist() for c in self.equation.inputs]
         return list(zip(*cols)) if len(cols) == 2 else cols[0]
 

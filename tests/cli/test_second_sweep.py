@@ -9,26 +9,16 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import train_tiny, write_toy_splits
+from sweep_support import one_line, trained_run
 from tunelab.cli import main
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sweep2")
-    data = write_toy_splits(root / "toy")
-    return {"run": Path(train_tiny(root, data, epochs=1).run_dir), "data": data, "base": root / "base"}
-
-
-def one_line(capsys, rc: int, verb: str) -> str:
-    out, err = capsys.readouterr()
-    assert rc == 2, (out, err)
-    assert err.startswith(f"tunelab {verb}: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
+    return trained_run(tmp_path_factory.mktemp("sweep2"))
 
 
 @pytest.mark.parametrize("damage, words", [
