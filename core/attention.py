@@ -67,13 +67,13 @@ def _span(indices: list[int]) -> str:
 
 # ---------------------------------------------------------------- loading
 
-def load_attention_model(spec: str | None):
+def load_attention_model(spec: str | None, *, trust_remote_code: bool = False):
     """(model, tokenizer) for attention: the bare encoder of `spec`, eager attention, eval mode.
 
     A fine-tuned classifier loads as its encoder (the head is not needed to look at attention)."""
     from transformers import AutoModel
 
-    resolved = resolve_model(spec)
+    resolved = resolve_model(spec, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(resolved)
     # "some weights were not used" is expected for a classifier checkpoint: the load report is not shown
     model = load_pretrained(AutoModel, resolved, " for attention", with_info=False, attn_implementation="eager")

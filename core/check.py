@@ -91,7 +91,8 @@ class CheckReport:
 
 def run_checks(model: str | None, data: str | None = None, eqn: str | None = None, columns: list[str] | None = None,
                limit: int = 300, *, seed: int = 42, max_length: int = 128, overfit_examples: int = 16,
-               overfit_steps: int = OVERFIT_STEPS, overfit_lr: float | None = None, device: str | None = None) -> CheckReport:
+               overfit_steps: int = OVERFIT_STEPS, overfit_lr: float | None = None, device: str | None = None,
+               trust_remote_code: bool = False) -> CheckReport:
     """Run the battery on `model`; with `data` (and `eqn`) add the data checks on up to `limit` examples.
 
     `overfit_lr` pins the overfit check to one learning rate instead of trying OVERFIT_LRS in turn."""
@@ -100,7 +101,7 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         raise TuneLabError("--limit must be at least 1")
     if eqn and not data:
         raise TuneLabError("--eqn goes with --data: name the dataset to check the model on")
-    resolved = resolve_model(model)                  # a mistyped model or bad data is the user's error: exit 2
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)  # a mistyped model or bad data is the user's error: exit 2
     task = load_task_data(data, eqn, columns=columns, seed=seed) if data else None
     checks: list[CheckResult] = []
     figures: dict = {}

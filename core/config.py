@@ -148,6 +148,9 @@ class FitConfig:
     # one device sync per flush; every step's loss is kept
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
+    trust_remote_code: bool = field(default=False, metadata={"setting": False})
+    # run Python code shipped with the model (auto_map): only by the user's --trust-remote-code, never from a file
+    # (from_dict drops it, so a run.json from elsewhere cannot turn it on); not a form setting
 
     def with_out(self) -> "FitConfig":
         if self.out:
@@ -162,6 +165,8 @@ class FitConfig:
             problem = s.check(getattr(self, s.name))
             if problem:
                 raise TuneLabError(problem)
+        if not isinstance(self.trust_remote_code, bool):
+            raise TuneLabError(f"trust_remote_code must be true or false, not {self.trust_remote_code!r}")
         if self.warmup >= 1 and self.warmup != int(self.warmup):
             raise TuneLabError(f"--warmup {self.warmup:g}: a value of 1 or more counts steps, so it must be whole "
                                f"(or below 1, a share of the steps)")
@@ -179,6 +184,8 @@ class FitConfig:
                 argv += [f"--{s.name}", str(value)]
             elif s.flag:
                 argv += [s.flag, repr(value) if isinstance(value, float) else str(value)]
+        if self.trust_remote_code:
+            argv.append("--trust-remote-code")
         return argv
 
     def to_json(self) -> str:
@@ -188,7 +195,7 @@ class FitConfig:
     def from_dict(cls, data: dict) -> "FitConfig":
         if not isinstance(data, dict):
             raise TuneLabError(f"the saved configuration is a {type(data).__name__}, not a mapping of settings")
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"trust_remote_code"}   # permission to run code is never read
         values = {k: v for k, v in data.items() if k in names}
         if values.get("columns") is not None:
             values["columns"] = tuple(values["columns"])
@@ -199,6 +206,8 @@ def _settings() -> tuple[Setting, ...]:
     out = []
     for f in fields(FitConfig):
         meta = f.metadata
+        if meta.get("setting") is False:
+            continue
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" |")[0].strip(), str)
         if f.name == "columns":
             kind = tuple

@@ -44,11 +44,11 @@ class EvalReport:
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
                    columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
                    batch_size: int = 64, mistakes: int = 10, device: str | None = None,
-                   progress=None, cancel=None) -> EvalReport:
+                   progress=None, cancel=None, trust_remote_code: bool = False) -> EvalReport:
     """Score a model (or run) on a labelled split or file. `progress(done, total)` hears the examples scored;
     setting `cancel` (a threading.Event) stops between batches with inference.ScoringCancelled."""
     _check_numbers(batch_size, mistakes, max_length)
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     run = read_run_config(resolved) or {}
     eqn = eqn or run.get("equation")
     if data is None:

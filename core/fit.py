@@ -70,7 +70,7 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     say = on_phase or (lambda text: None)
     config.validate()
     say(f"checking model {config.model}")
-    model = resolve_model(config.model)
+    model = resolve_model(config.model, trust_remote_code=config.trust_remote_code)
     model_config = load_config(model)
     limit = max_positions(model_config)
     if config.max_length is None:
@@ -206,9 +206,11 @@ def _refuse_labels_train_lacks(task, label2id: dict, train_ids) -> None:
                                "trained on train cannot predict them: fix the labels or the split files")
 
 
-def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
+def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
     """Everything --resume needs, read from the run directory: its config, its newest whole checkpoint, the state.
-    A run that stopped before its first checkpoint starts over from step 0 (checkpoint None)."""
+    A run that stopped before its first checkpoint starts over from step 0 (checkpoint None). Permission to run a
+    model's own code comes from this call (the user's --trust-remote-code), never from run.json: a run directory
+    from elsewhere cannot grant it."""
     from .liveness import lock_is_held, read_owner
 
     run = RunDir(Path(resume))
@@ -222,6 +224,10 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None
         config = FitConfig.from_dict(saved["config"])
     except TypeError as err:
         raise TuneLabError(f"{run.config} is damaged: {err}") from None
+    if saved["config"].get("trust_remote_code") is True and not trust_remote_code:
+        raise TuneLabError(f"{resume!r} was started with --trust-remote-code (its model runs code from its own files); "
+                           f"resume it with: tunelab fit --resume {resume} --trust-remote-code")
+    config = replace(config, trust_remote_code=trust_remote_code is True)
     checkpoint = run.resumable_checkpoint()
     if checkpoint is None:
         if run.model.exists():
@@ -282,8 +288,10 @@ def _save_error(what: str, where: Path, err: BaseException) -> TuneLabError:
 
 
 def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
-        stop: threading.Event | None = None, resume: str | None = None, on_phase=None) -> FitResult:
-    """Fine-tune as `config` says (or continue the run in `resume`); returns when done, stopped or failed.
+        stop: threading.Event | None = None, resume: str | None = None, on_phase=None,
+        trust_remote_code: bool = False) -> FitResult:
+    """Fine-tune as `config` says (or continue the run in `resume`, where `trust_remote_code` is the user's
+    --trust-remote-code: run.json alone cannot turn it on); returns when done, stopped or failed.
     Raises TuneLabError for anything the user can fix, before writing anything where possible."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -291,7 +299,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
 
     # ---- phase 1: resolve everything, so bad input fails before anything is written
     if resume:
-        run, config, state, checkpoint = open_resume(resume)
+        run, config, state, checkpoint = open_resume(resume, trust_remote_code)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
     setup = resolve(config, on_phase)

@@ -53,12 +53,13 @@ class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_length: int | None = None,
-                 backend: str = "auto"):
-        """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch"."""
+                 backend: str = "auto", trust_remote_code: bool = False):
+        """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch".
+        trust_remote_code: run Python code shipped with the model (its auto_map); off unless the user opts in."""
         if backend not in ("auto", "onnx", "torch"):
             raise TuneLabError(f"backend {backend!r}: use auto, onnx or torch")
         check_setting(MAX_LENGTH, max_length)
-        resolved = resolve_model(model)
+        resolved = resolve_model(model, trust_remote_code=trust_remote_code)
         self.name = resolved.name
         self.tokenizer = load_tokenizer(resolved)
         self.model, self.new_head = load_classifier(resolved)

@@ -68,7 +68,8 @@ class ProbeReport:
 
 def probe(model: str | None, data: str | None = None, eqn: str | None = None, *, compare: str | None = None,
           columns: list[str] | None = None, limit: int = 1000, seed: int = 42, max_length: int = 128,
-          batch_size: int = 64, max_iter: int = 300, device: str | None = None, progress=None) -> ProbeReport:
+          batch_size: int = 64, max_iter: int = 300, device: str | None = None, progress=None,
+          trust_remote_code: bool = False) -> ProbeReport:
     """Probe `model` (and `compare`) on at most `limit` train and `limit` held-out examples of `data`.
     `progress(done, total)` hears each batch of features and each layer's probe, of every model; it may raise to
     stop the work between two of them."""
@@ -80,7 +81,7 @@ def probe(model: str | None, data: str | None = None, eqn: str | None = None, *,
     if problem:
         raise TuneLabError(problem)
     specs = [model] + ([compare] if compare else [])
-    resolved = [resolve_model(s) for s in specs]      # fail on a mistyped model before reading data
+    resolved = [resolve_model(s, trust_remote_code=trust_remote_code) for s in specs]      # fail on a mistyped model before reading data
     task = load_task_data(data, eqn, columns=columns, seed=seed)
     if task.equation.task != "classify":
         raise TuneLabError(f"probe fits a classifier on each layer, so it needs a 'classify:' equation, not {str(task.equation)!r}")

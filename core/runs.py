@@ -23,7 +23,7 @@ from .run_status import RunInfo, RunStatus, run_info
 
 
 def launch_detached(config: FitConfig | None = None, resume: str | None = None,
-                    python: str | None = None, niceness: int = 0) -> tuple[Path, int]:
+                    python: str | None = None, niceness: int = 0, trust_remote_code: bool = False) -> tuple[Path, int]:
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
@@ -41,7 +41,7 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
             raise TuneLabError(f"{str(root)!r} is starting (pid {starting.pid}) in another TuneLab process; follow it "
                                f"with: tunelab watch {root}")
         if resume:
-            argv = ["fit", "--resume", str(root.resolve())]
+            argv = ["fit", "--resume", str(root.resolve())] + (["--trust-remote-code"] if trust_remote_code else [])
         else:
             assert config is not None and config.out
             root = check_new_run_dir(config.out)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import add_data, add_json, add_model, console, err_console, print_json
+from tunelab.cli.common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, print_json
 
 LIMIT_HELP = "how many sentences of the split to average over (a seeded sample; default: %(default)s)"
 
@@ -38,6 +38,7 @@ def register(subparsers) -> None:
                    help="download those three scripts from bertviz's CDN into the script cache (or --scripts DIR), "
                         "checking their sha256, so that --self-contained works offline later; with no sentence, "
                         "do only that")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run_attention)
 
@@ -50,6 +51,7 @@ def register(subparsers) -> None:
     add_data(p)
     _add_sample(p)
     p.add_argument("--out", default="heads.csv", help="CSV file to save (default: %(default)s)")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run_heads)
 
@@ -62,6 +64,7 @@ def register(subparsers) -> None:
     add_data(p)
     _add_sample(p)
     p.add_argument("--out", default=None, help="also save every head's changes to this CSV file")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run_attention_diff)
 
@@ -128,7 +131,7 @@ def run_attention(args) -> int:
         from tunelab.core.bertviz_scripts import load_scripts
 
         load_scripts(args.scripts)
-    model, tokenizer = load_attention_model(args.model)
+    model, tokenizer = load_attention_model(args.model, trust_remote_code=args.trust_remote_code)
     result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
     meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
     export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta,
@@ -167,7 +170,7 @@ def run_heads(args) -> int:
     from tunelab.core.head_stats import DESCRIPTIONS, STATISTICS, head_stats, sample_texts
 
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    model, tokenizer = load_attention_model(args.model)
+    model, tokenizer = load_attention_model(args.model, trust_remote_code=args.trust_remote_code)
     with err_console.status(f"attention of {len(texts)} sentences ..."):
         stats = head_stats(model, tokenizer, texts, max_length=args.max_length)
     csv_path = stats.write_csv(args.out)
@@ -209,7 +212,9 @@ def run_attention_diff(args) -> int:
     if not args.tuned:
         raise TuneLabError("--tuned is required: the fine-tuned model (a run directory or a model directory)")
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    base, tuned = load_attention_model(args.base), load_attention_model(args.tuned)
+    trust = args.trust_remote_code
+    base = load_attention_model(args.base, trust_remote_code=trust)
+    tuned = load_attention_model(args.tuned, trust_remote_code=trust)
     with err_console.status(f"attention of {len(texts)} sentences, two models ..."):
         diff = attention_diff(base, tuned, texts, max_length=args.max_length)
     csv_path = diff.write_csv(args.out) if args.out else None

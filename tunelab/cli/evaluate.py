@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from rich.table import Table
 
-from .common import add_data, add_json, add_model, console, print_json
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, print_json
 
 
 def register(sub) -> None:
@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--max-length", type=int, default=None, help="truncation (default: the run's, else the model's limit)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -31,7 +32,8 @@ def run(args) -> int:
     if args.model is None:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
     r = evaluate_model(args.model, args.data, args.eqn, split=args.split, columns=args.columns, metric=args.metric,
-                       max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes)
+                       max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
+                       trust_remote_code=args.trust_remote_code)
     if args.json:
         print_json(asdict(r))
         return 0
