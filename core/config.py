@@ -133,8 +133,9 @@ class FitConfig:
                               minimum=0, maximum=10**9, metavar="STEPS", group="evaluation")
     early_stop: int = setting(0, "stop after N evaluations without a better figure of merit (0: off)",
                               minimum=0, maximum=10**6, metavar="PATIENCE", group="evaluation")
-    metric: str | None = setting(None, "figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or an "
-                                       "evaluate metric (default: the task's)", group="evaluation")
+    metric: str | None = setting(None, "figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or a hub "
+                                       "metric name for evaluate (default: the task's); a local metric script only "
+                                       "as a path, e.g. ./mymetric/mymetric.py", group="evaluation")
     # None picks the task's (MCC for acceptability, ...)
     eval_batch_size: int = setting(128, "examples per batch when scoring", minimum=1, maximum=65536, group="evaluation")
     # no gradients at evaluation, so larger batches fit

@@ -70,9 +70,10 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     max_length = max_length or min(run.get("config", {}).get("max_length", 512), limit)
     if max_length > limit:
         raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
+    named_by_user = metric is not None        # a name from run.json may not name a metric script
     metric = metric or run.get("figure_of_merit") or default_figure_of_merit(
         task.equation.task, len(label_names), label_names, task.name, task.equation.is_pair)
-    check_metric_name(metric, task.equation.task)
+    check_metric_name(metric, task.equation.task, named_by_user=named_by_user)
     label2id = {name: i for i, name in enumerate(label_names)}
     enc = encode_task_split(task, split, tokenizer, max_length, None if is_regression else label2id)
     dev = pick_device(device)

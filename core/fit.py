@@ -30,7 +30,7 @@ from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, SaveStarted, StepLogged)
 from .liveness import RunOwnership
-from .metrics import check_metric_name, default_figure_of_merit, is_better
+from .metrics import check_metric_name, default_figure_of_merit, is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .atomic_write import write_json_atomic
 from .run_dir import RunDir, new_run_dir, remember_run, replace_dir
@@ -228,6 +228,8 @@ def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, F
         raise TuneLabError(f"{resume!r} was started with --trust-remote-code (its model runs code from its own files); "
                            f"resume it with: tunelab fit --resume {resume} --trust-remote-code")
     config = replace(config, trust_remote_code=trust_remote_code is True)
+    if config.metric:
+        refuse_metric_script(config.metric, named_by_user=False)   # run.json may not name a script to run
     checkpoint = run.resumable_checkpoint()
     if checkpoint is None:
         if run.model.exists():

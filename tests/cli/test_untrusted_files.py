@@ -266,3 +266,28 @@ def test_a_pytorch_model_bin_with_a_pickle_payload_never_runs(tmp_path, form):
         assert proc.returncode == 2, proc.stderr[-2000:]
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and str(weights) in lines[0] and "will not unpickle" in lines[0], proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- --metric and evaluate.load
+
+def test_metric_names_never_run_a_script_from_the_working_directory_or_a_run_json(tmp_path, capsys, monkeypatch):
+    """`--metric precision` with ./precision/precision.py in the working directory (evaluate.load would run it),
+    and a run.json whose figure_of_merit names a script: refused in one line by fit and eval, nothing runs."""
+    from metric_scripts import plant_metric
+
+    marker = plant_metric(tmp_path, "precision")
+    plant_metric(tmp_path, "mymetric")
+    monkeypatch.chdir(tmp_path)
+    data = write_toy_splits(tmp_path / "toy")
+    run = tmp_path / "run"
+    build_tiny_bert(run / "model", num_labels=2)
+    (run / "run.json").write_text(json.dumps({"equation": EQN, "figure_of_merit": "./mymetric/mymetric.py",
+                                              "config": {"data": str(data)}}))
+    for verb, argv in (("eval", ["eval", "--model", run, "--metric", "precision"]),
+                       ("fit", ["fit", "--model", run / "model", "--data", data, "--eqn", EQN, "--metric", "precision",
+                                "--out", tmp_path / "out"])):
+        ran = in_process(capsys, monkeypatch, *argv)
+        assert ran.returncode == 2 and "names a hub metric, but the working directory holds" in ran.stderr, ran.stderr
+    ran = in_process(capsys, monkeypatch, "eval", "--model", run)
+    assert ran.returncode == 2 and "the run's saved metric './mymetric/mymetric.py' is a metric script" in ran.stderr
+    assert not marker.exists() and not (tmp_path / "metric-ran").exists() and not (tmp_path / "out").exists()

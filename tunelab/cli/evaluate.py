@@ -16,7 +16,10 @@ def register(sub) -> None:
     add_data(p, default=None, note=" (default: the run's own data and equation)")
     p.add_argument("--split", default=None, help="the split to score, e.g. test or validation (dev and val also work; "
                                                  "default: test, else validation, else the whole file)")
-    p.add_argument("--metric", default=None, help="figure of merit (default: the run's, else the task's)")
+    p.add_argument("--metric", default=None,
+                   help="figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or a hub metric name for "
+                        "evaluate (default: the run's, else the task's); a local metric script only as a path, "
+                        "e.g. ./mymetric/mymetric.py")
     p.add_argument("--max-length", type=int, default=None, help="truncation (default: the run's, else the model's limit)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
