@@ -77,7 +77,8 @@ class Predictor:
         self.backend, self._onnx = "torch", None
         if backend == "onnx" or (backend == "auto" and self.device.type == "cpu" and onnx_runtime.available()):
             try:
-                self._onnx = onnx_runtime.OnnxClassifier(onnx_runtime.export(self.model, self.tokenizer, resolved.path))
+                self._onnx = onnx_runtime.OnnxClassifier(onnx_runtime.export(self.model, self.tokenizer, resolved.path),
+                                                         num_labels=config.num_labels)
                 self.backend = "onnx"
             except Exception as err:  # an architecture the exporter cannot trace: PyTorch still works
                 if backend == "onnx":
