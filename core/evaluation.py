@@ -19,7 +19,8 @@ from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, score_outputs, softmax
 from .metrics import check_metric_name, default_figure_of_merit, majority_baseline
-from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
+from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
+                     read_run_config, resolve_model)
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,8 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
         raise TuneLabError(f"the equation says {task.equation.task} but {resolved.name} has {config.num_labels} outputs")
     label_names = [config.id2label[i] for i in range(config.num_labels)]
     limit = max_positions(config)
-    max_length = max_length or min(run.get("config", {}).get("max_length", 512), limit)
-    if max_length > limit:
-        raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
+    check_max_length(max_length, limit, resolved.name)
+    max_length = max_length or default_max_length(resolved, limit)     # a run's own, else the model's
     named_by_user = metric is not None        # a name from run.json may not name a metric script
     metric = metric or run.get("figure_of_merit") or default_figure_of_merit(
         task.equation.task, len(label_names), label_names, task.name, task.equation.is_pair)

@@ -483,6 +483,25 @@ def load_classifier(
     return clf, new_head
 
 
+def default_max_length(model: ResolvedModel, limit: int) -> int:
+    """The one rule for how many tokens of an input every verb reads when --max-length is not given: a TuneLab run's
+    own --max-length (what it was trained and scored with), else the model's limit, at most 512; never above
+    `limit` (the model's). A run.json that cannot be read leaves the model's limit."""
+    try:
+        saved = ((read_run_config(model) or {}).get("config") or {}).get("max_length")
+    except (TuneLabError, AttributeError):
+        saved = None
+    if isinstance(saved, int) and not isinstance(saved, bool) and saved >= 2:
+        return min(saved, limit)
+    return min(512, limit)
+
+
+def check_max_length(max_length: int | None, limit: int, name: str) -> None:
+    """Refuse a --max-length above the model's limit (one line, as every verb words it)."""
+    if max_length is not None and max_length > limit:
+        raise TuneLabError(f"--max-length {max_length} is beyond {name}'s limit of {limit} tokens")
+
+
 def read_run_config(model: ResolvedModel) -> dict | None:
     """The run.json of the TuneLab run this model came from, if any."""
     run_json = Path(model.path).parent / "run.json"

@@ -23,7 +23,8 @@ from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from . import onnx_runtime
 from .config import SETTINGS_BY_NAME, Setting
-from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
+from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
+                     read_run_config, resolve_model)
 from .predict_input import is_blank
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
@@ -67,9 +68,8 @@ class Predictor:
         self.model.to(self.device).eval()
         self.autocast = autocast_for(self.device)
         limit = max_positions(self.model.config)
-        if max_length is not None and max_length > limit:
-            raise TuneLabError(f"--max-length {max_length} is beyond {self.name}'s limit of {limit} tokens")
-        self.max_length = max_length or min(512, limit)
+        check_max_length(max_length, limit, self.name)
+        self.max_length = max_length or default_max_length(resolved, limit)   # a run's own, else the model's
         self.inputs = _trained_inputs(resolved)  # the equation's input columns, or None when not known
         config = self.model.config
         self.is_regression = config.problem_type == "regression" or config.num_labels == 1

@@ -26,7 +26,9 @@ def register(subparsers) -> None:
                    help="folder for head_view.html, model_view.html, attention.npz, tokens.json (required)")
     p.add_argument("--layers", default=None, help="layers to keep, e.g. 0,3 or 2-5 (default: all)")
     p.add_argument("--heads", default=None, help="heads to keep, e.g. 1,2 (default: all)")
-    p.add_argument("--max-length", type=int, default=512, help="cut longer inputs to this many tokens (default: 512)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cut longer inputs to this many tokens (default: a run's own --max-length, else the model's "
+                        "limit, at most 512)")
     p.add_argument("--self-contained", action="store_true",
                    help="inline require.js, d3 and jQuery in the pages so they open with no network (from "
                         "--scripts, $TUNELAB_BERTVIZ_JS or the script cache, filled from bertviz's CDN when online)")
@@ -74,7 +76,9 @@ def _add_sample(p) -> None:
 
     p.add_argument("--split", default=None, help="the split to read (default: validation)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=LIMIT_HELP)
-    p.add_argument("--max-length", type=int, default=128, help="cut longer inputs to this many tokens (default: 128)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cut longer inputs to this many tokens (default: a run's own --max-length, else the model's "
+                        "limit, at most 512)")
 
 
 def parse_indices(text: str | None, what: str) -> list[int] | None:
@@ -122,7 +126,7 @@ def run_attention(args) -> int:
     if args.out is None:
         raise TuneLabError("--out is required: the folder for head_view.html, model_view.html, attention.npz "
                            "and tokens.json")
-    if args.max_length < 2:
+    if args.max_length is not None and args.max_length < 2:
         raise TuneLabError(f"--max-length must be at least 2 (got {args.max_length})")
     check_text(args.sentence, args.pair)
     layers, heads = parse_indices(args.layers, "layer"), parse_indices(args.heads, "head")

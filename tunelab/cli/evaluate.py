@@ -20,7 +20,7 @@ def register(sub) -> None:
                    help="figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or a hub metric name for "
                         "evaluate (default: the run's, else the task's); a local metric script only as a path, "
                         "e.g. ./mymetric/mymetric.py")
-    p.add_argument("--max-length", type=int, default=None, help="truncation (default: the run's, else the model's limit)")
+    p.add_argument("--max-length", type=int, default=None, help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at most 512)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
     add_trust_remote_code(p)

@@ -21,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("--input", default=None, metavar="FILE", help="batch mode: a text file, or - for stdin")
     p.add_argument("--output", default=None, metavar="FILE", help="batch mode: write JSONL here (default: stdout)")
     p.add_argument("--max-length", type=int, default=None,
-                   help="cut inputs at N tokens (default: the model's limit, at most 512); cut inputs are flagged")
+                   help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at "
+                        "most 512); cut inputs are flagged")
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
     add_trust_remote_code(p)
     add_json(p)
