@@ -126,12 +126,17 @@ def _model_file(model: ResolvedModel, name: str) -> Path | None:
 
 
 def remote_code_refs(model: ResolvedModel) -> list[tuple[str, str]]:
-    """(file, code reference) for each Auto class that the model's config.json or tokenizer_config.json maps to
-    code of its own, e.g. ("config.json", "modeling_foo.FooModel"); read as plain JSON, nothing imported."""
+    """(file, what) for each piece of code the model's config.json or tokenizer_config.json asks transformers to
+    run: an Auto class mapped to the model's own files (auto_map), e.g. ("config.json", "modeling_foo.FooModel"),
+    or a hub attention kernel (attn_implementation "org/repo"). Read as plain JSON, nothing imported."""
     refs: list[tuple[str, str]] = []
     for name in REMOTE_CODE_FILES:
         file = _model_file(model, name)
-        auto_map = _read_config_json(file).get("auto_map") if file is not None else None
+        settings = _read_config_json(file) if file is not None else {}
+        kernel = settings.get("attn_implementation") if name == "config.json" else None
+        if isinstance(kernel, str) and "/" in kernel:   # a hub kernel repo: compiled code transformers would load
+            refs.append((name, f"the attention kernel {kernel!r}"))
+        auto_map = settings.get("auto_map")
         if not auto_map:
             continue
         values = auto_map.values() if isinstance(auto_map, dict) else auto_map if isinstance(auto_map, list) else [auto_map]
@@ -150,7 +155,7 @@ def refuse_remote_code(model: ResolvedModel) -> None:
         return
     refs = remote_code_refs(model)
     if refs:
-        raise needs_remote_code(model, f"its {refs[0][0]} maps {refs[0][1]} to code in the model's files")
+        raise needs_remote_code(model, f"its {refs[0][0]} asks to run {refs[0][1]}")
 
 
 def needs_remote_code(model: ResolvedModel, why: str) -> TuneLabError:

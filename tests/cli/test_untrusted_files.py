@@ -174,6 +174,19 @@ def test_a_real_stdin_answering_yes_is_never_read(planted):
     assert not out.exists()
 
 
+def test_a_config_naming_a_hub_attention_kernel_is_refused(tmp_path, capsys, monkeypatch):
+    """config.json's attn_implementation may name a hub repo of compiled kernels, which transformers would load for
+    the verbs that do not choose the attention themselves (probe, fill): that is remote code too."""
+    model = build_tiny_bert(tmp_path / "kernel", mlm=True)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "attn_implementation": "kernels-community/evil"}))
+    data = write_toy_splits(tmp_path / "toy")
+    for argv in (["fill", "--model", model, "the [MASK] sat ."], ["probe", "--model", model, "--data", data, "--eqn",
+                                                                   EQN, "--limit", "20"]):
+        line = refused(in_process(capsys, monkeypatch, *argv), argv[0], tmp_path / MARKER)
+        assert "kernels-community/evil" in line
+
+
 def test_a_run_directory_whose_model_ships_code_is_refused(planted, capsys, monkeypatch):
     for argv in (["predict", "--model", planted["run"], "the cat ."], ["eval", "--model", planted["run"]]):
         refused(in_process(capsys, monkeypatch, *argv), argv[0], planted["marker"])
