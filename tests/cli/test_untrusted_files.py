@@ -304,3 +304,17 @@ def test_metric_names_never_run_a_script_from_the_working_directory_or_a_run_jso
     ran = in_process(capsys, monkeypatch, "eval", "--model", run)
     assert ran.returncode == 2 and "the run's saved metric './mymetric/mymetric.py' is a metric script" in ran.stderr
     assert not marker.exists() and not (tmp_path / "metric-ran").exists() and not (tmp_path / "out").exists()
+
+
+def test_resume_never_runs_a_metric_script_named_by_run_json(tmp_path, capsys, monkeypatch):
+    from metric_scripts import plant_metric
+
+    marker = plant_metric(tmp_path, "mymetric")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": {"model": "m", "data": "demo",
+                                                         "metric": "./mymetric/mymetric.py"}, "equation": EQN}))
+    ran = in_process(capsys, monkeypatch, "fit", "--resume", run)
+    assert ran.returncode == 2 and "the run's saved metric './mymetric/mymetric.py' is a metric script" in ran.stderr
+    assert not marker.exists()
