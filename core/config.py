@@ -203,6 +203,14 @@ class FitConfig:
         return cls(**values)
 
 
+def refuse_untrusted_resume(saved: dict, trust_remote_code: bool, run: str) -> None:
+    """A run started with --trust-remote-code resumes only when the user passes it again: `saved` (run.json's
+    "config") may say so, but a file cannot give the permission."""
+    if isinstance(saved, dict) and saved.get("trust_remote_code") is True and trust_remote_code is not True:
+        raise TuneLabError(f"{run!r} was started with --trust-remote-code (its model runs code from its own files); "
+                           f"resume it with: tunelab fit --resume {run} --trust-remote-code")
+
+
 def _settings() -> tuple[Setting, ...]:
     out = []
     for f in fields(FitConfig):

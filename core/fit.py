@@ -23,7 +23,7 @@ import torch
 
 from . import allocator, cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
-from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval
+from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, load_task_data
 from .errors import TuneLabError
 from .inference import ScoringCancelled, predict_outputs, score_outputs
@@ -224,9 +224,7 @@ def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, F
         config = FitConfig.from_dict(saved["config"])
     except TypeError as err:
         raise TuneLabError(f"{run.config} is damaged: {err}") from None
-    if saved["config"].get("trust_remote_code") is True and not trust_remote_code:
-        raise TuneLabError(f"{resume!r} was started with --trust-remote-code (its model runs code from its own files); "
-                           f"resume it with: tunelab fit --resume {resume} --trust-remote-code")
+    refuse_untrusted_resume(saved["config"], trust_remote_code, resume)
     config = replace(config, trust_remote_code=trust_remote_code is True)
     if config.metric:
         refuse_metric_script(config.metric, named_by_user=False)   # run.json may not name a script to run

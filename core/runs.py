@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import FitConfig
+from .config import FitConfig, refuse_untrusted_resume
 from .errors import TuneLabError
 from .liveness import HEARTBEAT_NAME, Owner, is_alive, read_json, read_owner, request_stop_file, write_owner
 from .run_dir import RunDir, check_new_run_dir, recent_runs, runs_under
@@ -36,6 +36,11 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
             info = run_info(root)
             if info.status.is_live:
                 raise TuneLabError(f"{resume!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs")
+            try:
+                saved = RunDir(root).read_config()["config"]
+            except TuneLabError:
+                saved = {}                 # the child says what is wrong with a damaged run.json
+            refuse_untrusted_resume(saved, trust_remote_code, resume)   # here, not in a fit.log nobody reads
         starting = _just_launched(root)
         if starting is not None:
             raise TuneLabError(f"{str(root)!r} is starting (pid {starting.pid}) in another TuneLab process; follow it "

@@ -318,3 +318,17 @@ def test_resume_never_runs_a_metric_script_named_by_run_json(tmp_path, capsys, m
     ran = in_process(capsys, monkeypatch, "fit", "--resume", run)
     assert ran.returncode == 2 and "the run's saved metric './mymetric/mymetric.py' is a metric script" in ran.stderr
     assert not marker.exists()
+
+
+def test_a_launcher_resuming_a_trusted_run_without_the_flag_refuses_at_once(tmp_path):
+    """The TUI's Runs screen resumes through launch_detached: refused there, in one line, not in a fit.log."""
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.runs import launch_detached
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": {"model": "m", "data": "demo", "trust_remote_code": True},
+                                              "equation": EQN}))
+    with pytest.raises(TuneLabError, match="was started with --trust-remote-code"):
+        launch_detached(resume=str(run))
+    assert not (run / "fit.log").exists()
