@@ -4,7 +4,10 @@
 when a hub id is neither cached nor reachable, and refusing decoder-only and encoder-decoder models by their
 config); `load_classifier` and `load_tokenizer` load it for training, evaluation and prediction, and every
 weights load goes through `load_pretrained`, which refuses a truncated or damaged safetensors file in one line.
-Called by fit, eval, predict, summary and the probing verbs.
+Nothing a model's files hold runs as code: a model that asks for its own code (auto_map, a hub attention kernel)
+is refused unless the caller passes trust_remote_code (the user's --trust-remote-code), every transformers load
+is told that choice explicitly, and a pytorch_model.bin is read with weights_only. `default_max_length` is the one
+rule for how much of an input the verbs read. Called by fit, eval, predict, summary and the probing verbs.
 """
 
 from __future__ import annotations
