@@ -332,3 +332,20 @@ def test_a_launcher_resuming_a_trusted_run_without_the_flag_refuses_at_once(tmp_
     with pytest.raises(TuneLabError, match="was started with --trust-remote-code"):
         launch_detached(resume=str(run))
     assert not (run / "fit.log").exists()
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                  "vocab.txt", "model.safetensors"])
+def test_a_pickle_payload_in_place_of_any_model_file_never_runs(tmp_path, capsys, monkeypatch, name):
+    """Each file a verb reads from a model directory, replaced by a pickle whose loading would touch the marker:
+    none of them is unpickled; the model is refused in one line (or, where the file is optional, still works)."""
+    marker = tmp_path / MARKER
+    model = build_tiny_bert(tmp_path / "model", num_labels=2)
+    if not (model / name).exists():
+        pytest.skip(f"the tiny model has no {name}")
+    (model / name).write_bytes(pickle.dumps(Payload(marker)))
+    ran = in_process(capsys, monkeypatch, "predict", "--model", model, "the cat sat .")
+    assert not marker.exists(), ran.stderr[-2000:]
+    assert ran.returncode in (0, 2), ran.stderr[-2000:]
+    if ran.returncode == 2:
+        assert len(ran.stderr.strip().splitlines()) == 1 and ran.stdout == "", ran.stderr[-2000:]
