@@ -16,7 +16,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .errors import TuneLabError
-from .models import load_pretrained, load_tokenizer, max_positions, resolve_model
+from .models import default_max_length, load_pretrained, load_tokenizer, max_positions, resolve_model
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,13 @@ def _span(indices: list[int]) -> str:
 
 # ---------------------------------------------------------------- loading
 
-def load_attention_model(spec: str | None):
+def load_attention_model(spec: str | None, *, trust_remote_code: bool = False):
     """(model, tokenizer) for attention: the bare encoder of `spec`, eager attention, eval mode.
 
     A fine-tuned classifier loads as its encoder (the head is not needed to look at attention)."""
     from transformers import AutoModel
 
-    resolved = resolve_model(spec)
+    resolved = resolve_model(spec, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(resolved)
     # "some weights were not used" is expected for a classifier checkpoint: the load report is not shown
     model = load_pretrained(AutoModel, resolved, " for attention", with_info=False, attn_implementation="eager")
@@ -86,6 +86,8 @@ def load_attention_model(spec: str | None):
     if probe is None:
         raise TuneLabError(f"model {resolved.name!r} ({type(model).__name__}) returns no attention weights, "
                            "so there is no attention to show")
+    model.tunelab_name = resolved.name                           # for the messages of `model_limit`
+    model.tunelab_max_length = default_max_length(resolved, model_limit(model, tokenizer))
     return model, tokenizer
 
 
@@ -102,15 +104,27 @@ def _forward(model, encoding):
     return torch.stack(attentions).float().cpu()
 
 
-def _limit(model, tokenizer, max_length: int) -> int:
-    """The tokens a sentence keeps: --max-length, or the model's own limit where that is lower."""
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise TuneLabError(f"--max-length must be a whole number of at least 2 (got {max_length!r}): "
-                           "[CLS] and [SEP] alone take two")
-    limits = [max_length, max_positions(model.config)]
+def model_limit(model, tokenizer) -> int:
+    """The most tokens the model (and its tokenizer) accept."""
+    limits = [max_positions(model.config)]
     if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:  # unset limits are a huge sentinel
         limits.append(tokenizer.model_max_length)
     return min(limits)
+
+
+def _limit(model, tokenizer, max_length: int | None) -> int:
+    """The tokens a sentence keeps: --max-length, refused above the model's limit; None: the one rule of every
+    verb (models.default_max_length: a run's own --max-length, else the model's limit)."""
+    limit = model_limit(model, tokenizer)
+    if max_length is None:
+        return min(getattr(model, "tunelab_max_length", min(512, limit)), limit)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise TuneLabError(f"--max-length must be a whole number of at least 2 (got {max_length!r}): "
+                           "[CLS] and [SEP] alone take two")
+    if max_length > limit:
+        name = getattr(model, "tunelab_name", None) or "the model"
+        raise TuneLabError(f"--max-length {max_length} is beyond {name}'s limit of {limit} tokens")
+    return max_length
 
 
 # ---------------------------------------------------------------- one sentence or pair
@@ -123,7 +137,8 @@ def check_text(text: str, pair: str | None = None) -> None:
         raise TuneLabError("the second sentence (--pair) is empty; give some text or leave --pair out")
 
 
-def attention_for(model, tokenizer, text: str, pair: str | None = None, *, max_length: int = 512) -> AttentionResult:
+def attention_for(model, tokenizer, text: str, pair: str | None = None, *,
+                  max_length: int | None = None) -> AttentionResult:
     """The attention of every layer and head for `text` (and `pair`, the second sentence of a pair)."""
     check_text(text, pair)
     limit = _limit(model, tokenizer, max_length)
@@ -146,7 +161,7 @@ def attention_for(model, tokenizer, text: str, pair: str | None = None, *, max_l
 # ---------------------------------------------------------------- many sentences
 
 def batch_attentions(model, tokenizer, texts: list, *, batch_size: int = 32,
-                     max_length: int = 128) -> Iterator[ExampleAttention]:
+                     max_length: int | None = None) -> Iterator[ExampleAttention]:
     """Per-example attention for `texts` (strings, or (a, b) tuples for pairs), in input order, unpadded:
     the padding positions are cut off, so each example's rows still sum to 1."""
     limit = _limit(model, tokenizer, max_length)

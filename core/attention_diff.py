@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .attention import batch_attentions
+from .attention import _limit, batch_attentions, model_limit
 from .errors import TuneLabError
 from .head_stats import DESCRIPTIONS, SHARES, STATISTICS, HeadStats, HeadStatsAccumulator, write_rows_csv
 
@@ -85,12 +85,18 @@ def check_same_tokenizer(base_tokenizer, tuned_tokenizer) -> None:
                            "their attention cannot be compared token by token; compare a model with its own fine-tune")
 
 
-def attention_diff(base: tuple, tuned: tuple, texts: list, *, batch_size: int = 32, max_length: int = 128,
+def attention_diff(base: tuple, tuned: tuple, texts: list, *, batch_size: int = 32, max_length: int | None = None,
                    progress=None) -> AttentionDiff:
     """Compare `base` and `tuned`, each a (model, tokenizer) from `load_attention_model`, on `texts`.
     `progress(done, total)` is called after each sentence if given."""
     (m0, tok0), (m1, tok1) = base, tuned
     check_same_tokenizer(tok0, tok1)
+    # both models read the same tokens: one length, within both limits (by default the tuned run's own)
+    if max_length is None:
+        max_length = min(_limit(m1, tok1, None), model_limit(m0, tok0))
+    else:
+        for model, tokenizer in (base, tuned):
+            _limit(model, tokenizer, max_length)          # refused above either model's limit
     acc0 = HeadStatsAccumulator(tok0.cls_token_id, tok0.sep_token_id)
     acc1 = HeadStatsAccumulator(tok1.cls_token_id, tok1.sep_token_id)
     moved, n_tokens = 0.0, 0

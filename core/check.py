@@ -30,7 +30,7 @@ from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from .metrics import classification_scores, default_figure_of_merit, regression_scores
-from .models import load_classifier, load_config, load_tokenizer, max_positions, resolve_model
+from .models import default_max_length, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 
 STATUSES = ("pass", "warn", "fail")
 
@@ -90,8 +90,9 @@ class CheckReport:
 
 
 def run_checks(model: str | None, data: str | None = None, eqn: str | None = None, columns: list[str] | None = None,
-               limit: int = 300, *, seed: int = 42, max_length: int = 128, overfit_examples: int = 16,
-               overfit_steps: int = OVERFIT_STEPS, overfit_lr: float | None = None, device: str | None = None) -> CheckReport:
+               limit: int = 300, *, seed: int = 42, max_length: int | None = None, overfit_examples: int = 16,
+               overfit_steps: int = OVERFIT_STEPS, overfit_lr: float | None = None, device: str | None = None,
+               trust_remote_code: bool = False) -> CheckReport:
     """Run the battery on `model`; with `data` (and `eqn`) add the data checks on up to `limit` examples.
 
     `overfit_lr` pins the overfit check to one learning rate instead of trying OVERFIT_LRS in turn."""
@@ -100,7 +101,7 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         raise TuneLabError("--limit must be at least 1")
     if eqn and not data:
         raise TuneLabError("--eqn goes with --data: name the dataset to check the model on")
-    resolved = resolve_model(model)                  # a mistyped model or bad data is the user's error: exit 2
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)  # a mistyped model or bad data is the user's error: exit 2
     task = load_task_data(data, eqn, columns=columns, seed=seed) if data else None
     checks: list[CheckResult] = []
     figures: dict = {}
@@ -122,7 +123,8 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         return report()
     dev = pick_device(device)
     clf.to(dev).eval()
-    max_length = min(max_length, max_positions(config))
+    max_length = (default_max_length(resolved, max_positions(config)) if max_length is None   # a run's own, else
+                  else min(max_length, max_positions(config)))                               # the model's limit
     params = sum(p.numel() for p in clf.parameters())
     vocab, rows = len(tokenizer), clf.get_input_embeddings().num_embeddings
     figures.update(parameters=params, layers=getattr(config, "num_hidden_layers", None), vocabulary=vocab)

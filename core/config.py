@@ -133,8 +133,9 @@ class FitConfig:
                               minimum=0, maximum=10**9, metavar="STEPS", group="evaluation")
     early_stop: int = setting(0, "stop after N evaluations without a better figure of merit (0: off)",
                               minimum=0, maximum=10**6, metavar="PATIENCE", group="evaluation")
-    metric: str | None = setting(None, "figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or an "
-                                       "evaluate metric (default: the task's)", group="evaluation")
+    metric: str | None = setting(None, "figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or a hub "
+                                       "metric name for evaluate (default: the task's); a local metric script only "
+                                       "as a path, e.g. ./mymetric/mymetric.py", group="evaluation")
     # None picks the task's (MCC for acceptability, ...)
     eval_batch_size: int = setting(128, "examples per batch when scoring", minimum=1, maximum=65536, group="evaluation")
     # no gradients at evaluation, so larger batches fit
@@ -148,6 +149,9 @@ class FitConfig:
     # one device sync per flush; every step's loss is kept
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
+    trust_remote_code: bool = field(default=False, metadata={"setting": False})
+    # run Python code shipped with the model (auto_map): only by the user's --trust-remote-code, never from a file
+    # (from_dict drops it, so a run.json from elsewhere cannot turn it on); not a form setting
 
     def with_out(self) -> "FitConfig":
         if self.out:
@@ -162,6 +166,8 @@ class FitConfig:
             problem = s.check(getattr(self, s.name))
             if problem:
                 raise TuneLabError(problem)
+        if not isinstance(self.trust_remote_code, bool):
+            raise TuneLabError(f"trust_remote_code must be true or false, not {self.trust_remote_code!r}")
         if self.warmup >= 1 and self.warmup != int(self.warmup):
             raise TuneLabError(f"--warmup {self.warmup:g}: a value of 1 or more counts steps, so it must be whole "
                                f"(or below 1, a share of the steps)")
@@ -179,6 +185,8 @@ class FitConfig:
                 argv += [f"--{s.name}", str(value)]
             elif s.flag:
                 argv += [s.flag, repr(value) if isinstance(value, float) else str(value)]
+        if self.trust_remote_code:
+            argv.append("--trust-remote-code")
         return argv
 
     def to_json(self) -> str:
@@ -188,17 +196,27 @@ class FitConfig:
     def from_dict(cls, data: dict) -> "FitConfig":
         if not isinstance(data, dict):
             raise TuneLabError(f"the saved configuration is a {type(data).__name__}, not a mapping of settings")
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"trust_remote_code"}   # permission to run code is never read
         values = {k: v for k, v in data.items() if k in names}
         if values.get("columns") is not None:
             values["columns"] = tuple(values["columns"])
         return cls(**values)
 
 
+def refuse_untrusted_resume(saved: dict, trust_remote_code: bool, run: str) -> None:
+    """A run started with --trust-remote-code resumes only when the user passes it again: `saved` (run.json's
+    "config") may say so, but a file cannot give the permission."""
+    if isinstance(saved, dict) and saved.get("trust_remote_code") is True and trust_remote_code is not True:
+        raise TuneLabError(f"{run!r} was started with --trust-remote-code (its model runs code from its own files); "
+                           f"resume it with: tunelab fit --resume {run} --trust-remote-code")
+
+
 def _settings() -> tuple[Setting, ...]:
     out = []
     for f in fields(FitConfig):
         meta = f.metadata
+        if meta.get("setting") is False:
+            continue
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" |")[0].strip(), str)
         if f.name == "columns":
             kind = tuple

@@ -19,7 +19,8 @@ from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, score_outputs, softmax
 from .metrics import check_metric_name, default_figure_of_merit, majority_baseline
-from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
+from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
+                     read_run_config, resolve_model)
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,11 @@ class EvalReport:
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
                    columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
                    batch_size: int = 64, mistakes: int = 10, device: str | None = None,
-                   progress=None, cancel=None) -> EvalReport:
+                   progress=None, cancel=None, trust_remote_code: bool = False) -> EvalReport:
     """Score a model (or run) on a labelled split or file. `progress(done, total)` hears the examples scored;
     setting `cancel` (a threading.Event) stops between batches with inference.ScoringCancelled."""
     _check_numbers(batch_size, mistakes, max_length)
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     run = read_run_config(resolved) or {}
     eqn = eqn or run.get("equation")
     if data is None:
@@ -67,12 +68,12 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
         raise TuneLabError(f"the equation says {task.equation.task} but {resolved.name} has {config.num_labels} outputs")
     label_names = [config.id2label[i] for i in range(config.num_labels)]
     limit = max_positions(config)
-    max_length = max_length or min(run.get("config", {}).get("max_length", 512), limit)
-    if max_length > limit:
-        raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
+    check_max_length(max_length, limit, resolved.name)
+    max_length = max_length or default_max_length(resolved, limit)     # a run's own, else the model's
+    named_by_user = metric is not None        # a name from run.json may not name a metric script
     metric = metric or run.get("figure_of_merit") or default_figure_of_merit(
         task.equation.task, len(label_names), label_names, task.name, task.equation.is_pair)
-    check_metric_name(metric, task.equation.task)
+    check_metric_name(metric, task.equation.task, named_by_user=named_by_user)
     label2id = {name: i for i, name in enumerate(label_names)}
     enc = encode_task_split(task, split, tokenizer, max_length, None if is_regression else label2id)
     dev = pick_device(device)

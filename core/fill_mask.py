@@ -44,7 +44,8 @@ class FillResult:
     filled: str                     # the text with every mask replaced by its top filler
 
 
-def fill(model: str | None, text: str, top_k: int = 5, *, device: str | None = None) -> FillResult:
+def fill(model: str | None, text: str, top_k: int = 5, *, device: str | None = None,
+         trust_remote_code: bool = False) -> FillResult:
     """Top-`top_k` fillers with probabilities for every [MASK] (or <mask>) in `text`."""
     from transformers import AutoModelForMaskedLM
 
@@ -53,7 +54,7 @@ def fill(model: str | None, text: str, top_k: int = 5, *, device: str | None = N
     pieces = MASK_PATTERN.split(text or "")
     if len(pieces) == 1:
         raise TuneLabError(f"no [MASK] in {text!r}: write the word to predict as [MASK], e.g. \"The cat sat on the [MASK].\"")
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     config = load_config(resolved)
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith(MLM_ARCHITECTURES) for a in architectures):

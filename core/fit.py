@@ -23,14 +23,14 @@ import torch
 
 from . import allocator, cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
-from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval
+from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, load_task_data
 from .errors import TuneLabError
 from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, SaveStarted, StepLogged)
 from .liveness import RunOwnership
-from .metrics import check_metric_name, default_figure_of_merit, is_better
+from .metrics import check_metric_name, default_figure_of_merit, is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .atomic_write import write_json_atomic
 from .run_dir import RunDir, new_run_dir, remember_run, replace_dir
@@ -70,7 +70,7 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     say = on_phase or (lambda text: None)
     config.validate()
     say(f"checking model {config.model}")
-    model = resolve_model(config.model)
+    model = resolve_model(config.model, trust_remote_code=config.trust_remote_code)
     model_config = load_config(model)
     limit = max_positions(model_config)
     if config.max_length is None:
@@ -206,9 +206,11 @@ def _refuse_labels_train_lacks(task, label2id: dict, train_ids) -> None:
                                "trained on train cannot predict them: fix the labels or the split files")
 
 
-def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
+def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
     """Everything --resume needs, read from the run directory: its config, its newest whole checkpoint, the state.
-    A run that stopped before its first checkpoint starts over from step 0 (checkpoint None)."""
+    A run that stopped before its first checkpoint starts over from step 0 (checkpoint None). Permission to run a
+    model's own code comes from this call (the user's --trust-remote-code), never from run.json: a run directory
+    from elsewhere cannot grant it."""
     from .liveness import lock_is_held, read_owner
 
     run = RunDir(Path(resume))
@@ -222,6 +224,10 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None
         config = FitConfig.from_dict(saved["config"])
     except TypeError as err:
         raise TuneLabError(f"{run.config} is damaged: {err}") from None
+    refuse_untrusted_resume(saved["config"], trust_remote_code, resume)
+    config = replace(config, trust_remote_code=trust_remote_code is True)
+    if config.metric:
+        refuse_metric_script(config.metric, named_by_user=False)   # run.json may not name a script to run
     checkpoint = run.resumable_checkpoint()
     if checkpoint is None:
         if run.model.exists():
@@ -282,8 +288,10 @@ def _save_error(what: str, where: Path, err: BaseException) -> TuneLabError:
 
 
 def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
-        stop: threading.Event | None = None, resume: str | None = None, on_phase=None) -> FitResult:
-    """Fine-tune as `config` says (or continue the run in `resume`); returns when done, stopped or failed.
+        stop: threading.Event | None = None, resume: str | None = None, on_phase=None,
+        trust_remote_code: bool = False) -> FitResult:
+    """Fine-tune as `config` says (or continue the run in `resume`, where `trust_remote_code` is the user's
+    --trust-remote-code: run.json alone cannot turn it on); returns when done, stopped or failed.
     Raises TuneLabError for anything the user can fix, before writing anything where possible."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -291,7 +299,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
 
     # ---- phase 1: resolve everything, so bad input fails before anything is written
     if resume:
-        run, config, state, checkpoint = open_resume(resume)
+        run, config, state, checkpoint = open_resume(resume, trust_remote_code)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
     setup = resolve(config, on_phase)

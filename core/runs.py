@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import FitConfig
+from .config import FitConfig, refuse_untrusted_resume
 from .errors import TuneLabError
 from .liveness import HEARTBEAT_NAME, Owner, is_alive, read_json, read_owner, request_stop_file, write_owner
 from .run_dir import RunDir, check_new_run_dir, recent_runs, runs_under
@@ -23,7 +23,7 @@ from .run_status import RunInfo, RunStatus, run_info
 
 
 def launch_detached(config: FitConfig | None = None, resume: str | None = None,
-                    python: str | None = None, niceness: int = 0) -> tuple[Path, int]:
+                    python: str | None = None, niceness: int = 0, trust_remote_code: bool = False) -> tuple[Path, int]:
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
@@ -36,12 +36,17 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
             info = run_info(root)
             if info.status.is_live:
                 raise TuneLabError(f"{resume!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs")
+            try:
+                saved = RunDir(root).read_config()["config"]
+            except TuneLabError:
+                saved = {}                 # the child says what is wrong with a damaged run.json
+            refuse_untrusted_resume(saved, trust_remote_code, resume)   # here, not in a fit.log nobody reads
         starting = _just_launched(root)
         if starting is not None:
             raise TuneLabError(f"{str(root)!r} is starting (pid {starting.pid}) in another TuneLab process; follow it "
                                f"with: tunelab watch {root}")
         if resume:
-            argv = ["fit", "--resume", str(root.resolve())]
+            argv = ["fit", "--resume", str(root.resolve())] + (["--trust-remote-code"] if trust_remote_code else [])
         else:
             assert config is not None and config.out
             root = check_new_run_dir(config.out)

@@ -38,18 +38,18 @@ class ModelSummary:
     per_layer: list = field(default_factory=list)  # [{"name", "parameters", "trainable"}]
 
 
-def summarize_model(model: str | None, freeze_layers: int = -1) -> ModelSummary:
+def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_code: bool = False) -> ModelSummary:
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     from .fit import freeze
 
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     config = load_config(resolved)
     archs = getattr(config, "architectures", None) or []
     has_head = any("SequenceClassification" in a for a in archs)
     with torch.device("meta"):
-        net = (AutoModelForSequenceClassification if has_head else AutoModel).from_config(config)
+        net = (AutoModelForSequenceClassification if has_head else AutoModel).from_config(config, trust_remote_code=resolved.trust_remote_code)
     n_layers = getattr(config, "num_hidden_layers", 0)
     if freeze_layers > n_layers:
         raise TuneLabError(f"--freeze-layers {freeze_layers}: {resolved.name} has only {n_layers} layers")
@@ -191,13 +191,14 @@ def _tally(task, split: str, tokenizer, label2id: dict, say) -> tuple[np.ndarray
 
 
 def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | None = None, model: str | None = None,
-                   max_length: int | None = None, seed: int = 42, on_phase=None) -> DataSummary:
+                   max_length: int | None = None, seed: int = 42, on_phase=None,
+                   trust_remote_code: bool = False) -> DataSummary:
     """What `tunelab summary --data` reports. Walks the data once per split in Arrow chunks, keeping only counts,
     so memory stays near the data's own size at any number of rows; `on_phase(text)` hears how far it has got."""
     say = on_phase or (lambda text: None)
     say(f"reading {data or 'demo'}")
     task = load_task_data(data, eqn, columns=columns, seed=seed)
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     limit = model_max_length(resolved)
     max_length = max_length or min(DEFAULT_MAX_LENGTH, limit)
     if max_length > limit:

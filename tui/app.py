@@ -12,7 +12,6 @@ import asyncio
 import functools
 import importlib
 import importlib.util
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -203,19 +202,21 @@ class TuneLabApp(App):
     # --- themes and remembered state ----------------------------------------------------------------------------
 
     def load_state(self) -> dict:
-        try:
-            data = json.loads((self.state_file or state_path()).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        """tui.json as plain JSON (any damage reads as empty; see tui/state.py)."""
+        from .state import StateFile
+
+        self._state_store = StateFile(self.state_file or state_path())
+        return self._state_store.load()
 
     def save_state(self) -> None:
-        path = self.state_file or state_path()
-        try:
-            from tunelab.core.atomic_write import write_json_atomic
+        """Merge this app's changes to `state` into tui.json under its lock: another app's saves are kept."""
+        store = getattr(self, "_state_store", None)
+        if store is None:
+            from .state import StateFile
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(path, self.state)
+            store = self._state_store = StateFile(self.state_file or state_path())
+        try:
+            store.save(self.state)
         except OSError:
             pass   # remembering the theme is a convenience; never fail over it
 

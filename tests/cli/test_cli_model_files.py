@@ -187,3 +187,56 @@ def test_weights_of_another_shape_than_the_config_name_the_tensor(tmp_path):
     line = one_line(tunelab(tmp_path, "predict", "--model", model, "the cat"), "predict")
     assert "is [64] in the weights but config.json asks for [48] (and 5 more)" in line
     assert "above report" not in line
+
+
+# ---------------------------------------------------------------- one rule for how much of an input is read
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """A run directory trained (so its run.json says) with --max-length 16, over a model whose limit is 64."""
+    root = tmp_path_factory.mktemp("short-run")
+    data = write_toy_splits(root / "toy")
+    run = root / "run"
+    build_tiny_bert(run / "model", num_labels=2, max_positions=64)
+    (run / "run.json").write_text(json.dumps({"config": {"max_length": 16, "data": str(data)}, "equation": EQN,
+                                              "label_names": ["LABEL_0", "LABEL_1"]}))
+    return {"root": root, "run": run, "data": data, "plain": build_tiny_bert(root / "plain", max_positions=64)}
+
+
+LONG = " ".join(["the cat sat on the mat ."] * 6)      # 42 tokens: past 16, within 64
+
+
+def test_every_verb_reads_a_runs_own_max_length_and_a_models_limit_otherwise(short_run):
+    from tunelab.core.attention import attention_for, batch_attentions, load_attention_model
+    from tunelab.core.predictor import Predictor
+
+    predictor = Predictor(str(short_run["run"]), backend="torch")
+    assert predictor.max_length == 16 and predictor.predict(LONG).truncated
+    assert Predictor(str(short_run["run"] / "model"), backend="torch").max_length == 16   # the run's model, named
+    plain = build_tiny_bert(short_run["root"] / "plain-classifier", num_labels=2, max_positions=64)
+    assert Predictor(str(plain), backend="torch").max_length == 64                    # not a run: the model's limit
+    model, tokenizer = load_attention_model(str(short_run["run"]))
+    assert len(attention_for(model, tokenizer, LONG).tokens) == 16
+    assert max(len(e.input_ids) for e in batch_attentions(model, tokenizer, [LONG, "the cat ."])) == 16
+    model, tokenizer = load_attention_model(str(short_run["plain"]))
+    assert len(attention_for(model, tokenizer, LONG).tokens) == 44          # the whole input: [CLS] 42 words [SEP]
+
+
+def test_predict_json_says_a_long_input_was_cut_at_the_runs_length(short_run, capsys):
+    assert main(["predict", "--model", str(short_run["run"]), "--json", LONG]) == 0
+    assert json.loads(capsys.readouterr().out)["truncated"] is True
+
+
+@pytest.mark.parametrize("verb", ["attention", "heads", "attention-diff", "predict"])
+def test_a_max_length_beyond_the_models_limit_is_refused_by_every_verb(short_run, verb, capsys, tmp_path):
+    data = ["--data", str(short_run["data"]), "--eqn", EQN]
+    argv = {"attention": ["attention", "--model", str(short_run["plain"]), "the cat .", "--out", str(tmp_path / "o")],
+            "heads": ["heads", "--model", str(short_run["plain"]), *data, "--out", str(tmp_path / "h.csv")],
+            "attention-diff": ["attention-diff", "--base", str(short_run["plain"]), "--tuned", str(short_run["run"]),
+                               *data],
+            "predict": ["predict", "--model", str(short_run["run"]), "the cat ."]}[verb]
+    assert main([*argv, "--max-length", "100"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert "--max-length 100 is beyond" in err and "limit of 64 tokens" in err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "h.csv").exists()

@@ -73,3 +73,43 @@ def test_weighted_scores_equal_the_expanded_rows(num_labels):
     weighted = classification_scores(pairs[:, 0], pairs[:, 1], num_labels, sample_weight=counts)
     expanded = classification_scores(np.repeat(pairs[:, 0], counts), np.repeat(pairs[:, 1], counts), num_labels)
     assert weighted == pytest.approx(expanded)
+
+
+from metric_scripts import plant_metric  # noqa: E402
+
+
+def test_a_bare_metric_name_never_runs_a_script_in_the_working_directory(tmp_path, monkeypatch):
+    """evaluate.load("precision") would run ./precision/precision.py if there is one: refused, in one line."""
+    from tunelab.core.metrics import check_metric_name
+
+    marker = plant_metric(tmp_path, "precision")
+    monkeypatch.chdir(tmp_path)
+    for call in (lambda: check_metric_name("precision", "classify"),
+                 lambda: evaluate_metric("precision", [0, 1], [0, 1])):
+        with pytest.raises(TuneLabError, match=r"names a hub metric, but the working directory holds "
+                                               r"precision/precision.py.*--metric ./precision/precision.py"):
+            call()
+    assert not marker.exists()
+
+
+def test_a_local_metric_script_runs_when_named_as_a_path_and_never_from_a_run_json(tmp_path, monkeypatch):
+    from tunelab.core.metrics import check_metric_name
+
+    marker = plant_metric(tmp_path, "mymetric")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TuneLabError, match="the run's saved metric './mymetric/mymetric.py' is a metric script"):
+        check_metric_name("./mymetric/mymetric.py", "classify", named_by_user=False)
+    assert not marker.exists()
+    check_metric_name("./mymetric/mymetric.py", "classify")        # the user named it: it runs
+    assert marker.exists()
+    assert evaluate_metric("./mymetric/mymetric.py", [0, 1], [0, 1]) == 0.25
+
+
+def test_fit_and_eval_help_say_a_local_metric_needs_a_path(capsys):
+    from tunelab.cli import main
+
+    for verb in ("fit", "eval"):
+        with pytest.raises(SystemExit):
+            main([verb, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "a local metric script only as a path, e.g. ./mymetric/mymetric.py" in text

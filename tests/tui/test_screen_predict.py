@@ -140,3 +140,21 @@ async def test_the_history_is_kept_for_the_next_session(tiny_run):
         assert [e["text"] for e in screen.history] == ["the cat is good ."]
         await pilot.press("ctrl+u", "up")
         assert screen.query_one("#predict-text").value == "the cat is good ."
+
+
+@run_async
+async def test_a_model_that_ships_code_is_a_notification_and_its_code_never_runs(tmp_path):
+    """The Predict screen's worker loads through the engine, which never opts in to a model's own code."""
+    from conftest import build_tiny_bert
+
+    marker = tmp_path / "ran-the-payload"
+    model = build_tiny_bert(tmp_path / "coded", num_labels=2)
+    (model / "configuration_evil.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "model_type": "evil_bert",
+                                                   "auto_map": {"AutoConfig": "configuration_evil.EvilConfig"}}))
+    app = ScreenApp(lambda: PredictScreen(model=str(model)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: bool(app._notifications))
+        assert any("needs remote code" in n.message for n in app._notifications)
+    assert not marker.exists()

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import add_data, add_json, add_model, console, err_console, print_json
+from tunelab.cli.common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, print_json
 
 LIMIT_HELP = "how many sentences of the split to average over (a seeded sample; default: %(default)s)"
 
@@ -26,7 +26,9 @@ def register(subparsers) -> None:
                    help="folder for head_view.html, model_view.html, attention.npz, tokens.json (required)")
     p.add_argument("--layers", default=None, help="layers to keep, e.g. 0,3 or 2-5 (default: all)")
     p.add_argument("--heads", default=None, help="heads to keep, e.g. 1,2 (default: all)")
-    p.add_argument("--max-length", type=int, default=512, help="cut longer inputs to this many tokens (default: 512)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cut longer inputs to this many tokens (default: a run's own --max-length, else the model's "
+                        "limit, at most 512)")
     p.add_argument("--self-contained", action="store_true",
                    help="inline require.js, d3 and jQuery in the pages so they open with no network (from "
                         "--scripts, $TUNELAB_BERTVIZ_JS or the script cache, filled from bertviz's CDN when online)")
@@ -38,6 +40,7 @@ def register(subparsers) -> None:
                    help="download those three scripts from bertviz's CDN into the script cache (or --scripts DIR), "
                         "checking their sha256, so that --self-contained works offline later; with no sentence, "
                         "do only that")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run_attention)
 
@@ -50,6 +53,7 @@ def register(subparsers) -> None:
     add_data(p)
     _add_sample(p)
     p.add_argument("--out", default="heads.csv", help="CSV file to save (default: %(default)s)")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run_heads)
 
@@ -62,6 +66,7 @@ def register(subparsers) -> None:
     add_data(p)
     _add_sample(p)
     p.add_argument("--out", default=None, help="also save every head's changes to this CSV file")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run_attention_diff)
 
@@ -71,7 +76,9 @@ def _add_sample(p) -> None:
 
     p.add_argument("--split", default=None, help="the split to read (default: validation)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=LIMIT_HELP)
-    p.add_argument("--max-length", type=int, default=128, help="cut longer inputs to this many tokens (default: 128)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cut longer inputs to this many tokens (default: a run's own --max-length, else the model's "
+                        "limit, at most 512)")
 
 
 def parse_indices(text: str | None, what: str) -> list[int] | None:
@@ -119,7 +126,7 @@ def run_attention(args) -> int:
     if args.out is None:
         raise TuneLabError("--out is required: the folder for head_view.html, model_view.html, attention.npz "
                            "and tokens.json")
-    if args.max_length < 2:
+    if args.max_length is not None and args.max_length < 2:
         raise TuneLabError(f"--max-length must be at least 2 (got {args.max_length})")
     check_text(args.sentence, args.pair)
     layers, heads = parse_indices(args.layers, "layer"), parse_indices(args.heads, "head")
@@ -128,7 +135,7 @@ def run_attention(args) -> int:
         from tunelab.core.bertviz_scripts import load_scripts
 
         load_scripts(args.scripts)
-    model, tokenizer = load_attention_model(args.model)
+    model, tokenizer = load_attention_model(args.model, trust_remote_code=args.trust_remote_code)
     result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
     meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
     export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta,
@@ -167,7 +174,7 @@ def run_heads(args) -> int:
     from tunelab.core.head_stats import DESCRIPTIONS, STATISTICS, head_stats, sample_texts
 
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    model, tokenizer = load_attention_model(args.model)
+    model, tokenizer = load_attention_model(args.model, trust_remote_code=args.trust_remote_code)
     with err_console.status(f"attention of {len(texts)} sentences ..."):
         stats = head_stats(model, tokenizer, texts, max_length=args.max_length)
     csv_path = stats.write_csv(args.out)
@@ -209,7 +216,9 @@ def run_attention_diff(args) -> int:
     if not args.tuned:
         raise TuneLabError("--tuned is required: the fine-tuned model (a run directory or a model directory)")
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    base, tuned = load_attention_model(args.base), load_attention_model(args.tuned)
+    trust = args.trust_remote_code
+    base = load_attention_model(args.base, trust_remote_code=trust)
+    tuned = load_attention_model(args.tuned, trust_remote_code=trust)
     with err_console.status(f"attention of {len(texts)} sentences, two models ..."):
         diff = attention_diff(base, tuned, texts, max_length=args.max_length)
     csv_path = diff.write_csv(args.out) if args.out else None

@@ -68,6 +68,13 @@ def add_model(parser, flag: str = "--model", default: str | None = "minilm-l6", 
     parser.add_argument(flag, default=default, help=help + (f" (default: {default})" if default else ""))
 
 
+def add_trust_remote_code(parser) -> None:
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run Python code that a model ships in its own files (an auto_map in config.json or "
+                             "tokenizer_config.json); without it such a model is refused. Only for models whose "
+                             "source you trust")
+
+
 def add_data(parser, default: str | None = "demo", note: str = "") -> None:
     """--data, --eqn and --columns; default=None makes the data optional (the verb says what that means)."""
     data_help = DATA_HELP if default == "demo" else DATA_HELP.replace("demo (bundled, the default)", "demo (bundled)")

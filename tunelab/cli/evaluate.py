@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from rich.table import Table
 
-from .common import add_data, add_json, add_model, console, print_json
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, print_json
 
 
 def register(sub) -> None:
@@ -16,10 +16,14 @@ def register(sub) -> None:
     add_data(p, default=None, note=" (default: the run's own data and equation)")
     p.add_argument("--split", default=None, help="the split to score, e.g. test or validation (dev and val also work; "
                                                  "default: test, else validation, else the whole file)")
-    p.add_argument("--metric", default=None, help="figure of merit (default: the run's, else the task's)")
-    p.add_argument("--max-length", type=int, default=None, help="truncation (default: the run's, else the model's limit)")
+    p.add_argument("--metric", default=None,
+                   help="figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, or a hub metric name for "
+                        "evaluate (default: the run's, else the task's); a local metric script only as a path, "
+                        "e.g. ./mymetric/mymetric.py")
+    p.add_argument("--max-length", type=int, default=None, help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at most 512)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -31,7 +35,8 @@ def run(args) -> int:
     if args.model is None:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
     r = evaluate_model(args.model, args.data, args.eqn, split=args.split, columns=args.columns, metric=args.metric,
-                       max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes)
+                       max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
+                       trust_remote_code=args.trust_remote_code)
     if args.json:
         print_json(asdict(r))
         return 0

@@ -13,7 +13,7 @@ import signal
 import threading
 from dataclasses import asdict
 
-from .common import add_data, add_json, add_model, console, err_console, print_json, terminal_gone
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, print_json, terminal_gone
 from .progress import RunProgress, said, say
 
 
@@ -45,6 +45,7 @@ def register(sub) -> None:
                    help="continue a stopped or crashed run from its last checkpoint (every setting comes from DIR/run.json)")
     p.add_argument("--detach", action="store_true",
                    help="check everything, then run in the background (own session, output to DIR/fit.log) and return")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run, first_words=lambda a: "starting" if not getattr(a, "detach", False) else None)
 
@@ -55,7 +56,7 @@ def config_from_args(args):
     values = {s.name: getattr(args, s.name) for s in SETTINGS if getattr(args, s.name, None) is not None}
     if values.get("columns"):
         values["columns"] = tuple(values["columns"])
-    return FitConfig(**values)
+    return FitConfig(**values, trust_remote_code=getattr(args, "trust_remote_code", False) is True)
 
 
 def _given_settings(args) -> list[str]:
@@ -120,7 +121,8 @@ def run(args) -> int:
 
     with _StopOnSignal(stop):
         try:
-            result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=say)
+            result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=say,
+                         trust_remote_code=args.trust_remote_code)
         finally:
             said()
             view.close()
@@ -144,8 +146,8 @@ def _detach(args, config) -> int:
     from tunelab.core.runs import launch_detached
 
     if args.resume:
-        open_resume(args.resume)                  # a resumable checkpoint is there and readable
-        root, pid = launch_detached(resume=args.resume)
+        open_resume(args.resume, args.trust_remote_code)   # a resumable checkpoint is there and readable
+        root, pid = launch_detached(resume=args.resume, trust_remote_code=args.trust_remote_code)
     else:
         config = config.with_out()
         check_new_run_dir(config.out)

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .common import add_json, add_model, console, err_console, print_json
+from .common import add_json, add_model, add_trust_remote_code, console, err_console, print_json
 
 
 def register(sub) -> None:
@@ -21,8 +21,10 @@ def register(sub) -> None:
     p.add_argument("--input", default=None, metavar="FILE", help="batch mode: a text file, or - for stdin")
     p.add_argument("--output", default=None, metavar="FILE", help="batch mode: write JSONL here (default: stdout)")
     p.add_argument("--max-length", type=int, default=None,
-                   help="cut inputs at N tokens (default: the model's limit, at most 512); cut inputs are flagged")
+                   help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at "
+                        "most 512); cut inputs are flagged")
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -111,7 +113,7 @@ def run(args) -> int:
             err_console.print(f"[yellow]warning: skipped {len(given.skipped)} line(s) holding only spaces or invisible "
                               f"characters (line {shown})[/]")
         texts, pairs = given.texts, given.pairs
-        predictor = Predictor(args.model, max_length=args.max_length)
+        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
         if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
             trained = " + ".join(predictor.inputs)
             raise TuneLabError(f"{predictor.name} was trained on pairs ({trained}) but the input lines are single sentences; "
@@ -141,7 +143,7 @@ def run(args) -> int:
         if predictor.new_head:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
-    predictor = Predictor(args.model, max_length=args.max_length)
+    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
     pred = predictor.predict(args.text, args.pair)
     if args.json:
         print_json(asdict(pred))

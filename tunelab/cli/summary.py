@@ -7,7 +7,7 @@ import sys
 
 from rich.table import Table
 
-from .common import add_data, add_json, add_model, console, print_json
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, print_json
 
 
 def register(sub) -> None:
@@ -18,6 +18,7 @@ def register(sub) -> None:
     add_data(p, default=None, note=" (describes the dataset instead of the model)")
     p.add_argument("--max-length", type=int, default=None, help="the truncation length to report on (default: 128, or the model's limit)")
     p.add_argument("--freeze-layers", type=int, default=-1, help="show trainable parameters with embeddings and the first N layers frozen")
+    add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run, first_words=lambda a: f"reading {a.data}" if a.data is not None else None)
 
@@ -49,7 +50,7 @@ def run(args) -> int:
     if args.data is not None:
         try:
             s = summarize_data(args.data, args.eqn, columns=args.columns, model=args.model, max_length=args.max_length,
-                               on_phase=say)
+                               on_phase=say, trust_remote_code=args.trust_remote_code)
         finally:
             said()
         if args.json:
@@ -73,7 +74,7 @@ def run(args) -> int:
                           f"{s.truncated_share[split]:.1%}", "" if base is None else f"{base:.3f}")
         console.print(table)
         return 0
-    m = summarize_model(args.model, args.freeze_layers)
+    m = summarize_model(args.model, args.freeze_layers, trust_remote_code=args.trust_remote_code)
     if args.json:
         print_json(m)
         return 0
