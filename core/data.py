@@ -34,7 +34,8 @@ class TaskData:
 
     `splits` maps a split name to a `datasets.Dataset` whose columns include the equation's inputs and label.
     `label_names` (classification) are the distinct label values as strings, sorted (ints numerically);
-    `labeled` says per split whether it carries usable labels (GLUE test splits hold -1).
+    `labeled` says per split whether it carries usable labels (GLUE test splits hold -1 in every row; -1 beside other
+    values is an ordinary label).
     """
 
     name: str
@@ -155,7 +156,7 @@ def load_task_data(
             raise TuneLabError(f"split {split_name!r} of {name} is empty")
         if columns:
             _check_header_read_as_data(ds, equation, columns, split_name, where)
-    labeled = {k: _has_labels(ds, equation) for k, ds in splits.items()}
+    labeled = _labelled_splits(splits, equation)
     for split_name, ds in splits.items():
         _check_texts(ds, equation, split_name, where)
         if labeled[split_name]:
@@ -706,14 +707,49 @@ def _looks_headerless(names: list[str]) -> bool:
     return any(n.startswith("Unnamed:") or " " in n.strip() or n.strip().lstrip("-").replace(".", "", 1).isdigit() for n in names)
 
 
-def _has_labels(ds, equation: Equation) -> bool:
-    """False for a split without the label column or whose labels are all -1 (GLUE's hidden test labels)."""
-    if equation.label not in ds.column_names:
-        return False
-    if type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
-        return True  # lists, dicts: _label_names says what is wrong with them
-    values = ds.unique(equation.label)
-    return not (len(values) == 1 and values[0] in (-1, None, ""))  # an all-empty label column: unlabelled too
+def _labelled_splits(splits: dict, equation: Equation) -> dict[str, bool]:
+    """Which splits carry usable labels. A split without the label column has none, nor one whose label column is
+    all empty, nor one whose labels are all -1 (GLUE's hidden test labels), unless -1 is an ordinary label value
+    elsewhere: in a -1/1 task another split holds -1 beside other values, and a test split that happens to be all -1
+    is labelled like the rest."""
+    uniques: dict[str, list | None] = {}
+    for split, ds in splits.items():
+        if equation.label not in ds.column_names:
+            uniques[split] = []
+        elif type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
+            uniques[split] = None           # lists, dicts: _label_names says what is wrong with them
+        else:
+            uniques[split] = ds.unique(equation.label)
+    minus_one_is_a_value = any(
+        values and len(values) > 1 and any(_is_minus_one(v) for v in values)
+        and type(splits[split].features[equation.label]).__name__ == "Value"   # a ClassLabel's -1 is never a class
+        for split, values in uniques.items())
+
+    def labelled(values: list | None) -> bool:
+        if values is None:
+            return True
+        if len(values) != 1:
+            return bool(values)
+        return not (values[0] is None or values[0] == "" or (_is_minus_one(values[0]) and not minus_one_is_a_value))
+
+    return {split: labelled(values) for split, values in uniques.items()}
+
+
+def _is_minus_one(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == -1
+
+
+def hidden_labels_note(task: "TaskData", split: str) -> str:
+    """' (every label in it is -1, ...)' for a split read as unlabelled because all its labels are -1 (GLUE's
+    convention for hidden test labels), else '': what a refusal adds so that a user's own -1 labels are not a
+    mystery."""
+    col = task.equation.label
+    ds = task.splits.get(split)
+    if ds is None or task.labeled.get(split) or col not in ds.column_names or not len(ds):
+        return ""
+    if type(ds.features[col]).__name__ not in ("Value", "ClassLabel") or not _is_minus_one(ds[0][col]):
+        return ""
+    return f" (every label in split {split!r} is -1, which marks hidden labels as in GLUE's test splits)"
 
 
 def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
@@ -755,18 +791,39 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
     if all(isinstance(v, bool) for v in values):
         return tuple(str(v) for v in sorted(values))
     if all(isinstance(v, int) for v in values):
-        return tuple(str(v) for v in sorted(v for v in values if v != -1))
+        return tuple(str(v) for v in sorted(values))   # -1 too: a split whose labels are all -1 is not read here
     names = sorted({str(v) for v in values})   # a set: splits may hold 1 and '1' (each split is typed on its own)
     seen: dict[str, str] = {}
     for label in names:
-        key = " ".join(label.split())
+        key = visible_label(label)
         if key in seen:                         # 'neg' and 'neg ': two classes that are one, trained apart
+            first = seen[key]
+            if " ".join(first.split()) == " ".join(label.split()):
+                what, shown = "only by spaces", f"{first!r} and {label!r}"
+            else:                               # ascii() shows what no table shows: '\u200b', '\ufeff', 'e\u0301'
+                import unicodedata
+
+                what = ("only in Unicode normalisation (an accent composed in one, combined in the other)"
+                        if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", label)
+                        else "only by invisible characters")
+                shown = f"{ascii(first)} and {ascii(label)}"
             raise TuneLabError(
-                f"labels {seen[key]!r} and {label!r} in column {col!r} of {name} differ only by spaces, so they would be "
-                "two classes; clean the label column"
+                f"labels {shown} in column {col!r} of {name} differ {what}, so they would be "
+                "two classes that every table shows alike; clean the label column"
             )
         seen[key] = label
     return tuple(names)
+
+
+def visible_label(label: str) -> str:
+    """A label as a reader sees it: Unicode-normalised (NFC), format characters (zero-width space U+200B, BOM
+    U+FEFF, direction marks U+200E/U+200F, ...) and control characters dropped, runs of spaces (no-break spaces
+    too) made one. Two labels with the same key look the same in every table."""
+    import unicodedata
+
+    kept = "".join(c for c in unicodedata.normalize("NFC", label)
+                   if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
+    return " ".join(unicodedata.normalize("NFC", kept).split())
 
 
 def class_label_names(feature) -> list[str] | None:

@@ -14,7 +14,7 @@ import numpy as np
 from . import cls_shortcut
 from .batching import encode_task_split
 from .config import Setting
-from .data import load_task_data
+from .data import hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, score_outputs, softmax
@@ -112,13 +112,14 @@ def _pick_split(task, split: str | None) -> str:
         for name in ("test", "validation", "train", *task.splits):
             if name in labelled:
                 return name
-        raise TuneLabError(f"no split of {task.name} has labels to score against (its splits: {', '.join(task.splits)})")
+        raise TuneLabError(f"no split of {task.name} has labels to score against (its splits: {', '.join(task.splits)})"
+                           + next((note for s in task.splits if (note := hidden_labels_note(task, s))), ""))
     name = split if split in task.splits else SPLIT_ALIASES.get(split.strip().lower(), split.strip())
     if name not in task.splits:
         raise TuneLabError(f"there is no split {split!r} in {task.name}; its splits are: {', '.join(task.splits)}")
     if name not in labelled:
         others = f"; splits with labels: {', '.join(labelled)}" if labelled else ""
-        raise TuneLabError(f"split {name!r} of {task.name} has no labels to score against{others}")
+        raise TuneLabError(f"split {name!r} of {task.name} has no labels to score against{others}{hidden_labels_note(task, name)}")
     return name
 
 
