@@ -26,6 +26,7 @@ SPLIT_ALIASES = {
     "test": "test",
 }
 TEXT_SAMPLE_BYTES = 1 << 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)   # ~3.4e38: TuneLab trains and scores regression labels in float32
 
 
 @dataclass(frozen=True)
@@ -824,6 +825,23 @@ def visible_label(label: str) -> str:
     kept = "".join(c for c in unicodedata.normalize("NFC", label)
                    if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
     return " ".join(unicodedata.normalize("NFC", kept).split())
+
+
+def float32_label_problem(task: TaskData) -> str | None:
+    """For regress: the first label, in any labelled split, beyond float32's range (finite in float64, such as
+    1e308, but infinite as the float32 that fit trains and eval scores in), as a one-line message; else None."""
+    if task.equation.task != "regress":
+        return None
+    for split in task.splits:
+        if not task.labeled.get(split):
+            continue
+        for table in _arrow_chunks(task.split(split), [task.equation.label], 100_000):
+            values = np.asarray(table.column(0).to_numpy(zero_copy_only=False), dtype=np.float64)
+            beyond = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
+            if len(beyond):
+                return (f"label {values[beyond[0]]:g} in column {task.equation.label!r} (split {split!r} of {task.name}) is "
+                        f"beyond float32's range (±{FLOAT32_MAX:.3g}), in which TuneLab trains and scores; rescale the label column")
+    return None
 
 
 def class_label_names(feature) -> list[str] | None:

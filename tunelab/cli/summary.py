@@ -66,12 +66,16 @@ def run(args) -> int:
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
             labels = "\n".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
-                f"mean {bal['mean']:.3f} sd {bal['std']:.3f}"
+                f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
             table.add_row(split, str(n), labels or "(unlabelled)", f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
                           f"{s.truncated_share[split]:.1%}", "" if base is None else f"{base:.3f}")
         console.print(table)
+        from tunelab.core.overlap import overlap_line
+
+        for line in [overlap_line([o]) for o in s.overlaps()] + s.notes:   # plain text: never read as markup
+            console.print(line, markup=False, highlight=False)
         return 0
     m = summarize_model(args.model, args.freeze_layers)
     if args.json:
@@ -90,6 +94,11 @@ def run(args) -> int:
         table.add_row(row["name"], f"{row['parameters']:,}", f"{row['trainable']:,}")
     console.print(table)
     return 0
+
+
+def _number(value: float) -> str:
+    """A label statistic: 3 decimals, or 3 significant digits for a value too large for them (1e+308)."""
+    return f"{value:.3f}" if abs(value) < 1e9 else f"{value:.3g}"
 
 
 def _check(setting, value) -> None:
