@@ -768,10 +768,19 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
         dtype = getattr(feature, "dtype", None)
         if type(feature).__name__ == "Json" and equation.task == "classify":   # JSON rows typed one by one
             scalars = column_values(ds, col)
+            if any(isinstance(v, float) and not v.is_integer() for v in scalars):
+                raise TuneLabError(
+                    f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
+                    "use 'regress:' for a numeric target, or int/string labels to classify"
+                )
+            scalars = [int(v) if isinstance(v, float) else v for v in scalars]   # 1.0 beside "1": one class
             if all(isinstance(v, (int, str)) for v in scalars):                  # bool is an int too
                 values.update(scalars)
                 continue
         if equation.task == "regress":
+            if type(feature).__name__ == "Json" and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in column_values(ds, col)):
+                continue                            # numbers, some written as ints and some as floats
             if dtype is None or not dtype.startswith(("int", "uint", "float")):
                 raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
             continue
@@ -857,6 +866,9 @@ def class_ids(values, feature, label2id: dict[str, int], name: str, column: str)
 
     names = class_label_names(feature)
     dtype = str(getattr(feature, "dtype", ""))
+    if type(feature).__name__ == "Json":      # JSON rows typed one by one, stored as JSON text: decode each
+        decoded = [None if v is None else feature.decode_example(v) for v in values.to_pylist()]
+        return np.asarray(label_ids(decoded, label2id, name, column), dtype=np.int64)
     if names is not None:
         known = pc.and_(pc.greater_equal(values, 0), pc.less(values, len(names)))
         if not pc.all(pc.fill_null(known, False)).as_py():   # -1 (GLUE's hidden label) or null among the labels
