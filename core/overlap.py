@@ -3,8 +3,8 @@
 A test or validation row whose input (the same text, or the same pair of texts for a pair equation) is also a
 train input scores the model's memory, not its skill. `InputIndex` keeps one 64-bit hash per train row (8 bytes,
 whatever the text's length), filled a chunk at a time and sorted in place; `count_in` counts the rows of another
-split whose input is among them. `overlap_line` words the result the same way for every verb and screen.
-Called by summary (which streams each split in chunks anyway), eval (train: the run's own training data) and
+split whose input is among them. `overlap_line` words the result the same way for every verb and screen
+(`overlap_brief` for a narrow column). Called by summary (which streams each split in chunks anyway), eval (train: the run's own training data) and
 the check battery.
 """
 
@@ -78,3 +78,8 @@ def overlap_line(overlaps: list[Overlap], where: str = "train") -> str:
     """'test: 12 of 300 inputs (4.0%) also occur in train; validation: 0 of 30 ...' (plain text, one line)."""
     return "; ".join(f"{o.split}: {o.in_train:,} of {o.rows:,} inputs ({o.share:.1%}) also occur in {where}"
                      for o in overlaps)
+
+
+def overlap_brief(overlaps: list[Overlap]) -> str:
+    """The same in a narrow column: 'in train: validation 0/40 · test 12/300'."""
+    return "in train: " + " · ".join(f"{o.split} {o.in_train:,}/{o.rows:,}" for o in overlaps)

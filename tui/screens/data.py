@@ -97,12 +97,13 @@ def summary_text(summary) -> Content:
     lines.append(Content.assemble(("rows ", muted), rows))
     if summary.held_out_validation:
         lines.append(Content.from_markup("[dim]validation: held out of train (seeded)[/]"))
-    overlaps = summary.overlaps() if hasattr(summary, "overlaps") else []
+    overlaps = sorted(summary.overlaps() if hasattr(summary, "overlaps") else [],
+                      key=lambda o: SPLIT_ORDER.index(o.split) if o.split in SPLIT_ORDER else 9)
     if overlaps:                                  # test rows also in train: the leak people most often miss
-        from tunelab.core.overlap import overlap_line
+        from tunelab.core.overlap import overlap_brief
 
         leak = any(o.in_train for o in overlaps)
-        lines.append(Content.assemble((overlap_line(overlaps), "$warning" if leak else muted)))
+        lines.append(Content.assemble((overlap_brief(overlaps), "$warning" if leak else muted)))
     for note in getattr(summary, "notes", ()):
         lines.append(Content.assemble((note, "$warning")))
     split = "train" if "train" in summary.label_balance else next(iter(summary.label_balance), None)
