@@ -755,7 +755,7 @@ def hidden_labels_note(task: "TaskData", split: str) -> str:
 
 def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
     col = equation.label
-    values: set = set()
+    values: set = set()     # (is it a bool, the value): True == 1 in a set, but they are two spellings of a label
     for split, ds in sorted(splits.items(), key=lambda item: item[0] != "train"):   # train's classes first
         if not labeled[split]:
             continue
@@ -775,7 +775,7 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
                 )
             scalars = [int(v) if isinstance(v, float) else v for v in scalars]   # 1.0 beside "1": one class
             if all(isinstance(v, (int, str)) for v in scalars):                  # bool is an int too
-                values.update(scalars)
+                values.update((isinstance(v, bool), v) for v in scalars)
                 continue
         if equation.task == "regress":
             if type(feature).__name__ == "Json" and all(
@@ -793,16 +793,17 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
                     f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
                     "use 'regress:' for a numeric target, or int/string labels to classify"
                 )
-            values.update(int(v) for v in uniq)
+            values.update((False, int(v)) for v in uniq)
             continue
-        values.update(v for v in ds.unique(col) if v is not None)
+        values.update((isinstance(v, bool), v) for v in ds.unique(col) if v is not None)
     if equation.task == "regress":
         return ()
-    if all(isinstance(v, bool) for v in values):
-        return tuple(str(v) for v in sorted(values))
-    if all(isinstance(v, int) for v in values):
-        return tuple(str(v) for v in sorted(values))   # -1 too: a split whose labels are all -1 is not read here
-    names = sorted({str(v) for v in values})   # a set: splits may hold 1 and '1' (each split is typed on its own)
+    raw = [v for _, v in values]
+    if all(isinstance(v, bool) for v in raw):
+        return tuple(str(v) for v in sorted(raw))
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+        return tuple(str(v) for v in sorted(raw))      # -1 too: a split whose labels are all -1 is not read here
+    names = sorted({str(v) for v in raw})      # a set: splits may hold 1 and '1' (each split is typed on its own)
     seen: dict[str, str] = {}
     for label in names:
         key = visible_label(label)

@@ -253,3 +253,11 @@ def test_check_and_eval_refuse_labels_beyond_float32_in_one_line(tmp_path, tiny_
         with pytest.raises(TuneLabError, match=r"label -?1e\+308 in column 'score' .* beyond float32's range") as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_true_false_in_one_split_and_1_0_in_another_are_not_merged_silently(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows([True, False]))
+    write_jsonl(tmp_path / "test.jsonl", _rows([1, 0], n=4))
+    task = load_task_data(str(tmp_path), EQN)
+    assert task.label_names == ("0", "1", "False", "True")       # as the files spell them: fit then refuses test's
+    assert task.class_ids("test", {n: i for i, n in enumerate(task.label_names)}).tolist() == [1, 0, 1, 0]
