@@ -559,6 +559,12 @@ def _load_hub(spec: str) -> dict:
 def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where | None" = None) -> None:
     for col in equation.inputs + equation.outputs:
         if col not in ds.column_names:
+            alike = [c for c in ds.column_names if visible_label(c) == visible_label(col)]
+            if alike:                              # 'label\u200b' or 'label ': listed, it would look like the one asked for
+                raise TuneLabError(
+                    f"column {col!r} named in the equation is not in split {split!r} of {name}, but its column "
+                    f"{ascii(alike[0])} differs from it only by spaces or invisible characters; rename that column"
+                )
             if col in equation.outputs and split == "test" and all(c in ds.column_names for c in equation.inputs):
                 continue  # an unlabelled test split is fine for prediction
             raise TuneLabError(

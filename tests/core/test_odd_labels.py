@@ -261,3 +261,11 @@ def test_true_false_in_one_split_and_1_0_in_another_are_not_merged_silently(tmp_
     task = load_task_data(str(tmp_path), EQN)
     assert task.label_names == ("0", "1", "False", "True")       # as the files spell them: fit then refuses test's
     assert task.class_ids("test", {n: i for i, n in enumerate(task.label_names)}).tolist() == [1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("header", ["label\u200b", "label ", "\u200elabel"])
+def test_a_column_named_like_the_equation_s_but_for_invisible_characters_is_named(tmp_path, header):
+    (tmp_path / "train.csv").write_text(f"sentence,label\n" + "".join(f"t {i},{i % 2}\n" for i in range(20)), encoding="utf-8")
+    (tmp_path / "test.csv").write_text(f"sentence,{header}\n" + "".join(f"u {i},{i % 2}\n" for i in range(4)), encoding="utf-8")
+    message = _refused(tmp_path)                  # not a test split quietly read as unlabelled
+    assert f"its column {ascii(header)} differs from it only by spaces or invisible characters" in message
