@@ -103,8 +103,8 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         raise TuneLabError("--eqn goes with --data: name the dataset to check the model on")
     resolved = resolve_model(model)                  # a mistyped model or bad data is the user's error: exit 2
     task = load_task_data(data, eqn, columns=columns, seed=seed) if data else None
-    problem = float32_label_problem(task) if task is not None else None
-    if problem:                                      # ±1e308: finite in float64, inf in the float32 scored below
+    problem = float32_label_problem(task, trains=True) if task is not None else None
+    if problem:                                      # ±1e308: finite in float64, inf in the float32 trained below
         raise TuneLabError(problem)
     checks: list[CheckResult] = []
     figures: dict = {}

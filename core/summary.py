@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import DEFAULT_MAX_LENGTH
-from .data import FLOAT32_MAX, class_ids, hidden_labels_note, load_task_data
+from .data import FLOAT32_MAX, FLOAT32_SQRT_MAX, class_ids, hidden_labels_note, load_task_data
 from .errors import TuneLabError
 from .metrics import default_figure_of_merit, majority_baseline_of_counts
 from .models import (BUNDLED_NAME, bundled_model_dir, load_config, load_counting_tokenizer,
@@ -272,7 +272,7 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
             mse = tally.mse_of(guess)
             if math.isfinite(mse):          # beyond float64 (labels near 1e308): no baseline rather than inf
                 baseline[split] = mse
-            if max(-tally.low, tally.high) > FLOAT32_MAX:
+            if max(-tally.low, tally.high) > FLOAT32_SQRT_MAX:
                 huge[split] = tally.low if -tally.low > tally.high else tally.high
         else:
             train_counts = train if train is not None else tally
@@ -283,8 +283,12 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
             majority_accuracy[split] = float(tally[majority] / tally.sum())
     if huge:
         value = max(huge.values(), key=abs)
-        notes.append(f"label values reach {value:.3g} ({', '.join(huge)}), beyond float32's range (±{FLOAT32_MAX:.3g}) "
-                     "in which TuneLab trains and scores: fit, eval and check refuse them; rescale the label column")
+        if abs(value) > FLOAT32_MAX:
+            notes.append(f"label values reach {value:.3g} ({', '.join(huge)}), beyond float32's range (±{FLOAT32_MAX:.3g}) "
+                         "in which TuneLab trains and scores: fit, eval and check refuse them; rescale the label column")
+        else:
+            notes.append(f"label values reach {value:.3g} ({', '.join(huge)}): their squared errors pass float32's range "
+                         f"(±{FLOAT32_MAX:.3g}), so training on them gives an infinite loss; rescale the label column")
     order = {split: i for i, split in enumerate(task.splits)}                  # report in the data's own order
     def ordered(d): return dict(sorted(d.items(), key=lambda kv: order[kv[0]]))
     return DataSummary(task.name, str(task.equation), ordered(rows), ordered(balance), ordered(lengths), ordered(truncated),

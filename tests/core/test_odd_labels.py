@@ -269,3 +269,16 @@ def test_a_column_named_like_the_equation_s_but_for_invisible_characters_is_name
     (tmp_path / "test.csv").write_text(f"sentence,{header}\n" + "".join(f"u {i},{i % 2}\n" for i in range(4)), encoding="utf-8")
     message = _refused(tmp_path)                  # not a test split quietly read as unlabelled
     assert f"its column {ascii(header)} differs from it only by spaces or invisible characters" in message
+
+
+def test_labels_whose_squared_error_passes_float32_are_noted_and_check_refuses_them(tmp_path, tiny_bert):
+    from tunelab.core.check import run_checks
+    from tunelab.core.summary import summarize_data
+
+    data = str(write_jsonl(tmp_path / "big.jsonl", _rows([1e20, 2.0, -3.0], key="score", n=30)))
+    s = summarize_data(data, REGRESS)
+    assert any("squared errors pass float32's range" in note for note in s.notes)
+    with pytest.raises(TuneLabError, match=r"label 1e\+20 .* too large to train on: its squared error"):
+        run_checks(str(tiny_bert), data, REGRESS)
+    assert not any("float32" in note for note in summarize_data(
+        str(write_jsonl(tmp_path / "fine.jsonl", _rows([1e9, 2.0, -3.0], key="score", n=30))), REGRESS).notes)

@@ -136,7 +136,8 @@ def summary_text(summary) -> Content:
         lines.append(Content(""))
         lines.append(Content.assemble(("majority baseline", "bold")))
         for split, value in in_split_order(summary.majority_baseline):
-            lines.append(Content(f"  {split} {summary.figure_of_merit} {value:.3f}"))
+            lines.append(Content(f"  {split} {summary.figure_of_merit} {value:.3f}" if abs(value) < 1e9
+                                 else f"  {split} {summary.figure_of_merit} {value:.3g}"))
     return Content("\n").join(lines)
 
 

@@ -70,7 +70,7 @@ def run(args) -> int:
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
             table.add_row(split, str(n), labels or "(unlabelled)", f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
-                          f"{s.truncated_share[split]:.1%}", "" if base is None else f"{base:.3f}")
+                          f"{s.truncated_share[split]:.1%}", "" if base is None else _number(base))
         console.print(table)
         from tunelab.core.overlap import overlap_line
 
