@@ -31,7 +31,7 @@ from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from .metrics import classification_scores, default_figure_of_merit, regression_scores
-from .models import load_classifier, load_config, load_tokenizer, max_positions, resolve_model
+from .models import load_classifier, load_config, load_tokenizer, max_positions, read_run_config, resolve_model
 
 STATUSES = ("pass", "warn", "fail")
 
@@ -102,7 +102,12 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     if eqn and not data:
         raise TuneLabError("--eqn goes with --data: name the dataset to check the model on")
     resolved = resolve_model(model)                  # a mistyped model or bad data is the user's error: exit 2
-    task = load_task_data(data, eqn, columns=columns, seed=seed) if data else None
+    try:
+        run = read_run_config(resolved) or {}
+    except TuneLabError:
+        run = {}                                     # a damaged run.json: the model itself is what is checked
+    minus_one = isinstance(run.get("label_names"), list) and "-1" in run["label_names"]   # a -1/1 run: -1 is a class
+    task = load_task_data(data, eqn, columns=columns, seed=seed, minus_one_is_a_label=minus_one) if data else None
     problem = float32_label_problem(task, trains=True) if task is not None else None
     if problem:                                      # ±1e308: finite in float64, inf in the float32 trained below
         raise TuneLabError(problem)

@@ -139,10 +139,12 @@ def load_task_data(
     seed: int = 42,
     validation_share: float = 0.1,
     hold_out: bool = True,
+    minus_one_is_a_label: bool = False,
 ) -> TaskData:
     """Load `data` (see the module docstring) and check it against `eqn`.
 
-    With `hold_out`, a dataset without a validation split gets a seeded `validation_share` of train.
+    With `hold_out`, a dataset without a validation split gets a seeded `validation_share` of train. With
+    `minus_one_is_a_label` (a model trained on a -1/1 task), a split whose labels are all -1 is labelled.
     """
     data = (data or DEMO_NAME).strip()
     if eqn is None:
@@ -158,7 +160,7 @@ def load_task_data(
             raise TuneLabError(f"split {split_name!r} of {name} is empty")
         if columns:
             _check_header_read_as_data(ds, equation, columns, split_name, where)
-    labeled = _labelled_splits(splits, equation)
+    labeled = _labelled_splits(splits, equation, minus_one_is_a_label)
     for split_name, ds in splits.items():
         _check_texts(ds, equation, split_name, where)
         if labeled[split_name]:
@@ -715,11 +717,11 @@ def _looks_headerless(names: list[str]) -> bool:
     return any(n.startswith("Unnamed:") or " " in n.strip() or n.strip().lstrip("-").replace(".", "", 1).isdigit() for n in names)
 
 
-def _labelled_splits(splits: dict, equation: Equation) -> dict[str, bool]:
+def _labelled_splits(splits: dict, equation: Equation, minus_one_is_a_label: bool = False) -> dict[str, bool]:
     """Which splits carry usable labels. A split without the label column has none, nor one whose label column is
     all empty, nor one whose labels are all -1 (GLUE's hidden test labels), unless -1 is an ordinary label value
     elsewhere: in a -1/1 task another split holds -1 beside other values, and a test split that happens to be all -1
-    is labelled like the rest."""
+    is labelled like the rest (as is any split, with `minus_one_is_a_label`)."""
     uniques: dict[str, list | None] = {}
     for split, ds in splits.items():
         if equation.label not in ds.column_names:
@@ -728,7 +730,7 @@ def _labelled_splits(splits: dict, equation: Equation) -> dict[str, bool]:
             uniques[split] = None           # lists, dicts: _label_names says what is wrong with them
         else:
             uniques[split] = ds.unique(equation.label)
-    minus_one_is_a_value = any(
+    minus_one_is_a_value = minus_one_is_a_label or any(
         values and len(values) > 1 and any(_is_minus_one(v) for v in values)
         and type(splits[split].features[equation.label]).__name__ == "Value"   # a ClassLabel's -1 is never a class
         for split, values in uniques.items())

@@ -57,7 +57,8 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     if data is None:
         data = run.get("config", {}).get("data")
         columns = columns or run.get("config", {}).get("columns")
-    task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False)
+    task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False,
+                          minus_one_is_a_label=isinstance(run.get("label_names"), list) and "-1" in run["label_names"])
     split = _pick_split(task, split)
     float32_problem = float32_label_problem(task) if task.equation.task == "regress" else None
     if float32_problem:

@@ -140,3 +140,15 @@ def test_the_data_screen_shows_the_overlap_in_one_line(leaky):
 
     text = summary_text(summarize_data(str(leaky["data"]), EQN, model=str(leaky["base"]))).plain
     assert "in train: validation 0/10 · test 10/30" in text.splitlines()
+
+
+def test_eval_and_check_of_a_minus_one_one_run_on_a_file_of_only_minus_one(leaky, tmp_path):
+    """For a model trained on -1/1, a file whose every label is -1 is one class of it, not hidden labels."""
+    only = write_jsonl(tmp_path / "negatives.jsonl", [r for r in _rows(200, 220) if r["label"] == -1])
+    done = tunelab("eval", "--model", leaky["run"], "--data", only, "--eqn", EQN, "--json")
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["examples"] == 10 and sum(r["confusion"][0]) == 10 and sum(r["confusion"][1]) == 0
+    checked = tunelab("check", "--model", leaky["run"], "--data", only, "--eqn", EQN, "--limit", "8", "--json")
+    assert checked.returncode in (0, 1), checked.stderr
+    assert {c["name"]: c for c in json.loads(checked.stdout)["checks"]}["label_mapping"]["status"] == "pass"
