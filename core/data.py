@@ -735,14 +735,16 @@ def _labelled_splits(splits: dict, equation: Equation, minus_one_is_a_label: boo
         and type(splits[split].features[equation.label]).__name__ == "Value"   # a ClassLabel's -1 is never a class
         for split, values in uniques.items())
 
-    def labelled(values: list | None) -> bool:
+    def labelled(split: str, values: list | None) -> bool:
         if values is None:
             return True
         if len(values) != 1:
             return bool(values)
-        return not (values[0] is None or values[0] == "" or (_is_minus_one(values[0]) and not minus_one_is_a_value))
+        class_label = type(splits[split].features[equation.label]).__name__ == "ClassLabel"
+        hidden = _is_minus_one(values[0]) and (class_label or not minus_one_is_a_value)
+        return not (values[0] is None or values[0] == "" or hidden)
 
-    return {split: labelled(values) for split, values in uniques.items()}
+    return {split: labelled(split, values) for split, values in uniques.items()}
 
 
 def _is_minus_one(value) -> bool:
