@@ -87,6 +87,10 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     cls_shortcut.install(clf)
     outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
                               cancel=cancel, progress=progress)
+    broken = int(np.count_nonzero(~np.isfinite(outputs).all(axis=-1)))
+    if broken:                                       # NaN weights (a run that diverged): no score would mean anything
+        raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
+                           "so its scores would be meaningless; its weights are broken (a run whose loss diverged?)")
     scores = score_outputs(task.equation.task, outputs, enc.labels, config.num_labels, metric)
     in_train, train_data = _train_overlap(task, split, run, own_data)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),

@@ -282,3 +282,20 @@ def test_labels_whose_squared_error_passes_float32_are_noted_and_check_refuses_t
         run_checks(str(tiny_bert), data, REGRESS)
     assert not any("float32" in note for note in summarize_data(
         str(write_jsonl(tmp_path / "fine.jsonl", _rows([1e9, 2.0, -3.0], key="score", n=30))), REGRESS).notes)
+
+
+def test_eval_of_a_model_with_nan_weights_is_refused_rather_than_scored(tmp_path):
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from conftest import build_tiny_bert
+    from tunelab.core.evaluation import evaluate_model
+
+    path = build_tiny_bert(tmp_path / "nan", num_labels=2)
+    model = BertForSequenceClassification.from_pretrained(path)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    model.save_pretrained(path)
+    data = write_jsonl(tmp_path / "d.jsonl", _rows(["LABEL_0", "LABEL_1"]))
+    with pytest.raises(TuneLabError, match=r"outputs NaN or infinite values for 20 of 20 examples"):
+        evaluate_model(str(path), str(data), EQN)
