@@ -752,14 +752,19 @@ def _is_minus_one(value) -> bool:
 
 
 def hidden_labels_note(task: "TaskData", split: str) -> str:
-    """' (every label in it is -1, ...)' for a split read as unlabelled because all its labels are -1 (GLUE's
-    convention for hidden test labels), else '': what a refusal adds so that a user's own -1 labels are not a
-    mystery."""
+    """' (every label in split ... is -1, ...)' for a split read as unlabelled because all its labels are -1 (GLUE's
+    convention for hidden test labels), ' (every label ... is empty)' for one whose label column is empty, else '':
+    what a refusal adds so that a split with the label column yet no labels is not a mystery."""
     col = task.equation.label
     ds = task.splits.get(split)
     if ds is None or task.labeled.get(split) or col not in ds.column_names or not len(ds):
         return ""
-    if type(ds.features[col]).__name__ not in ("Value", "ClassLabel") or not _is_minus_one(ds[0][col]):
+    if type(ds.features[col]).__name__ not in ("Value", "ClassLabel"):
+        return ""
+    first = ds[0][col]
+    if first is None or first == "":
+        return f" (every label in split {split!r} is empty)"
+    if not _is_minus_one(first):
         return ""
     return f" (every label in split {split!r} is -1, which marks hidden labels as in GLUE's test splits)"
 

@@ -261,7 +261,7 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     del train_inputs
     train = tallies.get("train")
     majority_label = None
-    notes = [f"{split}: read as unlabelled{note}" for split in task.splits if (note := hidden_labels_note(task, split))]
+    notes = [f"read as unlabelled{note}" for split in task.splits if (note := hidden_labels_note(task, split))]
     huge: dict = {}
     for split, tally in tallies.items():
         if tally is None:

@@ -299,3 +299,14 @@ def test_eval_of_a_model_with_nan_weights_is_refused_rather_than_scored(tmp_path
     data = write_jsonl(tmp_path / "d.jsonl", _rows(["LABEL_0", "LABEL_1"]))
     with pytest.raises(TuneLabError, match=r"outputs NaN or infinite values for 20 of 20 examples"):
         evaluate_model(str(path), str(data), EQN)
+
+
+def test_a_label_column_empty_in_train_is_named_as_the_reason_fit_refuses(tmp_path, tiny_bert):
+    from tunelab.core.config import FitConfig
+    from tunelab.core.fit import fit
+    from tunelab.core.summary import summarize_data
+
+    data = write_jsonl(tmp_path / "empty.jsonl", _rows([None]))
+    with pytest.raises(TuneLabError, match=r"no labelled train split.*every label in split 'train' is empty"):
+        fit(FitConfig(model=str(tiny_bert), data=str(data), eqn=EQN, out=str(tmp_path / "run")))
+    assert "read as unlabelled (every label in split 'train' is empty)" in summarize_data(str(data), EQN).notes
