@@ -100,7 +100,8 @@ class DataSummary:
     majority_accuracy: dict = field(default_factory=dict)       # split -> accuracy of always guessing it
     length_histogram: dict = field(default_factory=dict)        # split -> {"edges": [...], "counts": [...]} (tokens)
     in_train: dict = field(default_factory=dict)                # split -> rows whose input also occurs in train
-    notes: list = field(default_factory=list)                   # one-line remarks: labels read as hidden, huge values
+    notes: list = field(default_factory=list)                   # one-line remarks: why a split reads as unlabelled
+    warnings: list = field(default_factory=list)                # one line each: label values training cannot take
 
     def overlaps(self) -> list[Overlap]:
         """The splits other than train, with how many of their inputs also occur in train."""
@@ -263,6 +264,7 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     majority_label = None
     notes = [f"read as unlabelled{note}" for split in task.splits if (note := hidden_labels_note(task, split))]
     huge: dict = {}
+    warnings = []
     for split, tally in tallies.items():
         if tally is None:
             continue
@@ -284,16 +286,17 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     if huge:
         value = max(huge.values(), key=abs)
         if abs(value) > FLOAT32_MAX:
-            notes.append(f"label values reach {value:.3g} ({', '.join(huge)}), beyond float32's range (±{FLOAT32_MAX:.3g}) "
+            warnings.append(f"label values reach {value:.3g} ({', '.join(huge)}), beyond float32's range (±{FLOAT32_MAX:.3g}) "
                          "in which TuneLab trains and scores: fit, eval and check refuse them; rescale the label column")
         else:
-            notes.append(f"label values reach {value:.3g} ({', '.join(huge)}): their squared errors pass float32's range "
+            warnings.append(f"label values reach {value:.3g} ({', '.join(huge)}): their squared errors pass float32's range "
                          f"(±{FLOAT32_MAX:.3g}), so training on them gives an infinite loss; rescale the label column")
     order = {split: i for i, split in enumerate(task.splits)}                  # report in the data's own order
     def ordered(d): return dict(sorted(d.items(), key=lambda kv: order[kv[0]]))
     return DataSummary(task.name, str(task.equation), ordered(rows), ordered(balance), ordered(lengths), ordered(truncated),
                        max_length, "mse" if regress else metric, ordered(baseline), task.held_out_validation, majority_label,
-                       ordered(majority_accuracy), ordered(histogram), ordered(in_train), notes)
+                       ordered(majority_accuracy), ordered(histogram), ordered(in_train), notes,
+                       warnings)
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ def test_summary_of_labels_beyond_float32_has_finite_stats_strict_json_and_a_not
     train = s.label_balance["train"]
     assert train["min"] == -1e308 and train["max"] == 1e308
     assert all(abs(train[k]) < float("inf") for k in ("mean", "std")) and train["std"] > 1e307
-    assert any("beyond float32's range" in note and "1e+308" in note for note in s.notes)
+    assert any("beyond float32's range" in note and "1e+308" in note for note in s.warnings)
     assert "train" not in s.majority_baseline                          # its mse is beyond float64: left out, not inf
 
 
@@ -277,11 +277,11 @@ def test_labels_whose_squared_error_passes_float32_are_noted_and_check_refuses_t
 
     data = str(write_jsonl(tmp_path / "big.jsonl", _rows([1e20, 2.0, -3.0], key="score", n=30)))
     s = summarize_data(data, REGRESS)
-    assert any("squared errors pass float32's range" in note for note in s.notes)
+    assert any("squared errors pass float32's range" in note for note in s.warnings)
     with pytest.raises(TuneLabError, match=r"label 1e\+20 .* too large to train on: its squared error"):
         run_checks(str(tiny_bert), data, REGRESS)
     assert not any("float32" in note for note in summarize_data(
-        str(write_jsonl(tmp_path / "fine.jsonl", _rows([1e9, 2.0, -3.0], key="score", n=30))), REGRESS).notes)
+        str(write_jsonl(tmp_path / "fine.jsonl", _rows([1e9, 2.0, -3.0], key="score", n=30))), REGRESS).warnings)
 
 
 def test_eval_of_a_model_with_nan_weights_is_refused_rather_than_scored(tmp_path):

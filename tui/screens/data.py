@@ -105,7 +105,9 @@ def summary_text(summary) -> Content:
         leak = any(o.in_train for o in overlaps)
         lines.append(Content.assemble((overlap_brief(overlaps), "$warning" if leak else muted)))
     for note in getattr(summary, "notes", ()):
-        lines.append(Content.assemble((note, "$warning")))
+        lines.append(Content.assemble((note, muted)))
+    for warning in getattr(summary, "warnings", ()):
+        lines.append(Content.assemble((warning, "$warning")))
     split = "train" if "train" in summary.label_balance else next(iter(summary.label_balance), None)
     if split is not None:
         balance = summary.label_balance[split]

@@ -74,7 +74,7 @@ def run(args) -> int:
         console.print(table)
         from tunelab.core.overlap import overlap_line
 
-        for line in [overlap_line([o]) for o in s.overlaps()] + s.notes:   # plain text: never read as markup
+        for line in [overlap_line([o]) for o in s.overlaps()] + s.notes + s.warnings:   # plain text, never markup
             console.print(line, markup=False, highlight=False)
         return 0
     m = summarize_model(args.model, args.freeze_layers)
