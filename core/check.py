@@ -6,8 +6,8 @@ randomly initialised head, e.g. the bundled MiniLM before fine-tuning, is report
 are finite and sum to 1, that predictions vary across varied inputs and that attention rows sum to 1. With data
 it also counts the held-out inputs that also occur in train (a leak: a warning), scores the model on a sample of
 the held-out split against the majority-class baseline and checks that a copy of the model can overfit one small
-batch (it is trainable). Each check passes, warns or fails with its
-reason. Called by `tunelab check`, the TUI and notebooks.
+batch (it is trainable). Each check passes, warns or fails with its reason. Called by `tunelab check`, the TUI and
+notebooks.
 """
 
 from __future__ import annotations

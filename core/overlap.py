@@ -4,8 +4,8 @@ A test or validation row whose input (the same text, or the same pair of texts f
 train input scores the model's memory, not its skill. `InputIndex` keeps one 64-bit hash per train row (8 bytes,
 whatever the text's length), filled a chunk at a time and sorted in place; `count_in` counts the rows of another
 split whose input is among them. `overlap_line` words the result the same way for every verb and screen
-(`overlap_brief` for a narrow column). Called by summary (which streams each split in chunks anyway), eval (train: the run's own training data) and
-the check battery.
+(`overlap_brief` for a narrow column). Called by summary (which streams each split in chunks anyway), eval
+(train: the run's own training data) and the check battery.
 """
 
 from __future__ import annotations
