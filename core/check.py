@@ -87,7 +87,19 @@ class CheckReport:
         return self.status == "fail"
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "status": self.status}
+        """The report as plain data for strict JSON: a figure that is NaN or infinite (a broken model's losses and
+        scores) becomes None."""
+        return _strict({**dataclasses.asdict(self), "status": self.status})
+
+
+def _strict(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 def run_checks(model: str | None, data: str | None = None, eqn: str | None = None, columns: list[str] | None = None,

@@ -310,3 +310,21 @@ def test_a_label_column_empty_in_train_is_named_as_the_reason_fit_refuses(tmp_pa
     with pytest.raises(TuneLabError, match=r"no labelled train split.*every label in split 'train' is empty"):
         fit(FitConfig(model=str(tiny_bert), data=str(data), eqn=EQN, out=str(tmp_path / "run")))
     assert "read as unlabelled (every label in split 'train' is empty)" in summarize_data(str(data), EQN).notes
+
+
+def test_check_json_of_a_model_with_nan_weights_is_strict(tmp_path):
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from conftest import build_tiny_bert
+    from tunelab.core.check import run_checks
+
+    path = build_tiny_bert(tmp_path / "nan", num_labels=2)
+    model = BertForSequenceClassification.from_pretrained(path)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    model.save_pretrained(path)
+    data = write_jsonl(tmp_path / "d.jsonl", _rows(["LABEL_0", "LABEL_1"]))
+    report = run_checks(str(path), str(data), EQN, limit=8, overfit_steps=2)
+    assert report.failed and {c.name: c.status for c in report.checks}["probabilities"] == "fail"
+    json.dumps(report.to_dict(), allow_nan=False)            # NaN losses become null
