@@ -1,7 +1,7 @@
 """Inputs of a held-out split that also occur in train: the leak people most often miss.
 
-A test or validation row whose input (the same text, or the same pair of texts for a pair equation) is also a
-train input scores the model's memory, not its skill. `InputIndex` keeps one 64-bit hash per train row (8 bytes,
+A test or validation row whose input (the same text, or the same pair of texts for a pair equation, as a reader
+sees it: spaces and invisible characters aside) is also a train input scores the model's memory, not its skill. `InputIndex` keeps one 64-bit hash per train row (8 bytes,
 whatever the text's length), filled a chunk at a time and sorted in place; `count_in` counts the rows of another
 split whose input is among them. `overlap_line` words the result the same way for every verb and screen
 (`overlap_brief` for a narrow column). Called by summary (which streams each split in chunks anyway), eval
@@ -14,11 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import visible_label
+
 
 def input_hashes(texts: list) -> np.ndarray:
-    """One 64-bit hash per input: a string, or an (a, b) tuple for a pair (the hash of the pair, not of each side).
-    Python's own hash: stable within a process, which is all a comparison inside one command needs."""
-    return np.fromiter((hash(t) for t in texts), dtype=np.int64, count=len(texts))
+    """One 64-bit hash per input: a string, or an (a, b) tuple for a pair (the hash of the pair, not of each side),
+    taken of the text as a reader sees it (`visible_label`: runs of spaces, invisible characters and Unicode
+    normalisation aside), so a copy with a trailing space or a zero-width space is still the same input. Python's
+    own hash: stable within a process, which is all a comparison inside one command needs."""
+    return np.fromiter((hash(tuple(map(visible_label, t)) if isinstance(t, tuple) else visible_label(t)) for t in texts),
+                       dtype=np.int64, count=len(texts))
 
 
 class InputIndex:

@@ -328,3 +328,12 @@ def test_check_json_of_a_model_with_nan_weights_is_strict(tmp_path):
     report = run_checks(str(path), str(data), EQN, limit=8, overfit_steps=2)
     assert report.failed and {c.name: c.status for c in report.checks}["probabilities"] == "fail"
     json.dumps(report.to_dict(), allow_nan=False)            # NaN losses become null
+
+
+def test_a_test_input_that_differs_from_a_train_input_only_by_spaces_or_invisible_characters_is_counted():
+    from tunelab.core.overlap import InputIndex
+
+    index = InputIndex(2)
+    index.add(["the cat sat .", ("caf\u00e9 is open", "yes")])
+    assert index.count_in(["the cat sat . ", "the  cat\u200b sat .", "\ufeffthe cat sat .", "the cat sat",
+                           ("cafe\u0301 is open", " yes"), ("yes", "caf\u00e9 is open")]) == 4
