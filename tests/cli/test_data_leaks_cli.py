@@ -152,3 +152,11 @@ def test_eval_and_check_of_a_minus_one_one_run_on_a_file_of_only_minus_one(leaky
     checked = tunelab("check", "--model", leaky["run"], "--data", only, "--eqn", EQN, "--limit", "8", "--json")
     assert checked.returncode in (0, 1), checked.stderr
     assert {c["name"]: c for c in json.loads(checked.stdout)["checks"]}["label_mapping"]["status"] == "pass"
+
+
+def test_cat_names_a_whole_number_label_as_its_class(tmp_path):
+    data = tmp_path / "floats.csv"
+    data.write_text("sentence,label\n" + "".join(f"text {i},{('1.0', '0', '1', '0.0')[i % 4]}\n" for i in range(12)),
+                    encoding="utf-8")
+    done = tunelab("cat", "--data", data, "--eqn", EQN, "--limit", "4")
+    assert done.returncode == 0 and [line.split("\t")[1] for line in done.stdout.splitlines()[1:]] == ["1", "0", "1", "0"]

@@ -142,6 +142,8 @@ def run_cat(args) -> int:
             label = row.get(eq.label, "")
             if names is not None and isinstance(label, int) and 0 <= label < len(names):
                 label = names[label]        # a ClassLabel's id means its name (and ids can differ by split)
+            elif eq.task == "classify" and isinstance(label, float) and label.is_integer():
+                label = int(label)          # the class 1.0 is '1', as summary, fit and eval name it
             values = [label] + [row[c] for c in eq.inputs]
             if args.json:
                 out.write(json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
