@@ -4,9 +4,10 @@
 its tokenizer, that the tokenizer round-trips text, that the label mapping is present and matches the head (a
 randomly initialised head, e.g. the bundled MiniLM before fine-tuning, is reported as such), that probabilities
 are finite and sum to 1, that predictions vary across varied inputs and that attention rows sum to 1. With data
-it also scores the model on a sample of the held-out split against the majority-class baseline and checks that
-a copy of the model can overfit one small batch (it is trainable). Each check passes, warns or fails with its
-reason. Called by `tunelab check`, the TUI and notebooks.
+it also counts the held-out inputs that also occur in train (a leak: a warning), scores the model on a sample of
+the held-out split against the majority-class baseline and checks that a copy of the model can overfit one small
+batch (it is trainable). Each check passes, warns or fails with its reason. Called by `tunelab check`, the TUI and
+notebooks.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import numpy as np
 import torch
 
 from .batching import collate, encode, encode_task_split
-from .data import TaskData, load_task_data
+from .data import TaskData, float32_label_problem, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from .metrics import classification_scores, default_figure_of_merit, regression_scores
-from .models import default_max_length, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
+from .models import default_max_length, load_classifier, load_config, load_tokenizer, max_positions, read_run_config, resolve_model
 
 STATUSES = ("pass", "warn", "fail")
 
@@ -64,7 +65,7 @@ OVERFIT_SATURATED = 1e-30   # a batch loss below this with no gradient left: log
 @dataclass(frozen=True)
 class CheckResult:
     name: str       # loads, tokenizer_round_trip, label_mapping, probabilities, predictions_vary,
-                    # attention_rows, beats_baseline, overfits_batch
+                    # attention_rows, train_overlap, beats_baseline, overfits_batch
     status: str     # "pass", "warn" or "fail"
     detail: str     # the reason, for the user
 
@@ -86,7 +87,19 @@ class CheckReport:
         return self.status == "fail"
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "status": self.status}
+        """The report as plain data for strict JSON: a figure that is NaN or infinite (a broken model's losses and
+        scores) becomes None."""
+        return _strict({**dataclasses.asdict(self), "status": self.status})
+
+
+def _strict(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 def run_checks(model: str | None, data: str | None = None, eqn: str | None = None, columns: list[str] | None = None,
@@ -102,7 +115,15 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     if eqn and not data:
         raise TuneLabError("--eqn goes with --data: name the dataset to check the model on")
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)  # a mistyped model or bad data is the user's error: exit 2
-    task = load_task_data(data, eqn, columns=columns, seed=seed) if data else None
+    try:
+        run = read_run_config(resolved) or {}
+    except TuneLabError:
+        run = {}                                     # a damaged run.json: the model itself is what is checked
+    minus_one = isinstance(run.get("label_names"), list) and "-1" in run["label_names"]   # a -1/1 run: -1 is a class
+    task = load_task_data(data, eqn, columns=columns, seed=seed, minus_one_is_a_label=minus_one) if data else None
+    problem = float32_label_problem(task, trains=True) if task is not None else None
+    if problem:                                      # ±1e308: finite in float64, inf in the float32 trained below
+        raise TuneLabError(problem)
     checks: list[CheckResult] = []
     figures: dict = {}
 
@@ -159,6 +180,9 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
 
     # ---- with data: score against the majority baseline, and overfit one batch
     if task is not None:
+        overlap = _train_overlap(task)
+        if overlap is not None:
+            checks.append(overlap)
         if label2id is None:
             add("beats_baseline", "fail", "skipped: the model's labels do not match the data's (see label_mapping)")
             return report()
@@ -293,6 +317,22 @@ def _sample_inputs(task: TaskData, n: int = 8) -> list:
     for text, label in zip(texts, sample.labels(split)):
         by_label.setdefault(str(label), []).append(text)
     return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
+
+
+def _train_overlap(task: TaskData) -> CheckResult | None:
+    """Held-out inputs (the same text, or pair) that are also train inputs: their scores measure memory."""
+    from .overlap import Overlap, count_in_split, index_split, overlap_line
+
+    others = [split for split in task.splits if split != "train"]
+    if "train" not in task.splits or not others:
+        return None
+    index = index_split(task, "train")
+    overlaps = [Overlap(split, count_in_split(index, task, split), len(task.split(split))) for split in others]
+    if any(o.in_train for o in overlaps):
+        return CheckResult("train_overlap", "warn", f"{overlap_line(overlaps)}: scores on them measure memory, "
+                                                    "not skill; remove them from train or from the held-out split")
+    counted = " and ".join(f"{o.rows:,} {o.split}" for o in overlaps)
+    return CheckResult("train_overlap", "pass", f"none of the {counted} inputs occurs in train")
 
 
 def _baseline_preds(task: TaskData, label2id: dict, labels: np.ndarray) -> tuple[np.ndarray, str]:

@@ -26,6 +26,8 @@ SPLIT_ALIASES = {
     "test": "test",
 }
 TEXT_SAMPLE_BYTES = 1 << 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)   # ~3.4e38: TuneLab trains and scores regression labels in float32
+FLOAT32_SQRT_MAX = FLOAT32_MAX ** 0.5            # ~1.8e19: a larger label's squared error is infinite in float32
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class TaskData:
 
     `splits` maps a split name to a `datasets.Dataset` whose columns include the equation's inputs and label.
     `label_names` (classification) are the distinct label values as strings, sorted (ints numerically);
-    `labeled` says per split whether it carries usable labels (GLUE test splits hold -1).
+    `labeled` says per split whether it carries usable labels (GLUE test splits hold -1 in every row; -1 beside other
+    values is an ordinary label).
     """
 
     name: str
@@ -136,10 +139,12 @@ def load_task_data(
     seed: int = 42,
     validation_share: float = 0.1,
     hold_out: bool = True,
+    minus_one_is_a_label: bool = False,
 ) -> TaskData:
     """Load `data` (see the module docstring) and check it against `eqn`.
 
-    With `hold_out`, a dataset without a validation split gets a seeded `validation_share` of train.
+    With `hold_out`, a dataset without a validation split gets a seeded `validation_share` of train. With
+    `minus_one_is_a_label` (a model trained on a -1/1 task), a split whose labels are all -1 is labelled.
     """
     data = (data or DEMO_NAME).strip()
     if eqn is None:
@@ -155,7 +160,7 @@ def load_task_data(
             raise TuneLabError(f"split {split_name!r} of {name} is empty")
         if columns:
             _check_header_read_as_data(ds, equation, columns, split_name, where)
-    labeled = {k: _has_labels(ds, equation) for k, ds in splits.items()}
+    labeled = _labelled_splits(splits, equation, minus_one_is_a_label)
     for split_name, ds in splits.items():
         _check_texts(ds, equation, split_name, where)
         if labeled[split_name]:
@@ -557,6 +562,12 @@ def _load_hub(spec: str) -> dict:
 def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where | None" = None) -> None:
     for col in equation.inputs + equation.outputs:
         if col not in ds.column_names:
+            alike = [c for c in ds.column_names if visible_label(c) == visible_label(col)]
+            if alike:                              # 'label\u200b' or 'label ': listed, it would look like the one asked for
+                raise TuneLabError(
+                    f"column {col!r} named in the equation is not in split {split!r} of {name}, but its column "
+                    f"{ascii(alike[0])} differs from it only by spaces or invisible characters; rename that column"
+                )
             if col in equation.outputs and split == "test" and all(c in ds.column_names for c in equation.inputs):
                 continue  # an unlabelled test split is fine for prediction
             raise TuneLabError(
@@ -706,19 +717,61 @@ def _looks_headerless(names: list[str]) -> bool:
     return any(n.startswith("Unnamed:") or " " in n.strip() or n.strip().lstrip("-").replace(".", "", 1).isdigit() for n in names)
 
 
-def _has_labels(ds, equation: Equation) -> bool:
-    """False for a split without the label column or whose labels are all -1 (GLUE's hidden test labels)."""
-    if equation.label not in ds.column_names:
-        return False
-    if type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
-        return True  # lists, dicts: _label_names says what is wrong with them
-    values = ds.unique(equation.label)
-    return not (len(values) == 1 and values[0] in (-1, None, ""))  # an all-empty label column: unlabelled too
+def _labelled_splits(splits: dict, equation: Equation, minus_one_is_a_label: bool = False) -> dict[str, bool]:
+    """Which splits carry usable labels. A split without the label column has none, nor one whose label column is
+    all empty, nor one whose labels are all -1 (GLUE's hidden test labels), unless -1 is an ordinary label value
+    elsewhere: in a -1/1 task another split holds -1 beside other values, and a test split that happens to be all -1
+    is labelled like the rest (as is any split, with `minus_one_is_a_label`)."""
+    uniques: dict[str, list | None] = {}
+    for split, ds in splits.items():
+        if equation.label not in ds.column_names:
+            uniques[split] = []
+        elif type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
+            uniques[split] = None           # lists, dicts: _label_names says what is wrong with them
+        else:
+            uniques[split] = ds.unique(equation.label)
+    minus_one_is_a_value = minus_one_is_a_label or any(
+        values and len(values) > 1 and any(_is_minus_one(v) for v in values)
+        and type(splits[split].features[equation.label]).__name__ == "Value"   # a ClassLabel's -1 is never a class
+        for split, values in uniques.items())
+
+    def labelled(split: str, values: list | None) -> bool:
+        if values is None:
+            return True
+        if len(values) != 1:
+            return bool(values)
+        class_label = type(splits[split].features[equation.label]).__name__ == "ClassLabel"
+        hidden = _is_minus_one(values[0]) and (class_label or not minus_one_is_a_value)
+        return not (values[0] is None or values[0] == "" or hidden)
+
+    return {split: labelled(split, values) for split, values in uniques.items()}
+
+
+def _is_minus_one(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == -1
+
+
+def hidden_labels_note(task: "TaskData", split: str) -> str:
+    """' (every label in split ... is -1, ...)' for a split read as unlabelled because all its labels are -1 (GLUE's
+    convention for hidden test labels), ' (every label ... is empty)' for one whose label column is empty, else '':
+    what a refusal adds so that a split with the label column yet no labels is not a mystery."""
+    col = task.equation.label
+    ds = task.splits.get(split)
+    if ds is None or task.labeled.get(split) or col not in ds.column_names or not len(ds):
+        return ""
+    if type(ds.features[col]).__name__ not in ("Value", "ClassLabel"):
+        return ""
+    first = ds[0][col]
+    if first is None or first == "":
+        return f" (every label in split {split!r} is empty)"
+    if not _is_minus_one(first):
+        return ""
+    return f" (every label in split {split!r} is -1, which marks hidden labels as in GLUE's test splits)"
 
 
 def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
     col = equation.label
-    values: set = set()
+    values: set = set()     # (is it a bool, the value): True == 1 in a set, but they are two spellings of a label
     for split, ds in sorted(splits.items(), key=lambda item: item[0] != "train"):   # train's classes first
         if not labeled[split]:
             continue
@@ -731,10 +784,19 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
         dtype = getattr(feature, "dtype", None)
         if type(feature).__name__ == "Json" and equation.task == "classify":   # JSON rows typed one by one
             scalars = column_values(ds, col)
+            if any(isinstance(v, float) and not v.is_integer() for v in scalars):
+                raise TuneLabError(
+                    f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
+                    "use 'regress:' for a numeric target, or int/string labels to classify"
+                )
+            scalars = [int(v) if isinstance(v, float) else v for v in scalars]   # 1.0 beside "1": one class
             if all(isinstance(v, (int, str)) for v in scalars):                  # bool is an int too
-                values.update(scalars)
+                values.update((isinstance(v, bool), v) for v in scalars)
                 continue
         if equation.task == "regress":
+            if type(feature).__name__ == "Json" and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in column_values(ds, col)):
+                continue                            # numbers, some written as ints and some as floats
             if dtype is None or not dtype.startswith(("int", "uint", "float")):
                 raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
             continue
@@ -747,26 +809,89 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
                     f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
                     "use 'regress:' for a numeric target, or int/string labels to classify"
                 )
-            values.update(int(v) for v in uniq)
+            values.update((False, int(v)) for v in uniq)
             continue
-        values.update(v for v in ds.unique(col) if v is not None)
+        values.update((isinstance(v, bool), v) for v in ds.unique(col) if v is not None)
     if equation.task == "regress":
         return ()
-    if all(isinstance(v, bool) for v in values):
-        return tuple(str(v) for v in sorted(values))
-    if all(isinstance(v, int) for v in values):
-        return tuple(str(v) for v in sorted(v for v in values if v != -1))
-    names = sorted({str(v) for v in values})   # a set: splits may hold 1 and '1' (each split is typed on its own)
+    raw = [v for _, v in values]
+    if all(isinstance(v, bool) for v in raw):
+        return tuple(str(v) for v in sorted(raw))
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+        return tuple(str(v) for v in sorted(raw))      # -1 too: a split whose labels are all -1 is not read here
+    names = sorted({str(v) for v in raw})      # a set: splits may hold 1 and '1' (each split is typed on its own)
     seen: dict[str, str] = {}
     for label in names:
-        key = " ".join(label.split())
+        key = visible_label(label)
         if key in seen:                         # 'neg' and 'neg ': two classes that are one, trained apart
+            first = seen[key]
+            if " ".join(first.split()) == " ".join(label.split()):
+                what, shown = "only by spaces", f"{first!r} and {label!r}"
+            else:                               # ascii() shows what no table shows: '\u200b', '\ufeff', 'e\u0301'
+                import unicodedata
+
+                what = ("only in Unicode normalisation (an accent composed in one, combined in the other)"
+                        if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", label)
+                        else "only by invisible characters")
+                shown = f"{ascii(first)} and {ascii(label)}"
             raise TuneLabError(
-                f"labels {seen[key]!r} and {label!r} in column {col!r} of {name} differ only by spaces, so they would be "
-                "two classes; clean the label column"
+                f"labels {shown} in column {col!r} of {name} differ {what}, so they would be "
+                "two classes that every table shows alike; clean the label column"
             )
         seen[key] = label
     return tuple(names)
+
+
+def visible_label(text: str) -> str:
+    """Text as a reader sees it: Unicode-normalised (NFC), format characters (zero-width space U+200B, BOM U+FEFF,
+    direction marks U+200E/U+200F, ...) and control characters dropped, runs of spaces (no-break spaces too) made
+    one, none at the ends. Two labels with the same key look the same in every table; two inputs with the same
+    key are the same input. About a microsecond for a short ASCII text."""
+    if text.isascii() and text.isprintable():
+        return " ".join(text.split())
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text.translate(_invisible_characters())).split())
+
+
+def _invisible_characters() -> dict:
+    """str.translate's table that drops every format (Cf) and non-space control (Cc) character."""
+    global _INVISIBLE
+    if _INVISIBLE is None:
+        import unicodedata
+
+        planes = list(range(0x20000)) + list(range(0xE0000, 0xE1000))    # where Cf and Cc characters live
+        _INVISIBLE = {c: None for c in planes
+                      if unicodedata.category(chr(c)) == "Cf" or (unicodedata.category(chr(c)) == "Cc" and not chr(c).isspace())}
+    return _INVISIBLE
+
+
+_INVISIBLE: dict | None = None
+
+
+def float32_label_problem(task: TaskData, *, trains: bool = False) -> str | None:
+    """For regress: the first label, in any labelled split, beyond float32's range (finite in float64, such as
+    1e308, but infinite as the float32 that fit trains and eval scores in), as a one-line message; else None.
+    With `trains`, also one whose squared error would pass float32's range (|label| above ~1.8e19): the loss of a
+    model trained on it is infinite from the first step."""
+    if task.equation.task != "regress":
+        return None
+    limit = FLOAT32_SQRT_MAX if trains else FLOAT32_MAX
+    for split in task.splits:
+        if not task.labeled.get(split):
+            continue
+        for table in _arrow_chunks(task.split(split), [task.equation.label], 100_000):
+            values = np.asarray(table.column(0).to_numpy(zero_copy_only=False), dtype=np.float64)
+            beyond = np.flatnonzero(np.abs(values) > limit)
+            if not len(beyond):
+                continue
+            where = f"label {values[beyond[0]]:g} in column {task.equation.label!r} (split {split!r} of {task.name})"
+            if abs(values[beyond[0]]) > FLOAT32_MAX:
+                return (f"{where} is beyond float32's range (±{FLOAT32_MAX:.3g}), in which TuneLab trains and scores; "
+                        "rescale the label column")
+            return (f"{where} is too large to train on: its squared error passes float32's range (±{FLOAT32_MAX:.3g}), "
+                    "so the loss is infinite; rescale the label column")
+    return None
 
 
 def class_label_names(feature) -> list[str] | None:
@@ -782,6 +907,9 @@ def class_ids(values, feature, label2id: dict[str, int], name: str, column: str)
 
     names = class_label_names(feature)
     dtype = str(getattr(feature, "dtype", ""))
+    if type(feature).__name__ == "Json":      # JSON rows typed one by one, stored as JSON text: decode each
+        decoded = [None if v is None else feature.decode_example(v) for v in values.to_pylist()]
+        return np.asarray(label_ids(decoded, label2id, name, column), dtype=np.int64)
     if names is not None:
         known = pc.and_(pc.greater_equal(values, 0), pc.less(values, len(names)))
         if not pc.all(pc.fill_null(known, False)).as_py():   # -1 (GLUE's hidden label) or null among the labels

@@ -14,7 +14,7 @@ import numpy as np
 from . import cls_shortcut
 from .batching import encode_task_split
 from .config import Setting
-from .data import load_task_data
+from .data import float32_label_problem, hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, score_outputs, softmax
@@ -40,6 +40,8 @@ class EvalReport:
     majority_baseline: float | None = None             # the figure of merit of always guessing train's majority
     majority_label: str | None = None                  # that label
     majority_accuracy: float | None = None             # its accuracy on the split (the label's share)
+    in_train: int | None = None                        # examples whose input is also a training input (None: unknown)
+    train_data: str | None = None                      # what "training input" means: the run's train split, or train
 
 
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
@@ -52,11 +54,16 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     run = read_run_config(resolved) or {}
     eqn = eqn or run.get("equation")
+    own_data = data is None
     if data is None:
         data = run.get("config", {}).get("data")
         columns = columns or run.get("config", {}).get("columns")
-    task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False)
+    task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False,
+                          minus_one_is_a_label=isinstance(run.get("label_names"), list) and "-1" in run["label_names"])
     split = _pick_split(task, split)
+    float32_problem = float32_label_problem(task) if task.equation.task == "regress" else None
+    if float32_problem:
+        raise TuneLabError(float32_problem)
     tokenizer = load_tokenizer(resolved)
     clf, new_head = load_classifier(resolved)
     if new_head:
@@ -81,13 +88,44 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     cls_shortcut.install(clf)
     outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
                               cancel=cancel, progress=progress)
+    broken = int(np.count_nonzero(~np.isfinite(outputs).all(axis=-1)))
+    if broken:                                       # NaN weights (a run that diverged): no score would mean anything
+        raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
+                           "so its scores would be meaningless; its weights are broken (a run whose loss diverged?)")
     scores = score_outputs(task.equation.task, outputs, enc.labels, config.num_labels, metric)
+    in_train, train_data = _train_overlap(task, split, run, own_data)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),
-                  figure_of_merit=metric, value=scores[metric], scores=scores)
+                  figure_of_merit=metric, value=scores[metric], scores=scores, in_train=in_train, train_data=train_data)
     if is_regression:
         return EvalReport(**report)
     return EvalReport(**report, labels=label_names, **_classification_details(task, split, outputs, enc.labels, label_names, mistakes),
                       **_majority_baseline(task, split, enc.labels, label2id, metric, label_names))
+
+
+def _train_overlap(task, split: str, run: dict, own_data: bool) -> tuple[int | None, str | None]:
+    """How many examples of `split` have an input (the same text, or the same pair) that the model was trained on,
+    and what that training data is: for a TuneLab run, the train split its run.json names, held out as fit held it
+    out (None, None when that data can no longer be read); for any other model, the data's own train split."""
+    from .overlap import count_in_split, index_split
+
+    config = run.get("config", {}) if isinstance(run.get("config"), dict) else {}
+    if run.get("equation") and config.get("data"):
+        if own_data and str(task.equation) == run["equation"] and "validation" in task.splits:
+            train = task                               # the run's own data, which fit did not split: read once
+        else:
+            try:
+                train = load_task_data(config["data"], run["equation"], columns=config.get("columns"),
+                                       seed=config.get("seed", 42))
+            except TuneLabError:
+                return None, None                      # moved or changed since: say nothing rather than guess
+        where = "the run's train split"
+    elif split != "train" and "train" in task.splits:
+        train, where = task, "train"
+    else:
+        return None, None
+    if "train" not in train.splits or train.equation.is_pair != task.equation.is_pair:
+        return None, None
+    return count_in_split(index_split(train, "train"), task, split), where
 
 
 MISTAKES = Setting("mistakes", int, 10, "how many of the most confident mistakes to show (0: none)",
@@ -113,13 +151,14 @@ def _pick_split(task, split: str | None) -> str:
         for name in ("test", "validation", "train", *task.splits):
             if name in labelled:
                 return name
-        raise TuneLabError(f"no split of {task.name} has labels to score against (its splits: {', '.join(task.splits)})")
+        raise TuneLabError(f"no split of {task.name} has labels to score against (its splits: {', '.join(task.splits)})"
+                           + next((note for s in task.splits if (note := hidden_labels_note(task, s))), ""))
     name = split if split in task.splits else SPLIT_ALIASES.get(split.strip().lower(), split.strip())
     if name not in task.splits:
         raise TuneLabError(f"there is no split {split!r} in {task.name}; its splits are: {', '.join(task.splits)}")
     if name not in labelled:
         others = f"; splits with labels: {', '.join(labelled)}" if labelled else ""
-        raise TuneLabError(f"split {name!r} of {task.name} has no labels to score against{others}")
+        raise TuneLabError(f"split {name!r} of {task.name} has no labels to score against{others}{hidden_labels_note(task, name)}")
     return name
 
 

@@ -24,7 +24,7 @@ import torch
 from . import allocator, cls_shortcut
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
-from .data import TaskData, absolute_data_spec, load_task_data
+from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
 from .errors import TuneLabError
 from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
@@ -83,7 +83,7 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     say(f"reading data {config.data}")
     task = load_task_data(config.data, config.eqn, columns=list(config.columns) if config.columns else None, seed=config.seed)
     if "train" not in task.splits or not task.labeled.get("train"):
-        raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on")
+        raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on{hidden_labels_note(task, 'train')}")
     if task.equation.task == "classify" and len(task.label_names) < 2:
         raise TuneLabError(f"column {task.equation.label!r} of {task.name} has a single label value; classification needs at least 2")
     metric = config.metric or default_figure_of_merit(

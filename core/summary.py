@@ -8,16 +8,18 @@ A data summary gives rows per split, label balance, token-length percentiles, th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import DEFAULT_MAX_LENGTH
-from .data import class_ids, load_task_data
+from .data import FLOAT32_MAX, FLOAT32_SQRT_MAX, class_ids, hidden_labels_note, load_task_data
 from .errors import TuneLabError
 from .metrics import default_figure_of_merit, majority_baseline_of_counts
 from .models import (BUNDLED_NAME, bundled_model_dir, load_config, load_counting_tokenizer,
                      max_positions, model_max_length, resolve_model)
+from .overlap import InputIndex, Overlap
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class DataSummary:
     majority_label: str | None = None                           # train's most common label (classification)
     majority_accuracy: dict = field(default_factory=dict)       # split -> accuracy of always guessing it
     length_histogram: dict = field(default_factory=dict)        # split -> {"edges": [...], "counts": [...]} (tokens)
+    in_train: dict = field(default_factory=dict)                # split -> rows whose input also occurs in train
+    notes: list = field(default_factory=list)                   # one-line remarks: why a split reads as unlabelled
+    warnings: list = field(default_factory=list)                # one line each: label values training cannot take
+
+    def overlaps(self) -> list[Overlap]:
+        """The splits other than train, with how many of their inputs also occur in train."""
+        return [Overlap(split, n, self.rows[split]) for split, n in self.in_train.items()]
 
 
 CHUNK = 2_000  # rows tokenized at a time: a fast tokenizer keeps ~3 KB of Encoding per row until the chunk is done
@@ -139,27 +148,45 @@ def histogram_of_counts(counts: np.ndarray, bins: int) -> tuple[np.ndarray, np.n
 @dataclass
 class _Moments:
     """Count, mean, sum of squared deviations, min and max of a stream of numbers, merged chunk by chunk (Chan et
-    al.), so the variance stays exact for values far from zero."""
+    al.), so the variance stays exact for values far from zero. Values beyond 2**256 are summed in units of a power
+    of two (`scale`, an exact division), so that ±1e308, finite in float64, gives a finite mean and spread rather
+    than inf and NaN."""
     n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
+    mean: float = 0.0           # in units of `scale`
+    m2: float = 0.0             # in units of `scale` squared
     low: float = float("inf")
     high: float = float("-inf")
+    scale: float = 1.0
 
     def add(self, x: np.ndarray) -> None:
         if not len(x):
             return
+        self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
+        big = max(abs(self.low), abs(self.high))
+        if big >= 2.0 ** 256 and big > self.scale:
+            scale = 2.0 ** min(math.frexp(big)[1], 1023)
+            ratio = scale / self.scale
+            self.mean, self.m2, self.scale = self.mean / ratio, self.m2 / ratio / ratio, scale
+        if self.scale != 1.0:
+            x = x / self.scale
         n, mean = len(x), float(x.mean())
         m2 = float(((x - mean) ** 2).sum())
         delta, total = mean - self.mean, self.n + n
         self.m2 += m2 + delta * delta * self.n * n / total
         self.mean += delta * n / total
         self.n = total
-        self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
+
+    @property
+    def average(self) -> float:
+        return self.mean * self.scale
+
+    @property
+    def std(self) -> float:
+        return (self.m2 / self.n) ** 0.5 * self.scale
 
     def mse_of(self, guess: float) -> float:
-        """Mean squared error of guessing `guess` for every value."""
-        return self.m2 / self.n + (self.mean - guess) ** 2
+        """Mean squared error of guessing `guess` for every value (inf where it is beyond float64)."""
+        return (self.m2 / self.n + (self.mean - guess / self.scale) ** 2) * self.scale * self.scale
 
 
 def _progress(chunks, say, what: str, total: int):
@@ -171,23 +198,31 @@ def _progress(chunks, say, what: str, total: int):
         say(f"{what}: {done:,} of {total:,} rows")
 
 
-def _tally(task, split: str, tokenizer, label2id: dict, say) -> tuple[np.ndarray, np.ndarray | _Moments | None]:
-    """One pass over a split, CHUNK rows at a time: the counts of each token length, and the counts of each class
-    (or the moments of a numeric label; None for an unlabelled split). Memory does not grow with the rows."""
+def _tally(task, split: str, tokenizer, label2id: dict, say, inputs: InputIndex | None = None,
+           train: InputIndex | None = None) -> tuple[np.ndarray, np.ndarray | _Moments | None, int]:
+    """One pass over a split, CHUNK rows at a time: the counts of each token length, the counts of each class (or
+    the moments of a numeric label; None for an unlabelled split), and how many inputs the `train` index holds.
+    The split's own inputs go into `inputs`. Memory grows only by those 8-byte hashes."""
     ds = task.split(split)
     label = task.equation.label
     lengths = np.zeros(0, dtype=np.int64)
     labels = None
+    in_train = 0
     if task.labeled.get(split):
         labels = _Moments() if task.equation.task == "regress" else np.zeros(len(label2id), dtype=np.int64)
     for table in _progress(task.iter_tables(split, CHUNK), say, f"tokenizing {split}", len(ds)):
-        lengths = _add_counts(lengths, token_lengths(tokenizer, task.texts_of(table), task.equation.is_pair))
+        texts = task.texts_of(table)
+        lengths = _add_counts(lengths, token_lengths(tokenizer, texts, task.equation.is_pair))
+        if inputs is not None:
+            inputs.add(texts)
+        if train is not None:
+            in_train += train.count_in(texts)
         if isinstance(labels, _Moments):
             labels.add(np.asarray(table.column(label).to_numpy(), dtype=float))
         elif labels is not None:
             labels += np.bincount(class_ids(table.column(label), ds.features[label], label2id,
                                             f"split {split!r} of {task.name}", label), minlength=len(label2id))
-    return lengths, labels
+    return lengths, labels, in_train
 
 
 def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | None = None, model: str | None = None,
@@ -210,24 +245,38 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     label2id = {n: i for i, n in enumerate(task.label_names)}
 
     rows, balance, lengths, truncated, baseline, majority_accuracy, histogram = {}, {}, {}, {}, {}, {}, {}
-    tallies = {}
+    tallies, in_train = {}, {}
+    train_inputs = InputIndex(len(task.split("train"))) if "train" in task.splits else None
     for split in sorted(task.splits, key=lambda name: name != "train"):    # train first: the others are scored by it
         rows[split] = len(task.split(split))
-        counts, tallies[split] = _tally(task, split, tokenizer, label2id, say)
+        if split == "train":
+            counts, tallies[split], _ = _tally(task, split, tokenizer, label2id, say, inputs=train_inputs)
+        else:
+            counts, tallies[split], found = _tally(task, split, tokenizer, label2id, say, train=train_inputs)
+            if train_inputs is not None:
+                in_train[split] = found
         present = np.flatnonzero(counts)
         hist, edges = histogram_of_counts(counts, min(20, max(1, int(present[-1] - present[0]) + 1)))
         histogram[split] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in hist]}
         lengths[split] = {f"p{q}": int(percentile_of_counts(counts, q)) for q in (50, 90, 95, 99)} | {"max": int(present[-1])}
         truncated[split] = float(counts[max_length + 1:].sum() / rows[split])
+    del train_inputs
     train = tallies.get("train")
     majority_label = None
+    notes = [f"read as unlabelled{note}" for split in task.splits if (note := hidden_labels_note(task, split))]
+    huge: dict = {}
+    warnings = []
     for split, tally in tallies.items():
         if tally is None:
             continue
         if regress:
-            guess = train.mean if train is not None else tally.mean
-            balance[split] = {"mean": tally.mean, "std": (tally.m2 / tally.n) ** 0.5, "min": tally.low, "max": tally.high}
-            baseline[split] = tally.mse_of(guess)
+            guess = train.average if train is not None else tally.average
+            balance[split] = {"mean": tally.average, "std": tally.std, "min": tally.low, "max": tally.high}
+            mse = tally.mse_of(guess)
+            if math.isfinite(mse):          # beyond float64 (labels near 1e308): no baseline rather than inf
+                baseline[split] = mse
+            if max(-tally.low, tally.high) > FLOAT32_SQRT_MAX:
+                huge[split] = tally.low if -tally.low > tally.high else tally.high
         else:
             train_counts = train if train is not None else tally
             balance[split] = {name: int(tally[i]) for name, i in label2id.items()}
@@ -235,11 +284,20 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
             majority = int(np.argmax(train_counts))
             majority_label = task.label_names[majority]
             majority_accuracy[split] = float(tally[majority] / tally.sum())
+    if huge:
+        value = max(huge.values(), key=abs)
+        if abs(value) > FLOAT32_MAX:
+            warnings.append(f"label values reach {value:.3g} ({', '.join(huge)}), beyond float32's range (±{FLOAT32_MAX:.3g}) "
+                         "in which TuneLab trains and scores: fit, eval and check refuse them; rescale the label column")
+        else:
+            warnings.append(f"label values reach {value:.3g} ({', '.join(huge)}): their squared errors pass float32's range "
+                         f"(±{FLOAT32_MAX:.3g}), so training on them gives an infinite loss; rescale the label column")
     order = {split: i for i, split in enumerate(task.splits)}                  # report in the data's own order
     def ordered(d): return dict(sorted(d.items(), key=lambda kv: order[kv[0]]))
     return DataSummary(task.name, str(task.equation), ordered(rows), ordered(balance), ordered(lengths), ordered(truncated),
                        max_length, "mse" if regress else metric, ordered(baseline), task.held_out_validation, majority_label,
-                       ordered(majority_accuracy), ordered(histogram))
+                       ordered(majority_accuracy), ordered(histogram), ordered(in_train), notes,
+                       warnings)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ CHECK_GUIDE: dict[str, tuple[str, str, str]] = {
                        "Every attention row is a probability distribution over the tokens (it sums to 1).",
                        "Broken weights or a custom attention implementation: reload the model, or load it with "
                        "eager attention."),
+    "train_overlap": ("No held-out input in train",
+                      "No validation or test input (the same text, or the same pair) also occurs in train.",
+                      "Scores on inputs the model trained on measure its memory: remove them from train or from "
+                      "the held-out split (duplicated rows in a file split at random leak the same way)."),
     "beats_baseline": ("Beats the baseline",
                        "On a sample of the held-out split the model beats always answering the most common label.",
                        "Train longer or with another learning rate, and check that the equation names the right "

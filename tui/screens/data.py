@@ -97,6 +97,17 @@ def summary_text(summary) -> Content:
     lines.append(Content.assemble(("rows ", muted), rows))
     if summary.held_out_validation:
         lines.append(Content.from_markup("[dim]validation: held out of train (seeded)[/]"))
+    overlaps = sorted(summary.overlaps() if hasattr(summary, "overlaps") else [],
+                      key=lambda o: SPLIT_ORDER.index(o.split) if o.split in SPLIT_ORDER else 9)
+    if overlaps:                                  # test rows also in train: the leak people most often miss
+        from tunelab.core.overlap import overlap_brief
+
+        leak = any(o.in_train for o in overlaps)
+        lines.append(Content.assemble((overlap_brief(overlaps), "$warning" if leak else muted)))
+    for note in getattr(summary, "notes", ()):
+        lines.append(Content.assemble((note, muted)))
+    for warning in getattr(summary, "warnings", ()):
+        lines.append(Content.assemble((warning, "$warning")))
     split = "train" if "train" in summary.label_balance else next(iter(summary.label_balance), None)
     if split is not None:
         balance = summary.label_balance[split]
@@ -127,7 +138,8 @@ def summary_text(summary) -> Content:
         lines.append(Content(""))
         lines.append(Content.assemble(("majority baseline", "bold")))
         for split, value in in_split_order(summary.majority_baseline):
-            lines.append(Content(f"  {split} {summary.figure_of_merit} {value:.3f}"))
+            lines.append(Content(f"  {split} {summary.figure_of_merit} {value:.3f}" if abs(value) < 1e9
+                                 else f"  {split} {summary.figure_of_merit} {value:.3g}"))
     return Content("\n").join(lines)
 
 

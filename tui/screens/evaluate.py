@@ -50,6 +50,8 @@ class EvaluateScreen(JobScreen):
     EvaluateScreen #eval-status { height: 1; }
     EvaluateScreen #eval-message { width: 1fr; color: $foreground-muted; }
     EvaluateScreen #eval-progress { width: 22; display: none; }
+    EvaluateScreen #eval-train-overlap { height: 1; color: $foreground-muted; display: none; }
+    EvaluateScreen #eval-train-overlap.-leak { color: $warning; }
     EvaluateScreen.-running #eval-progress { display: block; }
     EvaluateScreen #eval-top { height: auto; max-height: 50%; }
     EvaluateScreen #eval-metrics { width: auto; max-width: 40; margin-right: 1; }
@@ -101,6 +103,7 @@ class EvaluateScreen(JobScreen):
         with Horizontal(id="eval-status"):
             yield Static("", id="eval-message")
             yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="eval-progress")
+        yield Static("", id="eval-train-overlap")     # the scored inputs also trained on: one line
         with Horizontal(id="eval-top"):
             yield DataTable(id="eval-metrics", cursor_type="none", zebra_stripes=False)
             with Vertical(id="eval-right"):
@@ -192,6 +195,7 @@ class EvaluateScreen(JobScreen):
         self._filters = {"gold": None, "predicted": None}
         self._set_message(f"{report.model} on {report.data} ({report.split}, {report.examples} examples): "
                           f"{report.figure_of_merit} {report.value:.3f}")
+        self._show_train_overlap(report)
         self._fill_metrics(report)
         self._fill_classes(report)
         grid = self.query_one(ConfusionGrid)
@@ -199,6 +203,16 @@ class EvaluateScreen(JobScreen):
         if report.labels:
             grid.set_matrix(report.confusion, report.labels)
         self._fill_mistakes()
+
+    def _show_train_overlap(self, report) -> None:
+        from tunelab.core.overlap import Overlap, overlap_line
+
+        line = self.query_one("#eval-train-overlap", Static)
+        in_train = getattr(report, "in_train", None)
+        line.display = in_train is not None
+        line.set_class(bool(in_train), "-leak")
+        if in_train is not None:
+            line.update(Text(overlap_line([Overlap(report.split, in_train, report.examples)], report.train_data or "train")))
 
     def _fill_metrics(self, report) -> None:
         table = self.query_one("#eval-metrics", DataTable)

@@ -46,6 +46,11 @@ def run(args) -> int:
         base = base[:-1] + f": always {r.majority_label!r}, accuracy {r.majority_accuracy:.4f})"
     console.print(f"[bold]{r.figure_of_merit} {r.value:.4f}[/]{base}")
     console.print("  " + ", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit))
+    if r.in_train is not None:                       # plain text: a data path is never read as markup
+        from tunelab.core.overlap import Overlap, overlap_line
+
+        console.print(overlap_line([Overlap(r.split, r.in_train, r.examples)], r.train_data or "train"),
+                      markup=False, highlight=False)
     if r.per_class:
         table = Table(title="per class", title_justify="left")
         for col in ("label", "precision", "recall", "f1", "support"):

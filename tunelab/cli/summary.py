@@ -67,12 +67,16 @@ def run(args) -> int:
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
             labels = "\n".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
-                f"mean {bal['mean']:.3f} sd {bal['std']:.3f}"
+                f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
             table.add_row(split, str(n), labels or "(unlabelled)", f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
-                          f"{s.truncated_share[split]:.1%}", "" if base is None else f"{base:.3f}")
+                          f"{s.truncated_share[split]:.1%}", "" if base is None else _number(base))
         console.print(table)
+        from tunelab.core.overlap import overlap_line
+
+        for line in [overlap_line([o]) for o in s.overlaps()] + s.notes + s.warnings:   # plain text, never markup
+            console.print(line, markup=False, highlight=False)
         return 0
     m = summarize_model(args.model, args.freeze_layers, trust_remote_code=args.trust_remote_code)
     if args.json:
@@ -91,6 +95,11 @@ def run(args) -> int:
         table.add_row(row["name"], f"{row['parameters']:,}", f"{row['trainable']:,}")
     console.print(table)
     return 0
+
+
+def _number(value: float) -> str:
+    """A label statistic: 3 decimals, or 3 significant digits for a value too large for them (1e+308)."""
+    return f"{value:.3f}" if abs(value) < 1e9 else f"{value:.3g}"
 
 
 def _check(setting, value) -> None:
@@ -134,6 +143,8 @@ def run_cat(args) -> int:
             label = row.get(eq.label, "")
             if names is not None and isinstance(label, int) and 0 <= label < len(names):
                 label = names[label]        # a ClassLabel's id means its name (and ids can differ by split)
+            elif eq.task == "classify" and isinstance(label, float) and label.is_integer():
+                label = int(label)          # the class 1.0 is '1', as summary, fit and eval name it
             values = [label] + [row[c] for c in eq.inputs]
             if args.json:
                 out.write(json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
