@@ -16,12 +16,13 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from . import allocator, cls_shortcut
+from . import allocator, checkpoint as checkpoints, cls_shortcut
+from .checkpoint import TrainState
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval
 from .data import TaskData, absolute_data_spec, load_task_data
@@ -142,30 +143,6 @@ def mixed_precision() -> str:
 
 # ---------------------------------------------------------------- the run
 
-@dataclass
-class TrainState:
-    """Where training stands; saved as trainer_state.json inside every resumable checkpoint."""
-
-    step: int = 0                   # optimizer steps done
-    epoch: int = 0                  # the epoch in progress
-    batch_in_epoch: int = 0         # micro-batches of that epoch already consumed (this process's share)
-    best: float | None = None       # the best figure of merit so far
-    best_scores: dict | None = None  # every score of that evaluation (the saved model's validation scores)
-    bad_evals: int = 0              # evaluations since the last improvement (early stopping)
-    segment: int = 1                # 1 for the first start, +1 for each resume
-    history: list = field(default_factory=list)   # every evaluation: step, epoch and scores
-
-    @classmethod
-    def load(cls, path: Path) -> "TrainState":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in data.items() if k in names})
-        except (OSError, ValueError, TypeError, AttributeError) as err:
-            raise TuneLabError(f"the checkpoint's {path.name} is damaged ({type(err).__name__}); "
-                               "the run cannot be resumed from it") from None
-
-
 @dataclass(frozen=True)
 class Plan:
     """How many steps the run takes, fixed when it starts (a resume keeps them)."""
@@ -226,13 +203,22 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None
     if checkpoint is None:
         if run.model.exists():
             raise TuneLabError(f"{resume!r} has no resumable checkpoint (the run finished)")
+        if run.last.is_dir():                           # saved once, its last part missing: name what is
+            checkpoints.check(run.last, _world_size(), run.best)
         if os.path.lexists(run.root / "checkpoints"):   # saved once, now unreadable: starting over would lose it
             raise TuneLabError(f"{resume!r} has no whole checkpoint to resume from: {run.root / 'checkpoints'} is "
-                               "damaged (checkpoints/last must be a folder holding trainer_state.json)")
+                               f"damaged (checkpoints/last must be a folder holding {checkpoints.STATE})")
         return run, config, TrainState(), None          # stopped before its first checkpoint: from the start
-    state = TrainState.load(checkpoint / "trainer_state.json")
+    checkpoints.check(checkpoint, _world_size(), run.best)  # every part there and readable, before anything is written
+    state = TrainState.load(checkpoint / checkpoints.STATE)
     state.segment += 1
     return run, config, state, checkpoint
+
+
+def _world_size() -> int:
+    """How many training processes this launch has (torchrun and accelerate launch set WORLD_SIZE)."""
+    value = os.environ.get("WORLD_SIZE", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
@@ -375,14 +361,9 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
         optimizer = adamw(model, config.lr, config.weight_decay)
         scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
-        accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         if checkpoint is not None:  # resume: weights, optimizer, schedule and RNG exactly as they were
-            try:
-                accelerator.load_state(str(checkpoint))
-            except Exception as err:
-                raise TuneLabError(f"the checkpoint in {checkpoint} is damaged and cannot be loaded "
-                                   f"({type(err).__name__}); the run cannot be resumed from it") from None
+            checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=rank, device=device)
         if main and state.segment == 1:
             write_json_atomic(run.config, {
                 "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
@@ -411,15 +392,10 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             steps.flush()
             if main:
                 emit(SaveStarted(state.step, "checkpoint"))
-            accelerator.wait_for_everyone()
-            tmp = run.last.with_name("last.tmp")
-            try:
-                accelerator.save_state(str(tmp))
-                if main:
-                    write_json_atomic(tmp / "trainer_state.json", asdict(state))
-                    replace_dir(tmp, run.last)   # atomic: a kill here leaves the previous checkpoint usable
+            try:   # into last.tmp, then swapped in: a kill here leaves the previous checkpoint usable
+                checkpoints.save(run.last, unwrapped, optimizer, scheduler, state, rank=rank,
+                                 barrier=accelerator.wait_for_everyone)
             except Exception as err:
-                shutil.rmtree(tmp, ignore_errors=True)
                 raise _save_error("checkpoint", run.last.parent, err) from None
             if main:
                 emit(CheckpointSaved(state.step, str(run.last), reason))
