@@ -154,7 +154,7 @@ def check(checkpoint: Path, world: int, best: Path | None = None) -> None:
     missing = [name for name in _PARTS if name not in present]
     ranks = sorted(int(n.split(".")[1]) for n in present if n.startswith("rng.") and n.endswith(".safetensors")
                    and n.split(".")[1].isdigit())
-    if len(missing) == len(_PARTS) and set(_PICKLED) & present:
+    if OPTIMIZER in missing and set(_PICKLED) & present:
         raise TuneLabError(f"the checkpoint in {checkpoint} was written by an older TuneLab (pickle files, which "
                            "--resume no longer reads because loading them can run code); train again with a new --out")
     if missing:
