@@ -205,21 +205,21 @@ def _reason(err: BaseException) -> str:
 
 # ---------------------------------------------------------------- loading
 
-def load(checkpoint: Path, model, optimizer, scheduler, *, rank: int, device) -> None:
+def load(checkpoint: Path, model, optimizer, scheduler, *, rank: int) -> None:
     """Put weights, optimizer state, schedule position and this process's RNG back exactly as they were saved.
     `check` ran before; anything that still does not fit this run (a tensor of another shape, a setting of
-    another type) is refused as damaged."""
+    another type) is refused as damaged. Tensors are read into CPU memory and copied onto the model's device."""
     from safetensors.torch import load_file, load_model
 
     path = checkpoint / MODEL
     try:
-        load_model(model, str(path), strict=True, device=str(device))
+        load_model(model, str(path), strict=True)
     except Exception as err:
         raise _damaged(path, _reason(err)) from None
 
     path = checkpoint / OPTIMIZER
     try:
-        tensors = load_file(str(path), device=str(device))
+        tensors = load_file(str(path))
     except Exception as err:
         raise _damaged(path, _reason(err)) from None
     fresh = optimizer.state_dict()

@@ -363,7 +363,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
         model, optimizer = accelerator.prepare(model, optimizer)
         unwrapped = accelerator.unwrap_model(model)
         if checkpoint is not None:  # resume: weights, optimizer, schedule and RNG exactly as they were
-            checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=rank, device=device)
+            checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=rank)
         if main and state.segment == 1:
             write_json_atomic(run.config, {
                 "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
