@@ -103,6 +103,7 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     if task.equation.task == "classify":
         _refuse_labels_train_lacks(task, label2id, train.labels)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
+    plan_steps(config, len(train), _world_size())    # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 
 
@@ -231,6 +232,10 @@ def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = max(1, round(steps_per_epoch * config.epochs))
     warmup_steps = int(config.warmup * total_steps) if config.warmup < 1 else int(config.warmup)
+    if warmup_steps > total_steps:   # the run would end still warming up, at a small share of --lr
+        raise TuneLabError(f"--warmup {config.warmup:g} steps is longer than the run, which takes {total_steps:,} "
+                           f"steps ({config.epochs:g} epochs of {steps_per_epoch:,}); give at most --warmup {total_steps}, "
+                           f"or a share of the steps such as --warmup 0.1")
     return Plan(batches_per_epoch, steps_per_epoch, total_steps, warmup_steps)
 
 
@@ -388,8 +393,14 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             votes = accelerator.reduce(torch.tensor([1.0 if f else 0.0 for f in flags], device=device), reduction="sum")
             return [v > 0 for v in votes.tolist()]
 
-        def save_resumable(reason: str) -> None:
+        def refuse_non_finite_loss() -> None:
+            """Emit the pending steps; a NaN or infinite loss among them fails the run (on every process alike)."""
             steps.flush()
+            if agree(steps.non_finite is not None)[0]:
+                raise TuneLabError(_non_finite_loss_message(steps.non_finite, config, setup))
+
+        def save_resumable(reason: str) -> None:
+            refuse_non_finite_loss()    # a checkpoint of NaN weights would only fail again when resumed
             if main:
                 emit(SaveStarted(state.step, "checkpoint"))
             try:   # into last.tmp, then swapped in: a kill here leaves the previous checkpoint usable
@@ -405,7 +416,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             """Score the validation split; save the best model; True when early stopping says stop."""
             if setup.valid is None:
                 return False
-            steps.flush()
+            refuse_non_finite_loss()
             emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
             outputs = predict_outputs(model, setup.valid, config.eval_batch_size, device, pad_id, accelerator.autocast,
                                       cancel=stop if world == 1 else None)
@@ -486,7 +497,9 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                 ownership.step = state.step
             save_due = (save_kind == "steps" and state.step % int(save_amount) == 0) or \
                        (save_kind == "seconds" and time.monotonic() - last_save >= save_amount)
-            stop_now, save_due = agree(stop.is_set(), save_due)
+            stop_now, save_due, non_finite = agree(stop.is_set(), save_due, steps.non_finite is not None)
+            if non_finite:      # seen at a flush (one host sync per flush, none per step)
+                refuse_non_finite_loss()
             if state.step >= plan.total_steps:
                 status = "completed"
             elif stop_now:
@@ -500,7 +513,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                 if status is None and save_due:
                     save_resumable("periodic")
                     last_save = time.monotonic()
-        steps.flush()
+        refuse_non_finite_loss()      # a NaN in the last steps fails the run too: nothing is saved as completed
 
         # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
         if status == "completed" and (not state.history or state.history[-1]["step"] != state.step):
@@ -544,6 +557,7 @@ class _StepLog:
         self.cuda = device is not None and getattr(device, "type", "") == "cuda"
         self.pending: list = []
         self.seconds, self.samples = 0.0, 0
+        self.non_finite: tuple[int, float] | None = None   # (step, loss) of the first NaN or infinite loss
         self.restart_clock()
 
     def restart_clock(self) -> None:
@@ -555,7 +569,10 @@ class _StepLog:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending:
+        """Emit the pending steps; stop at the first non-finite loss (kept in `non_finite`, never emitted:
+        events.jsonl is strict JSON, and the trainer fails the run on it)."""
+        if not self.pending or self.non_finite is not None:
+            self.pending.clear()
             return
         losses = torch.stack([p[2] for p in self.pending]).float().tolist()
         elapsed = max(time.perf_counter() - self.window_start, 1e-9)
@@ -565,6 +582,9 @@ class _StepLog:
         rss = round(_rss_mb(), 1)
         gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if self.cuda else 0.0
         for (step, epoch, _, lr, _, _), loss in zip(self.pending, losses):
+            if not math.isfinite(loss):
+                self.non_finite = (step, loss)
+                break
             self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed, rss, gpu))
         self.pending.clear()
         self.restart_clock()
@@ -572,6 +592,24 @@ class _StepLog:
     @property
     def samples_per_second(self) -> float:
         return self.samples / self.seconds if self.seconds else 0.0
+
+
+def _non_finite_loss_message(seen: tuple[int, float] | None, config: FitConfig, setup: Setup) -> str:
+    """One line: where the loss stopped being a number, and the likely cause."""
+    import numpy as np
+
+    if seen is None:
+        where = "the loss became NaN or infinite"
+    else:
+        where = f"the loss became {'NaN' if math.isnan(seen[1]) else 'infinite'} at step {seen[0]}"
+    labels = setup.train.labels
+    if setup.task.equation.task == "regress" and labels is not None and len(labels):
+        largest = float(np.abs(labels).max())
+        if largest >= 1e9:   # squared in the loss and its gradients: far sooner beyond float32 (3.4e38) than the labels
+            return (f"{where}: the regression labels reach {largest:.3g}, too large for float32, the type training "
+                    f"computes in; rescale them (e.g. to unit variance) and train again")
+    return (f"{where}: the learning rate --lr {config.lr:g} is probably too high for this model; try a smaller one "
+            f"(e.g. --lr {config.lr / 10:g}), or check the data for extreme values")
 
 
 def _rss_mb() -> float:
