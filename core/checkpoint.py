@@ -150,7 +150,10 @@ def check(checkpoint: Path, world: int, best: Path | None = None) -> None:
     kept, must hold its weights. Reads only JSON and safetensors headers, so it is quick."""
     from safetensors import safe_open
 
-    present = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() else set()
+    try:
+        present = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() else set()
+    except OSError as err:
+        raise TuneLabError(f"cannot read the checkpoint in {checkpoint}: {err.strerror}") from None
     missing = [name for name in _PARTS if name not in present]
     ranks = sorted(int(n.split(".")[1]) for n in present if n.startswith("rng.") and n.endswith(".safetensors")
                    and n.split(".")[1].isdigit())
@@ -170,6 +173,9 @@ def check(checkpoint: Path, world: int, best: Path | None = None) -> None:
     if len(ranks) != world:
         raise TuneLabError(f"the checkpoint in {checkpoint} was written by {len(ranks)} training processes, and this "
                            f"resume has {world}; resume it with {len(ranks)} (each process's share of the data differs)")
+    for name in [*_PARTS, *(rng_file(r) for r in ranks)]:
+        if not (checkpoint / name).is_file():   # a folder, a pipe or a device there would hang or fail the read
+            raise _damaged(checkpoint / name, "it is not a regular file")
     state = TrainState.load(checkpoint / STATE)
     for name in (OPTIMIZER_GROUPS, SCHEDULER):
         _read_json(checkpoint / name)
@@ -184,6 +190,28 @@ def check(checkpoint: Path, world: int, best: Path | None = None) -> None:
                 fh.keys()
         except Exception as err:
             raise _damaged(path, _reason(err)) from None
+    for rank in ranks:
+        _check_rng(checkpoint / rng_file(rank))
+
+
+# the generator states a process saves: name -> (dtype name, length; None: any); CUDA and MPS ones are optional
+_RNG_SHAPES = {"python.version": ("int64", 1), "python.state": ("int64", 625), "python.gauss_next": ("float64", None),
+               "numpy.keys": ("int64", 624), "numpy.pos_gauss": ("int64", 2), "numpy.cached_gaussian": ("float64", 1),
+               "torch.cpu": ("uint8", None)}
+
+
+def _check_rng(path: Path) -> None:
+    """The generator states are all there, of the right kind and size (the file is small: read it whole)."""
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except Exception as err:
+        raise _damaged(path, _reason(err)) from None
+    for name, (dtype, length) in _RNG_SHAPES.items():
+        t = tensors.get(name)
+        if t is None or str(t.dtype) != f"torch.{dtype}" or t.ndim != 1 or (length is not None and len(t) != length):
+            raise _damaged(path, f"its {name.split('.')[0]} generator state is missing or malformed")
 
 
 def _read_json(path: Path):

@@ -172,3 +172,24 @@ def test_an_older_pickled_checkpoint_is_refused_not_read(runs, tmp_path, capsys)
     rc, err = _resume(run, capsys)
     assert rc == 2 and "older TuneLab" in err
     assert not marker.exists()
+
+
+def test_a_fifo_or_a_malformed_rng_state_is_refused_without_hanging(runs, tmp_path, capsys):
+    import os
+
+    from safetensors.torch import load_file, save_file
+
+    run = _copy(runs, tmp_path)
+    state = run / "checkpoints" / "last" / "trainer_state.json"
+    state.unlink()
+    os.mkfifo(state)                                   # a read would wait for a writer forever
+    rc, err = _resume(run, capsys)
+    assert rc == 2 and "trainer_state.json" in err and "not a regular file" in err
+    run = _copy(runs, tmp_path / "second")
+    rng = run / "checkpoints" / "last" / "rng.0.safetensors"
+    tensors = load_file(str(rng))
+    tensors["python.state"] = tensors["python.state"][:10]
+    save_file(tensors, str(rng))
+    rc, err = _resume(run, capsys)
+    assert rc == 2 and "rng.0.safetensors" in err and "python generator state" in err
+    assert "RunFailed" not in (run / "events.jsonl").read_text()          # refused before anything was written
