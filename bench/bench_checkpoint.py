@@ -29,7 +29,8 @@ def main() -> None:
     from transformers import get_linear_schedule_with_warmup
 
     from tunelab.core import checkpoint
-    from tunelab.core.fit import TrainState, adamw
+    from tunelab.core.checkpoint import TrainState
+    from tunelab.core.fit import adamw
     from tunelab.core.models import load_classifier, resolve_model
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import os
 import shutil
@@ -29,12 +28,13 @@ from .data import TaskData, absolute_data_spec, load_task_data
 from .errors import TuneLabError
 from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
-                     RunStarted, SaveStarted, StepLogged)
+                     RunStarted, SaveStarted)
 from .liveness import RunOwnership
 from .metrics import check_metric_name, default_figure_of_merit, is_better
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .atomic_write import write_json_atomic
 from .run_dir import RunDir, new_run_dir, remember_run, replace_dir
+from .step_log import StepLog
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
     num_labels = 1 if is_regression else len(setup.label_names)
     pad_id = setup.tokenizer.pad_token_id or 0
     started = time.time()
-    steps = _StepLog(emit, config.log_seconds, device)
+    steps = StepLog(emit, config.log_seconds, device)
     try:
         # ---- phase 3: model, optimizer, schedule (seeded, so the new head is the same on every process)
         set_seed(config.seed)
@@ -547,53 +547,6 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                      seconds, steps.samples_per_second)
 
 
-class _StepLog:
-    """Keeps every optimizer step's loss on the device and emits them as StepLogged events at most every
-    `interval` seconds (and before evaluations, checkpoints and the end): one host sync per flush instead of
-    one per step, and no loss point is ever dropped. Throughput is measured over each flush window."""
-
-    def __init__(self, emit: _Emitter, interval: float, device=None):
-        self.emit, self.interval = emit, interval
-        self.cuda = device is not None and getattr(device, "type", "") == "cuda"
-        self.pending: list = []
-        self.seconds, self.samples = 0.0, 0
-        self.non_finite: tuple[int, float] | None = None   # (step, loss) of the first NaN or infinite loss
-        self.restart_clock()
-
-    def restart_clock(self) -> None:
-        self.window_start = time.perf_counter()
-
-    def add(self, step: int, epoch: float, loss, lr: float, samples: int, tokens: int) -> None:
-        self.pending.append((step, epoch, loss, float(lr), samples, tokens))
-        if time.perf_counter() - self.window_start >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        """Emit the pending steps; stop at the first non-finite loss (kept in `non_finite`, never emitted:
-        events.jsonl is strict JSON, and the trainer fails the run on it)."""
-        if not self.pending or self.non_finite is not None:
-            self.pending.clear()
-            return
-        losses = torch.stack([p[2] for p in self.pending]).float().tolist()
-        elapsed = max(time.perf_counter() - self.window_start, 1e-9)
-        samples, tokens = sum(p[4] for p in self.pending), sum(p[5] for p in self.pending)
-        self.seconds += elapsed
-        self.samples += samples
-        rss = round(_rss_mb(), 1)
-        gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if self.cuda else 0.0
-        for (step, epoch, _, lr, _, _), loss in zip(self.pending, losses):
-            if not math.isfinite(loss):
-                self.non_finite = (step, loss)
-                break
-            self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed, rss, gpu))
-        self.pending.clear()
-        self.restart_clock()
-
-    @property
-    def samples_per_second(self) -> float:
-        return self.samples / self.seconds if self.seconds else 0.0
-
-
 def _non_finite_loss_message(seen: tuple[int, float] | None, config: FitConfig, setup: Setup) -> str:
     """One line: where the loss stopped being a number, and the likely cause."""
     import numpy as np
@@ -610,12 +563,6 @@ def _non_finite_loss_message(seen: tuple[int, float] | None, config: FitConfig, 
                     f"computes in; rescale them (e.g. to unit variance) and train again")
     return (f"{where}: the learning rate --lr {config.lr:g} is probably too high for this model; try a smaller one "
             f"(e.g. --lr {config.lr / 10:g}), or check the data for extreme values")
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
 
 
 def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, device, pad_id: int, num_labels: int,
