@@ -252,8 +252,10 @@ def load(checkpoint: Path, model, optimizer, scheduler, *, rank: int) -> None:
         raise _damaged(path, _reason(err)) from None
     fresh = optimizer.state_dict()
     saved_groups = _read_json(checkpoint / OPTIMIZER_GROUPS)
-    groups = _like(fresh["param_groups"], saved_groups.get("param_groups") if isinstance(saved_groups, dict) else None)
-    if groups is None or [g["params"] for g in groups] != [g["params"] for g in fresh["param_groups"]]:
+    saved_groups = saved_groups.get("param_groups") if isinstance(saved_groups, dict) else None
+    groups = _like(fresh["param_groups"], saved_groups)
+    if groups is None or not all({"lr", "params"} <= set(g) for g in saved_groups) \
+            or [g["params"] for g in groups] != [g["params"] for g in fresh["param_groups"]]:
         raise _damaged(checkpoint / OPTIMIZER_GROUPS, "its parameter groups do not match this run's optimizer")
     params = [p for g in optimizer.param_groups for p in g["params"]]
     state: dict = {}
@@ -269,8 +271,9 @@ def load(checkpoint: Path, model, optimizer, scheduler, *, rank: int) -> None:
         raise _damaged(path, _reason(err)) from None
 
     path = checkpoint / SCHEDULER
-    schedule = _like(scheduler.state_dict(), _read_json(path))
-    if schedule is None:
+    saved_schedule = _read_json(path)
+    schedule = _like(scheduler.state_dict(), saved_schedule)
+    if schedule is None or not {"last_epoch", "_last_lr", "base_lrs"} <= set(saved_schedule):
         raise _damaged(path, "it does not match this run's schedule")
     scheduler.load_state_dict(schedule)
 
@@ -301,7 +304,8 @@ def _restore_rng(t: dict) -> None:
 
 def _like(fresh, saved):
     """`saved` (read from JSON) with the shape and types of `fresh` (what this run built), or None if it differs:
-    the same keys, lengths and kinds of value; tuples come back as tuples."""
+    the same lengths and kinds of value (a key missing from `saved` keeps `fresh`'s value, one `fresh` lacks is
+    ignored); tuples come back as tuples."""
     try:
         return _same_shape(fresh, saved)
     except _Mismatch:
@@ -314,9 +318,11 @@ class _Mismatch(Exception):
 
 def _same_shape(fresh, saved):
     if isinstance(fresh, dict):
-        if not isinstance(saved, dict) or set(saved) != set(fresh):
+        # a key another torch version adds or drops keeps this run's value; the ones that carry the position
+        # (lr, params, last_epoch, ...) are required by the callers
+        if not isinstance(saved, dict):
             raise _Mismatch
-        return {k: _same_shape(fresh[k], saved[k]) for k in fresh}
+        return {k: _same_shape(fresh[k], saved[k]) if k in saved else fresh[k] for k in fresh}
     if isinstance(fresh, (list, tuple)):
         if not isinstance(saved, list) or len(saved) != len(fresh):
             raise _Mismatch

@@ -193,3 +193,25 @@ def test_a_fifo_or_a_malformed_rng_state_is_refused_without_hanging(runs, tmp_pa
     rc, err = _resume(run, capsys)
     assert rc == 2 and "rng.0.safetensors" in err and "python generator state" in err
     assert "RunFailed" not in (run / "events.jsonl").read_text()          # refused before anything was written
+
+
+@pytest.mark.parametrize("name, edit, refused", [
+    ("optimizer.json", lambda d: {"param_groups": [{**g, "lr": "0.1"} for g in d["param_groups"]]}, True),
+    ("optimizer.json", lambda d: {"param_groups": d["param_groups"][:1]}, True),
+    ("optimizer.json", lambda d: {"param_groups": [{k: v for k, v in g.items() if k != "lr"} for g in d["param_groups"]]}, True),
+    ("scheduler.json", lambda d: {**d, "last_epoch": [1]}, True),
+    # a key the schedule does not have is ignored, never applied (LambdaLR would copy it onto its functions)
+    ("scheduler.json", lambda d: {**d, "lr_lambdas": [{"func": "os.system"}] * len(d["lr_lambdas"])}, False),
+], ids=["lr-text", "a-group-short", "no-lr", "step-a-list", "extra-keys"])
+def test_settings_that_do_not_fit_the_run_are_refused_as_damaged(runs, tmp_path, capsys, name, edit, refused):
+    import json
+
+    run = _copy(runs, tmp_path)
+    path = run / "checkpoints" / "last" / name
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    rc, err = _resume(run, capsys)
+    if refused:
+        assert rc == 2 and name in err and "damaged" in err
+    else:
+        assert rc == 0
+        _assert_exact(runs, run)
