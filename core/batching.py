@@ -114,5 +114,5 @@ def _float32_labels(values, where: str) -> np.ndarray:
     if len(bad):
         row = int(bad[0])
         raise TuneLabError(f"row {row + 1} of {where}: label {wide[row]:g} is beyond the range of float32 (about "
-                           f"±3.4e38), the type training computes in; rescale the labels")
+                           f"±3.4e38), the type models train and score in; rescale the labels")
     return labels
