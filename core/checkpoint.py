@@ -72,11 +72,18 @@ class TrainState:
         except (OSError, ValueError, TypeError, AttributeError) as err:
             raise _damaged(path, type(err).__name__) from None
         counters = (state.step, state.epoch, state.batch_in_epoch, state.bad_evals, state.segment)
-        if not all(type(n) is int and n >= 0 for n in counters) or not isinstance(state.history, list) \
+        scores = [state.best_scores] if state.best_scores is not None else []
+        scores += state.history if isinstance(state.history, list) else [None]
+        if not all(type(n) is int and n >= 0 for n in counters) \
                 or not (state.best is None or type(state.best) in (int, float)) \
-                or not (state.best_scores is None or isinstance(state.best_scores, dict)):
-            raise _damaged(path, "a counter is not a whole number, or a field has the wrong type")
+                or not all(isinstance(d, dict) and all(_is_number(v) for v in d.values()) for d in scores) \
+                or not all(type(h.get("step")) is int for h in state.history):
+            raise _damaged(path, "a counter is not a whole number, or a score is not a number")
         return state
+
+
+def _is_number(value) -> bool:
+    return value is None or type(value) in (int, float)
 
 
 # ---------------------------------------------------------------- writing

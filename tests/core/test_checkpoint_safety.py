@@ -215,3 +215,17 @@ def test_settings_that_do_not_fit_the_run_are_refused_as_damaged(runs, tmp_path,
     else:
         assert rc == 0
         _assert_exact(runs, run)
+
+
+@pytest.mark.parametrize("edit", [
+    {"step": "8"}, {"batch_in_epoch": -1}, {"best": "0.9"}, {"best_scores": {"mcc": "high"}}, {"history": [3]},
+    {"history": [{"step": 5, "mcc": [1]}]},
+], ids=["step-text", "negative", "best-text", "score-text", "history-number", "history-list"])
+def test_a_training_position_of_the_wrong_types_is_refused(runs, tmp_path, capsys, edit):
+    import json
+
+    run = _copy(runs, tmp_path)
+    path = run / "checkpoints" / "last" / "trainer_state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    rc, err = _resume(run, capsys)
+    assert rc == 2 and "trainer_state.json" in err and "damaged" in err
