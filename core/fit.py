@@ -65,7 +65,7 @@ class Setup:
     valid_split: str | None
 
 
-def resolve(config: FitConfig, on_phase=None) -> Setup:
+def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setup:
     """Check the model, data, equation, labels and lengths; raise TuneLabError on anything wrong.
     `on_phase(text)` hears what it is doing (reading, tokenizing), so a large dataset shows progress at once."""
     say = on_phase or (lambda text: None)
@@ -103,7 +103,7 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     if task.equation.task == "classify":
         _refuse_labels_train_lacks(task, label2id, train.labels)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
-    plan_steps(config, len(train), _world_size())    # the step plan fits (--grad-accum, --warmup), also for --detach
+    plan_steps(config, len(train), _world_size(), resuming)   # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 
 
@@ -222,7 +222,9 @@ def _world_size() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
-def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
+def plan_steps(config: FitConfig, train_examples: int, world: int, resuming: bool = False) -> Plan:
+    """The run's step plan; refuses a --grad-accum beyond an epoch and (for a new run: a resume keeps the plan it
+    began with) a warm-up longer than the run."""
     batches_per_epoch = math.ceil(train_examples / config.batch_size) // world
     if batches_per_epoch == 0:
         raise TuneLabError(f"{train_examples} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
@@ -232,7 +234,7 @@ def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = max(1, round(steps_per_epoch * config.epochs))
     warmup_steps = int(config.warmup * total_steps) if config.warmup < 1 else int(config.warmup)
-    if warmup_steps > total_steps:   # the run would end still warming up, at a small share of --lr
+    if warmup_steps > total_steps and not resuming:   # the run would end still warming up, at a small share of --lr
         raise TuneLabError(f"--warmup {config.warmup:g} steps is longer than the run, which takes {total_steps:,} "
                            f"steps ({config.epochs:g} epochs of {steps_per_epoch:,}); give at most --warmup {total_steps}, "
                            f"or a share of the steps such as --warmup 0.1")
@@ -285,7 +287,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         run, config, state, checkpoint = open_resume(resume)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
-    setup = resolve(config, on_phase)
+    setup = resolve(config, on_phase, resuming=bool(resume))
     config = setup.config
     if resume and checkpoint is not None:
         _refuse_changed_data(run, setup)
@@ -297,7 +299,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
-    plan = plan_steps(config, len(setup.train), world)
+    plan = plan_steps(config, len(setup.train), world, bool(resume))
 
     # ---- phase 2: claim the run directory: one process owns it (a lock held for the run's life)
     stop = stop or threading.Event()

@@ -145,3 +145,18 @@ def test_json_tunelab_writes_is_strict(tmp_path):
     assert _strict((tmp_path / "m.json").read_text()) == {"test": {"pearson": None, "mse": None}, "n": [1.5, None]}
     line = event_to_json(EvalDone(3, 1.0, "validation", {"pearson": float("nan"), "mse": 2.0}, "pearson", False))
     assert _strict(line)["metrics"] == {"pearson": None, "mse": 2.0}
+
+
+def test_a_run_begun_with_a_long_warmup_before_the_check_still_resumes(tiny_bert, toy_data, tmp_path):
+    """The plan is fixed when a run begins; a resume keeps it rather than stranding the run."""
+    import threading
+
+    stop = threading.Event()
+    run = tmp_path / "run"
+    fit(FitConfig(model=str(tiny_bert), data=str(toy_data), eqn=EQN, out=str(run), epochs=0.4, batch_size=16,
+                  warmup=4, log_seconds=0),
+        stop=stop, on_event=lambda e: stop.set() if isinstance(e, StepLogged) and e.step == 2 else None)
+    saved = json.loads((run / "run.json").read_text())
+    saved["config"]["warmup"] = 1000                    # as an older TuneLab let it begin
+    (run / "run.json").write_text(json.dumps(saved))
+    assert fit(resume=str(run)).status == "completed"
