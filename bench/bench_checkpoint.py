@@ -1,6 +1,6 @@
 """What periodic resumable checkpoints cost: the time of one save of the bundled MiniLM-L6's full training state
-(weights, AdamW moments, schedule, RNG), written the way `fit` writes it (save_state into last.tmp, then an
-atomic swap), and the share of training time that is at each --save-every interval.
+(weights, AdamW moments, schedule, RNG), written the way `fit` writes it (core/checkpoint.save: safetensors and
+JSON into last.tmp, then an atomic swap), and the share of training time that is at each --save-every interval.
 
     python bench/bench_checkpoint.py [--repeats 5]
 
@@ -28,9 +28,10 @@ def main() -> None:
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
+    from tunelab.core import checkpoint
+    from tunelab.core.checkpoint import TrainState
     from tunelab.core.fit import adamw
     from tunelab.core.models import load_classifier, resolve_model
-    from tunelab.core.run_dir import replace_dir
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model, _ = load_classifier(resolve_model("minilm-l6"), num_labels=2, id2label={0: "a", 1: "b"},
@@ -38,7 +39,6 @@ def main() -> None:
     optimizer = adamw(model, 5e-5, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, 10, 100)
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
     batch = {"input_ids": torch.randint(1000, 2000, (32, 24)), "attention_mask": torch.ones(32, 24, dtype=torch.long),
              "labels": torch.randint(0, 2, (32,))}
     accelerator.backward(model(**batch).loss)
@@ -51,9 +51,8 @@ def main() -> None:
     seconds = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        tmp = last.with_name("last.tmp")
-        accelerator.save_state(str(tmp))
-        replace_dir(tmp, last)
+        checkpoint.save(last, accelerator.unwrap_model(model), optimizer, scheduler, TrainState(step=1), rank=0,
+                        barrier=accelerator.wait_for_everyone)
         seconds.append(time.perf_counter() - start)
     size = sum(p.stat().st_size for p in last.rglob("*") if p.is_file())
     shutil.rmtree(root)

@@ -12,10 +12,11 @@ device or a pipe is written into directly.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
+
+from . import strict_json
 
 
 def write_atomic(path: str | Path, data: bytes | str, *, mode: int = 0o644) -> None:
@@ -42,5 +43,5 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int = 0o644) -> N
 
 
 def write_json_atomic(path: str | Path, data, *, indent: int | None = 2) -> None:
-    """`data` as JSON (UTF-8, one trailing newline), written with `write_atomic`."""
-    write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+    """`data` as strict JSON (UTF-8, one trailing newline; NaN and infinities as null), written with `write_atomic`."""
+    write_atomic(path, strict_json.dumps(data, indent=indent, ensure_ascii=False) + "\n")

@@ -98,7 +98,21 @@ def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: di
     labels = None
     if task.labeled.get(split):
         if task.equation.task == "regress":
-            labels = np.asarray(task.labels(split), dtype=np.float32)
+            labels = _float32_labels(task.labels(split), f"split {split!r} of {task.name}")
         else:
             labels = task.class_ids(split, label2id)
     return encode(tokenizer, task.texts(split), labels, max_length=max_length)
+
+
+def _float32_labels(values, where: str) -> np.ndarray:
+    """Regression labels as float32, the type training and scoring compute in; a value beyond its range
+    (about ±3.4e38; ±1e308 is finite only in float64) is refused, naming its row, never turned into inf."""
+    wide = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        labels = wide.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(labels) & np.isfinite(wide))
+    if len(bad):
+        row = int(bad[0])
+        raise TuneLabError(f"row {row + 1} of {where}: label {wide[row]:g} is beyond the range of float32 (about "
+                           f"±3.4e38), the type models train and score in; rescale the labels")
+    return labels

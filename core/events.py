@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
+from . import strict_json
+
 SCHEMA_VERSION = 1
 
 
@@ -114,7 +116,8 @@ EventCallback = Callable[[Event], None]
 
 
 def event_to_json(event: Event) -> str:
-    return json.dumps({"event": type(event).__name__, "v": SCHEMA_VERSION, **asdict(event)}, ensure_ascii=False)
+    """One strict JSON line (a NaN or infinite number is written as null)."""
+    return strict_json.dumps({"event": type(event).__name__, "v": SCHEMA_VERSION, **asdict(event)}, ensure_ascii=False)
 
 
 def event_from_json(line: str) -> Event | None:

@@ -10,30 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import os
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from . import allocator, cls_shortcut
+from . import allocator, checkpoint as checkpoints, cls_shortcut
+from .checkpoint import TrainState
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
 from .errors import TuneLabError
 from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
-                     RunStarted, SaveStarted, StepLogged)
+                     RunStarted, SaveStarted)
 from .liveness import RunOwnership
 from .metrics import check_metric_name, default_figure_of_merit, is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .atomic_write import write_json_atomic
 from .run_dir import RunDir, new_run_dir, remember_run, replace_dir
+from .step_log import StepLog
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Setup:
     valid_split: str | None
 
 
-def resolve(config: FitConfig, on_phase=None) -> Setup:
+def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setup:
     """Check the model, data, equation, labels and lengths; raise TuneLabError on anything wrong.
     `on_phase(text)` hears what it is doing (reading, tokenizing), so a large dataset shows progress at once."""
     say = on_phase or (lambda text: None)
@@ -102,6 +103,7 @@ def resolve(config: FitConfig, on_phase=None) -> Setup:
     if task.equation.task == "classify":
         _refuse_labels_train_lacks(task, label2id, train.labels)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
+    plan_steps(config, len(train), _world_size(), resuming)   # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 
 
@@ -141,30 +143,6 @@ def mixed_precision() -> str:
 
 
 # ---------------------------------------------------------------- the run
-
-@dataclass
-class TrainState:
-    """Where training stands; saved as trainer_state.json inside every resumable checkpoint."""
-
-    step: int = 0                   # optimizer steps done
-    epoch: int = 0                  # the epoch in progress
-    batch_in_epoch: int = 0         # micro-batches of that epoch already consumed (this process's share)
-    best: float | None = None       # the best figure of merit so far
-    best_scores: dict | None = None  # every score of that evaluation (the saved model's validation scores)
-    bad_evals: int = 0              # evaluations since the last improvement (early stopping)
-    segment: int = 1                # 1 for the first start, +1 for each resume
-    history: list = field(default_factory=list)   # every evaluation: step, epoch and scores
-
-    @classmethod
-    def load(cls, path: Path) -> "TrainState":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in data.items() if k in names})
-        except (OSError, ValueError, TypeError, AttributeError) as err:
-            raise TuneLabError(f"the checkpoint's {path.name} is damaged ({type(err).__name__}); "
-                               "the run cannot be resumed from it") from None
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -232,16 +210,27 @@ def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, F
     if checkpoint is None:
         if run.model.exists():
             raise TuneLabError(f"{resume!r} has no resumable checkpoint (the run finished)")
+        if run.last.is_dir():                           # saved once, its last part missing: name what is
+            checkpoints.check(run.last, _world_size(), run.best)
         if os.path.lexists(run.root / "checkpoints"):   # saved once, now unreadable: starting over would lose it
             raise TuneLabError(f"{resume!r} has no whole checkpoint to resume from: {run.root / 'checkpoints'} is "
-                               "damaged (checkpoints/last must be a folder holding trainer_state.json)")
+                               f"damaged (checkpoints/last must be a folder holding {checkpoints.STATE})")
         return run, config, TrainState(), None          # stopped before its first checkpoint: from the start
-    state = TrainState.load(checkpoint / "trainer_state.json")
+    checkpoints.check(checkpoint, _world_size(), run.best)  # every part there and readable, before anything is written
+    state = TrainState.load(checkpoint / checkpoints.STATE)
     state.segment += 1
     return run, config, state, checkpoint
 
 
-def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
+def _world_size() -> int:
+    """How many training processes this launch has (torchrun and accelerate launch set WORLD_SIZE)."""
+    value = os.environ.get("WORLD_SIZE", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def plan_steps(config: FitConfig, train_examples: int, world: int, resuming: bool = False) -> Plan:
+    """The run's step plan; refuses a --grad-accum beyond an epoch and (for a new run: a resume keeps the plan it
+    began with) a warm-up longer than the run."""
     batches_per_epoch = math.ceil(train_examples / config.batch_size) // world
     if batches_per_epoch == 0:
         raise TuneLabError(f"{train_examples} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
@@ -251,6 +240,10 @@ def plan_steps(config: FitConfig, train_examples: int, world: int) -> Plan:
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = max(1, round(steps_per_epoch * config.epochs))
     warmup_steps = int(config.warmup * total_steps) if config.warmup < 1 else int(config.warmup)
+    if warmup_steps > total_steps and not resuming:   # the run would end still warming up, at a small share of --lr
+        raise TuneLabError(f"--warmup {config.warmup:g} steps is longer than the run, which takes {total_steps:,} "
+                           f"steps ({config.epochs:g} epochs of {steps_per_epoch:,}); give at most --warmup {total_steps}, "
+                           f"or a share of the steps such as --warmup 0.1")
     return Plan(batches_per_epoch, steps_per_epoch, total_steps, warmup_steps)
 
 
@@ -302,7 +295,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         run, config, state, checkpoint = open_resume(resume, trust_remote_code)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
-    setup = resolve(config, on_phase)
+    setup = resolve(config, on_phase, resuming=bool(resume))
     config = setup.config
     if resume and checkpoint is not None:
         _refuse_changed_data(run, setup)
@@ -314,7 +307,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
-    plan = plan_steps(config, len(setup.train), world)
+    plan = plan_steps(config, len(setup.train), world, bool(resume))
 
     # ---- phase 2: claim the run directory: one process owns it (a lock held for the run's life)
     stop = stop or threading.Event()
@@ -371,7 +364,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
     num_labels = 1 if is_regression else len(setup.label_names)
     pad_id = setup.tokenizer.pad_token_id or 0
     started = time.time()
-    steps = _StepLog(emit, config.log_seconds, device)
+    steps = StepLog(emit, config.log_seconds, device)
     try:
         # ---- phase 3: model, optimizer, schedule (seeded, so the new head is the same on every process)
         set_seed(config.seed)
@@ -383,14 +376,9 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
         optimizer = adamw(model, config.lr, config.weight_decay)
         scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
-        accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         if checkpoint is not None:  # resume: weights, optimizer, schedule and RNG exactly as they were
-            try:
-                accelerator.load_state(str(checkpoint))
-            except Exception as err:
-                raise TuneLabError(f"the checkpoint in {checkpoint} is damaged and cannot be loaded "
-                                   f"({type(err).__name__}); the run cannot be resumed from it") from None
+            checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=rank)
         if main and state.segment == 1:
             write_json_atomic(run.config, {
                 "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
@@ -415,19 +403,20 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             votes = accelerator.reduce(torch.tensor([1.0 if f else 0.0 for f in flags], device=device), reduction="sum")
             return [v > 0 for v in votes.tolist()]
 
-        def save_resumable(reason: str) -> None:
+        def refuse_non_finite_loss() -> None:
+            """Emit the pending steps; a NaN or infinite loss among them fails the run (on every process alike)."""
             steps.flush()
+            if agree(steps.non_finite is not None)[0]:
+                raise TuneLabError(_non_finite_loss_message(steps.non_finite, config, setup))
+
+        def save_resumable(reason: str) -> None:
+            refuse_non_finite_loss()    # a checkpoint of NaN weights would only fail again when resumed
             if main:
                 emit(SaveStarted(state.step, "checkpoint"))
-            accelerator.wait_for_everyone()
-            tmp = run.last.with_name("last.tmp")
-            try:
-                accelerator.save_state(str(tmp))
-                if main:
-                    write_json_atomic(tmp / "trainer_state.json", asdict(state))
-                    replace_dir(tmp, run.last)   # atomic: a kill here leaves the previous checkpoint usable
+            try:   # into last.tmp, then swapped in: a kill here leaves the previous checkpoint usable
+                checkpoints.save(run.last, unwrapped, optimizer, scheduler, state, rank=rank,
+                                 barrier=accelerator.wait_for_everyone)
             except Exception as err:
-                shutil.rmtree(tmp, ignore_errors=True)
                 raise _save_error("checkpoint", run.last.parent, err) from None
             if main:
                 emit(CheckpointSaved(state.step, str(run.last), reason))
@@ -437,7 +426,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             """Score the validation split; save the best model; True when early stopping says stop."""
             if setup.valid is None:
                 return False
-            steps.flush()
+            refuse_non_finite_loss()
             emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
             outputs = predict_outputs(model, setup.valid, config.eval_batch_size, device, pad_id, accelerator.autocast,
                                       cancel=stop if world == 1 else None)
@@ -518,7 +507,9 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                 ownership.step = state.step
             save_due = (save_kind == "steps" and state.step % int(save_amount) == 0) or \
                        (save_kind == "seconds" and time.monotonic() - last_save >= save_amount)
-            stop_now, save_due = agree(stop.is_set(), save_due)
+            stop_now, save_due, non_finite = agree(stop.is_set(), save_due, steps.non_finite is not None)
+            if non_finite:      # seen at a flush (one host sync per flush, none per step)
+                refuse_non_finite_loss()
             if state.step >= plan.total_steps:
                 status = "completed"
             elif stop_now:
@@ -532,7 +523,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                 if status is None and save_due:
                     save_resumable("periodic")
                     last_save = time.monotonic()
-        steps.flush()
+        refuse_non_finite_loss()      # a NaN in the last steps fails the run too: nothing is saved as completed
 
         # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
         if status == "completed" and (not state.history or state.history[-1]["step"] != state.step):
@@ -566,50 +557,22 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                      seconds, steps.samples_per_second)
 
 
-class _StepLog:
-    """Keeps every optimizer step's loss on the device and emits them as StepLogged events at most every
-    `interval` seconds (and before evaluations, checkpoints and the end): one host sync per flush instead of
-    one per step, and no loss point is ever dropped. Throughput is measured over each flush window."""
+def _non_finite_loss_message(seen: tuple[int, float] | None, config: FitConfig, setup: Setup) -> str:
+    """One line: where the loss stopped being a number, and the likely cause."""
+    import numpy as np
 
-    def __init__(self, emit: _Emitter, interval: float, device=None):
-        self.emit, self.interval = emit, interval
-        self.cuda = device is not None and getattr(device, "type", "") == "cuda"
-        self.pending: list = []
-        self.seconds, self.samples = 0.0, 0
-        self.restart_clock()
-
-    def restart_clock(self) -> None:
-        self.window_start = time.perf_counter()
-
-    def add(self, step: int, epoch: float, loss, lr: float, samples: int, tokens: int) -> None:
-        self.pending.append((step, epoch, loss, float(lr), samples, tokens))
-        if time.perf_counter() - self.window_start >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        losses = torch.stack([p[2] for p in self.pending]).float().tolist()
-        elapsed = max(time.perf_counter() - self.window_start, 1e-9)
-        samples, tokens = sum(p[4] for p in self.pending), sum(p[5] for p in self.pending)
-        self.seconds += elapsed
-        self.samples += samples
-        rss = round(_rss_mb(), 1)
-        gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if self.cuda else 0.0
-        for (step, epoch, _, lr, _, _), loss in zip(self.pending, losses):
-            self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed, rss, gpu))
-        self.pending.clear()
-        self.restart_clock()
-
-    @property
-    def samples_per_second(self) -> float:
-        return self.samples / self.seconds if self.seconds else 0.0
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
+    if seen is None:
+        where = "the loss became NaN or infinite"
+    else:
+        where = f"the loss became {'NaN' if math.isnan(seen[1]) else 'infinite'} at step {seen[0]}"
+    labels = setup.train.labels
+    if setup.task.equation.task == "regress" and labels is not None and len(labels):
+        largest = float(np.abs(labels).max())
+        if largest >= 1e9:   # squared in the loss and its gradients: far sooner beyond float32 (3.4e38) than the labels
+            return (f"{where}: the regression labels reach {largest:.3g}, too large for float32, the type training "
+                    f"computes in; rescale them (e.g. to unit variance) and train again")
+    return (f"{where}: the learning rate --lr {config.lr:g} is probably too high for this model; try a smaller one "
+            f"(e.g. --lr {config.lr / 10:g}), or check the data for extreme values")
 
 
 def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, device, pad_id: int, num_labels: int,

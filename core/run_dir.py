@@ -2,7 +2,7 @@
 
     DIR/run.json             the resolved configuration (written first)
     DIR/events.jsonl         append-only progress events, one JSON line each
-    DIR/checkpoints/last/    the resumable state (model, optimizer, scheduler, RNG, step)
+    DIR/checkpoints/last/    the resumable state (model, optimizer, scheduler, RNG, step; core/checkpoint.py)
     DIR/checkpoints/best/    the best model so far by the figure of merit
     DIR/model/               the final model: save_pretrained (safetensors) + tokenizer
     DIR/metrics.json         final scores

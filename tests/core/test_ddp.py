@@ -38,3 +38,45 @@ def test_two_processes_train_one_model(tiny_bert, toy_data, tmp_path):
     a, b = metrics["replica_checksums"]
     assert a == b                                                   # gradients were averaged: the replicas agree
     assert metrics["test"]["accuracy"] > 0.9
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "-m", "tunelab", "fit", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+
+
+def test_two_processes_stop_and_resume_exactly(tmp_path, toy_data, capsys):
+    """Each process's RNG (dropout) is saved and restored: the resumed losses match an uninterrupted run's."""
+    import time
+
+    import pytest
+
+    from conftest import build_tiny_bert
+    from tunelab.cli import main
+
+    model = build_tiny_bert(tmp_path / "m", seed=5)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.1}))
+    args = ["--model", str(model), "--data", str(toy_data), "--eqn", "classify: label ~ sentence", "--epochs", "2",
+            "--lr", "2e-3", "--batch-size", "8"]
+    full = _torchrun(*args, "--out", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr[-3000:]
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    # a stop request already there, stamped after the trainer starts, is for this run: it stops after its first step
+    (cut / "stop.request").write_text(json.dumps({"time": time.time() + 600}))
+    first = _torchrun(*args, "--out", str(cut))
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = cut / "checkpoints" / "last"
+    assert (last / "rng.0.safetensors").is_file() and (last / "rng.1.safetensors").is_file()
+    assert not list(last.glob("*.pkl")) and not list(last.glob("*.bin"))
+    assert main(["fit", "--resume", str(cut)]) == 2                    # one process cannot take over two's shares
+    assert "written by 2 training processes" in capsys.readouterr().err
+    resumed = _torchrun("--resume", str(cut))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    want = {e.step: e.loss for e in read_events(tmp_path / "full" / "events.jsonl") if isinstance(e, StepLogged)}
+    got = [e for e in read_events(cut / "events.jsonl") if isinstance(e, StepLogged)]
+    assert got[0].step < 20 and got[-1].step == 20 == max(want)
+    for e in got:
+        assert e.loss == pytest.approx(want[e.step], rel=1e-4, abs=1e-6), e.step

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from rich.console import Console
@@ -100,7 +99,9 @@ def _columns(text: str) -> list[str]:
 
 
 def print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
+    from tunelab.core import strict_json
+
+    sys.stdout.write(strict_json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
 
 
 def _plain(obj):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
+
+from tunelab.core import strict_json
 
 from .common import add_json, add_model, add_trust_remote_code, console, err_console, print_json
 
@@ -126,7 +127,7 @@ def run(args) -> int:
                                            pairs[start:start + STREAM_LINES] if pairs is not None else None,
                                            batch_size=args.batch_size)
             preds += part
-            lines = "".join(json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in part)
+            lines = "".join(strict_json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in part)
             if output is None:
                 sys.stdout.write(lines)
                 sys.stdout.flush()       # a closed pipe (| head) ends the work here, not after the whole file

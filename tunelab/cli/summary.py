@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from rich.table import Table
+
+from tunelab.core import strict_json
 
 from .common import add_data, add_json, add_model, add_trust_remote_code, console, print_json
 
@@ -147,7 +148,7 @@ def run_cat(args) -> int:
                 label = int(label)          # the class 1.0 is '1', as summary, fit and eval name it
             values = [label] + [row[c] for c in eq.inputs]
             if args.json:
-                out.write(json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
+                out.write(strict_json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
             else:
                 out.write("\t".join([split] + [str(v).replace("\t", " ").replace("\n", " ") for v in values]) + "\n")
     return 0
