@@ -177,7 +177,7 @@ def run_heads(args) -> int:
     standouts = stats.standouts()
     marked = {(s.statistic, s.layer, s.head) for s in standouts}
     table = Table(title=f"attention per head of {escape(args.model)}: {stats.n_sentences} sentences of "
-                        f"{escape(args.data)} ({split}), {stats.n_tokens} tokens")
+                        f"{escape(args.data)} ({escape(split)}), {stats.n_tokens} tokens")
     table.add_column("layer", justify="right")
     table.add_column("head", justify="right")
     for stat in STATISTICS:
@@ -218,7 +218,7 @@ def run_attention_diff(args) -> int:
                     "csv": str(csv_path) if csv_path else None, **diff.to_json()})
         return 0
     table = Table(title=f"most changed heads, {escape(args.base)} -> {escape(args.tuned)}: "
-                        f"{diff.n_sentences} sentences of {escape(args.data)} ({split})")
+                        f"{diff.n_sentences} sentences of {escape(args.data)} ({escape(split)})")
     for name in ("layer", "head", "attention moved", "entropy", "biggest change of a share"):
         table.add_column(name, justify="left" if name.startswith("biggest") else "right")
     for change in diff.most_changed(10):
