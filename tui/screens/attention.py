@@ -382,7 +382,7 @@ class AttentionScreen(TuneLabScreen):
             self._set_extra_title(f"Standouts: {source}")
 
     def _set_extra_title(self, title: str) -> None:
-        self.query_one("#att-extra-title", Static).update(title)
+        self.query_one("#att-extra-title", Static).update(Text(title))   # may name a data source: not markup
 
     def _show_extra(self, pane: str, title: str) -> None:
         self.query_one("#att-extra", ContentSwitcher).current = pane
