@@ -47,7 +47,7 @@ def runs(args) -> int:
     from rich.text import Text
 
     from tunelab.core.errors import TuneLabError
-    from tunelab.core.run_status import age_text
+    from tunelab.core.run_status import started_text
     from tunelab.core.runs import list_runs
 
     if args.limit < 1:
@@ -62,8 +62,8 @@ def runs(args) -> int:
     colours = {"running": "green", "stalled": "yellow", "failed": "red", "crashed": "red", "broken": "red",
                "unknown": "yellow", "stopped": "cyan"}
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("status", "run", "model", "data", "step", "best", "age"):
-        table.add_column(name, justify="right" if name in ("step", "best", "age") else "left",
+    for name in ("status", "run", "model", "data", "step", "best", "started"):
+        table.add_column(name, justify="right" if name in ("step", "best", "started") else "left",
                          overflow="fold" if name in ("run",) else "ellipsis", no_wrap=name != "run")
     for info in infos:
         status = info.status.value + (f" ({info.phase})" if info.status.value == "running" and info.phase not in ("", "training") else "")
@@ -71,7 +71,7 @@ def runs(args) -> int:
         step = f"{info.step}/{info.total_steps}" if info.total_steps else (str(info.step) if info.step else "")
         table.add_row(Text(status, style=colours.get(info.status.value, "")), Text(_shown(info.root)),
                       Text(Path(info.model).name if info.model else ""), Text(_data_name(info.data)), step,
-                      Text(best), age_text(info))
+                      Text(best), started_text(info))
         if info.reason and info.status.value in ("failed", "crashed", "broken", "stalled", "unknown"):
             table.add_row("", Text(info.reason, style="dim"), "", "", "", "", "")
     console.print(table)
