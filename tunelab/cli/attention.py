@@ -95,6 +95,13 @@ def parse_indices(text: str | None, what: str) -> list[int] | None:
     return indices
 
 
+def _say_note(model: str, note: str) -> None:
+    """Say what stood in for a run that has no final model yet (its best checkpoint, or its base model); on stderr,
+    so --json output stays JSON."""
+    if note:
+        err_console.print(f"note: {escape(model)} is read through {escape(note)}", style="yellow", soft_wrap=True)
+
+
 def _count(items: list, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
@@ -102,7 +109,7 @@ def _count(items: list, noun: str) -> str:
 # ---------------------------------------------------------------- tunelab attention
 
 def run_attention(args) -> int:
-    from tunelab.core.attention import attention_for, check_text, load_attention_model
+    from tunelab.core.attention import attention_for, check_text, load_attention_model_noted
     from tunelab.core.bertviz_export import export_attention
     from tunelab.core.errors import TuneLabError
 
@@ -128,7 +135,8 @@ def run_attention(args) -> int:
         from tunelab.core.bertviz_scripts import load_scripts
 
         load_scripts(args.scripts)
-    model, tokenizer = load_attention_model(args.model)
+    model, tokenizer, note = load_attention_model_noted(args.model)
+    _say_note(args.model, note)
     result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
     meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
     export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta,
@@ -163,11 +171,12 @@ def _fetch_scripts(args) -> list:
 # ---------------------------------------------------------------- tunelab heads
 
 def run_heads(args) -> int:
-    from tunelab.core.attention import load_attention_model
+    from tunelab.core.attention import load_attention_model_noted
     from tunelab.core.head_stats import DESCRIPTIONS, STATISTICS, head_stats, sample_texts
 
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    model, tokenizer = load_attention_model(args.model)
+    model, tokenizer, note = load_attention_model_noted(args.model)
+    _say_note(args.model, note)
     with err_console.status(f"attention of {len(texts)} sentences ..."):
         stats = head_stats(model, tokenizer, texts, max_length=args.max_length)
     csv_path = stats.write_csv(args.out)
@@ -201,7 +210,7 @@ def run_heads(args) -> int:
 # ---------------------------------------------------------------- tunelab attention-diff
 
 def run_attention_diff(args) -> int:
-    from tunelab.core.attention import load_attention_model
+    from tunelab.core.attention import load_attention_model, load_attention_model_noted
     from tunelab.core.attention_diff import attention_diff
     from tunelab.core.errors import TuneLabError
     from tunelab.core.head_stats import sample_texts
@@ -209,7 +218,10 @@ def run_attention_diff(args) -> int:
     if not args.tuned:
         raise TuneLabError("--tuned is required: the fine-tuned model (a run directory or a model directory)")
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    base, tuned = load_attention_model(args.base), load_attention_model(args.tuned)
+    base = load_attention_model(args.base)
+    tuned_model, tuned_tokenizer, note = load_attention_model_noted(args.tuned)
+    tuned = (tuned_model, tuned_tokenizer)
+    _say_note(args.tuned, note)
     with err_console.status(f"attention of {len(texts)} sentences, two models ..."):
         diff = attention_diff(base, tuned, texts, max_length=args.max_length)
     csv_path = diff.write_csv(args.out) if args.out else None
