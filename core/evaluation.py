@@ -151,28 +151,3 @@ def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metri
     return {"majority_baseline": majority_baseline(ids, gold, len(names), metric), "majority_label": names[majority],
             "majority_accuracy": float((np.asarray(gold) == majority).mean())}
 
-
-# --- what a report shows of many classes ------------------------------------------------------------------------
-# A task with thousands of classes has a per-class table of thousands of rows and a confusion matrix of millions of
-# cells; a terminal (or a 3,000 x 3,000 table) shows none of it usefully. Views show the classes with the most
-# examples and say how many more there are; the whole matrix goes out only when asked for.
-
-SHOWN_CLASSES = 20      # classes a terminal view (tunelab eval, the Evaluate screen) shows: the most frequent
-JSON_CLASSES = 100      # classes whose confusion matrix `eval --json` writes unless asked for all of it
-
-
-def top_classes(report: EvalReport, limit: int | None) -> list[int]:
-    """Indices of the `limit` classes with the most gold examples in `report` (all when limit is None or there are
-    no more), in label order so the matrix reads as before; ties go to the earlier label."""
-    n = len(report.labels)
-    if limit is None or n <= limit:
-        return list(range(n))
-    support = np.array([row["support"] for row in report.per_class]) if report.per_class else \
-        np.array([sum(row) for row in report.confusion])
-    order = np.argsort(-support, kind="stable")[:limit]
-    return sorted(int(i) for i in order)
-
-
-def sub_confusion(report: EvalReport, classes: list[int]) -> list[list[int]]:
-    """The confusion matrix restricted to `classes` (rows: gold, columns: predicted), in that order."""
-    return [[report.confusion[i][j] for j in classes] for i in classes]

@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
 from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
 from tunelab.tui.widgets.confusion import ConfusionGrid
@@ -86,6 +87,7 @@ class EvaluateScreen(JobScreen):
         self._eqn: str | None = None
         self._columns: list[str] | None = None
         self._model_used: str | None = None
+        self._wrong = 0                # wrong answers in the report (the mistakes table keeps the surest MISTAKES)
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -197,7 +199,15 @@ class EvaluateScreen(JobScreen):
         grid = self.query_one(ConfusionGrid)
         grid.display = bool(report.labels)
         if report.labels:
-            grid.set_matrix(report.confusion, report.labels)
+            # thousands of classes: the grid (and the class table) show those with the most examples, so the
+            # screen stays responsive; the message says how many more there are
+            shown = top_classes(report, SHOWN_CLASSES)
+            grid.set_matrix(sub_confusion(report, shown), [report.labels[i] for i in shown])
+            if len(shown) < len(report.labels):
+                self._set_message(f"{report.model} on {report.data} ({report.split}, {report.examples:,} examples): "
+                                  f"{report.figure_of_merit} {report.value:.3f} · the {len(shown)} classes with the "
+                                  f"most examples shown, of {len(report.labels):,}")
+        self._wrong = (report.examples - sum(row[i] for i, row in enumerate(report.confusion))) if report.confusion else 0
         self._fill_mistakes()
 
     def _fill_metrics(self, report) -> None:
@@ -218,7 +228,7 @@ class EvaluateScreen(JobScreen):
         if not report.per_class:
             return
         table.add_columns("class", "prec", "recall", "F1", "n")
-        for row in report.per_class:
+        for row in (report.per_class[i] for i in top_classes(report, SHOWN_CLASSES)):
             label = row["label"] if len(row["label"]) <= 14 else row["label"][:13] + "…"
             table.add_row(Text(label), f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['f1']:.2f}",
                           str(row["support"]))
@@ -240,7 +250,7 @@ class EvaluateScreen(JobScreen):
         table.add_column("text", width=text_width)
         for i, m in enumerate(self._shown):
             table.add_row(f"{m['confidence']:.2f}", Text(m["gold"]), Text(m["predicted"]), Text(m["text"]), key=str(i))
-        wrong = sum(sum(row) - row[i] for i, row in enumerate(report.confusion)) if report.confusion else 0
+        wrong = self._wrong
         kept = "" if wrong <= len(report.mistakes) else f" (top {len(report.mistakes)} kept)"
         self.query_one("#eval-filter", Static).update(Text.assemble(
             ("Mistakes ", "bold"), f"{len(self._shown)} of {wrong}{kept}, surest first · true ",
@@ -273,7 +283,11 @@ class EvaluateScreen(JobScreen):
     def action_cycle_filter(self, which: str) -> None:
         if self._report is None or not self._report.labels:
             return
-        options = [None, *self._report.labels]
+        labels = self._report.labels
+        if len(labels) > SHOWN_CLASSES:    # thousands of classes: step through those that have mistakes to show
+            seen = {m[which] for m in self._report.mistakes}
+            labels = [label for label in labels if label in seen]
+        options = [None, *labels]
         self._filters[which] = options[(options.index(self._filters[which]) + 1) % len(options)]
         self._fill_mistakes()
 

@@ -24,13 +24,14 @@ def register(sub) -> None:
     add_json(p)
     p.add_argument("--full-confusion", action="store_true",
                    help="with --json: the whole confusion matrix (default: that of the 100 classes with the most "
-                        "examples, when there are more: core.evaluation.JSON_CLASSES)")
+                        "examples, when there are more: core.top_classes.JSON_CLASSES)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
-    from tunelab.core.evaluation import SHOWN_CLASSES, evaluate_model, sub_confusion, top_classes
+    from tunelab.core.evaluation import evaluate_model
+    from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
 
     if args.model is None:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
@@ -81,7 +82,7 @@ def report_json(r, full_confusion: bool = False) -> dict:
     """The report as JSON: everything, except that the confusion matrix of more than JSON_CLASSES classes is cut to
     those with the most examples (3,000 classes made an 81 MB file) unless `full_confusion`; `confusion_labels`
     always names its rows and columns."""
-    from tunelab.core.evaluation import JSON_CLASSES, sub_confusion, top_classes
+    from tunelab.core.top_classes import JSON_CLASSES, sub_confusion, top_classes
 
     out = {f.name: getattr(r, f.name) for f in fields(r)}   # not asdict: it would deep-copy a large matrix
     shown = top_classes(r, None if full_confusion else JSON_CLASSES)
