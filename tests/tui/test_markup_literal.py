@@ -281,3 +281,22 @@ async def test_attention_on_a_run_still_training(bracketed, tmp_path, best):
         assert not messages(app), messages(app)                          # not "holds no model"
         status = str(app.screen.query_one("#att-status").render())
         assert ("best checkpoint" in status) if best else ("base model" in status and "base[x]" in status), status
+
+
+@run_async
+async def test_evaluate_refusing_a_bracketed_label_says_so_literally(bracketed, tmp_path):
+    """The engine's one line quotes the label and the model's labels; as markup it ended the app."""
+    from tunelab.tui.screens.evaluate import EvaluateScreen
+
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    write_jsonl(odd / "test.jsonl", [{"sentence": "the cat [/b]", "label": "[/other]"}])
+    run = str(bracketed["run"])
+    app = ScreenApp(lambda: EvaluateScreen(model=run, data=str(odd)), ScreenSelection(model=run, data=str(odd), eqn=EQN))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        [message] = messages(app)
+        assert "'[/other]'" in message and f"{NEG}, {POS}" in message
+        # a toast renders its message as markup unless told not to: Content.from_markup raises on '[/other]'
+        assert all(not n.markup for n in app._notifications)
+        assert app.return_code is None and app.is_running
