@@ -138,16 +138,30 @@ def test_attention_and_heads(bracketed, capsys, tmp_path):
 
 
 def test_runs_piped_does_not_wrap_long_names(tmp_path):
-    """Rich wrapped at 80 columns (or at the terminal's width when stderr is one) even into a file or `less`."""
+    """`tunelab runs | less` from an 80-column terminal: stdout is a pipe, stdin and stderr the terminal. Rich took
+    the terminal's width from stdin/stderr and wrapped the run's name at 80 columns."""
+    import os
+    import pty
+    import struct
+    import termios
+    from fcntl import ioctl
+
     recorded = Path(__file__).parents[1] / "tui" / "fixtures" / "completed"
     name = "a-run-with-a-long-descriptive-name-" + "x" * 70
     run = tmp_path / "runs" / name
     run.mkdir(parents=True)
     for file in ("events.jsonl", "run.json"):
         shutil.copy(recorded / file, run / file)
-    done = subprocess.run([sys.executable, "-m", "tunelab", "runs", str(tmp_path / "runs")], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path, env={**__import__("os").environ, "COLUMNS": "80"})
-    assert done.returncode == 0, done.stderr
+    main_fd, terminal = pty.openpty()
+    ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    try:
+        done = subprocess.run([sys.executable, "-m", "tunelab", "runs", str(tmp_path / "runs")], stdin=terminal,
+                              stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, cwd=tmp_path, env=env)
+    finally:
+        os.close(terminal)
+        os.close(main_fd)
+    assert done.returncode == 0
     lines = [line for line in done.stdout.splitlines() if "completed" in line]
     assert len(lines) == 1 and name in lines[0] and lines[0].rstrip().endswith("ago"), done.stdout
 

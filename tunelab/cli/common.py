@@ -60,18 +60,19 @@ UNWRAPPED = 100_000   # the width of output that is not a terminal: a file or a 
 
 class CliConsole(Console):
     """A Rich console that wraps at the terminal's width only when it writes to a terminal: piped to a file or
-    `less`, a table's cells and long lines stay whole (Rich would otherwise wrap at the width of whichever
-    standard stream is a terminal, at $COLUMNS, or at 80 columns)."""
+    `less`, a table's cells and long lines stay whole (Rich would otherwise wrap at the width of whichever other
+    standard stream is a terminal, or at 80 columns). A width set explicitly ($COLUMNS, or width=) still holds."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._asked_width = kwargs.get("width")   # a width given here holds everywhere; $COLUMNS only on a terminal
+        self._asked_width = kwargs.get("width")
 
     @property
     def size(self) -> ConsoleDimensions:
         size = super().size
         if self._asked_width is None and not self.is_terminal:
-            return ConsoleDimensions(UNWRAPPED, size.height)
+            columns = self._environ.get("COLUMNS", "")
+            return ConsoleDimensions(int(columns) if columns.isdigit() else UNWRAPPED, size.height)
         return size
 
 
