@@ -44,8 +44,8 @@ def run(args) -> int:
     base = f"  (majority-class baseline {r.majority_baseline:.4f})" if r.majority_baseline is not None else ""
     if r.majority_label is not None and r.majority_accuracy is not None:
         base = base[:-1] + f": always {literal(repr(r.majority_label))}, accuracy {r.majority_accuracy:.4f})"
-    console.print(f"[bold]{r.figure_of_merit} {r.value:.4f}[/]{base}")
-    console.print("  " + ", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit))
+    console.print(f"[bold]{literal(r.figure_of_merit)} {r.value:.4f}[/]{base}")
+    console.print("  " + literal(", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit)))
     if r.per_class:
         shown = top_classes(r, SHOWN_CLASSES)
         more = len(r.labels) - len(shown)

@@ -133,7 +133,7 @@ def run(args) -> int:
     console.print(f"{result.status} after {result.steps} steps in {result.seconds:.0f}s "
                   f"({result.train_samples_per_second:.0f} samples/s); model saved to {literal(result.model_dir)}")
     for split, scores in result.metrics.items():
-        console.print(f"  {literal(split)}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        console.print(f"  {literal(split)}: " + literal(", ".join(f"{k} {v:.4f}" for k, v in scores.items())))
     return 0
 
 
