@@ -16,6 +16,7 @@ import threading
 
 from rich.text import Text
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -26,6 +27,7 @@ from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
 from tunelab.tui.widgets.confusion import ConfusionGrid
 
+_ONE_SCORING = threading.Lock()   # the screen's scorings run one after another (see _score)
 MISTAKES = 500  # mistakes kept for the browser (the most confident first); the rest only count
 PAIR_JOIN = " [SEP] "  # how the evaluation report joins the two sentences of a pair
 
@@ -133,6 +135,8 @@ class EvaluateScreen(JobScreen):
         model = self.query_one("#eval-model", Input).value.strip() or None
         data = self.query_one("#eval-data", Input).value.strip() or None
         split = self.query_one("#eval-split", Input).value.strip() or None
+        if self.has_class("-running"):
+            self.cancel_job()      # the scoring under way stops after its batch; the new one waits for it (below)
         self._progress = (0, 0)
         token = self.start_job(f"scoring {model or 'the model'} ...  (x cancels)")
         self._score(token, model, data, split, self._eqn, self._columns)
@@ -148,8 +152,13 @@ class EvaluateScreen(JobScreen):
             self._progress = (done, total)           # read by job_status on the event loop
 
         try:
-            self.report_job(token, lambda: evaluate_model(model, data, eqn, split=split, columns=columns,
-                                                          mistakes=MISTAKES, progress=progress, cancel=cancel))
+            # one scoring at a time: a second `r` while one runs (or its first import of transformers, which is not
+            # thread-safe: "cannot import name 'AutoTokenizer'") waits for the cancelled one to stop
+            with _ONE_SCORING:
+                if get_current_worker().is_cancelled:
+                    return
+                self.report_job(token, lambda: evaluate_model(model, data, eqn, split=split, columns=columns,
+                                                              mistakes=MISTAKES, progress=progress, cancel=cancel))
         except ScoringCancelled:
             return                                   # stopped between two batches: nothing to show
 
