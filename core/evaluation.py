@@ -150,4 +150,3 @@ def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metri
     majority = int(np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(names)).argmax())
     return {"majority_baseline": majority_baseline(ids, gold, len(names), metric), "majority_label": names[majority],
             "majority_accuracy": float((np.asarray(gold) == majority).mean())}
-
