@@ -16,7 +16,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .errors import TuneLabError
-from .models import default_max_length, load_pretrained, load_tokenizer, max_positions, resolve_model
+from .models import default_max_length, load_pretrained, load_tokenizer, max_positions, resolve_model_so_far
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,19 @@ def _span(indices: list[int]) -> str:
 def load_attention_model(spec: str | None, *, trust_remote_code: bool = False):
     """(model, tokenizer) for attention: the bare encoder of `spec`, eager attention, eval mode.
 
-    A fine-tuned classifier loads as its encoder (the head is not needed to look at attention)."""
+    A fine-tuned classifier loads as its encoder (the head is not needed to look at attention). A run that has no
+    final model yet gives its best checkpoint, else its base model (`load_attention_model_noted` says which)."""
+    model, tokenizer, _note = load_attention_model_noted(spec, trust_remote_code=trust_remote_code)
+    return model, tokenizer
+
+
+def load_attention_model_noted(spec: str | None, *, trust_remote_code: bool = False):
+    """(model, tokenizer, note): as `load_attention_model`, with `note` saying what stood in for a run that has no
+    final model yet ('' when `spec` itself was loaded); see models.resolve_model_so_far."""
     from transformers import AutoModel
 
-    resolved = resolve_model(spec, trust_remote_code=trust_remote_code)
-    tokenizer = load_tokenizer(resolved)
+    resolved, tokenizer_source, note = resolve_model_so_far(spec, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(tokenizer_source)
     # "some weights were not used" is expected for a classifier checkpoint: the load report is not shown
     model = load_pretrained(AutoModel, resolved, " for attention", with_info=False, attn_implementation="eager")
     model.eval()
@@ -88,7 +96,7 @@ def load_attention_model(spec: str | None, *, trust_remote_code: bool = False):
                            "so there is no attention to show")
     model.tunelab_name = resolved.name                           # for the messages of `model_limit`
     model.tunelab_max_length = default_max_length(resolved, model_limit(model, tokenizer))
-    return model, tokenizer
+    return model, tokenizer, note
 
 
 def _forward(model, encoding):

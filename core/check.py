@@ -28,7 +28,7 @@ import torch
 from .batching import collate, encode, encode_task_split
 from .data import TaskData, float32_label_problem, load_task_data
 from .device import autocast_for, pick_device
-from .errors import TuneLabError
+from .errors import TuneLabError, some_of
 from .inference import predict_outputs, softmax
 from .metrics import classification_scores, default_figure_of_merit, regression_scores
 from .models import default_max_length, load_classifier, load_config, load_tokenizer, max_positions, read_run_config, resolve_model
@@ -236,7 +236,7 @@ def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None
             return None, CheckResult("label_mapping", "fail", f"a regress equation needs one output; the head has {head_size}")
         return {}, CheckResult("label_mapping", "warn" if new_head else "pass",
                                "head is randomly initialised: fine-tune first" if new_head else "one output (regression)")
-    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    shown = some_of(names, 8)
     if new_head:
         mapping = {n: i for i, n in enumerate(task.label_names)} if task else None
         return mapping, CheckResult("label_mapping", "warn",
@@ -251,8 +251,8 @@ def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None
         return {n: names.index(n) for n in data_names}, CheckResult("label_mapping", "pass", f"{head_size} labels: {shown}; the data's labels are all among them")
     if generic and len(data_names) == head_size:
         return ({n: i for i, n in enumerate(data_names)},
-                CheckResult("label_mapping", "warn", f"generic label names ({shown}): mapped to the data's {', '.join(data_names)} in sorted order"))
-    return None, CheckResult("label_mapping", "fail", f"the model's labels ({shown}) are not the data's ({', '.join(data_names[:8])})")
+                CheckResult("label_mapping", "warn", f"generic label names ({shown}): mapped to the data's {some_of(data_names, 8)} in sorted order"))
+    return None, CheckResult("label_mapping", "fail", f"the model's labels ({shown}) are not the data's ({some_of(data_names, 8)})")
 
 
 def _probabilities(logits: np.ndarray) -> CheckResult:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .equation import Equation, parse_equation
-from .errors import TuneLabError
+from .errors import TuneLabError, some_of
 
 DEMO_NAME = "demo"
 DEMO_EQUATION = "classify: label ~ sentence"
@@ -348,7 +348,7 @@ def _check_csv_start(path: Path, columns: list[str] | None, sep: str) -> None:
         found = [f.strip().lower() for f in first[1]]
         if sorted(found) == sorted(given):
             raise TuneLabError(
-                f"{path} already has a header row ({', '.join(first[1])}); drop --columns, which names the columns of a file without one"
+                f"{path} already has a header row ({some_of(first[1], 20)}); drop --columns, which names the columns of a file without one"
             )
         if len(first[1]) != len(columns):
             raise TuneLabError(f"--columns names {len(columns)} columns but {str(path)!r} has {len(first[1])} fields per line")
@@ -572,7 +572,7 @@ def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where
                 continue  # an unlabelled test split is fine for prediction
             raise TuneLabError(
                 f"column {col!r} named in the equation is not in split {split!r} of {name}; "
-                f"it has: {', '.join(ds.column_names)}"
+                f"it has: {some_of(ds.column_names, 20)}"
                 + (" (if the file has no header row, name its columns with --columns a,b,c)" if _looks_headerless(ds.column_names) else "")
             )
     for col in equation.inputs:
@@ -931,7 +931,7 @@ def label_ids(values, label2id: dict[str, int], name: str, column: str) -> list[
         key = str(int(v)) if isinstance(v, float) else str(v)
         if key not in label2id:
             raise TuneLabError(
-                f"label {key!r} in column {column!r} of {name} is not one of the model's labels: {', '.join(label2id)}"
+                f"label {key!r} in column {column!r} of {name} is not one of the model's labels: {some_of(label2id)}"
             )
         ids.append(label2id[key])
     return ids

@@ -25,7 +25,7 @@ from .checkpoint import TrainState
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
-from .errors import TuneLabError
+from .errors import TuneLabError, some_of
 from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, SaveStarted)
@@ -164,8 +164,12 @@ def _refuse_changed_data(run: RunDir, setup: Setup) -> None:
         raise TuneLabError(f"the training data changed since {str(run.root)!r} began: train had {was:,} examples, now "
                            f"{len(setup.train):,}; resuming would not continue the same run (start a new --out)")
     if isinstance(labels, list) and setup.task.equation.task == "classify" and list(setup.label_names) != labels:
-        raise TuneLabError(f"the labels changed since {str(run.root)!r} began: {', '.join(map(str, labels))} then, "
-                           f"{', '.join(setup.label_names)} now; start a new --out")
+        then, now = [str(x) for x in labels], list(setup.label_names)
+        gone, new = [x for x in then if x not in now], [x for x in now if x not in then]
+        change = "; ".join(part for part in (f"gone: {some_of(gone)}" if gone else "",
+                                             f"new: {some_of(new)}" if new else "") if part) or "the same labels in another order"
+        raise TuneLabError(f"the labels changed since {str(run.root)!r} began ({len(then):,} then, {len(now):,} now; "
+                           f"{change}); start a new --out")
 
 
 def _refuse_labels_train_lacks(task, label2id: dict, train_ids) -> None:

@@ -518,3 +518,31 @@ def read_run_config(model: ResolvedModel) -> dict | None:
 
         return RunDir(run_json.parent).read_config()      # a damaged run.json is one line, never a traceback
     return None
+
+
+def resolve_model_so_far(spec: str | None, *, trust_remote_code: bool = False) -> tuple[ResolvedModel, ResolvedModel, str]:
+    """(weights, tokenizer, note): a model to look at now. Anything `resolve_model` takes resolves as it does
+    (note ''). A run directory with no model/ yet (still training, stopped, crashed) gives its best checkpoint so
+    far (checkpoints/best, a save_pretrained directory) with its base model's tokenizer, else its base model
+    (run.json's model_path); `note` says which, for the viewer to show. The Attention screen and the `attention`
+    and `heads` verbs read attention this way, so a run in progress can be looked at."""
+    path = Path((spec or "").strip()).expanduser()
+    is_unfinished_run = (path.is_dir() and (path / "run.json").is_file()
+                         and not (path / "model" / "config.json").is_file() and not (path / "config.json").is_file())
+    if not is_unfinished_run:
+        resolved = resolve_model(spec, trust_remote_code=trust_remote_code)
+        return resolved, resolved, ""
+    from .run_dir import RunDir
+
+    run = RunDir(path).read_config() or {}             # a damaged run.json is one line, never a traceback
+    base_spec = run.get("model_path") or (run.get("config") or {}).get("model")
+    if not isinstance(base_spec, str) or not base_spec:
+        raise TuneLabError(f"run {spec!r} has no model yet and its run.json names no base model")
+    base = resolve_model(base_spec, trust_remote_code=trust_remote_code)
+    best = path / "checkpoints" / "best"
+    if (best / "config.json").is_file():
+        weights = ResolvedModel(str(best), f"{spec} (best checkpoint)", True, trust_remote_code is True)
+        _refuse_non_encoder(_read_config_json(best / "config.json"), weights.name)
+        refuse_remote_code(weights)
+        return weights, base, "its best checkpoint so far (the run has no final model yet)"
+    return base, base, f"its base model {base.name} (the run has no checkpoint yet)"

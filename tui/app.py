@@ -24,6 +24,7 @@ from textual.screen import Screen
 
 from tunelab.themes import DEFAULT_THEME, THEMES, register_themes, theme_variable_defaults
 
+from .screens.base import one_line
 from .selection import Selection
 
 # (mode, key, label in the navigation line, module, class). Screens whose module is missing are left out.
@@ -226,6 +227,13 @@ class TuneLabApp(App):
             self.state["theme"] = name
             self.save_state()
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A notification, shown literally (TuneLab's messages quote labels, sentences and paths, which may hold
+        [brackets]) and on one line's worth: see `one_line`."""
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        super().notify(one_line(message), title=title, severity=severity, markup=markup, **kwargs)
+
     def action_next_theme(self) -> None:
         names = [t.name for t in THEMES]
         index = names.index(self.theme) + 1 if self.theme in names else 0
@@ -252,8 +260,11 @@ class TuneLabApp(App):
         except OSError:
             where = None
         detail = f"; the traceback is in {where}" if where else ""
-        self.exit(return_code=1, message=f"tunelab: internal error ({type(error).__name__}: {error}){detail}. "
-                                         "Runs started from the app keep going.")
+        from rich.text import Text
+
+        # a Text, not a string: the error may quote a label or path with brackets, which Rich would read as markup
+        self.exit(return_code=1, message=Text(f"tunelab: internal error ({type(error).__name__}: {error}){detail}. "
+                                              "Runs started from the app keep going."))
 
     # --- the command palette ------------------------------------------------------------------------------------
 

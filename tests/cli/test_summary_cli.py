@@ -42,7 +42,8 @@ def test_model_summary_reads_as_its_json(trained, capsys):
     assert {r[0]: r[2] for r in body_rows(out)}["encoder.layer.1"] != "0"
 
 
-def test_data_summary_shows_every_column_at_80_columns(trained, capsys):
+def test_data_summary_shows_every_column_at_80_columns(trained, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")      # as on an 80-column terminal (output that is not one is not wrapped)
     argv = ["summary", "--data", trained["data"], "--eqn", EQN, "--model", trained["run"]]
     assert main(argv + ["--json"]) == 0
     d = json.loads(capsys.readouterr().out)

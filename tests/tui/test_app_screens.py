@@ -186,7 +186,7 @@ async def test_runs_lists_opens_and_overlays(workdir):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(runs_rows(app)) == 2, what="two runs listed")
         rows = runs_rows(app)
-        assert rows["tiny-toy"][1:] == ["✔ completed", "tiny-toy", "tiny-bert", "toy", "60/60", "mcc 1.000", "3d"]
+        assert rows["tiny-toy"][1:] == ["✔ completed", "tiny-toy", "tiny-bert", "toy", "60/60", "mcc 1.000", "3d ago"]
         assert rows["tiny-resumed"][1] == "✔ completed"
         monitor = app.screen.monitor
         await pilot.press("enter")

@@ -156,3 +156,31 @@ async def test_the_bundled_model_waits_for_a_run():
         screen = app.screen
         assert not screen.has_class("-running") and not list(app.workers)
         assert "no trained head" in str(screen.query_one("#eval-message").render())
+
+
+def test_r_while_scoring_waits_for_the_scoring_under_way(tiny, tmp_path):
+    """A second `r` right after the first, in a fresh process: the two scorings imported transformers at once in
+    two threads ("ImportError: cannot import name 'AutoTokenizer'") and the screen said "failed"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parents[1]
+    code = f"""
+import asyncio, sys
+sys.path[:0] = [{str(tests)!r}, {str(tests / 'tui')!r}]
+from screen_apps import ScreenApp, Selection, settle
+from tunelab.tui.screens.evaluate import EvaluateScreen
+async def main():
+    app = ScreenApp(lambda: EvaluateScreen(), Selection(run={tiny['run']!r}, model={tiny['run']!r}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.screen.action_run()
+        await settle(pilot)
+        print("NOTES", [n.message for n in app._notifications])
+        print("REPORT", app.screen.report is not None)
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "NOTES []" in done.stdout and "REPORT True" in done.stdout, done.stdout

@@ -342,7 +342,11 @@ class AttentionScreen(TuneLabScreen):
         if self.has_class("-head") and stats is not None:
             line.append_text(head_status(stats, model_layer, model_head))
         else:
-            line.append(f" · {len(self.result.tokens)} tokens · {tail(self.model_spec, 24)} · enter opens the head")
+            line.append(f" · {len(self.result.tokens)} tokens · {tail(self.model_spec, 24)}")
+            note = self._models.note(self.model_spec)
+            if note:                           # a run still training: its best checkpoint, or its base model
+                line.append(f" ({note})", style="italic")
+            line.append(" · enter opens the head")
         if self.result.truncated:
             line.append(" · cut at the maximum length")
         for doing in self._busy.values():
@@ -382,7 +386,7 @@ class AttentionScreen(TuneLabScreen):
             self._set_extra_title(f"Standouts: {source}")
 
     def _set_extra_title(self, title: str) -> None:
-        self.query_one("#att-extra-title", Static).update(title)
+        self.query_one("#att-extra-title", Static).update(Text(title))   # may name a data source: not markup
 
     def _show_extra(self, pane: str, title: str) -> None:
         self.query_one("#att-extra", ContentSwitcher).current = pane

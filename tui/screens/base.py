@@ -19,6 +19,15 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ..widgets.nav_bar import NavBar
 
 
+NOTIFY_CHARS = 300   # a notification is a line or three of a toast, never a screenful
+
+
+def one_line(message: str, limit: int = NOTIFY_CHARS) -> str:
+    """`message` cut to `limit` characters (a message that lists thousands of labels would fill the screen)."""
+    message = str(message)
+    return message if len(message) <= limit else message[: limit - 1].rstrip() + "…"
+
+
 def error_text(error: BaseException | None) -> str:
     """What the user reads for an error: the engine's own message for a TuneLabError (the same line the CLI
     prints), else the exception's type and message (a bug, but still no traceback on screen)."""
@@ -65,6 +74,13 @@ class TuneLabScreen(Screen):
         if event.refresh_styles and self._suspended_as == (self.app.theme, self.app.size):
             event.prevent_default()
             Screen._on_screen_resume(self, events.ScreenResume(refresh_styles=False))
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A notification shown literally: TuneLab's messages quote user text (labels, sentences, paths) that may
+        hold [brackets], which markup would drop or fail on. The app cuts it to a toast's length."""
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        self.app.notify(one_line(message), title=title, severity=severity, markup=markup, **kwargs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A thread worker of this screen failed: say why in a notification, and let the screen recover."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -88,6 +89,9 @@ def in_split_order(mapping: dict) -> list:
     return sorted(mapping.items(), key=lambda kv: SPLIT_ORDER.index(kv[0]) if kv[0] in SPLIT_ORDER else 9)
 
 
+SHOWN_LABELS = 20   # labels the balance lists (the most frequent); a dataset may have thousands of classes
+
+
 def summary_text(summary) -> Content:
     """The data summary: what `tunelab summary --data` prints, arranged for a column ~40 cells wide."""
     muted = "$text-muted"
@@ -120,9 +124,14 @@ def summary_text(summary) -> Content:
             total = sum(balance.values()) or 1
             lines.append(Content.assemble((f"label balance ({split})", "bold")))
             width = max(len(str(k)) for k in balance) if balance else 5
-            for name, count in balance.items():
+            shown = list(balance.items())
+            if len(shown) > SHOWN_LABELS:     # thousands of classes: the most frequent, and how many more
+                shown = sorted(shown, key=lambda kv: -kv[1])[:SHOWN_LABELS]
+            for name, count in shown:
                 lines.append(Content.assemble(f"  {str(name)[:16]:<{min(width, 16)}} ", (bar(count / total), "$accent"),
                                               f" {count:,} {100 * count / total:.0f}%"))
+            if len(balance) > len(shown):
+                lines.append(Content.assemble((f"  … and {len(balance) - len(shown):,} more labels", muted)))
     split = "train" if "train" in summary.token_lengths else next(iter(summary.token_lengths), None)
     if split is not None:
         lengths = summary.token_lengths[split]
@@ -244,7 +253,7 @@ class DataScreen(TuneLabScreen):
             return
         self.columns = message.columns
         for name in message.columns:
-            table.add_column(name, key=name)
+            table.add_column(Text(str(name)), key=name)     # a column's name and cells are data, never markup
         for row in message.rows:
             table.add_row(*[_cell(row.get(name)) for name in message.columns])
         self._set_column_options(message.columns)
@@ -261,7 +270,7 @@ class DataScreen(TuneLabScreen):
         self._syncing = True
         try:
             for select_id in ("#eqn-label", "#eqn-input", "#eqn-pair"):
-                self.query_one(select_id, Select).set_options([(c, c) for c in columns])
+                self.query_one(select_id, Select).set_options([(Text(c), c) for c in columns])   # names, not markup
         finally:
             self._syncing = False
 
@@ -406,6 +415,6 @@ class _Superseded(Exception):
     """Raised inside a summary whose result nobody waits for any more."""
 
 
-def _cell(value) -> str:
+def _cell(value) -> Text:
     text = "" if value is None else str(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+    return Text(text if len(text) <= 60 else text[:59] + "…")

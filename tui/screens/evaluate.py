@@ -16,15 +16,18 @@ import threading
 
 from rich.text import Text
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
 from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
 from tunelab.tui.widgets.confusion import ConfusionGrid
 
+_ONE_SCORING = threading.Lock()   # the screen's scorings run one after another (see _score)
 MISTAKES = 500  # mistakes kept for the browser (the most confident first); the rest only count
 PAIR_JOIN = " [SEP] "  # how the evaluation report joins the two sentences of a pair
 
@@ -88,6 +91,7 @@ class EvaluateScreen(JobScreen):
         self._eqn: str | None = None
         self._columns: list[str] | None = None
         self._model_used: str | None = None
+        self._wrong = 0                # wrong answers in the report (the mistakes table keeps the surest MISTAKES)
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -134,6 +138,8 @@ class EvaluateScreen(JobScreen):
         model = self.query_one("#eval-model", Input).value.strip() or None
         data = self.query_one("#eval-data", Input).value.strip() or None
         split = self.query_one("#eval-split", Input).value.strip() or None
+        if self.has_class("-running"):
+            self.cancel_job()      # the scoring under way stops after its batch; the new one waits for it (below)
         self._progress = (0, 0)
         token = self.start_job(f"scoring {model or 'the model'} ...  (x cancels)")
         self._score(token, model, data, split, self._eqn, self._columns)
@@ -149,8 +155,13 @@ class EvaluateScreen(JobScreen):
             self._progress = (done, total)           # read by job_status on the event loop
 
         try:
-            self.report_job(token, lambda: evaluate_model(model, data, eqn, split=split, columns=columns,
-                                                          mistakes=MISTAKES, progress=progress, cancel=cancel))
+            # one scoring at a time: a second `r` while one runs (or its first import of transformers, which is not
+            # thread-safe: "cannot import name 'AutoTokenizer'") waits for the cancelled one to stop
+            with _ONE_SCORING:
+                if get_current_worker().is_cancelled:
+                    return
+                self.report_job(token, lambda: evaluate_model(model, data, eqn, split=split, columns=columns,
+                                                              mistakes=MISTAKES, progress=progress, cancel=cancel))
         except ScoringCancelled:
             return                                   # stopped between two batches: nothing to show
 
@@ -201,7 +212,15 @@ class EvaluateScreen(JobScreen):
         grid = self.query_one(ConfusionGrid)
         grid.display = bool(report.labels)
         if report.labels:
-            grid.set_matrix(report.confusion, report.labels)
+            # thousands of classes: the grid (and the class table) show those with the most examples, so the
+            # screen stays responsive; the message says how many more there are
+            shown = top_classes(report, SHOWN_CLASSES)
+            grid.set_matrix(sub_confusion(report, shown), [report.labels[i] for i in shown])
+            if len(shown) < len(report.labels):
+                self._set_message(f"{report.model} on {report.data} ({report.split}, {report.examples:,} examples): "
+                                  f"{report.figure_of_merit} {report.value:.3f} · the {len(shown)} classes with the "
+                                  f"most examples shown, of {len(report.labels):,}")
+        self._wrong = (report.examples - sum(row[i] for i, row in enumerate(report.confusion))) if report.confusion else 0
         self._fill_mistakes()
 
     def _show_train_overlap(self, report) -> None:
@@ -232,7 +251,7 @@ class EvaluateScreen(JobScreen):
         if not report.per_class:
             return
         table.add_columns("class", "prec", "recall", "F1", "n")
-        for row in report.per_class:
+        for row in (report.per_class[i] for i in top_classes(report, SHOWN_CLASSES)):
             label = row["label"] if len(row["label"]) <= 14 else row["label"][:13] + "…"
             table.add_row(Text(label), f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['f1']:.2f}",
                           str(row["support"]))
@@ -254,7 +273,7 @@ class EvaluateScreen(JobScreen):
         table.add_column("text", width=text_width)
         for i, m in enumerate(self._shown):
             table.add_row(f"{m['confidence']:.2f}", Text(m["gold"]), Text(m["predicted"]), Text(m["text"]), key=str(i))
-        wrong = sum(sum(row) - row[i] for i, row in enumerate(report.confusion)) if report.confusion else 0
+        wrong = self._wrong
         kept = "" if wrong <= len(report.mistakes) else f" (top {len(report.mistakes)} kept)"
         self.query_one("#eval-filter", Static).update(Text.assemble(
             ("Mistakes ", "bold"), f"{len(self._shown)} of {wrong}{kept}, surest first · true ",
@@ -287,7 +306,11 @@ class EvaluateScreen(JobScreen):
     def action_cycle_filter(self, which: str) -> None:
         if self._report is None or not self._report.labels:
             return
-        options = [None, *self._report.labels]
+        labels = self._report.labels
+        if len(labels) > SHOWN_CLASSES:    # thousands of classes: step through those that have mistakes to show
+            seen = {m[which] for m in self._report.mistakes}
+            labels = [label for label in labels if label in seen]
+        options = [None, *labels]
         self._filters[which] = options[(options.index(self._filters[which]) + 1) % len(options)]
         self._fill_mistakes()
 

@@ -1,5 +1,5 @@
 """The Runs screen: every run with its status from the run-status function (core.run_status), model, data,
-step/total, best figure of merit and age, refreshed every few seconds; below it the opened run's status and
+step/total, best figure of merit and when it started, refreshed every few seconds; below it the opened run's status and
 curves (live while it runs), or several runs overlaid.
 
 Keys: enter opens the highlighted run, space marks runs and o overlays the marked ones, x stops a run, r
@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from tunelab.core.run_status import RunInfo, RunStatus, age_text
+from tunelab.core.run_status import RunInfo, RunStatus, started_text
 
 from ..messages import RunLaunched, RunsListed
 from ..widgets.run_monitor import RunMonitor
@@ -26,13 +26,13 @@ from .base import TuneLabScreen
 from .train import resume_run
 
 COLUMNS = (("", "mark"), ("status", "status"), ("run", "run"), ("model", "model"), ("data", "data"),
-           ("step", "step"), ("best", "best"), ("age", "age"))
+           ("step", "step"), ("best", "best"), ("started", "started"))
 PROBLEMS = (RunStatus.FAILED, RunStatus.CRASHED, RunStatus.BROKEN, RunStatus.STALLED, RunStatus.UNKNOWN)
 
 
 def column_widths(total: int) -> dict[str, int]:
     """Widths that fit the table in `total` cells: the run's name gets what the fixed columns leave."""
-    widths = {"mark": 1, "status": 11, "model": 12, "data": 8, "step": 7, "best": 10, "age": 4}
+    widths = {"mark": 1, "status": 11, "model": 12, "data": 8, "step": 7, "best": 10, "started": 7}
     spare = total - 2 * len(COLUMNS) - 2          # one cell of padding each side, and the scrollbar
     run = spare - sum(widths.values())
     if run < 14:
@@ -196,7 +196,7 @@ class RunsScreen(TuneLabScreen):
                 Text(short_name(str(info.root), self._widths.get("run", 24))),
                 Text(short_name(info.model, self._widths.get("model", 12))),
                 Text(short_name(info.data, self._widths.get("data", 8))), Text(step, justify="right"), Text(best, justify="right"),
-                Text(age_text(info, now), justify="right"))
+                Text(started_text(info, now), justify="right"))
 
     def _cursor_key(self) -> str | None:
         table = self.table

@@ -119,6 +119,8 @@ class TrainScreen(TuneLabScreen):
         except TuneLabError as err:
             self.form.display = True
             self.notify(str(err), severity="error", timeout=8)
+            if not self.monitor.traces:       # no run on show: the status says why this attempt (not an older one) failed
+                self.monitor.show_message(f"not started: {err}")
             return
         self.launching = True
         self.monitor.show_message(f"checking {config.model} and {config.data} (loading the tokenizer and the data)…")

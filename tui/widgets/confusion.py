@@ -30,6 +30,8 @@ class ConfusionGrid(Widget, can_focus=True):
         width: auto;
         max-width: 100%;
         background: $surface;
+        text-wrap: nowrap;        /* a row wider than the widget (many classes, a narrow screen) is cut at the */
+        text-overflow: clip;      /* edge, not wrapped into the rows below */
     }
     ConfusionGrid > .confusion-grid--label { color: $foreground; }
     ConfusionGrid > .confusion-grid--muted { color: $foreground-muted; }

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
+MAX_ROWS = 10   # classes drawn as bars; the rest are summed up in one line
 
 
 def bar_cells(fraction: float, width: int) -> tuple[str, int]:
@@ -41,10 +42,11 @@ class ProbabilityBars(Widget):
                          "probability-bars--muted"}
 
     def __init__(self, probabilities: dict[str, float] | None = None, *, sort: bool = False, max_label: int = 16,
-                 placeholder: str = "", name: str | None = None, id: str | None = None,
+                 max_rows: int = MAX_ROWS, placeholder: str = "", name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.sort = sort
+        self.max_rows = max_rows        # more classes than this: the most probable ones, then how many more
         self.max_label = max_label
         self.placeholder = placeholder
         self._probabilities: dict[str, float] = dict(probabilities or {})
@@ -67,13 +69,19 @@ class ProbabilityBars(Widget):
             self.refresh()
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(1, len(self._probabilities))
+        n = len(self._probabilities)
+        return max(1, n if n <= self.max_rows else self.max_rows + 1)
 
     def render(self) -> Text:
         items = list(self._probabilities.items())
         if not items:
             return Text(self.placeholder, style=self.get_component_rich_style("probability-bars--muted"))
-        if self.sort:
+        hidden = 0.0, 0
+        if len(items) > self.max_rows:    # thousands of classes: a line per class would fill (and stall) the screen
+            items.sort(key=lambda kv: -kv[1])
+            hidden = sum(p for _, p in items[self.max_rows:]), len(items) - self.max_rows
+            items = items[: self.max_rows]
+        elif self.sort:
             items.sort(key=lambda kv: -kv[1])
         best = max(self._probabilities.values())
         label_width = min(self.max_label, max(len(name) for name, _ in items))
@@ -94,4 +102,7 @@ class ProbabilityBars(Widget):
             line.append(" " * (bar_width - used), style=Style(bgcolor=bar_style.bgcolor))
             line.append(f" {p:6.1%}", style=muted if self._stale else label_style)
             lines.append(line)
+        if hidden[1]:
+            lines.append(Text(f"… and {hidden[1]:,} more classes ({hidden[0]:.1%} in all)",
+                              style=self.get_component_rich_style("probability-bars--muted")))
         return Text("\n").join(lines)

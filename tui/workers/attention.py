@@ -25,12 +25,19 @@ class AttentionModels:
         self._loaded: dict[str, tuple] = {}
 
     def get(self, spec: str) -> tuple:
-        from tunelab.core.attention import load_attention_model
+        from tunelab.core.attention import load_attention_model_noted
 
         with self._lock:
             if spec not in self._loaded:
-                self._loaded[spec] = load_attention_model(spec)
-            return self._loaded[spec]
+                self._loaded[spec] = load_attention_model_noted(spec)
+            return self._loaded[spec][:2]
+
+    def note(self, spec: str) -> str:
+        """What stood in for `spec` when it is a run with no final model yet (its best checkpoint or its base
+        model), '' otherwise or before it is loaded."""
+        with self._lock:
+            loaded = self._loaded.get(spec)
+        return loaded[2] if loaded else ""
 
 
 def task_data(spec: str, target: Target) -> tuple[str | None, str | None, list[str] | None]:

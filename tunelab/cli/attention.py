@@ -102,6 +102,13 @@ def parse_indices(text: str | None, what: str) -> list[int] | None:
     return indices
 
 
+def _say_note(model: str, note: str) -> None:
+    """Say what stood in for a run that has no final model yet (its best checkpoint, or its base model); on stderr,
+    so --json output stays JSON."""
+    if note:
+        err_console.print(f"note: {escape(model)} is read through {escape(note)}", style="yellow", soft_wrap=True)
+
+
 def _count(items: list, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
@@ -109,7 +116,7 @@ def _count(items: list, noun: str) -> str:
 # ---------------------------------------------------------------- tunelab attention
 
 def run_attention(args) -> int:
-    from tunelab.core.attention import attention_for, check_text, load_attention_model
+    from tunelab.core.attention import attention_for, check_text, load_attention_model_noted
     from tunelab.core.bertviz_export import export_attention
     from tunelab.core.errors import TuneLabError
 
@@ -135,7 +142,8 @@ def run_attention(args) -> int:
         from tunelab.core.bertviz_scripts import load_scripts
 
         load_scripts(args.scripts)
-    model, tokenizer = load_attention_model(args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer, note = load_attention_model_noted(args.model, trust_remote_code=args.trust_remote_code)
+    _say_note(args.model, note)
     result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
     meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
     export = export_attention(result, args.out, layers=layers, heads=heads, meta=meta,
@@ -170,11 +178,12 @@ def _fetch_scripts(args) -> list:
 # ---------------------------------------------------------------- tunelab heads
 
 def run_heads(args) -> int:
-    from tunelab.core.attention import load_attention_model
+    from tunelab.core.attention import load_attention_model_noted
     from tunelab.core.head_stats import DESCRIPTIONS, STATISTICS, head_stats, sample_texts
 
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    model, tokenizer = load_attention_model(args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer, note = load_attention_model_noted(args.model, trust_remote_code=args.trust_remote_code)
+    _say_note(args.model, note)
     with err_console.status(f"attention of {len(texts)} sentences ..."):
         stats = head_stats(model, tokenizer, texts, max_length=args.max_length)
     csv_path = stats.write_csv(args.out)
@@ -184,7 +193,7 @@ def run_heads(args) -> int:
     standouts = stats.standouts()
     marked = {(s.statistic, s.layer, s.head) for s in standouts}
     table = Table(title=f"attention per head of {escape(args.model)}: {stats.n_sentences} sentences of "
-                        f"{escape(args.data)} ({split}), {stats.n_tokens} tokens")
+                        f"{escape(args.data)} ({escape(split)}), {stats.n_tokens} tokens")
     table.add_column("layer", justify="right")
     table.add_column("head", justify="right")
     for stat in STATISTICS:
@@ -208,7 +217,7 @@ def run_heads(args) -> int:
 # ---------------------------------------------------------------- tunelab attention-diff
 
 def run_attention_diff(args) -> int:
-    from tunelab.core.attention import load_attention_model
+    from tunelab.core.attention import load_attention_model, load_attention_model_noted
     from tunelab.core.attention_diff import attention_diff
     from tunelab.core.errors import TuneLabError
     from tunelab.core.head_stats import sample_texts
@@ -218,7 +227,9 @@ def run_attention_diff(args) -> int:
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
     trust = args.trust_remote_code
     base = load_attention_model(args.base, trust_remote_code=trust)
-    tuned = load_attention_model(args.tuned, trust_remote_code=trust)
+    tuned_model, tuned_tokenizer, note = load_attention_model_noted(args.tuned, trust_remote_code=trust)
+    tuned = (tuned_model, tuned_tokenizer)
+    _say_note(args.tuned, note)
     with err_console.status(f"attention of {len(texts)} sentences, two models ..."):
         diff = attention_diff(base, tuned, texts, max_length=args.max_length)
     csv_path = diff.write_csv(args.out) if args.out else None
@@ -227,7 +238,7 @@ def run_attention_diff(args) -> int:
                     "csv": str(csv_path) if csv_path else None, **diff.to_json()})
         return 0
     table = Table(title=f"most changed heads, {escape(args.base)} -> {escape(args.tuned)}: "
-                        f"{diff.n_sentences} sentences of {escape(args.data)} ({split})")
+                        f"{diff.n_sentences} sentences of {escape(args.data)} ({escape(split)})")
     for name in ("layer", "head", "attention moved", "entropy", "biggest change of a share"):
         table.add_column(name, justify="left" if name.startswith("biggest") else "right")
     for change in diff.most_changed(10):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
 MODEL_HELP = "a hub id (bert-base-uncased), a local model directory, a run directory, or minilm-l6 (bundled, the default)"
 DATA_HELP = ("demo (bundled, the default), a CSV/TSV/JSON/JSONL/Parquet file, a directory of train/validation/test "
@@ -53,9 +54,37 @@ class SafeStream:
         return getattr(self.stream, "encoding", "utf-8")
 
 
+UNWRAPPED = 100_000   # the width of output that is not a terminal: a file or a pager gets whole lines
+
+
+class CliConsole(Console):
+    """A Rich console that wraps at the terminal's width only when it writes to a terminal: piped to a file or
+    `less`, a table's cells and long lines stay whole (Rich would otherwise wrap at the width of whichever other
+    standard stream is a terminal, or at 80 columns). A width set explicitly ($COLUMNS, or width=) still holds."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._asked_width = kwargs.get("width")
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._asked_width is None and not self.is_terminal:
+            columns = self._environ.get("COLUMNS", "")
+            return ConsoleDimensions(int(columns) if columns.isdigit() else UNWRAPPED, size.height)
+        return size
+
+
+def literal(value) -> str:
+    """`value` as text that Rich prints as it is: data, labels, paths and model names may hold brackets
+    ([pos], [/neg], runs/[/x]run) that Rich would read as markup (and fail on, or drop). Escape once, here,
+    where a string from outside meets a markup-rendering call."""
+    return escape(str(value))
+
+
 stdout_stream, stderr_stream = SafeStream("stdout"), SafeStream("stderr")
-console = Console(file=stdout_stream, highlight=False)
-err_console = Console(file=stderr_stream, highlight=False)
+console = CliConsole(file=stdout_stream, highlight=False)
+err_console = CliConsole(file=stderr_stream, highlight=False)
 
 
 def terminal_gone() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 
 from rich.table import Table
+from rich.text import Text
 
-from .common import add_data, add_json, add_model, add_trust_remote_code, console, print_json
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json
 
 
 def register(sub) -> None:
@@ -25,12 +26,16 @@ def register(sub) -> None:
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
     add_trust_remote_code(p)
     add_json(p)
+    p.add_argument("--full-confusion", action="store_true",
+                   help="with --json: the whole confusion matrix (default: that of the 100 classes with the most "
+                        "examples, when there are more: core.top_classes.JSON_CLASSES)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.evaluation import evaluate_model
+    from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
 
     if args.model is None:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
@@ -38,38 +43,62 @@ def run(args) -> int:
                        max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
                        trust_remote_code=args.trust_remote_code)
     if args.json:
-        print_json(asdict(r))
+        print_json(report_json(r, full_confusion=args.full_confusion))
         return 0
-    console.print(f"[bold]{r.model}[/] on {r.data} (split {r.split}), {r.examples} examples, {r.task}")
+    console.print(f"[bold]{literal(r.model)}[/] on {literal(r.data)} (split {literal(r.split)}), {r.examples} examples, {r.task}")
     base = f"  (majority-class baseline {r.majority_baseline:.4f})" if r.majority_baseline is not None else ""
     if r.majority_label is not None and r.majority_accuracy is not None:
-        base = base[:-1] + f": always {r.majority_label!r}, accuracy {r.majority_accuracy:.4f})"
-    console.print(f"[bold]{r.figure_of_merit} {r.value:.4f}[/]{base}")
-    console.print("  " + ", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit))
+        base = base[:-1] + f": always {literal(repr(r.majority_label))}, accuracy {r.majority_accuracy:.4f})"
+    console.print(f"[bold]{literal(r.figure_of_merit)} {r.value:.4f}[/]{base}")
+    console.print("  " + literal(", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit)))
     if r.in_train is not None:                       # plain text: a data path is never read as markup
         from tunelab.core.overlap import Overlap, overlap_line
 
         console.print(overlap_line([Overlap(r.split, r.in_train, r.examples)], r.train_data or "train"),
                       markup=False, highlight=False)
     if r.per_class:
-        table = Table(title="per class", title_justify="left")
+        shown = top_classes(r, SHOWN_CLASSES)
+        more = len(r.labels) - len(shown)
+        which = f", the {len(shown)} with the most examples" if more else ""
+        table = Table(title=f"per class{which}", title_justify="left")
         for col in ("label", "precision", "recall", "f1", "support"):
             table.add_column(col, justify="left" if col == "label" else "right")
-        for c in r.per_class:
-            table.add_row(c["label"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+        for i in shown:
+            c = r.per_class[i]
+            table.add_row(Text(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
         console.print(table)
-        cm = Table(title="confusion (rows: gold, columns: predicted)", title_justify="left")
+        if more:
+            console.print(f"  … and {more:,} more classes (--json for every class)", style="dim")
+        cm = Table(title=f"confusion (rows: gold, columns: predicted){which}", title_justify="left")
         cm.add_column("")
-        for name in r.labels:
-            cm.add_column(name, justify="right")
-        for name, row in zip(r.labels, r.confusion):
-            cm.add_row(name, *(str(x) for x in row))
+        for i in shown:
+            cm.add_column(Text(r.labels[i]), justify="right")
+        for i, row in zip(shown, sub_confusion(r, shown)):
+            cm.add_row(Text(r.labels[i]), *(str(x) for x in row))
         console.print(cm)
+        if more:
+            console.print(f"  … and {more:,} more classes (--json --full-confusion for the whole matrix)", style="dim")
     if r.mistakes:
         mt = Table(title="most confident mistakes", title_justify="left")
         for col in ("confidence", "gold", "predicted", "text"):
             mt.add_column(col, overflow="fold")
         for m in r.mistakes:
-            mt.add_row(f"{m['confidence']:.3f}", m["gold"], m["predicted"], m["text"])
+            mt.add_row(f"{m['confidence']:.3f}", Text(m["gold"]), Text(m["predicted"]), Text(m["text"]))
         console.print(mt)
     return 0
+
+
+def report_json(r, full_confusion: bool = False) -> dict:
+    """The report as JSON: everything, except that the confusion matrix of more than JSON_CLASSES classes is cut to
+    those with the most examples (3,000 classes made an 81 MB file) unless `full_confusion`; `confusion_labels`
+    always names its rows and columns."""
+    from tunelab.core.top_classes import JSON_CLASSES, sub_confusion, top_classes
+
+    out = {f.name: getattr(r, f.name) for f in fields(r)}   # not asdict: it would deep-copy a large matrix
+    shown = top_classes(r, None if full_confusion else JSON_CLASSES)
+    out["confusion_labels"] = [r.labels[i] for i in shown]
+    if len(shown) < len(r.labels):
+        out["confusion"] = sub_confusion(r, shown)
+        out["confusion_note"] = (f"the confusion matrix of the {len(shown)} classes with the most examples, of "
+                                 f"{len(r.labels):,}; --full-confusion writes all of it")
+    return out

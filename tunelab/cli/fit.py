@@ -13,7 +13,7 @@ import signal
 import threading
 from dataclasses import asdict
 
-from .common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, print_json, terminal_gone
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, literal, print_json, terminal_gone
 from .progress import RunProgress, said, say
 
 
@@ -130,12 +130,12 @@ def run(args) -> int:
         print_json(asdict(result))
         return 0
     if result.status == "stopped":
-        console.print(f"stopped at step {result.steps}; continue with: tunelab fit --resume {result.run_dir}")
+        console.print(f"stopped at step {result.steps}; continue with: tunelab fit --resume {literal(result.run_dir)}")
         return 0
     console.print(f"{result.status} after {result.steps} steps in {result.seconds:.0f}s "
-                  f"({result.train_samples_per_second:.0f} samples/s); model saved to {result.model_dir}")
+                  f"({result.train_samples_per_second:.0f} samples/s); model saved to {literal(result.model_dir)}")
     for split, scores in result.metrics.items():
-        console.print(f"  {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        console.print(f"  {literal(split)}: " + literal(", ".join(f"{k} {v:.4f}" for k, v in scores.items())))
     return 0
 
 
@@ -159,6 +159,7 @@ def _detach(args, config) -> int:
     if args.json:
         print_json({"run_dir": str(root), "pid": pid})
     else:
-        console.print(f"{root}  (pid {pid}, output in {root / 'fit.log'})")
-        err_console.print(f"follow it: tunelab watch {root}   stop it: tunelab stop {root}   list: tunelab runs")
+        console.print(f"{literal(root)}  (pid {pid}, output in {literal(root / 'fit.log')})")
+        err_console.print(f"follow it: tunelab watch {literal(root)}   stop it: tunelab stop {literal(root)}   "
+                          f"list: tunelab runs")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from .common import add_json, console, print_json
 
@@ -25,6 +26,6 @@ def run(args) -> int:
     for col in ("name", "source", "detail", "path"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        table.add_row(e.name, e.source, e.detail, e.path)
+        table.add_row(*(Text(str(v)) for v in (e.name, e.source, e.detail, e.path)))
     console.print(table)
     return 0

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from tunelab.core import strict_json
 
-from .common import add_json, add_model, add_trust_remote_code, console, err_console, print_json
+from .common import add_json, add_model, add_trust_remote_code, console, err_console, literal, print_json
+
+TOP_K = 5   # classes a single prediction lists by default (a model may have thousands)
 
 
 def register(sub) -> None:
@@ -26,6 +28,9 @@ def register(sub) -> None:
                         "most 512); cut inputs are flagged")
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
     add_trust_remote_code(p)
+    p.add_argument("--top-k", type=int, default=TOP_K, metavar="K",
+                   help=f"a single sentence: list the K most probable classes (default: {TOP_K}; 0: all); "
+                        "--json and batch mode always give every class's probability")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -37,6 +42,8 @@ def _check_args(args) -> None:
 
     check_setting(BATCH_SIZE, args.batch_size)
     check_setting(MAX_LENGTH, args.max_length)
+    if args.top_k < 0:
+        raise TuneLabError(f"--top-k {args.top_k}: give 0 (every class) or more")
     if args.model is None:
         raise TuneLabError("--model is required: a fine-tuned run directory, model directory or hub id")
     if args.input is not None:
@@ -136,7 +143,7 @@ def run(args) -> int:
         cut = [number for number, pr in zip(given.numbers, preds) if pr.truncated]
         if output is not None:
             _write_atomic(output, "".join(rows))
-            console.print(f"{len(preds)} predictions written to {args.output}")
+            console.print(f"{len(preds)} predictions written to {literal(args.output)}")
         if cut:
             shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
             err_console.print(f"[yellow]warning: {len(cut)} of {len(preds)} inputs were longer than {predictor.max_length} "
@@ -151,9 +158,15 @@ def run(args) -> int:
         return 0
     if predictor.new_head:
         console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
-    console.print(f"[bold]{pred.label}[/]  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)")
-    for name, p in sorted(pred.probabilities.items(), key=lambda kv: -kv[1]):
-        console.print(f"  {name:<20} {p:.4f}  {'█' * round(p * 30)}")
+    console.print(f"[bold]{literal(pred.label)}[/]  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)")
+    ranked = sorted(pred.probabilities.items(), key=lambda kv: -kv[1])
+    shown = ranked if args.top_k == 0 else ranked[:args.top_k]
+    for name, p in shown:
+        console.print(f"  {literal(f'{name:<20}')} {p:.4f}  {'█' * round(p * 30)}")
+    if len(shown) < len(ranked):
+        rest = sum(p for _, p in ranked[len(shown):])
+        console.print(f"  … and {len(ranked) - len(shown):,} more classes ({rest:.4f} in all; --top-k 0 lists every one)",
+                      style="dim")
     if pred.truncated:
         console.print(f"[yellow]note: input truncated at {predictor.max_length} tokens; the rest was not read[/]")
     return 0

@@ -73,7 +73,7 @@ def run_probe(args) -> int:
         return 0
     floor = report.majority_accuracy
     console.print(f"[bold]probe[/] {escape(report.data)} · {escape(report.equation)} · {report.train_examples} "
-                  f"{report.train_split} / {report.eval_examples} {report.eval_split} examples")
+                  f"{escape(report.train_split)} / {report.eval_examples} {escape(report.eval_split)} examples")
     console.print(f"majority baseline {floor:.3f} (always {escape(repr(report.majority_label))}); bars: baseline → 1.0")
     table = Table(title_justify="left")
     table.add_column("layer", justify="right")

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from tunelab.core.events import (CheckpointSaved, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted,
                                  SaveStarted, StepLogged)
 
-from .common import err_console
+from .common import err_console, literal
 
 
 class RunProgress:
@@ -26,7 +26,7 @@ class RunProgress:
         self.plain_every = plain_every
         self._last_plain = 0.0
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total} steps"), TextColumn("{task.fields[status]}"),
+                                 TextColumn("{task.completed}/{task.total} steps"), TextColumn("{task.fields[status]}", markup=False),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                  console=console, transient=False)
         self.task_id = None
@@ -35,8 +35,8 @@ class RunProgress:
     def __call__(self, event) -> None:
         if isinstance(event, RunStarted):
             resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
-            self.console.print(f"run {event.run_dir}: {event.model} on {event.train_examples} examples, {event.task}, "
-                               f"{event.total_steps} steps on {event.device}{resumed}")
+            self.console.print(f"run {literal(event.run_dir)}: {literal(event.model)} on {event.train_examples} examples, "
+                               f"{literal(event.task)}, {event.total_steps} steps on {literal(event.device)}{resumed}")
             if self.live:
                 if self.task_id is None:
                     self.progress.start()  # only now: a run that fails before it starts prints just its error
@@ -49,26 +49,26 @@ class RunProgress:
                 self.progress.update(self.task_id, completed=event.step, status=self.last_status)
             elif not self.live and time.monotonic() - self._last_plain >= self.plain_every:
                 self._last_plain = time.monotonic()
-                self.console.print(f"step {event.step} epoch {event.epoch:.2f}: {self.last_status}")
+                self.console.print(f"step {event.step} epoch {event.epoch:.2f}: {literal(self.last_status)}")
         elif isinstance(event, EvalStarted):
-            self._status(f"evaluating {event.split} ({event.examples} examples)")
+            self._status(f"evaluating {event.split} ({event.examples} examples)")   # a column without markup
         elif isinstance(event, SaveStarted):
             self._status(f"saving the {event.what}")
         elif isinstance(event, EvalDone):
             shown = ", ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
-            self.console.print(f"epoch {event.epoch:.2f} step {event.step}: {event.split} {shown}"
+            self.console.print(f"epoch {event.epoch:.2f} step {event.step}: {literal(event.split)} {literal(shown)}"
                                + ("  [green]best[/]" if event.is_best else ""))
         elif isinstance(event, CheckpointSaved) and event.reason != "best":
             self.console.print(f"step {event.step}: resumable checkpoint saved ({event.reason})")
         elif isinstance(event, RunFinished):
             self.close()
             if self.summary:
-                self.console.print(f"{event.status} at step {event.step} in {event.seconds:.0f}s"
-                                   + (f"; best {event.figure_of_merit} {event.best_metric:.4f}" if event.best_metric is not None else ""))
+                self.console.print(f"{literal(event.status)} at step {event.step} in {event.seconds:.0f}s"
+                                   + (f"; best {literal(event.figure_of_merit)} {event.best_metric:.4f}" if event.best_metric is not None else ""))
         elif isinstance(event, RunFailed):
             self.close()
             if self.summary:
-                self.console.print(f"[red]failed at step {event.step}:[/] {event.error}")
+                self.console.print(f"[red]failed at step {event.step}:[/] {literal(event.error)}")
 
     def _status(self, text: str) -> None:
         if self.task_id is not None:
@@ -93,7 +93,7 @@ def say(text: str) -> None:
     if _status is None:
         _status = err_console.status("")
         _status.start()
-    _status.update(f"[dim]{text}…[/]")
+    _status.update(f"[dim]{literal(text)}…[/]")
 
 
 def said() -> None:

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from .common import add_json, console, err_console, print_json
+from .common import add_json, console, err_console, literal, print_json
 
 
 def register(sub) -> None:
@@ -44,9 +44,10 @@ def _shown(path: Path) -> str:
 
 def runs(args) -> int:
     from rich.table import Table
+    from rich.text import Text
 
     from tunelab.core.errors import TuneLabError
-    from tunelab.core.run_status import age_text
+    from tunelab.core.run_status import started_text
     from tunelab.core.runs import list_runs
 
     if args.limit < 1:
@@ -61,17 +62,18 @@ def runs(args) -> int:
     colours = {"running": "green", "stalled": "yellow", "failed": "red", "crashed": "red", "broken": "red",
                "unknown": "yellow", "stopped": "cyan"}
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("status", "run", "model", "data", "step", "best", "age"):
-        table.add_column(name, justify="right" if name in ("step", "best", "age") else "left",
+    for name in ("status", "run", "model", "data", "step", "best", "started"):
+        table.add_column(name, justify="right" if name in ("step", "best", "started") else "left",
                          overflow="fold" if name in ("run",) else "ellipsis", no_wrap=name != "run")
     for info in infos:
         status = info.status.value + (f" ({info.phase})" if info.status.value == "running" and info.phase not in ("", "training") else "")
         best = f"{info.figure_of_merit} {info.best_metric:.3f}" if info.best_metric is not None else ""
         step = f"{info.step}/{info.total_steps}" if info.total_steps else (str(info.step) if info.step else "")
-        table.add_row(f"[{colours.get(info.status.value, 'default')}]{status}[/]", _shown(info.root),
-                      Path(info.model).name if info.model else "", _data_name(info.data), step, best, age_text(info))
+        table.add_row(Text(status, style=colours.get(info.status.value, "")), Text(_shown(info.root)),
+                      Text(Path(info.model).name if info.model else ""), Text(_data_name(info.data)), step,
+                      Text(best), started_text(info))
         if info.reason and info.status.value in ("failed", "crashed", "broken", "stalled", "unknown"):
-            table.add_row("", f"[dim]{info.reason}[/]", "", "", "", "", "")
+            table.add_row("", Text(info.reason, style="dim"), "", "", "", "", "")
     console.print(table)
     return 0
 
@@ -121,13 +123,13 @@ def watch(args) -> int:
                     info = run_info(root)
                     if info.status in (RunStatus.CRASHED, RunStatus.UNKNOWN, RunStatus.BROKEN):
                         view.close()
-                        err_console.print(f"[red]{info.status}:[/] {info.reason}")
+                        err_console.print(f"[red]{info.status}:[/] {literal(info.reason)}")
                         return 1
                     quiet_since = time.monotonic()
                 time.sleep(args.poll)
     except KeyboardInterrupt:
         view.close()
-        err_console.print(f"detached; the run goes on. Reattach with: tunelab watch {args.run}")
+        err_console.print(f"detached; the run goes on. Reattach with: tunelab watch {literal(args.run)}")
         return 130
     view.close()
     return 1 if isinstance(final, RunFailed) else 0
@@ -139,10 +141,10 @@ def stop(args) -> int:
 
     info = request_stop(args.run)
     where = "" if info.host in ("", os.uname().nodename) else f" on {info.host}"
-    console.print(f"asked {args.run} (pid {info.pid}{where}) to stop after its current step; "
-                  f"it saves a checkpoint for: tunelab fit --resume {args.run}")
+    console.print(f"asked {literal(args.run)} (pid {info.pid}{literal(where)}) to stop after its current step; "
+                  f"it saves a checkpoint for: tunelab fit --resume {literal(args.run)}")
     if args.wait:
         while run_info(args.run).status.is_live:
             time.sleep(0.5)
-        console.print(f"{args.run}: {run_info(args.run).status}")
+        console.print(f"{literal(args.run)}: {run_info(args.run).status}")
     return 0

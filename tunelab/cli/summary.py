@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 from rich.table import Table
+from rich.text import Text
 
 from tunelab.core import strict_json
 
-from .common import add_data, add_json, add_model, add_trust_remote_code, console, print_json
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json
 
 
 def register(sub) -> None:
@@ -57,7 +58,7 @@ def run(args) -> int:
         if args.json:
             print_json(s)
             return 0
-        console.print(f"[bold]{s.name}[/]  {s.equation}" + ("  (validation: a seeded 10% of train)" if s.held_out_validation else ""))
+        console.print(f"[bold]{literal(s.name)}[/]  {literal(s.equation)}" + ("  (validation: a seeded 10% of train)" if s.held_out_validation else ""))
         table = Table(title_justify="left")
         table.add_column("split", no_wrap=True)
         table.add_column("rows", justify="right", no_wrap=True)
@@ -67,11 +68,10 @@ def run(args) -> int:
             table.add_column(col, justify="right", no_wrap=True)
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
-            labels = "\n".join(f"{k}: {v} ({v / max(1, n):.0%})" for k, v in bal.items()) if "mean" not in bal else \
-                f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
+            labels = _balance(bal, n) if "mean" not in bal else f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
-            table.add_row(split, str(n), labels or "(unlabelled)", f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
+            table.add_row(Text(split), str(n), Text(labels or "(unlabelled)"), f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
                           f"{s.truncated_share[split]:.1%}", "" if base is None else _number(base))
         console.print(table)
         from tunelab.core.overlap import overlap_line
@@ -83,17 +83,17 @@ def run(args) -> int:
     if args.json:
         print_json(m)
         return 0
-    console.print(f"[bold]{m.name}[/]  {m.architecture} ({m.model_type})  {m.path}")
+    console.print(f"[bold]{literal(m.name)}[/]  {literal(m.architecture)} ({literal(m.model_type)})  {literal(m.path)}")
     console.print(f"layers {m.layers}  heads {m.heads}  hidden {m.hidden_size}  intermediate {m.intermediate_size}  "
                   f"vocab {m.vocab_size}  max positions {m.max_positions}")
     console.print(f"parameters {m.total_parameters:,} total, {m.trainable_parameters:,} trainable"
-                  + (f"  labels: {', '.join(m.labels)}" if m.labels else "  (no task head: fit adds one)"))
+                  + (f"  labels: {literal(_some_labels(m.labels))}" if m.labels else "  (no task head: fit adds one)"))
     table = Table(title_justify="left")
     table.add_column("module")
     table.add_column("parameters", justify="right")
     table.add_column("trainable", justify="right")
     for row in m.per_layer:
-        table.add_row(row["name"], f"{row['parameters']:,}", f"{row['trainable']:,}")
+        table.add_row(Text(row["name"]), f"{row['parameters']:,}", f"{row['trainable']:,}")
     console.print(table)
     return 0
 
@@ -101,6 +101,26 @@ def run(args) -> int:
 def _number(value: float) -> str:
     """A label statistic: 3 decimals, or 3 significant digits for a value too large for them (1e+308)."""
     return f"{value:.3f}" if abs(value) < 1e9 else f"{value:.3g}"
+
+
+SHOWN_LABELS = 20   # label counts a split's row lists (the most frequent); a dataset may have thousands of classes
+
+
+def _balance(counts: dict, rows: int) -> str:
+    """A split's label counts, one per line: all of them up to SHOWN_LABELS, else the most frequent and how many more."""
+    items = list(counts.items())
+    if len(items) > SHOWN_LABELS:
+        items = sorted(items, key=lambda kv: -kv[1])[:SHOWN_LABELS]
+    lines = [f"{k}: {v} ({v / max(1, rows):.0%})" for k, v in items]
+    if len(counts) > len(items):
+        lines.append(f"… and {len(counts) - len(items):,} more labels")
+    return "\n".join(lines)
+
+
+def _some_labels(labels: list) -> str:
+    from tunelab.core.errors import some_of
+
+    return some_of(labels, 20)
 
 
 def _check(setting, value) -> None:
