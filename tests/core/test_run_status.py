@@ -16,8 +16,22 @@ from tunelab.core.liveness import Owner, RunLock, RunOwnership, process_start_ti
 from tunelab.core.run_status import RunStatus, run_info
 
 
-def make_run(root, events=(), owner=None, heartbeat=None, run_json=True):
+_HELD: list = []
+
+
+@pytest.fixture(autouse=True)
+def _release_locks():
+    yield
+    while _HELD:
+        _HELD.pop().release()
+
+
+def make_run(root, events=(), owner=None, heartbeat=None, run_json=True, locked=None):
+    """A crafted run directory. An owner that is this process also holds the run's lock (as a trainer does),
+    unless `locked` says otherwise."""
     root.mkdir(parents=True, exist_ok=True)
+    if locked if locked is not None else (owner is not None and owner.pid == os.getpid() and owner.host == socket.gethostname()):
+        _HELD.append(RunLock(root).acquire("--out"))
     if run_json:
         (root / "run.json").write_text(json.dumps({"config": {"model": "m", "data": "d"}, "total_steps": 100,
                                                    "figure_of_merit": "mcc"}))
@@ -100,7 +114,7 @@ def test_a_gone_process_with_no_final_event_is_crashed(tmp_path, dead_owner):
 def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path):
     # this very process has the pid, but it started at another time: the run's process is gone
     reused = Owner(os.getpid(), socket.gethostname(), me().started - 3600)
-    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=reused, heartbeat=time.time()))
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=reused, heartbeat=time.time(), locked=False))
     assert info.status == RunStatus.CRASHED
 
 
