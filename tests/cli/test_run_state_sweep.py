@@ -21,10 +21,11 @@ import pytest
 from conftest import build_tiny_bert, write_toy_splits
 from sweep_support import one_line
 from tunelab.cli import main
-from tunelab.core.run_dir import RUN_FILES
 from tunelab.core.run_status import RunStatus, run_info
 
 EQN = "classify: label ~ sentence"
+RUN_FILES = ("run.json", "events.jsonl", "run.lock", "owner.json", "heartbeat.json", "stop.request", "metrics.json",
+             "fit.log")
 
 
 @pytest.fixture(scope="module")
