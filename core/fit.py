@@ -214,8 +214,10 @@ def open_resume(resume: str) -> tuple[RunDir, FitConfig, TrainState, Path | None
     run = RunDir(Path(resume))
     first_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 takes the lock: others may see it
     if first_process and run.root.is_dir() and lock_is_held(run.root):
-        owner = read_owner(run.root)
-        raise TuneLabError(f"{resume!r} is running{f' (pid {owner.pid})' if owner else ''}; stop it first "
+        from .run_status import run_info
+
+        owner, doing = read_owner(run.root), "is starting" if run_info(run.root).phase == "starting" else "is running"
+        raise TuneLabError(f"{resume!r} {doing}{f' (pid {owner.pid})' if owner else ''}; stop it first "
                            f"(tunelab stop {resume}) or follow it (tunelab watch {resume})")
     if run.root.is_dir():
         check_run_files(run.root)           # a folder where events.jsonl belongs: refused now, not half-way
