@@ -97,10 +97,11 @@ RUN_FILES = ("run.json", "events.jsonl", "run.lock", "owner.json", "heartbeat.js
 RUN_FOLDERS = ("checkpoints", "model")
 
 
-def odd_run_file(root: Path) -> str:
+def odd_run_file(root: Path, writing: bool = False) -> str:
     """The first run file of `root` that is something other than a plain file (a directory where events.jsonl
-    belongs, a named pipe that would block a reader), or a run folder that is not a folder, said in a few words;
-    "" when there is none. What the trainer, `watch` and the status all check before they read or write."""
+    belongs, a named pipe that would block a reader) or that cannot be read (with `writing`: written), or a run
+    folder that is not a folder, said in a few words; "" when there is none. What the trainer, `watch` and the
+    status all check before they read or write."""
     from .liveness import kind_of
 
     root = Path(root)
@@ -109,6 +110,8 @@ def odd_run_file(root: Path) -> str:
         try:
             if os.path.lexists(path) and not path.is_file():
                 return f"{name} is {kind_of(path)}, not a file"
+            if path.is_file() and not os.access(path, os.R_OK | (os.W_OK if writing else 0)):
+                return f"{name} cannot be {'written' if writing and os.access(path, os.R_OK) else 'read'} (permission denied)"
         except OSError as err:
             return f"{name} cannot be read ({err.strerror})"
     for name in RUN_FOLDERS:
@@ -121,7 +124,7 @@ def odd_run_file(root: Path) -> str:
 def check_run_files(root: Path) -> None:
     """Refuse, in one line naming it, a run directory where a run file is a directory or another odd thing: the
     trainer would fail on it half-way (or a reader would hang on a pipe)."""
-    problem = odd_run_file(root)
+    problem = odd_run_file(root, writing=True)
     if problem:
         raise TuneLabError(f"{str(root)!r} cannot be used: {problem}; move it away (or pick another directory)")
 

@@ -413,3 +413,25 @@ def test_unreadable_runs_are_listed_as_broken_naming_what_cannot_be_read(finishe
             except OSError:
                 pass
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_run_files_that_cannot_be_read_or_written_are_named_before_anything_starts(stopped, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """chmod 000 / 444 on a run file (played with os.access: root reads and writes everything)."""
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    real_access = os.access
+    closed = {str(run / "events.jsonl"): 0}                         # neither readable nor writable
+
+    def access(path, mode, **kw):
+        allowed = closed.get(str(path))
+        return real_access(path, mode, **kw) if allowed is None else (mode & ~allowed) == 0
+
+    monkeypatch.setattr(os, "access", access)
+    info = run_info(run)
+    assert info.status == RunStatus.BROKEN and info.reason == "events.jsonl cannot be read (permission denied)"
+    for verb in (["fit", "--resume", str(run)], ["fit", "--resume", str(run), "--detach"]):
+        assert "events.jsonl cannot be read" in one_line(capsys, main(verb), "fit")
+    closed[str(run / "events.jsonl")] = os.R_OK                      # read-only: listed, but cannot be resumed
+    assert run_info(run).status == RunStatus.STOPPED
+    assert "events.jsonl cannot be written" in one_line(capsys, main(["fit", "--resume", str(run)]), "fit")
