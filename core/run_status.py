@@ -226,6 +226,8 @@ def run_info(root: str | Path, now: float | None = None) -> RunInfo:
                    "original) and it wrote no final event")
         else:
             why = f"process {owner.pid} is gone and wrote no final event" if owner else "no process holds its lock"
+        if scan["first_time"] is None:      # it never began: a detached trainer's last words say why
+            why = _log_tail(root) or why
         return RunInfo(root, RunStatus.CRASHED, updated=updated, reason=why + _resume_hint(root), **common)
     if beat is not None and now - beat > max(STALL_SECONDS, 10 * HEARTBEAT_SECONDS):
         return RunInfo(root, RunStatus.STALLED, updated=updated, phase=phase,

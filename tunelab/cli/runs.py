@@ -91,6 +91,7 @@ def _data_name(data: str) -> str:
 def watch(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.events import RunFailed, RunFinished, RunStarted, EventTailer
+    from tunelab.core.run_dir import odd_run_file
     from tunelab.core.run_status import RunStatus, run_info
 
     from .progress import RunProgress
@@ -103,10 +104,9 @@ def watch(args) -> int:
     info = run_info(root)
     if info.status == RunStatus.BROKEN:
         raise TuneLabError(f"{args.run!r} is not a run TuneLab can follow: {info.reason}")
-    tailer = EventTailer(root / "events.jsonl")
-    tailer.poll()
-    if tailer.problem:
-        raise TuneLabError(f"{args.run!r} is not a run TuneLab can follow: {tailer.problem}")
+    problem = odd_run_file(root)            # a live run too: a folder where events.jsonl belongs cannot be followed
+    if problem:
+        raise TuneLabError(f"{args.run!r} is not a run TuneLab can follow: {problem}")
     tailer = EventTailer(root / "events.jsonl")
     view = RunProgress()
     final = None
