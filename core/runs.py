@@ -162,7 +162,7 @@ def request_stop(root: str | Path) -> RunInfo:
     if info.status == RunStatus.BROKEN:
         raise TuneLabError(f"{str(root)!r} is not a run TuneLab can stop: {info.reason}")
     if not info.status.is_live and info.status != RunStatus.UNKNOWN:
-        hint = f"; {what_next(root)}" if info.status.resumable else ""
+        hint = f"; {what_next(root, choosing_out=False)}" if info.status.resumable else ""
         raise TuneLabError(f"{str(root)!r} is {info.status}, not running: nothing to stop{hint}")
     try:
         request_stop_file(root)
@@ -171,29 +171,33 @@ def request_stop(root: str | Path) -> RunInfo:
     return info
 
 
-def what_next(root: Path, shown: str | None = None) -> str:
+def what_next(root: Path, shown: str | None = None, choosing_out: bool = True) -> str:
     """What a user can do with the run in `root`, from what the directory holds: evaluate a finished run, resume
     one with a whole checkpoint, start over one that died before its first, or leave one that cannot be resumed.
-    Used by the refusals of `fit --out`, `stop` and `--resume`, so their advice always matches the directory."""
+    Used by the refusals of `fit --out` (`choosing_out`: the other choice is another --out) and `stop`, so their
+    advice always matches the directory."""
     from .fit import open_resume
 
     shown = shown or str(root)
+    other = ", or pick another --out" if choosing_out else ""
     info = run_info(root)
     if info.status == RunStatus.BROKEN:
         return f"it cannot be used ({info.reason}); pick another --out"
     if info.status.is_live:
         return f"it is {info.status}; follow it with: tunelab watch {shown}"
+    if info.status == RunStatus.UNKNOWN:
+        return f"its state is unknown ({info.reason}){other}"
     if info.status in (RunStatus.COMPLETED, RunStatus.EARLY_STOPPED) or (Path(root) / "model").is_dir():
-        return f"it finished: evaluate it with `tunelab eval --model {shown}`, or pick another --out"
+        return f"it finished: evaluate it with `tunelab eval --model {shown}`{other}"
     try:
         _, _, _, checkpoint = open_resume(str(root))
     except TuneLabError as err:
-        return f"it cannot be resumed ({err}); pick a new --out"
+        return f"it cannot be resumed ({err}); train again into a new --out"
     if checkpoint is not None and _last_resume_failed_at_once(info, root):
-        return f"its last resume failed ({info.reason}); pick a new --out"
+        return f"its last resume failed ({info.reason}); train again into a new --out"
     if checkpoint is None:
-        return f"start it over with: tunelab fit --resume {shown}, or pick another --out"
-    return f"continue it with: tunelab fit --resume {shown}, or pick another --out"
+        return f"start it over with: tunelab fit --resume {shown}{other}"
+    return f"continue it with: tunelab fit --resume {shown}{other}"
 
 
 def _last_resume_failed_at_once(info: RunInfo, root: Path) -> bool:
