@@ -6,12 +6,14 @@ The data goes to a uniquely named temporary file in the same directory, which is
 (atomic on POSIX). Two processes writing the same file at once each use their own temporary file, so the
 result is one of the two whole files. If writing fails (disk full, a signal), the temporary file is removed and
 the old file, if any, stays as it was. A symbolic link is followed (its target is replaced, the link kept); a
-device or a pipe is written into directly.
+device or a pipe is written into directly. A directory where the file belongs is an IsADirectoryError naming the
+path, raised before anything is written (it is never replaced, nor written into).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -25,6 +27,8 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int = 0o644) -> N
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if path.is_symlink():
         path = Path(os.path.realpath(path))      # write the file the link points at; the link stays a link
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a directory is where this file belongs", str(path))
     if path.exists() and not path.is_file() and not path.is_dir():
         # a device or a pipe (/dev/stdout, /dev/null, /dev/full): there is nothing to swap, so write into it
         with open(path, "wb") as fh:

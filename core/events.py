@@ -8,8 +8,10 @@ so an older watcher can follow a newer trainer.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -139,13 +141,23 @@ def event_from_json(line: str) -> Event | None:
 
 
 def read_events(path: str | Path) -> Iterator[Event]:
-    """Replay an events.jsonl; a torn last line (a run killed mid-write) and unknown lines are skipped."""
+    """Replay an events.jsonl; a torn last line (a run killed mid-write) and unknown lines are skipped. Something
+    other than a plain file there (a directory, a named pipe that would block) is a TuneLabError naming it."""
+    _refuse_odd(Path(path))
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if line.endswith("\n"):
                 event = event_from_json(line)
                 if event is not None:
                     yield event
+
+
+def _refuse_odd(path: Path) -> None:
+    if os.path.lexists(path) and not path.is_file():
+        from .errors import TuneLabError
+        from .liveness import kind_of
+
+        raise TuneLabError(f"{path} is {kind_of(path)}, not an event log; move it away")
 
 
 def repair_torn_tail(path: Path) -> None:
@@ -171,6 +183,7 @@ class EventLog:
     """Appends events to a file, one flushed line each, so a watcher never sees half a line."""
 
     def __init__(self, path: str | Path):
+        _refuse_odd(Path(path))
         repair_torn_tail(Path(path))
         self._fh = open(path, "a", encoding="utf-8")
 
@@ -201,14 +214,19 @@ class EventTailer:
         self.max_bytes = max_bytes    # at most this much per poll, so a huge log is handed over in slices
         self._identity: tuple[int, int] | None = None
         self._partial = b""
+        self.problem = ""             # why the log cannot be read ("" while it can, or does not exist yet)
 
     def poll(self) -> TailBatch:
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+            if not stat.S_ISREG(st.st_mode):      # a directory, or a pipe that would block the reader
+                raise IsADirectoryError(errno.EISDIR, "not a plain file")
+        except OSError as err:
+            self.problem = "" if isinstance(err, FileNotFoundError) else f"{self.path.name} cannot be read ({err.strerror})"
             reset = self._identity is not None
             self._forget()
             return TailBatch([], reset)
+        self.problem = ""
         identity = (st.st_dev, st.st_ino)
         reset = False
         if self._identity is not None and (identity != self._identity or st.st_size < self.offset):
@@ -217,9 +235,13 @@ class EventTailer:
         self._identity = identity
         if st.st_size == self.offset:
             return TailBatch([], reset)
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read(self.max_bytes)
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read(self.max_bytes)
+        except OSError as err:
+            self.problem = f"{self.path.name} cannot be read ({err.strerror})"
+            return TailBatch([], reset)
         self.offset += len(chunk)
         data = self._partial + chunk
         cut = data.rfind(b"\n")
@@ -240,6 +262,6 @@ class EventTailer:
     @property
     def caught_up(self) -> bool:
         try:
-            return os.stat(self.path).st_size == self.offset
-        except FileNotFoundError:
+            return self.problem != "" or os.stat(self.path).st_size == self.offset
+        except OSError:
             return True

@@ -33,7 +33,7 @@ from .liveness import RunOwnership
 from .metrics import check_metric_name, default_figure_of_merit, is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .atomic_write import write_json_atomic
-from .run_dir import RunDir, new_run_dir, remember_run, replace_dir
+from .run_dir import RunDir, check_run_files, new_run_dir, remember_run, replace_dir
 from .step_log import StepLog
 
 
@@ -198,9 +198,13 @@ def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, F
     run = RunDir(Path(resume))
     first_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 takes the lock: others may see it
     if first_process and run.root.is_dir() and lock_is_held(run.root):
-        owner = read_owner(run.root)
-        raise TuneLabError(f"{resume!r} is running{f' (pid {owner.pid})' if owner else ''}; stop it first "
+        from .run_status import run_info
+
+        owner, doing = read_owner(run.root), "is starting" if run_info(run.root).phase == "starting" else "is running"
+        raise TuneLabError(f"{resume!r} {doing}{f' (pid {owner.pid})' if owner else ''}; stop it first "
                            f"(tunelab stop {resume}) or follow it (tunelab watch {resume})")
+    if run.root.is_dir():
+        check_run_files(run.root)           # a folder where events.jsonl belongs: refused now, not half-way
     saved = run.read_config()
     try:
         config = FitConfig.from_dict(saved["config"])
@@ -213,7 +217,8 @@ def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, F
     checkpoint = run.resumable_checkpoint()
     if checkpoint is None:
         if run.model.exists():
-            raise TuneLabError(f"{resume!r} has no resumable checkpoint (the run finished)")
+            raise TuneLabError(f"{resume!r} has no resumable checkpoint (the run finished); evaluate it with "
+                               f"`tunelab eval --model {resume}`, or train again into a new --out")
         if run.last.is_dir():                           # saved once, its last part missing: name what is
             checkpoints.check(run.last, _world_size(), run.best)
         if os.path.lexists(run.root / "checkpoints"):   # saved once, now unreadable: starting over would lose it
@@ -400,6 +405,12 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
         if ownership is not None:
             ownership.step = state.step
 
+        def abandon_if_removed() -> None:
+            """The run directory was deleted (or replaced) under the run: end it failed, writing nothing there."""
+            lost = ownership.check_dir() if ownership is not None else None
+            if agree(lost is not None)[0]:
+                raise TuneLabError(lost or "the run directory was removed while the run trained")
+
         def agree(*flags: bool) -> list[bool]:
             """The same decisions on every process (any process saying yes makes it yes)."""
             if world == 1:
@@ -438,6 +449,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             steps.restart_clock()
             scores = score_outputs(setup.task.equation.task, outputs, setup.valid.labels, num_labels, setup.metric)
             value = scores[setup.metric]
+            abandon_if_removed()                 # the best model would re-create a deleted run directory
             best = is_better(setup.metric, value, state.best)
             if best:
                 state.best, state.best_scores, state.bad_evals = value, scores, 0
@@ -514,6 +526,8 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             stop_now, save_due, non_finite = agree(stop.is_set(), save_due, steps.non_finite is not None)
             if non_finite:      # seen at a flush (one host sync per flush, none per step)
                 refuse_non_finite_loss()
+            if stop_now or save_due:
+                abandon_if_removed()
             if state.step >= plan.total_steps:
                 status = "completed"
             elif stop_now:
@@ -528,6 +542,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                     save_resumable("periodic")
                     last_save = time.monotonic()
         refuse_non_finite_loss()      # a NaN in the last steps fails the run too: nothing is saved as completed
+        abandon_if_removed()
 
         # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
         if status == "completed" and (not state.history or state.history[-1]["step"] != state.step):

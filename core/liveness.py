@@ -6,6 +6,12 @@ itself in `DIR/owner.json` (pid, host, the process's start time: a reused pid ha
 rewrites `DIR/heartbeat.json` every HEARTBEAT_SECONDS from a background thread, which keeps beating through long
 evaluations and saves. The same thread picks up `DIR/stop.request`, written by `tunelab stop` from any terminal,
 and sets the run's stop event. Called by the trainer (`RunOwnership`), and read by `core/run_status.py`.
+
+The lock is the truth about whether a run is alive: owner.json and the heartbeat are copied along with a directory
+(`cp -a` of a live run) and can name any process, but a lock on DIR/run.lock is held only by a process that opened
+that very file. A detached launch (core/runs.py) takes the lock before it starts the trainer and hands the locked
+descriptor down to it (TUNELAB_RUN_LOCK_FD), so the run is held from the moment the launch returns. The heartbeat
+thread also notices when the directory it beats into has been removed or replaced, and stops the run.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from .atomic_write import write_json_atomic
 from .errors import TuneLabError
 
 HEARTBEAT_SECONDS = 2.0
+FUTURE_TOLERANCE = 5.0      # a heartbeat stamped further ahead of this clock is not believed (clock skew, a forgery)
 LOCK_NAME, OWNER_NAME, HEARTBEAT_NAME, STOP_NAME = "run.lock", "owner.json", "heartbeat.json", "stop.request"
+LOCK_FD_ENV = "TUNELAB_RUN_LOCK_FD"     # a detached trainer inherits its launcher's locked run.lock on this descriptor
 
 
 @dataclass(frozen=True)
@@ -91,9 +99,30 @@ def read_time(path: Path) -> float | None:
         return None
 
 
-def read_heartbeat(root: Path) -> float | None:
-    """The time of the last heartbeat (from the file's content), or None."""
-    return read_time(root / HEARTBEAT_NAME)
+def read_heartbeat(root: Path, now: float | None = None) -> float | None:
+    """The time of the last heartbeat, or None. A stamp ahead of the clock (beyond FUTURE_TOLERANCE) is not
+    believed: the file's own modification time, which the writer cannot choose, stands in for it."""
+    path = root / HEARTBEAT_NAME
+    stamp = read_time(path)
+    if stamp is None:
+        return None
+    now = time.time() if now is None else now
+    if stamp <= now + FUTURE_TOLERANCE:
+        return stamp
+    try:
+        written = os.stat(path).st_mtime
+    except OSError:
+        return None
+    return written if written <= now + FUTURE_TOLERANCE else None
+
+
+def heartbeat_pid(root: Path) -> int | None:
+    """The pid the last heartbeat names, or None."""
+    data = read_json(root / HEARTBEAT_NAME)
+    try:
+        return int(data["pid"])
+    except (TypeError, KeyError, ValueError, OverflowError):
+        return None
 
 
 def write_owner(root: Path, owner: Owner) -> None:
@@ -107,11 +136,23 @@ class RunLock:
         self.root = Path(root)
         self._fd: int | None = None
 
-    def acquire(self, what: str) -> "RunLock":
+    def acquire(self, what: str, wait: float = 1.0) -> "RunLock":
         import fcntl
 
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + 1.0   # a watcher's brief probe must not make a launch fail
+        inherited = inherited_lock_fd(self.root)
+        if inherited is not None:           # a detached trainer: its launcher locked the file and handed it down
+            os.environ.pop(LOCK_FD_ENV, None)
+            os.set_inheritable(inherited, False)
+            self._fd = inherited
+            return self
+        path = self.root / LOCK_NAME
+        if os.path.lexists(path) and not path.is_file():
+            raise TuneLabError(f"{path} is {kind_of(path)}, not the run's lock file; move it away")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise TuneLabError(f"cannot open {path}: {err.strerror}") from None
+        deadline = time.monotonic() + wait  # a watcher's brief probe must not make a launch fail
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -127,31 +168,68 @@ class RunLock:
         self._fd = fd
         return self
 
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 
 
+def kind_of(path: Path) -> str:
+    """'a directory', 'a named pipe', ... for something that should have been a plain file."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a broken link" if os.path.islink(path) else "missing"
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def inherited_lock_fd(root: Path) -> int | None:
+    """The descriptor this process inherited from a detached launch, if it is DIR/run.lock (the same file)."""
+    text = os.environ.get(LOCK_FD_ENV, "")
+    if not text.isdigit():
+        return None
+    try:
+        held, there = os.fstat(int(text)), os.stat(Path(root) / LOCK_NAME)
+    except OSError:
+        return None
+    return int(text) if (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino) else None
+
+
 def lock_is_held(root: Path) -> bool:
-    """Whether some process holds DIR/run.lock right now (probes and lets go at once)."""
+    """Whether another process holds DIR/run.lock right now. Probes with a shared lock and lets go at once (two
+    watchers probing together do not see each other); the lock this process inherited from its launch is its own."""
     import fcntl
 
     path = Path(root) / LOCK_NAME
-    if not path.exists():
+    if not path.is_file() or inherited_lock_fd(root) is not None:
         return False
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
     except OSError:
         return True
     finally:
         os.close(fd)
+
+
+def lock_run(root: Path, what: str, wait: float = 1.0) -> RunLock:
+    """Take DIR/run.lock for a launch (core/runs.py): the same lock the trainer then holds for the run's life."""
+    return RunLock(Path(root)).acquire(what, wait)
 
 
 def request_stop_file(root: Path) -> None:
@@ -165,6 +243,9 @@ class RunOwnership:
     def __init__(self, root: Path, what: str = "--out"):
         self.root = Path(root)
         self.lock = RunLock(self.root).acquire(what)
+        held = os.fstat(self.lock.fd)
+        self._identity = (held.st_dev, held.st_ino)   # DIR/run.lock as it is now: gone or another file = DIR is gone
+        self.lost: str | None = None        # set once the directory was removed or replaced under the run
         self.owner = Owner.of_pid(os.getpid())
         self._stop_beating = threading.Event()
         self._thread: threading.Thread | None = None
@@ -186,12 +267,31 @@ class RunOwnership:
         self._thread = threading.Thread(target=self._run, name="tunelab-heartbeat", daemon=True)
         self._thread.start()
 
+    def check_dir(self) -> str | None:
+        """Whether the run directory is still the one this run locked; once it is not (removed with `rm -rf`,
+        or moved away and another put in its place), `lost` says so, the stop event is set and nothing more is
+        written there (writing would re-create half a run directory that no listing knows)."""
+        if self.lost is None:
+            try:
+                st = os.stat(self.root / LOCK_NAME)
+                same = (st.st_dev, st.st_ino) == self._identity
+            except OSError:
+                same = False
+            if not same:
+                self.lost = (f"the run directory {str(self.root)!r} was removed or replaced while the run trained; "
+                             "the run was abandoned and nothing more was written there")
+                if self.stop_event is not None:
+                    self.stop_event.set()
+        return self.lost
+
     def _beat(self) -> None:
+        if self.check_dir() is not None:
+            return
         try:
             write_json(self.root / HEARTBEAT_NAME, {"time": time.time(), "pid": self.owner.pid, "step": self.step})
         except OSError:
             pass  # a full disk must not kill the heartbeat thread; the status then reads "stalled"
-        if self.stop_event is not None and (self.root / STOP_NAME).exists():
+        if self.stop_event is not None and (self.root / STOP_NAME).is_file():
             self.stop_event.set()
 
     def _run(self) -> None:
@@ -206,6 +306,8 @@ class RunOwnership:
         self.lock.release()
 
     def _beat_final(self) -> None:
+        if self.check_dir() is not None:
+            return
         try:
             write_json(self.root / HEARTBEAT_NAME, {"time": time.time(), "pid": self.owner.pid, "step": self.step,
                                                     "ended": True})

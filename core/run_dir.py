@@ -91,6 +91,43 @@ class RunDir:
 # files a directory may hold before a run starts in it: the lock, a detached launch's log and owner record
 _LAUNCH_FILES = {"run.lock", "fit.log", "owner.json", "heartbeat.json", "stop.request"}  # a detached launch's own
 
+# every file a run reads or writes at the top of its directory, and the folders it keeps there
+RUN_FILES = ("run.json", "events.jsonl", "run.lock", "owner.json", "heartbeat.json", "stop.request", "metrics.json",
+             "fit.log")
+RUN_FOLDERS = ("checkpoints", "model")
+
+
+def odd_run_file(root: Path, writing: bool = False) -> str:
+    """The first run file of `root` that is something other than a plain file (a directory where events.jsonl
+    belongs, a named pipe that would block a reader) or that cannot be read (with `writing`: written), or a run
+    folder that is not a folder, said in a few words; "" when there is none. What the trainer, `watch` and the
+    status all check before they read or write."""
+    from .liveness import kind_of
+
+    root = Path(root)
+    for name in RUN_FILES:
+        path = root / name
+        try:
+            if os.path.lexists(path) and not path.is_file():
+                return f"{name} is {kind_of(path)}, not a file"
+            if path.is_file() and not os.access(path, os.R_OK | (os.W_OK if writing else 0)):
+                return f"{name} cannot be {'written' if writing and os.access(path, os.R_OK) else 'read'} (permission denied)"
+        except OSError as err:
+            return f"{name} cannot be read ({err.strerror})"
+    for name in RUN_FOLDERS:
+        path = root / name
+        if os.path.lexists(path) and not path.is_dir():
+            return f"{name} is a file, not a folder"
+    return ""
+
+
+def check_run_files(root: Path) -> None:
+    """Refuse, in one line naming it, a run directory where a run file is a directory or another odd thing: the
+    trainer would fail on it half-way (or a reader would hang on a pipe)."""
+    problem = odd_run_file(root, writing=True)
+    if problem:
+        raise TuneLabError(f"{str(root)!r} cannot be used: {problem}; move it away (or pick another directory)")
+
 
 def check_new_run_dir(out: str) -> Path:
     """Refuse an --out that is a file or already holds a run or other files; nothing is written."""
@@ -105,6 +142,7 @@ def check_new_run_dir(out: str) -> Path:
             names = {p.name for p in root.iterdir()}
         except OSError as err:
             raise TuneLabError(f"cannot read --out {out!r}: {err.strerror}") from None
+        check_run_files(root)
         if "run.lock" in names:
             from .liveness import lock_is_held, read_owner
 
@@ -113,7 +151,9 @@ def check_new_run_dir(out: str) -> Path:
                 who = f" (pid {owner.pid} on {owner.host})" if owner else ""
                 raise TuneLabError(f"--out {out!r} is in use by another TuneLab process{who}; pick another --out")
         if names & {"run.json", "events.jsonl"}:
-            raise TuneLabError(f"--out {out!r} already holds a run; continue it with --resume {out} or pick another --out")
+            from .runs import what_next
+
+            raise TuneLabError(f"--out {out!r} already holds a run; {what_next(root, out)}")
         if names - _LAUNCH_FILES:
             raise TuneLabError(f"--out {out!r} is not empty; pick a new or empty directory")
     return root
@@ -164,7 +204,7 @@ def remember_run(root: Path) -> None:
         pass  # the history is a convenience; never fail a run over it
 
 
-def recent_runs(limit: int = 20) -> list[Path]:
+def recent_runs(limit: int | None = 20) -> list[Path]:
     """Run directories from the history (newest first) that still exist, plus any under ./runs."""
     seen: dict[str, None] = {}
     history = state_dir() / "runs.txt"
@@ -176,21 +216,41 @@ def recent_runs(limit: int = 20) -> list[Path]:
         seen.setdefault(line.strip(), None)
     for child in runs_under(Path("runs")):
         seen.setdefault(str(child.resolve()), None)
-    runs = [Path(p) for p in seen if p and "\ufffd" not in p and _is_run(Path(p))]
+    runs = [Path(p) for p in seen if p and "\ufffd" not in p and (_is_run(Path(p)) or _unreadable_dir(Path(p)))]
     return runs[:limit]
 
 
 def _is_run(path: Path) -> bool:
+    """Whether `path` holds a run (its run.json or owner.json is there, whatever shape it is in)."""
     try:
-        return (path / "run.json").is_file() or (path / "owner.json").is_file()
+        return os.path.lexists(path / "run.json") or os.path.lexists(path / "owner.json")
     except OSError:
         return False
 
 
+def _unreadable_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and not _readable(path)
+    except OSError:
+        return False
+
+
+def _readable(path: Path) -> bool:
+    return os.access(path, os.R_OK | os.X_OK)
+
+
 def runs_under(directory: Path) -> list[Path]:
-    """Run directories directly inside `directory` (newest name first); [] when it is missing or unreadable."""
+    """Run directories directly inside `directory` (newest name first), and folders there that cannot be read
+    (listed as unreadable, not left out); [] when `directory` is missing or unreadable."""
     try:
         children = sorted(directory.iterdir(), reverse=True)
     except OSError:
         return []
-    return [c for c in children if c.is_dir() and _is_run(c)]
+    found = []
+    for child in children:
+        try:
+            if child.is_dir() and (_is_run(child) or not _readable(child)):
+                found.append(child)
+        except OSError:
+            found.append(child)
+    return found

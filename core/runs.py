@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import socket
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic_write import write_json_atomic
 from .config import FitConfig, refuse_untrusted_resume
 from .errors import TuneLabError
-from .liveness import HEARTBEAT_NAME, Owner, is_alive, read_json, read_owner, request_stop_file, write_owner
-from .run_dir import RunDir, check_new_run_dir, recent_runs, runs_under
+from .liveness import LOCK_FD_ENV, Owner, lock_run, request_stop_file, write_owner
+from .run_dir import RunDir, check_new_run_dir, check_run_files, recent_runs, remember_run, runs_under
 from .run_status import RunInfo, RunStatus, run_info
 
 
@@ -27,62 +30,115 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
-    fills, the app it was started from still answers keys at once)."""
+    fills, the app it was started from still answers keys at once).
+
+    Before it returns, the launch leaves everything the status needs: run.json with the configuration (so the
+    run is listed, and `fit --resume` can start it over, even if the child dies while it imports), owner.json, the
+    run in the history, and the run's lock, taken here and handed down to the child (so the run is `starting`
+    from this moment, not `stopped` or invisible until the trainer gets going). The child's command line is just
+    `fit --resume=DIR`: every setting travels in run.json, so no value (one that begins with a dash, say) can be
+    read back as a flag."""
     root = Path(resume if resume else config.out)
-    # Two launches into one run directory at once: the check, the start and owner.json happen under one lock, so
+    # Two launches into one run directory at once: the checks, the lock and the start happen under one lock, so
     # the second sees the first's process as starting and is refused here, not in a fit.log nobody reads.
     with _launch_lock(root):
         if resume:
-            info = run_info(root)
-            if info.status.is_live:
-                raise TuneLabError(f"{resume!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs")
+            _refuse_live(root)
+            check_run_files(root)
             try:
                 saved = RunDir(root).read_config()["config"]
-            except TuneLabError:
+            except (TuneLabError, KeyError, TypeError):
                 saved = {}                 # the child says what is wrong with a damaged run.json
             refuse_untrusted_resume(saved, trust_remote_code, resume)   # here, not in a fit.log nobody reads
-        starting = _just_launched(root)
-        if starting is not None:
-            raise TuneLabError(f"{str(root)!r} is starting (pid {starting.pid}) in another TuneLab process; follow it "
-                               f"with: tunelab watch {root}")
-        if resume:
-            argv = ["fit", "--resume", str(root.resolve())] + (["--trust-remote-code"] if trust_remote_code else [])
         else:
             assert config is not None and config.out
+            trust_remote_code = config.trust_remote_code is True
             root = check_new_run_dir(config.out)
-            argv = ["fit", *config.with_out().to_argv()]
-            if "--out" not in argv:
-                argv += ["--out", str(root.resolve())]
-            else:
-                argv[argv.index("--out") + 1] = str(root.resolve())
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise TuneLabError(f"cannot create --out {config.out!r}: {err.strerror}") from None
+        lock = _claim(root)
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            log = open(root / "fit.log", "ab")
-        except OSError as err:
-            raise TuneLabError(f"cannot write to {str(root)!r}: {err.strerror}") from None
-        env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1", "TUNELAB_NICE": str(max(0, int(niceness)))}
-        with log:
-            process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv], stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
-                                       cwd=os.getcwd(), close_fds=True)
+            if not resume:
+                if any(os.path.lexists(root / name) for name in ("run.json", "events.jsonl")):
+                    # a foreground fit took it between the check and the lock
+                    raise TuneLabError(f"--out {config.out!r} already holds a run; {what_next(root, config.out)}")
+                _write_launch_record(root, config)
+            try:
+                log = open(root / "fit.log", "ab")
+            except OSError as err:
+                raise TuneLabError(f"cannot write {root / 'fit.log'}: {err.strerror}") from None
+            env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1",
+                   "TUNELAB_NICE": str(max(0, int(niceness))), LOCK_FD_ENV: str(lock.fd)}
+            with log:
+                # the user's --trust-remote-code travels as a flag: run.json never grants it (core.config)
+                argv = ["fit", f"--resume={root.resolve()}"] + (["--trust-remote-code"] if trust_remote_code else [])
+                process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv],
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True, env=env, cwd=os.getcwd(), close_fds=True,
+                                           pass_fds=(lock.fd,))
+        except BaseException:
+            if not resume:
+                (root / "run.json").unlink(missing_ok=True)
+            raise
+        finally:
+            lock.release()           # the child holds the lock now (the same open file), for the run's life
+        _reap_when_done(process)
         try:
-            write_owner(root, Owner.of_pid(process.pid))  # so a watcher (and a second launch) sees it starting
+            write_owner(root, Owner.of_pid(process.pid))  # so a watcher (and a second launch) sees which process
         except OSError:
             pass
+        remember_run(root)
     return root, process.pid
 
 
-def _just_launched(root: Path) -> Owner | None:
-    """The process another launch started for `root` a moment ago (its owner.json is there and alive, but it has
-    not beaten yet), or None. The trainer of the segment that just ended may still be exiting: its own heartbeat
-    says it ended, so it does not count."""
-    owner = read_owner(root) if root.is_dir() else None
-    if owner is None or owner.host != socket.gethostname() or not is_alive(owner):
-        return None
-    beat = read_json(root / HEARTBEAT_NAME)
-    if isinstance(beat, dict) and beat.get("pid") == owner.pid and beat.get("ended"):
-        return None
-    return owner
+def _write_launch_record(root: Path, config: FitConfig) -> None:
+    """run.json as the launch knows it: the configuration (local paths made absolute). The trainer rewrites it
+    with everything it resolves (steps, labels, device) once it starts."""
+    from dataclasses import asdict
+
+    from .data import absolute_data_spec
+    from .fit import _local_path
+
+    try:
+        write_json_atomic(root / "run.json", {"config": {**asdict(config), "out": str(root.resolve()),
+                                                         "model": _local_path(config.model),
+                                                         "data": absolute_data_spec(config.data)},
+                                              "launched": time.time()})
+    except OSError as err:
+        raise TuneLabError(f"cannot write {root / 'run.json'}: {err.strerror}") from None
+
+
+def _refuse_live(root: Path) -> None:
+    info = run_info(root)
+    if info.status.is_live:
+        raise TuneLabError(_busy(root, info))
+
+
+def _busy(root: Path, info: RunInfo) -> str:
+    if info.status == RunStatus.RUNNING and info.phase == "starting":
+        return (f"{str(root)!r} is starting (pid {info.pid}) in another TuneLab process; follow it with: "
+                f"tunelab watch {root}")
+    return f"{str(root)!r} is {info.status} (pid {info.pid}); it cannot be resumed while it runs"
+
+
+def _claim(root: Path):
+    """Take the run's lock for a launch. The trainer of a segment that has just ended may still hold it for a
+    moment while it exits: wait for that one; refuse a run some other process is starting or running."""
+    try:
+        return lock_run(root, "the run", wait=1.0)
+    except TuneLabError:
+        info = run_info(root)
+        if info.status.is_live:
+            raise TuneLabError(_busy(root, info)) from None
+        return lock_run(root, "the run", wait=30.0)
+
+
+def _reap_when_done(process: subprocess.Popen) -> None:
+    """Wait for the detached child in a daemon thread, so a long-lived launcher (the TUI) keeps no zombie of a
+    run that has ended; a launcher that exits first leaves the child to init, as before."""
+    threading.Thread(target=process.wait, name=f"tunelab-reap-{process.pid}", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -113,8 +169,8 @@ def request_stop(root: str | Path) -> RunInfo:
     info = run_info(root)
     if info.status == RunStatus.BROKEN:
         raise TuneLabError(f"{str(root)!r} is not a run TuneLab can stop: {info.reason}")
-    if not info.status.is_live and info.status != RunStatus.UNKNOWN and _just_launched(root) is None:
-        hint = f"; continue it with: tunelab fit --resume {root}" if info.status.resumable and RunDir(root).resumable_checkpoint() else ""
+    if not info.status.is_live and info.status != RunStatus.UNKNOWN:
+        hint = f"; {what_next(root, choosing_out=False)}" if info.status.resumable else ""
         raise TuneLabError(f"{str(root)!r} is {info.status}, not running: nothing to stop{hint}")
     try:
         request_stop_file(root)
@@ -123,22 +179,82 @@ def request_stop(root: str | Path) -> RunInfo:
     return info
 
 
-def list_runs(directories: list[str | Path] | None = None, limit: int = 50) -> list[RunInfo]:
-    """Runs from the history, ./runs and each directory given (itself a run, or a folder of runs), newest first.
-    A damaged run is listed with status BROKEN rather than stopping the listing."""
+def what_next(root: Path, shown: str | None = None, choosing_out: bool = True) -> str:
+    """What a user can do with the run in `root`, from what the directory holds: evaluate a finished run, resume
+    one with a whole checkpoint, start over one that died before its first, or leave one that cannot be resumed.
+    Used by the refusals of `fit --out` (`choosing_out`: the other choice is another --out) and `stop`, so their
+    advice always matches the directory."""
+    from .fit import open_resume
+
+    shown = shown or str(root)
+    other = ", or pick another --out" if choosing_out else ""
+    info = run_info(root)
+    if info.status == RunStatus.BROKEN:
+        return f"it cannot be used ({info.reason}); pick another --out"
+    if info.status.is_live:
+        return f"it is {info.status}; follow it with: tunelab watch {shown}"
+    if info.status == RunStatus.UNKNOWN:
+        return f"its state is unknown ({info.reason}){other}"
+    if info.status in (RunStatus.COMPLETED, RunStatus.EARLY_STOPPED) or (Path(root) / "model").is_dir():
+        return f"it finished: evaluate it with `tunelab eval --model {shown}`{other}"
+    try:
+        _, _, _, checkpoint = open_resume(str(root))
+    except TuneLabError as err:
+        return f"it cannot be resumed ({err}); train again into a new --out"
+    if checkpoint is not None and _last_resume_failed_at_once(info, root):
+        return f"its last resume failed ({info.reason}); train again into a new --out"
+    if checkpoint is None:
+        return f"start it over with: tunelab fit --resume {shown}{other}"
+    return f"continue it with: tunelab fit --resume {shown}{other}"
+
+
+def _last_resume_failed_at_once(info: RunInfo, root: Path) -> bool:
+    """A resume that failed before its segment began (loading the checkpoint, building the model): the same
+    checkpoint would fail the same way."""
+    if info.status != RunStatus.FAILED:
+        return False
+    from .events import RunFailed, RunFinished, RunStarted, read_events
+
+    try:
+        tail = [e for e in read_events(Path(root) / "events.jsonl") if isinstance(e, (RunStarted, RunFinished, RunFailed))][-2:]
+    except (OSError, TuneLabError):
+        return False
+    return len(tail) == 2 and isinstance(tail[0], (RunFinished, RunFailed)) and isinstance(tail[1], RunFailed)
+
+
+@dataclass(frozen=True)
+class RunListing:
+    runs: list              # RunInfo, newest first, at most the limit
+    left_out: int           # how many more were found than the limit lets show
+
+
+def find_runs(directories: list[str | Path] | None = None, limit: int | None = 50) -> RunListing:
+    """Runs from the history, ./runs and each directory given (itself a run, or a folder of runs), newest first,
+    and how many the limit left out. A damaged or unreadable run is listed (BROKEN, naming what is wrong) rather
+    than stopping the listing or vanishing from it."""
     paths: dict[Path, None] = {}
     for d in directories or []:
         d = Path(d)
         if not d.is_dir():
             raise TuneLabError(f"{str(d)!r} is not a directory")
-        found = [d] if (d / "run.json").exists() or (d / "owner.json").exists() else runs_under(d)
+        try:
+            is_run = os.path.lexists(d / "run.json") or os.path.lexists(d / "owner.json")
+        except OSError:
+            is_run = True
+        found = [d] if is_run or not os.access(d, os.R_OK | os.X_OK) else runs_under(d)
         for p in found:
             paths.setdefault(p.resolve(), None)
     if not directories:
-        for p in recent_runs(limit):
+        for p in recent_runs(None):
             paths.setdefault(p.resolve(), None)
     infos = [run_info(p) for p in paths]
     # newest first by when each run began: a stable order (sorting by last activity made two running runs swap
     # rows every few seconds, under the cursor of someone marking them)
     infos.sort(key=lambda i: i.started or i.updated or 0, reverse=True)
-    return infos[:limit]
+    shown = infos if limit is None else infos[:limit]
+    return RunListing(shown, len(infos) - len(shown))
+
+
+def list_runs(directories: list[str | Path] | None = None, limit: int | None = 50) -> list[RunInfo]:
+    """find_runs' runs alone."""
+    return find_runs(directories, limit).runs

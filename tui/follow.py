@@ -242,7 +242,12 @@ class RunTrace:
 
     @property
     def status(self) -> RunStatus:
-        """The status function's verdict, overridden by a final event read since (it is fresher)."""
+        """The status function's verdict, overridden by a final event read since (it is fresher), unless the
+        verdict is about another process: one that holds the run now, after the segment that wrote the final event
+        (resumed a moment ago, still starting), is live and must not be offered a resume again."""
+        if self.final is not None and self.info is not None and self.info.status.is_live and self.info.pid \
+                and self.started is not None and self.started.pid and self.info.pid != self.started.pid:
+            return self.info.status
         if self.final is not None:
             if isinstance(self.final, RunFailed):
                 return RunStatus.FAILED

@@ -1,5 +1,9 @@
 """Runs that outlive the terminal, through the real CLI in subprocesses: detach, runs, watch, stop, kill -9 and
-resume, a hung-up terminal, and one-line errors for bad input to the new verbs."""
+resume, a hung-up terminal, and one-line errors for bad input to the new verbs.
+
+No test here hopes that a tiny run is still going when it looks: a run that must be caught mid-way is held at a
+step by the trainer's test-only hold (TUNELAB_TEST_HOLD: it pauses while a file exists, and a stop request, a
+signal or removing the file lets it go), so a fast machine cannot finish it first and a slow one only waits."""
 
 import json
 import os
@@ -26,13 +30,25 @@ def assets(tmp_path_factory):
     return build_tiny_bert(root / "tiny"), write_toy_splits(root / "toy")
 
 
-def env(tmp_path):
-    return {**os.environ, "TUNELAB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+def env(tmp_path, hold=None, hold_step=0):
+    """The test's environment; with `hold`, a trainer started in it pauses at `hold_step` while that file exists."""
+    extra = {"TUNELAB_TEST_HOLD": str(hold), "TUNELAB_TEST_HOLD_STEP": str(hold_step)} if hold is not None else {}
+    return {**os.environ, "TUNELAB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+            **extra}
 
 
-def tunelab(tmp_path, *args, timeout=300, **kw):
+def tunelab(tmp_path, *args, timeout=300, hold=None, hold_step=0, **kw):
     return subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env(tmp_path), cwd=tmp_path, **kw)
+                          timeout=timeout, env=env(tmp_path, hold, hold_step), cwd=tmp_path, **kw)
+
+
+@pytest.fixture
+def hold(tmp_path):
+    """A hold file (see the module's docstring), removed at the end so no held trainer outlives its test."""
+    path = tmp_path / "hold"
+    path.touch()
+    yield path
+    path.unlink(missing_ok=True)
 
 
 def fit_args(assets, out, epochs=30, *extra):
@@ -56,14 +72,16 @@ def events(run):
     return list(read_events(path)) if path.exists() else []
 
 
-def test_kill_9_mid_run_then_resume_reaches_the_same_final_step_and_continues_the_curve(assets, tmp_path):
+def test_kill_9_mid_run_then_resume_reaches_the_same_final_step_and_continues_the_curve(assets, tmp_path, hold):
     run = tmp_path / "run"
+    # held past step 50 (after its second periodic checkpoint), so it is still running when it is killed
     proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 40, "--save-every", "25"))],
-                            env=env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env(tmp_path, hold, 51), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: any(isinstance(e, CheckpointSaved) and e.reason == "periodic" and e.step >= 50 for e in events(run)),
              what="two periodic checkpoints")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    hold.unlink()
     info = run_info(run)
     assert info.status == RunStatus.CRASHED and "--resume" in info.reason
     saved = max(e.step for e in events(run) if isinstance(e, CheckpointSaved) and e.reason == "periodic")
@@ -106,9 +124,9 @@ def test_a_detached_run_outlives_the_session_that_started_it_and_can_be_watched(
     assert again.returncode == 0 and "completed at step 200" in again.stderr
 
 
-def test_stop_from_another_terminal_leaves_a_resumable_checkpoint(assets, tmp_path):
+def test_stop_from_another_terminal_leaves_a_resumable_checkpoint(assets, tmp_path, hold):
     run = tmp_path / "run"
-    launched = tunelab(tmp_path, *fit_args(assets, run, 200, "--detach"))
+    launched = tunelab(tmp_path, *fit_args(assets, run, 200, "--detach"), hold=hold, hold_step=1)
     assert launched.returncode == 0, launched.stderr
     wait_for(lambda: any(isinstance(e, StepLogged) for e in events(run)), what="training to start")
     stopped = tunelab(tmp_path, "stop", run, "--wait")
@@ -122,21 +140,26 @@ def test_stop_from_another_terminal_leaves_a_resumable_checkpoint(assets, tmp_pa
     assert "is stopped, not running" in again.stderr and "--resume" in again.stderr
 
     # Two terminals resume it at the same moment: one launch wins, the other is told at once (not in fit.log).
-    launches = [subprocess.Popen([sys.executable, "-m", "tunelab", "fit", "--resume", str(run), "--detach"], env=env(tmp_path),
-                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    # the resumed trainer is held at its first step, so it is still running when the third terminal tries
+    launches = [subprocess.Popen([sys.executable, "-m", "tunelab", "fit", "--resume", str(run), "--detach"],
+                                 env=env(tmp_path, hold, 1), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
     results = sorted((p.wait(timeout=120), p.stderr.read()) for p in launches)
     assert [code for code, _ in results] == [0, 2], results
-    assert "is starting" in results[1][1] and results[1][1].count("\n") == 1
-    wait_for(lambda: run_info(run).status == RunStatus.RUNNING, what="the resumed run to run")
+    # told it is starting (or, on a machine slow to run the loser, already running), in one line
+    assert ("is starting" in results[1][1] or "is running" in results[1][1]) and results[1][1].count("\n") == 1
+    wait_for(lambda: run_info(run).status == RunStatus.RUNNING and run_info(run).phase == "training",
+             what="the resumed run to train")
     busy = tunelab(tmp_path, "fit", "--resume", run)            # and a third, in the foreground, while it runs
     assert busy.returncode == 2 and "is running (pid" in busy.stderr and "tunelab stop" in busy.stderr
-    assert tunelab(tmp_path, "stop", run, "--wait").returncode == 0
+    assert tunelab(tmp_path, "stop", run, "--wait").returncode == 0     # the stop also ends the hold
+    assert run_info(run).status == RunStatus.STOPPED
 
 
-def test_watch_exits_1_on_a_crashed_run(assets, tmp_path):
+def test_watch_exits_1_on_a_crashed_run(assets, tmp_path, hold):
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 200))],
-                            env=env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env(tmp_path, hold, 1), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: any(isinstance(e, StepLogged) for e in events(run)), what="training to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -144,7 +167,7 @@ def test_watch_exits_1_on_a_crashed_run(assets, tmp_path):
     assert watched.returncode == 1 and "crashed" in watched.stderr
 
 
-def test_a_hung_up_terminal_stops_the_run_cleanly_with_a_resumable_checkpoint(assets, tmp_path):
+def test_a_hung_up_terminal_stops_the_run_cleanly_with_a_resumable_checkpoint(assets, tmp_path, hold):
     """A real pseudo-terminal as the run's controlling terminal, closed mid-run (what a dropped SSH session does)."""
     import fcntl
     import struct
@@ -158,7 +181,8 @@ def test_a_hung_up_terminal_stops_the_run_cleanly_with_a_resumable_checkpoint(as
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)                 # stdin (the pty) becomes the controlling terminal
 
-    proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 200))], env=env(tmp_path),
+    # held at step 3 until the hang-up's stop lets it go: it cannot complete before the terminal is closed
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", *map(str, fit_args(assets, run, 200))], env=env(tmp_path, hold, 3),
                             cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal)
     os.close(slave)
     drained = []

@@ -73,19 +73,23 @@ def test_probe_checks_its_seed_like_fit(trained, capsys, seed):
     assert "--seed" in err
 
 
-def cli(tmp_path, *args, **kw):
-    env = {**os.environ, "TUNELAB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+def cli(tmp_path, *args, extra_env=None, **kw):
+    env = {**os.environ, "TUNELAB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300, **kw)
 
 
 def test_a_detached_run_stopped_before_it_began_ends_stopped_and_resumes(trained, tmp_path):
     out = tmp_path / "run"
+    hold = tmp_path / "hold"       # the trainer's test-only hold: it cannot finish before the stop, however fast
+    hold.touch()
     started = cli(tmp_path, "fit", "--model", trained["base"], "--data", trained["data"], "--eqn",
-                  "classify: label ~ sentence", "--epochs", "3", "--batch-size", "16", "--out", out, "--detach")
+                  "classify: label ~ sentence", "--epochs", "3", "--batch-size", "16", "--out", out, "--detach",
+                  extra_env={"TUNELAB_TEST_HOLD": str(hold), "TUNELAB_TEST_HOLD_STEP": "1"})
     assert started.returncode == 0, started.stderr
     stopped = cli(tmp_path, "stop", out, "--wait")             # at once: the trainer is still loading
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, (stopped.stdout, stopped.stderr, (out / "fit.log").read_text())
+    hold.unlink()
     resumed = cli(tmp_path, "fit", "--resume", out)
     assert resumed.returncode == 0 and "completed" in resumed.stdout + resumed.stderr, resumed.stderr
 

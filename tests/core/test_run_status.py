@@ -16,8 +16,22 @@ from tunelab.core.liveness import Owner, RunLock, RunOwnership, process_start_ti
 from tunelab.core.run_status import RunStatus, run_info
 
 
-def make_run(root, events=(), owner=None, heartbeat=None, run_json=True):
+_HELD: list = []
+
+
+@pytest.fixture(autouse=True)
+def _release_locks():
+    yield
+    while _HELD:
+        _HELD.pop().release()
+
+
+def make_run(root, events=(), owner=None, heartbeat=None, run_json=True, locked=None):
+    """A crafted run directory. An owner that is this process also holds the run's lock (as a trainer does),
+    unless `locked` says otherwise."""
     root.mkdir(parents=True, exist_ok=True)
+    if locked if locked is not None else (owner is not None and owner.pid == os.getpid() and owner.host == socket.gethostname()):
+        _HELD.append(RunLock(root).acquire("--out"))
     if run_json:
         (root / "run.json").write_text(json.dumps({"config": {"model": "m", "data": "d"}, "total_steps": 100,
                                                    "figure_of_merit": "mcc"}))
@@ -100,7 +114,7 @@ def test_a_gone_process_with_no_final_event_is_crashed(tmp_path, dead_owner):
 def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path):
     # this very process has the pid, but it started at another time: the run's process is gone
     reused = Owner(os.getpid(), socket.gethostname(), me().started - 3600)
-    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=reused, heartbeat=time.time()))
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=reused, heartbeat=time.time(), locked=False))
     assert info.status == RunStatus.CRASHED
 
 
@@ -229,3 +243,113 @@ def test_runs_are_listed_newest_first_by_start_and_keep_their_order_while_they_l
     run_at("older", 100.0, 1000.0)        # began first, logged last
     run_at("newer", 200.0, 300.0)
     assert [i.root.name for i in list_runs([tmp_path])] == ["newer", "older"]
+
+
+# ---------------------------------------------------------------- run state that odd files and copies must not fool
+
+def test_a_live_process_that_does_not_hold_the_lock_is_not_the_run(tmp_path):
+    """A copy of a live run (cp -a) or an owner.json naming some other live process: the owner lives, the
+    heartbeat is fresh, but nothing holds this directory's run.lock, so the run is not running."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.lock").touch()
+    info = run_info(make_run(tmp_path / "r", [started(), step(7)], owner=me(), heartbeat=time.time(), locked=False))
+    assert info.status == RunStatus.CRASHED and "lock" in info.reason
+    from tunelab.core.runs import request_stop
+
+    with pytest.raises(TuneLabError, match="is crashed, not running"):
+        request_stop(tmp_path / "r")
+
+
+@pytest.mark.parametrize("ahead", [3600.0, 1e9])
+def test_a_heartbeat_stamped_in_the_future_is_not_believed(tmp_path, ahead):
+    """A trainer that holds its lock but is frozen (SIGSTOP) while its heartbeat claims a time to come: after the
+    stall window the file's own age tells, and it is stalled, not running with an age of 0 s."""
+    root = make_run(tmp_path / "r", [started(), step(7)], owner=me(), heartbeat=time.time() + ahead)
+    assert run_info(root).status == RunStatus.RUNNING              # just written: fresh either way
+    later = time.time() + 120
+    info = run_info(root, now=later)
+    assert info.status == RunStatus.STALLED and "no heartbeat for" in info.reason
+    assert info.updated is not None and info.updated <= later
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "run.json", "owner.json", "heartbeat.json", "run.lock",
+                                  "metrics.json", "stop.request", "fit.log"])
+def test_a_directory_where_a_run_file_belongs_lists_as_broken_naming_it(tmp_path, dead_owner, name):
+    root = make_run(tmp_path / "r", [started(), step(1), RunFinished(1, "completed", 0.9, "mcc", "model", 1.0)],
+                    owner=dead_owner)
+    target = root / name
+    if target.exists():
+        target.unlink()
+    target.mkdir()
+    info = run_info(root)
+    assert info.status == RunStatus.BROKEN and name in info.reason and "directory" in info.reason
+
+
+def test_an_event_log_that_cannot_be_read_is_broken_not_crashed(tmp_path, dead_owner, monkeypatch):
+    import builtins
+
+    root = make_run(tmp_path / "r", [started(), step(1), RunFinished(1, "completed", 0.9, "mcc", "model", 1.0)],
+                    owner=dead_owner)
+    real_open = builtins.open
+
+    def no_permission(path, *args, **kwargs):     # what chmod 000 does to anyone but root
+        if str(path).endswith("events.jsonl"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_permission)
+    info = run_info(root)
+    assert info.status == RunStatus.BROKEN and "events.jsonl cannot be read (Permission denied)" in info.reason
+
+
+def test_an_event_log_of_garbage_is_broken_not_crashed(tmp_path, dead_owner):
+    root = make_run(tmp_path / "r", owner=dead_owner)
+    (root / "events.jsonl").write_bytes(b"\xff\xfe garbage\n" * 20)
+    info = run_info(root)
+    assert info.status == RunStatus.BROKEN and "events.jsonl is damaged" in info.reason
+
+
+def test_a_new_segment_starting_after_a_stop_is_live_not_stopped(tmp_path):
+    """Resumed a moment ago: the log still ends with the last segment's RunFinished(stopped), but a process that
+    began after it holds the lock. It is starting; the Runs screen must not offer to resume it again."""
+    earlier = me().started - 100                       # the stopped segment ended before this process began
+    events = [started(), step(5), RunFinished(5, "stopped", None, "mcc", "", 1.0, time=earlier)]
+    info = run_info(make_run(tmp_path / "r", events, owner=me()))
+    assert info.status == RunStatus.RUNNING and info.phase == "starting"
+    # while the trainer that wrote the final event still holds the lock (it is exiting), the run is stopped
+    done = [started(), step(5), RunFinished(5, "stopped", None, "mcc", "", 1.0)]
+    assert run_info(make_run(tmp_path / "s", done, owner=me())).status == RunStatus.STOPPED
+
+
+def test_the_heartbeat_stops_a_run_whose_directory_was_removed(tmp_path, monkeypatch):
+    import shutil
+    import threading
+
+    from tunelab.core import liveness
+
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.05)
+    root = make_run(tmp_path / "r", [started(), step(1)])
+    ownership = RunOwnership(root)
+    stop = threading.Event()
+    ownership.start(stop)
+    try:
+        shutil.rmtree(root)
+        assert stop.wait(10)
+        assert "was removed" in ownership.lost
+    finally:
+        ownership.close()
+    assert not root.exists()                          # nothing (heartbeat.json) was written back
+
+
+def test_a_listing_says_how_many_runs_it_left_out(tmp_path, capsys):
+    from tunelab.cli import main
+
+    for i in range(40):
+        make_run(tmp_path / "many" / f"run-{i:03d}", [started()])
+    assert main(["runs", str(tmp_path / "many"), "--limit", "10", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 10
+    assert "30 left out" in err and "--all" in err
+    assert main(["runs", str(tmp_path / "many"), "--all", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 40 and "left out" not in err

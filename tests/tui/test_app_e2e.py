@@ -1,6 +1,7 @@
 """End to end: the Train screen starts a real detached `tunelab fit` of a tiny BERT, the loss curve fills in as it
 trains, Stop and Resume work from the keyboard, and a run outlives the app that started it (a reopened app
-shows it completed). Each test trains for real, so each takes a little while."""
+shows it completed). Each test trains for real, so each takes a little while. A run the test must catch mid-way
+is held at a step by the trainer's test-only hold (TUNELAB_TEST_HOLD), never left to how fast the machine is."""
 
 from __future__ import annotations
 
@@ -38,32 +39,45 @@ def wait_until_final(root: Path, timeout: float = 600) -> RunStatus:
     raise AssertionError(f"{root} did not finish in {timeout}s: {run_info(root)}")
 
 
+@pytest.fixture
+def hold(tmp_path, monkeypatch):
+    """Trainers started by the app pause at step 2 while this file exists (removed at the end, whatever happens)."""
+    path = tmp_path / "hold"
+    path.touch()
+    monkeypatch.setenv("TUNELAB_TEST_HOLD", str(path))
+    monkeypatch.setenv("TUNELAB_TEST_HOLD_STEP", "2")
+    yield path
+    path.unlink(missing_ok=True)
+
+
 def start_settings(out: Path, epochs: int, batch_size: int = 16) -> dict:
     return {"epochs": epochs, "lr": 1e-3, "batch_size": batch_size, "warmup": 0, "out": str(out)}
 
 
 @run_async
-async def test_train_screen_starts_a_run_stops_and_resumes_it_and_the_curve_moves(toy_setup):
+async def test_train_screen_starts_a_run_stops_and_resumes_it_and_the_curve_moves(toy_setup, hold):
     workdir, selection = toy_setup
     out = workdir / "runs" / "e2e"
     app = make_app(workdir, selection=selection)
     try:
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
-            # 160 steps: long enough that, on a loaded machine, the run is still going when the app asks it to stop
-            screen.form.set_values(start_settings(out, epochs=4, batch_size=4))
+            # held at step 2 until the app's stop lets it go: still going when the app asks it to stop
+            # every step logged as it is done (log_seconds 0), so the hold (and the stop) lands at step 2, mid-epoch
+            screen.form.set_values({**start_settings(out, epochs=4, batch_size=4), "log_seconds": 0})
             await pilot.press("ctrl+s")
             monitor = screen.monitor
             await wait_for(pilot, lambda: monitor.current is not None, timeout=240, what="the run to start")
             assert monitor.current == out.resolve()
+            frames = monitor.loss_chart.frames_drawn                        # before the trainer has logged a step
             await wait_for(pilot, lambda: len(steps_of(monitor, "loss", "loss")) >= 2, timeout=300,
                            what="loss points")
-            frames = monitor.loss_chart.frames_drawn
             await wait_for(pilot, lambda: monitor.loss_chart.frames_drawn > frames, what="the curve to redraw")
             await pilot.press("ctrl+t")                                     # stop after this step
             await wait_for(pilot, lambda: monitor.current_trace.status == RunStatus.STOPPED, timeout=300,
                            what="the run to stop")
             stopped_at = monitor.current_trace.step
+            hold.unlink()                                                   # the resumed segment runs freely
             await pilot.press("ctrl+r")                                     # resume from the checkpoint
             await wait_for(pilot, lambda: monitor.current_trace.started is not None
                            and monitor.current_trace.started.segment == 2, timeout=300, what="the resumed segment")
@@ -74,12 +88,13 @@ async def test_train_screen_starts_a_run_stops_and_resumes_it_and_the_curve_move
             assert monitor.current_trace.started.resumed_from_step == stopped_at
             assert len(steps_of(monitor, "metric", "validation mcc")) == 4
     finally:
+        hold.unlink(missing_ok=True)
         if out.exists():
             wait_until_final(out)
 
 
 @run_async
-async def test_a_run_outlives_the_app_and_a_reopened_app_shows_it_completed(toy_setup):
+async def test_a_run_outlives_the_app_and_a_reopened_app_shows_it_completed(toy_setup, hold):
     workdir, selection = toy_setup
     out = workdir / "runs" / "outlives"
     app = make_app(workdir, selection=selection)
@@ -90,8 +105,9 @@ async def test_a_run_outlives_the_app_and_a_reopened_app_shows_it_completed(toy_
             monitor = app.screen.monitor
             await wait_for(pilot, lambda: len(steps_of(monitor, "loss", "loss")) >= 1, timeout=300,
                            what="the first loss points")
-        # the app is gone; the run is not
+        # the app is gone; the run is not (held at step 2, so it cannot have finished meanwhile)
         assert run_info(out).status == RunStatus.RUNNING
+        hold.unlink()
         assert wait_until_final(out) == RunStatus.COMPLETED
         again = make_app(workdir, start="runs")
         async with again.run_test(size=SIZE) as pilot:
@@ -102,5 +118,6 @@ async def test_a_run_outlives_the_app_and_a_reopened_app_shows_it_completed(toy_
             await wait_for(pilot, lambda: len(steps_of(monitor, "loss", "loss")) == 60, what="the whole curve")
             assert "completed" in str(monitor.status_panel.render())
     finally:
+        hold.unlink(missing_ok=True)
         if out.exists():
             wait_until_final(out)

@@ -102,3 +102,17 @@ async def test_tui_run_flag_opens_the_run_on_the_runs_screen(tmp_path, monkeypat
         await wait_for(pilot, lambda: len(steps_of(monitor, "loss", "loss")) == 60, what="the run's curve")
         assert monitor.current == (tmp_path / "runs" / "tiny-resumed").resolve()
         assert app.selection.run == str(monitor.current)
+
+
+def test_a_run_resumed_a_moment_ago_shows_live_not_its_last_segments_end(tmp_path):
+    """Stopped, then resumed: until the new trainer writes its RunStarted, the log still ends with the stop, but
+    the status function sees a new process holding the run. The trace believes that, not the old final event."""
+    from tunelab.core.run_status import RunInfo
+
+    trace = RunTrace(tmp_path)
+    trace.apply(RunStarted("r", "m", "classify: label ~ sentence", "cpu", 100, 1, 10, pid=111))
+    trace.apply(RunFinished(5, "stopped", None, "mcc", "", 1.0))
+    trace.set_info(RunInfo(tmp_path, RunStatus.RUNNING, phase="starting", pid=111))   # older than the final event
+    assert trace.status == RunStatus.STOPPED
+    trace.set_info(RunInfo(tmp_path, RunStatus.RUNNING, phase="starting", pid=222))   # the resumed segment's process
+    assert trace.status == RunStatus.RUNNING and trace.is_live

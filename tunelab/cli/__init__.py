@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # a full disk, a read-only or forbidden place, a path the file system cannot hold (a name over 255 bytes, a
-# symlink loop, a file where a folder belongs)
+# symlink loop, a file where a folder belongs, a folder where a file belongs)
 _ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
-                       errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR}
+                       errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
 
 
 def _short_path(name) -> str:

@@ -98,6 +98,31 @@ class _StopOnSignal:
         return False
 
 
+class _TestHold:
+    """TEST-ONLY, and harmless otherwise: with TUNELAB_TEST_HOLD=FILE in the environment, the trainer pauses once
+    it has logged step TUNELAB_TEST_HOLD_STEP (default 0: as soon as it has started) for as long as FILE exists,
+    or until it is asked to stop. Tests of running processes use it to hold a run in a known state (running, not
+    yet finished) instead of hoping a tiny run is still going when they look; nobody else sets it, and a FILE
+    that does not exist holds nothing."""
+
+    def __init__(self, path: str, step: int, stop: threading.Event):
+        self.path, self.step, self.stop = path, step, stop
+
+    @classmethod
+    def from_env(cls, stop: threading.Event) -> "_TestHold | None":
+        path = os.environ.get("TUNELAB_TEST_HOLD", "")
+        step = os.environ.get("TUNELAB_TEST_HOLD_STEP", "0")
+        return cls(path, int(step) if step.isdigit() else 0, stop) if path else None
+
+    def __call__(self, event) -> None:
+        from tunelab.core.events import RunStarted, StepLogged
+
+        reached = (isinstance(event, RunStarted) and self.step == 0) or \
+                  (isinstance(event, StepLogged) and event.step >= self.step)
+        while reached and os.path.exists(self.path) and not self.stop.is_set():
+            self.stop.wait(0.05)
+
+
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.fit import fit
@@ -115,9 +140,13 @@ def run(args) -> int:
     stop = threading.Event()
     view = RunProgress(summary=False)
 
+    hold = _TestHold.from_env(stop)
+
     def on_event(event) -> None:
         said()                      # the first event ends the start-up spinner
         view(event)
+        if hold is not None:
+            hold(event)
 
     with _StopOnSignal(stop):
         try:

@@ -17,7 +17,8 @@ def register(sub) -> None:
     p = sub.add_parser("runs", help="list runs with their live status",
                        description="Runs from the history, under ./runs, and under the directories given.")
     p.add_argument("dirs", nargs="*", metavar="DIR", help="a run directory or a folder of runs (default: recent runs and ./runs)")
-    p.add_argument("--limit", type=int, default=30, help="show at most N runs (default: 30)")
+    p.add_argument("--limit", type=int, default=30, help="show at most N runs, the newest (default: 30)")
+    p.add_argument("--all", action="store_true", help="show every run found (no --limit)")
     add_json(p)
     p.set_defaults(func=runs)
 
@@ -48,11 +49,16 @@ def runs(args) -> int:
 
     from tunelab.core.errors import TuneLabError
     from tunelab.core.run_status import started_text
-    from tunelab.core.runs import list_runs
+    from tunelab.core.runs import find_runs
 
     if args.limit < 1:
         raise TuneLabError(f"--limit {args.limit}: must be at least 1")
-    infos = list_runs(args.dirs, limit=args.limit)
+    listing = find_runs(args.dirs, limit=None if args.all else args.limit)
+    infos = listing.runs
+    if listing.left_out:
+        err_console.print(f"{len(infos)} newest of {len(infos) + listing.left_out} runs shown; {listing.left_out} "
+                          f"left out: see them all with --all (or --limit {len(infos) + listing.left_out})",
+                          highlight=False, markup=False)
     if args.json:
         print_json([i.as_dict() for i in infos])
         return 0
@@ -87,6 +93,7 @@ def _data_name(data: str) -> str:
 def watch(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.events import RunFailed, RunFinished, RunStarted, EventTailer
+    from tunelab.core.run_dir import odd_run_file
     from tunelab.core.run_status import RunStatus, run_info
 
     from .progress import RunProgress
@@ -99,6 +106,9 @@ def watch(args) -> int:
     info = run_info(root)
     if info.status == RunStatus.BROKEN:
         raise TuneLabError(f"{args.run!r} is not a run TuneLab can follow: {info.reason}")
+    problem = odd_run_file(root)            # a live run too: a folder where events.jsonl belongs cannot be followed
+    if problem:
+        raise TuneLabError(f"{args.run!r} is not a run TuneLab can follow: {problem}")
     tailer = EventTailer(root / "events.jsonl")
     view = RunProgress()
     final = None
@@ -116,6 +126,10 @@ def watch(args) -> int:
                 view(event)
             if batch.events:
                 quiet_since = time.monotonic()
+            if tailer.problem:
+                view.close()
+                err_console.print(f"[red]broken:[/] {tailer.problem}")
+                return 1
             if tailer.caught_up:
                 if final is not None:
                     break
@@ -144,7 +158,9 @@ def stop(args) -> int:
     console.print(f"asked {literal(args.run)} (pid {info.pid}{literal(where)}) to stop after its current step; "
                   f"it saves a checkpoint for: tunelab fit --resume {literal(args.run)}")
     if args.wait:
-        while run_info(args.run).status.is_live:
+        # the status comes from the run's lock, so this ends once no process holds it, whatever owner.json says
+        while (now := run_info(args.run)).status.is_live:
             time.sleep(0.5)
-        console.print(f"{literal(args.run)}: {run_info(args.run).status}")
+        console.print(f"{args.run} is no longer running: {now.status}" + (f" ({now.reason})" if now.reason else ""),
+                      highlight=False, markup=False)
     return 0
