@@ -274,12 +274,6 @@ def _age(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def age_text(info: RunInfo, now: float | None = None) -> str:
-    """'12s', '5m', '3h', '2d' since the run last changed."""
-    when = info.updated or info.started
-    return _age((time.time() if now is None else now) - when) if when else "?"
-
-
 def started_text(info: RunInfo, now: float | None = None) -> str:
     """'5m ago': how long since the run was first started (its first event, else its launch), for the `started`
     column of `tunelab runs` and the Runs screen ('?' when no time is known). Not the heartbeat's age, which is
