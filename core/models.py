@@ -91,8 +91,13 @@ def resolve_model(spec: str | None, *, trust_remote_code: bool = False) -> Resol
 
 def _resolve_hub_id(spec: str, trust: bool = False) -> ResolvedModel:
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    cached = try_to_load_from_cache(spec, "config.json")
+    try:
+        cached = try_to_load_from_cache(spec, "config.json")
+    except HFValidationError:   # 'my model', 'x--y', ':': neither a directory here nor a name the hub could hold
+        raise TuneLabError(f"model {spec!r} is neither a local directory nor a hub id (org/name, letters, digits, "
+                           f"'-', '_' and '.')") from None
     if isinstance(cached, str):
         _refuse_non_encoder(_read_config_json(Path(cached)), spec)
         resolved = ResolvedModel(spec, spec, False, trust)

@@ -1,0 +1,58 @@
+"""The fifth sweep of user mistakes (new variants of issue 14's six classes: broken files and directories, odd data,
+numbers, processes and terminals, the TUI, files from elsewhere): each case that misbehaved, as a user meets it
+through the CLI. Every one is one line and exit 2, or a correct result."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write_jsonl
+from sweep_support import one_line
+from tunelab.cli import main
+
+EQN = "classify: label ~ sentence"
+# what would drive a terminal if printed raw: clear the screen, retitle the window, a hyperlink, colour, and the
+# bidi override that makes the rest of a line read backwards
+DRIVERS = ("\x1b", "\x07", "\u202e", "\x9b")
+
+
+@pytest.fixture
+def control_data(tmp_path):
+    labels = ["pos\x1b[2J", "neg\x1b]0;PWNED\x07", "odd\u202eevil", "c1\x9b31m"]
+    rows = [{"sentence": f"the cat \x1b[31mred\x1b[0m \x1b]8;;http://evil\x07link\x1b]8;;\x07 {i} \u202e", "label": labels[i % 4]}
+            for i in range(24)]
+    return write_jsonl(tmp_path / "ctrl.jsonl", rows)
+
+
+def _no_drivers(text: str) -> None:
+    assert not [c for c in DRIVERS if c in text], ascii(text[:400])
+
+
+@pytest.mark.parametrize("argv", [["cat"], ["summary"]])
+def test_control_characters_in_data_are_shown_not_obeyed(control_data, capsys, argv):
+    assert main([*argv, "--data", str(control_data), "--eqn", EQN]) == 0
+    out, err = capsys.readouterr()
+    _no_drivers(out + err)
+    assert "␛[2J" in out              # shown, as a control picture, where the label is
+    assert "pos" in out and "neg" in out
+
+
+def test_control_characters_in_a_sentence_are_shown_not_obeyed(tiny_mlm, capsys):
+    assert main(["fill", "--model", str(tiny_mlm), "the \x1b[2J [MASK] \x1b]0;title\x07 sat"]) == 0
+    out, err = capsys.readouterr()
+    _no_drivers(out + err)
+    assert "␛[2J" in out
+
+
+def test_control_characters_in_an_error_line_are_shown_not_obeyed(tmp_path, capsys):
+    rc = main(["summary", "--data", str(tmp_path / "no\x1b]0;PWNED\x07.csv"), "--eqn", EQN])
+    err = one_line(capsys, rc, "summary")
+    _no_drivers(err)
+
+
+@pytest.mark.parametrize("name", ["my model", "org/x--y", ":", "bad\x1b[2Jname"])
+def test_a_model_name_no_hub_could_hold_is_one_line(name, capsys):
+    rc = main(["predict", "--model", name, "a sentence"])
+    err = one_line(capsys, rc, "predict")
+    assert "neither a local directory nor a hub id" in err
+    _no_drivers(err)
