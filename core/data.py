@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import strict_json
 from .equation import Equation, parse_equation
 from .errors import TuneLabError, some_of
 
@@ -463,14 +464,14 @@ def _diagnose_json(path: Path) -> str | None:
 
     text = path.read_text(encoding="utf-8-sig")
     try:
-        whole = json.loads(text, parse_constant=no_constants)
+        whole = strict_json.loads(text, parse_constant=no_constants)
     except ValueError:
         whole = None
     if text.lstrip().startswith("["):
         if whole is not None:
             return None
         try:
-            json.loads(text, parse_constant=no_constants)
+            strict_json.loads(text, parse_constant=no_constants)
         except json.JSONDecodeError as err:
             return f"{path} line {err.lineno}: not valid JSON ({err.msg})"
         except ValueError as err:
@@ -481,7 +482,7 @@ def _diagnose_json(path: Path) -> str | None:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw, parse_constant=no_constants)
+            record = strict_json.loads(raw, parse_constant=no_constants)
         except json.JSONDecodeError as err:
             return None if whole is not None else f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno})"
         except ValueError as err:

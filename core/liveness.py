@@ -17,7 +17,6 @@ thread also notices when the directory it beats into has been removed or replace
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 import threading
@@ -25,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import strict_json
 from .atomic_write import write_json_atomic
 from .errors import TuneLabError
 
@@ -77,7 +77,7 @@ def write_json(path: Path, data) -> None:
 def read_json(path: Path):
     """The JSON in `path`, or None if it is missing or unreadable (a watcher never fails on a damaged file)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return strict_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

@@ -13,13 +13,13 @@ rule for how much of an input the verbs read. Called by fit, eval, predict, summ
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strict_json
 from .errors import TuneLabError
 
 BUNDLED_NAME = "minilm-l6"
@@ -181,7 +181,7 @@ def no_remote_code_prompt() -> None:
 def _read_config_json(path: Path) -> dict:
     """config.json as a dict, or {} when it is not readable JSON (load_config then says what is wrong)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = strict_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -456,7 +456,7 @@ def model_max_length(model: ResolvedModel) -> int:
     if not model.is_local or not config_file.is_file():
         return max_positions(load_config(model))
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = strict_json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise _load_error(model, ValueError(f"config.json is not valid JSON ({err})")) from None
     if not isinstance(config, dict):

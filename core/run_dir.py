@@ -17,12 +17,12 @@ so `tunelab models` can list recent outputs. Called by the trainer, resume, `tun
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strict_json
 from .errors import TuneLabError
 
 
@@ -63,7 +63,7 @@ class RunDir:
         if not self.config.is_file():
             raise TuneLabError(f"{str(self.root)!r} is not a TuneLab run directory (no run.json)")
         try:
-            data = json.loads(self.config.read_text(encoding="utf-8"))
+            data = strict_json.loads(self.config.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
             raise TuneLabError(f"{self.config} is damaged and cannot be read ({type(err).__name__}); "
                                "the run's model/ may still load with --model") from None

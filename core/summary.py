@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import strict_json
 from .config import DEFAULT_MAX_LENGTH
 from .data import FLOAT32_MAX, FLOAT32_SQRT_MAX, class_ids, hidden_labels_note, load_task_data
 from .errors import TuneLabError
@@ -333,7 +334,6 @@ def list_models(limit_runs: int = 20) -> list[ModelEntry]:
 def _run_detail(run) -> str:
     """"finished; <equation>; <split> <metric> <value>" for a run directory, or what is wrong with it (a run that
     is starting has no run.json yet; a damaged file says so): a listing never fails over one run."""
-    import json
     import math
 
     from .run_dir import RunDir
@@ -345,7 +345,7 @@ def _run_detail(run) -> str:
     state = "finished" if (run / "model" / "config.json").is_file() else "unfinished"
     detail = f"{state}; {info.get('equation', '')}"
     try:
-        m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        m = strict_json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return detail
     except (OSError, UnicodeDecodeError, ValueError):

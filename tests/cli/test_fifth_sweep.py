@@ -4,10 +4,14 @@ through the CLI. Every one is one line and exit 2, or a correct result."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
 from conftest import write_jsonl
-from sweep_support import one_line
+from sweep_support import one_line, trained_run
 from tunelab.cli import main
 
 EQN = "classify: label ~ sentence"
@@ -56,3 +60,41 @@ def test_a_model_name_no_hub_could_hold_is_one_line(name, capsys):
     err = one_line(capsys, rc, "predict")
     assert "neither a local directory nor a hub id" in err
     _no_drivers(err)
+
+
+# ---------------------------------------------------------------- files nested too deeply to parse
+
+DEEP = "[" * 100_000     # Python's json gives up with RecursionError long before the end
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return trained_run(tmp_path_factory.mktemp("sweep5"))
+
+
+def test_a_data_file_nested_too_deeply_is_one_line(tmp_path, capsys):
+    data = tmp_path / "deep.json"
+    data.write_text(DEEP)
+    rc = main(["summary", "--data", str(data), "--eqn", EQN])
+    assert "nested too deeply" in one_line(capsys, rc, "summary")
+
+
+@pytest.mark.parametrize("file", ["run.json", "owner.json", "heartbeat.json", "metrics.json"])
+def test_a_run_file_nested_too_deeply_lists_the_run(trained, tmp_path, capsys, file):
+    run = tmp_path / "runs" / "deep"
+    shutil.copytree(trained["run"], run)
+    (run / file).write_text(DEEP)
+    assert main(["runs", str(run.parent), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [Path(r["run_dir"]).name for r in listed] == ["deep"]
+    if file == "run.json":
+        assert "run.json is damaged" in json.dumps(listed)
+
+
+@pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+def test_a_model_file_nested_too_deeply_is_one_line(trained, tmp_path, capsys, file):
+    run = tmp_path / "deep"
+    shutil.copytree(trained["run"], run)
+    (run / "model" / file).write_text(DEEP)
+    rc = main(["predict", "--model", str(run), "the cat sat"])
+    one_line(capsys, rc, "predict")
