@@ -75,18 +75,39 @@ def resolve_model(spec: str | None, *, trust_remote_code: bool = False) -> Resol
             raise TuneLabError(f"--model {spec!r} is a file; give the directory that holds config.json")
         if (path / "model" / "config.json").is_file():  # a TuneLab run directory
             resolved = ResolvedModel(str(path / "model"), spec, True, trust)
+            _refuse_odd_files(path / "model", spec)
             refuse_remote_code(resolved)
             return resolved
         if not (path / "config.json").is_file():
             hint = " (a run that has not finished yet has no model/ inside)" if (path / "run.json").is_file() else ""
             raise TuneLabError(f"directory {spec!r} holds no model: there is no config.json in it{hint}")
         resolved = ResolvedModel(str(path), spec, True, trust)
+        _refuse_odd_files(path, spec)
         _refuse_non_encoder(_read_config_json(path / "config.json"), resolved.name)
         refuse_remote_code(resolved)
         return resolved
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:  # a path, not an org/name id
         raise TuneLabError(f"model directory {spec!r} does not exist")
     return _resolve_hub_id(spec, trust)
+
+
+def _refuse_odd_files(folder: Path, spec: str) -> None:
+    """Refuse a model directory holding a named pipe, socket or device (itself or through a link) where its files
+    belong: transformers opens whichever weights and tokenizer files it finds, and a read of a pipe waits forever."""
+    import stat
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as err:
+        raise TuneLabError(f"model directory {spec!r} cannot be read ({err.strerror or err})") from None
+    for entry in entries:
+        try:
+            mode = os.stat(entry.path).st_mode
+        except OSError:
+            continue                      # a dangling link: whoever needs that file says it is missing
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise TuneLabError(f"model directory {spec!r}: {entry.name} is not a plain file (a named pipe, socket "
+                               f"or device); replace it with the real file")
 
 
 def _resolve_hub_id(spec: str, trust: bool = False) -> ResolvedModel:

@@ -344,8 +344,11 @@ def _run_detail(run) -> str:
         return "starting" if not (run / "run.json").exists() else f"broken: {err}"
     state = "finished" if (run / "model" / "config.json").is_file() else "unfinished"
     detail = f"{state}; {info.get('equation', '')}"
+    metrics = run / "metrics.json"
+    if metrics.exists() and not metrics.is_file():   # a named pipe would block the read, a folder fails it
+        return f"{detail}; metrics.json is damaged"
     try:
-        m = strict_json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        m = strict_json.loads(metrics.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return detail
     except (OSError, UnicodeDecodeError, ValueError):

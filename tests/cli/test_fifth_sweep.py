@@ -5,6 +5,7 @@ through the CLI. Every one is one line and exit 2, or a correct result."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,39 @@ def test_a_model_file_nested_too_deeply_is_one_line(trained, tmp_path, capsys, f
     (run / "model" / file).write_text(DEEP)
     rc = main(["predict", "--model", str(run), "the cat sat"])
     one_line(capsys, rc, "predict")
+
+
+# ---------------------------------------------------------------- named pipes where files belong: never wait
+
+def _fifo(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize("file", ["owner.json", "heartbeat.json"])
+def test_a_pipe_where_a_run_file_belongs_does_not_hang_runs(trained, tmp_path, capsys, file):
+    run = tmp_path / "runs" / "piped"
+    shutil.copytree(trained["run"], run)
+    _fifo(run / file)
+    assert main(["runs", str(run.parent), "--json"]) == 0     # used to wait forever on the pipe
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["status"] == "broken" and file in listed[0]["reason"]
+
+
+def test_a_pipe_where_metrics_belong_does_not_hang_models(trained, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "runs" / "piped"
+    shutil.copytree(trained["run"], run)
+    _fifo(run / "metrics.json")
+    monkeypatch.chdir(tmp_path)
+    assert main(["models", "--json"]) == 0
+    listed = {m["name"]: m["detail"] for m in json.loads(capsys.readouterr().out) if m["source"] == "run"}
+    assert listed["piped"].endswith("metrics.json is damaged")
+
+
+@pytest.mark.parametrize("file", ["model.safetensors", "tokenizer.json"])
+def test_a_pipe_in_a_model_directory_is_one_line(trained, tmp_path, capsys, file):
+    run = tmp_path / "piped"
+    shutil.copytree(trained["run"], run)
+    _fifo(run / "model" / file)
+    rc = main(["predict", "--model", str(run), "the cat sat"])
+    assert f"{file} is not a plain file" in one_line(capsys, rc, "predict")
