@@ -389,8 +389,14 @@ def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
 def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns: list[str] | None):
     """One split file, loaded alone (so a parse error names its file) with the libraries' own logging silenced."""
     import datasets
+    from tqdm import tqdm
 
     datasets.disable_progress_bars()
+    # tqdm's thread_map (datasets reads files with it) creates tqdm's class lock when there is none and deletes it
+    # when done; a second thread (the TUI loads data and models in parallel workers) then meets a tqdm class
+    # without `_lock`, and the file was reported as "could not parse ...: type object 'tqdm' has no attribute
+    # '_lock'". A lock made here, once, on the base class is kept for good (thread_map restores an existing one).
+    tqdm.get_lock()
     try:
         with _quiet():
             return datasets.load_dataset(kind, data_files={split: str(path)}, split=split, **kwargs)

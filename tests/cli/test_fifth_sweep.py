@@ -135,3 +135,29 @@ def test_a_pipe_in_a_model_directory_is_one_line(trained, tmp_path, capsys, file
     _fifo(run / "model" / file)
     rc = main(["predict", "--model", str(run), "the cat sat"])
     assert f"{file} is not a plain file" in one_line(capsys, rc, "predict")
+
+
+# ---------------------------------------------------------------- two threads loading at once (the TUI's workers)
+
+def test_a_data_load_leaves_tqdm_a_lock_that_thread_map_keeps(tmp_path):
+    """The Data screen of `tunelab tui --data F` said "could not parse F: type object 'tqdm' has no attribute
+    '_lock'": datasets reads files with tqdm's thread_map, which deletes tqdm's class lock when it had to create
+    it, under another worker's live progress bar. After a load, the base class holds a lock, so thread_map (on any
+    tqdm subclass) restores it instead of deleting it. (The race itself is too narrow to hit on demand.)"""
+    from datasets.utils.tqdm import tqdm as hf_tqdm
+    from tqdm import tqdm
+    from tqdm.contrib.concurrent import ensure_lock
+
+    from conftest import agreement_rows
+    from tunelab.core.data import load_task_data
+
+    for cls in (tqdm, hf_tqdm):            # as in a fresh process: no lock yet
+        if "_lock" in vars(cls):
+            delattr(cls, "_lock")
+    load_task_data(str(write_jsonl(tmp_path / "d.jsonl", agreement_rows(40))), EQN, hold_out=False)
+    for cls in (tqdm, hf_tqdm):
+        if "_lock" in vars(cls) and cls is not tqdm:
+            delattr(cls, "_lock")          # a subclass's own lock aside: what a fresh subclass would see
+    with ensure_lock(hf_tqdm):
+        pass
+    assert hasattr(hf_tqdm, "_lock")
