@@ -161,3 +161,19 @@ def test_a_data_load_leaves_tqdm_a_lock_that_thread_map_keeps(tmp_path):
     with ensure_lock(hf_tqdm):
         pass
     assert hasattr(hf_tqdm, "_lock")
+
+
+def test_a_pipe_where_the_run_history_belongs_does_not_hang_runs(tmp_path, capsys, monkeypatch):
+    """runs.txt as a named pipe held `tunelab runs`, `models` and the end of every fit."""
+    import os as _os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("TUNELAB_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    _os.mkfifo(home / "runs.txt")
+    from tunelab.core.run_dir import recent_runs, remember_run
+
+    assert recent_runs() == []
+    remember_run(tmp_path)          # neither waits nor writes into the pipe
+    assert main(["runs", "--json"]) == 0
