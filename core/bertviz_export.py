@@ -48,6 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import strict_json
 from . import bertviz_scripts
 from .attention import AttentionResult
 from .errors import TuneLabError
@@ -142,7 +143,7 @@ def load_export(out_dir) -> BertvizInput:
 
     folder = Path(out_dir).expanduser()
     try:
-        meta = json.loads((folder / FILES["tokens"]).read_text(encoding="utf-8"))
+        meta = strict_json.loads((folder / FILES["tokens"]).read_text(encoding="utf-8"))
         with np.load(folder / FILES["attention"]) as npz:
             array = npz["attention"]
     except (OSError, ValueError, KeyError) as err:

@@ -22,13 +22,13 @@ Called by core/fit.py (save, check, load) and bench/bench_checkpoint.py.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
+from . import strict_json
 from .atomic_write import write_json_atomic
 from .errors import TuneLabError
 from .run_dir import replace_dir
@@ -66,7 +66,7 @@ class TrainState:
     @classmethod
     def load(cls, path: Path) -> "TrainState":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = strict_json.loads(path.read_text(encoding="utf-8"))
             names = {f.name for f in fields(cls)}
             state = cls(**{k: v for k, v in data.items() if k in names})
         except (OSError, ValueError, TypeError, AttributeError) as err:
@@ -223,7 +223,7 @@ def _check_rng(path: Path) -> None:
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return strict_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise _damaged(path, type(err).__name__) from None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import strict_json
 from .equation import Equation, parse_equation
 from .errors import TuneLabError, some_of
 
@@ -388,8 +389,14 @@ def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
 def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns: list[str] | None):
     """One split file, loaded alone (so a parse error names its file) with the libraries' own logging silenced."""
     import datasets
+    from tqdm import tqdm
 
     datasets.disable_progress_bars()
+    # tqdm's thread_map (datasets reads files with it) creates tqdm's class lock when there is none and deletes it
+    # when done; a second thread (the TUI loads data and models in parallel workers) then meets a tqdm class
+    # without `_lock`, and the file was reported as "could not parse ...: type object 'tqdm' has no attribute
+    # '_lock'". A lock made here, once, on the base class is kept for good (thread_map restores an existing one).
+    tqdm.get_lock()
     try:
         with _quiet():
             return datasets.load_dataset(kind, data_files={split: str(path)}, split=split, **kwargs)
@@ -463,14 +470,14 @@ def _diagnose_json(path: Path) -> str | None:
 
     text = path.read_text(encoding="utf-8-sig")
     try:
-        whole = json.loads(text, parse_constant=no_constants)
+        whole = strict_json.loads(text, parse_constant=no_constants)
     except ValueError:
         whole = None
     if text.lstrip().startswith("["):
         if whole is not None:
             return None
         try:
-            json.loads(text, parse_constant=no_constants)
+            strict_json.loads(text, parse_constant=no_constants)
         except json.JSONDecodeError as err:
             return f"{path} line {err.lineno}: not valid JSON ({err.msg})"
         except ValueError as err:
@@ -481,7 +488,7 @@ def _diagnose_json(path: Path) -> str | None:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw, parse_constant=no_constants)
+            record = strict_json.loads(raw, parse_constant=no_constants)
         except json.JSONDecodeError as err:
             return None if whole is not None else f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno})"
         except ValueError as err:

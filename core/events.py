@@ -9,7 +9,6 @@ so an older watcher can follow a newer trainer.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import time
@@ -125,7 +124,7 @@ def event_to_json(event: Event) -> str:
 def event_from_json(line: str) -> Event | None:
     """The event on one line; None for a line that is not an event this version knows (skipped by readers)."""
     try:
-        data = json.loads(line)
+        data = strict_json.loads(line)
     except ValueError:
         return None
     if not isinstance(data, dict):

@@ -17,14 +17,15 @@ thread also notices when the directory it beats into has been removed or replace
 from __future__ import annotations
 
 import errno
-import json
 import os
+import stat
 import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import strict_json
 from .atomic_write import write_json_atomic
 from .errors import TuneLabError
 
@@ -75,9 +76,18 @@ def write_json(path: Path, data) -> None:
 
 
 def read_json(path: Path):
-    """The JSON in `path`, or None if it is missing or unreadable (a watcher never fails on a damaged file)."""
+    """The JSON in `path`, or None if it is missing, unreadable or not a plain file (a watcher never fails on a
+    damaged file, and never waits: a named pipe where owner.json or heartbeat.json belongs would block a plain read
+    until someone writes to it, hanging `tunelab runs`, `watch` and the Runs screen)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            return strict_json.loads(fh.read().decode("utf-8"))
     except (OSError, ValueError):
         return None
 

@@ -13,13 +13,13 @@ rule for how much of an input the verbs read. Called by fit, eval, predict, summ
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strict_json
 from .errors import TuneLabError
 
 BUNDLED_NAME = "minilm-l6"
@@ -75,12 +75,14 @@ def resolve_model(spec: str | None, *, trust_remote_code: bool = False) -> Resol
             raise TuneLabError(f"--model {spec!r} is a file; give the directory that holds config.json")
         if (path / "model" / "config.json").is_file():  # a TuneLab run directory
             resolved = ResolvedModel(str(path / "model"), spec, True, trust)
+            _refuse_odd_files(path / "model", spec)
             refuse_remote_code(resolved)
             return resolved
         if not (path / "config.json").is_file():
             hint = " (a run that has not finished yet has no model/ inside)" if (path / "run.json").is_file() else ""
             raise TuneLabError(f"directory {spec!r} holds no model: there is no config.json in it{hint}")
         resolved = ResolvedModel(str(path), spec, True, trust)
+        _refuse_odd_files(path, spec)
         _refuse_non_encoder(_read_config_json(path / "config.json"), resolved.name)
         refuse_remote_code(resolved)
         return resolved
@@ -89,10 +91,34 @@ def resolve_model(spec: str | None, *, trust_remote_code: bool = False) -> Resol
     return _resolve_hub_id(spec, trust)
 
 
+def _refuse_odd_files(folder: Path, spec: str) -> None:
+    """Refuse a model directory holding a named pipe, socket or device (itself or through a link) where its files
+    belong: transformers opens whichever weights and tokenizer files it finds, and a read of a pipe waits forever."""
+    import stat
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as err:
+        raise TuneLabError(f"model directory {spec!r} cannot be read ({err.strerror or err})") from None
+    for entry in entries:
+        try:
+            mode = os.stat(entry.path).st_mode
+        except OSError:
+            continue                      # a dangling link: whoever needs that file says it is missing
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise TuneLabError(f"model directory {spec!r}: {entry.name} is not a plain file (a named pipe, socket "
+                               f"or device); replace it with the real file")
+
+
 def _resolve_hub_id(spec: str, trust: bool = False) -> ResolvedModel:
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    cached = try_to_load_from_cache(spec, "config.json")
+    try:
+        cached = try_to_load_from_cache(spec, "config.json")
+    except HFValidationError:   # 'my model', 'x--y', ':': neither a directory here nor a name the hub could hold
+        raise TuneLabError(f"model {spec!r} is neither a local directory nor a hub id (org/name, letters, digits, "
+                           f"'-', '_' and '.')") from None
     if isinstance(cached, str):
         _refuse_non_encoder(_read_config_json(Path(cached)), spec)
         resolved = ResolvedModel(spec, spec, False, trust)
@@ -176,7 +202,7 @@ def no_remote_code_prompt() -> None:
 def _read_config_json(path: Path) -> dict:
     """config.json as a dict, or {} when it is not readable JSON (load_config then says what is wrong)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = strict_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -451,7 +477,7 @@ def model_max_length(model: ResolvedModel) -> int:
     if not model.is_local or not config_file.is_file():
         return max_positions(load_config(model))
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = strict_json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise _load_error(model, ValueError(f"config.json is not valid JSON ({err})")) from None
     if not isinstance(config, dict):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import strict_json
 from .run_dir import state_dir
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -64,10 +65,9 @@ def _source_digest(model_path: str) -> dict[str, str]:
 
 
 def _read_meta(folder: Path) -> dict | None:
-    import json
 
     try:
-        meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+        meta = strict_json.loads((folder / META_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None

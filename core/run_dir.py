@@ -17,12 +17,13 @@ so `tunelab models` can list recent outputs. Called by the trainer, resume, `tun
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strict_json
 from .errors import TuneLabError
 
 
@@ -63,7 +64,7 @@ class RunDir:
         if not self.config.is_file():
             raise TuneLabError(f"{str(self.root)!r} is not a TuneLab run directory (no run.json)")
         try:
-            data = json.loads(self.config.read_text(encoding="utf-8"))
+            data = strict_json.loads(self.config.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
             raise TuneLabError(f"{self.config} is damaged and cannot be read ({type(err).__name__}); "
                                "the run's model/ may still load with --model") from None
@@ -195,10 +196,21 @@ def state_dir() -> Path:
     return Path(base)
 
 
+def _open_plain(path: Path, flags: int) -> int:
+    """os.open of `path` that never waits and only yields a plain file: a named pipe left where runs.txt belongs
+    would otherwise block `tunelab runs`, `models` and the end of every fit. OSError for anything else."""
+    fd = os.open(path, flags | os.O_NONBLOCK, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a plain file")
+    return fd
+
+
 def remember_run(root: Path) -> None:
     try:
         state_dir().mkdir(parents=True, exist_ok=True)
-        with open(state_dir() / "runs.txt", "a", encoding="utf-8") as fh:
+        with os.fdopen(_open_plain(state_dir() / "runs.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a",
+                       encoding="utf-8") as fh:
             fh.write(str(root.resolve()) + "\n")
     except OSError:
         pass  # the history is a convenience; never fail a run over it
@@ -209,7 +221,8 @@ def recent_runs(limit: int | None = 20) -> list[Path]:
     seen: dict[str, None] = {}
     history = state_dir() / "runs.txt"
     try:
-        lines = history.read_text(encoding="utf-8", errors="replace").splitlines()
+        with os.fdopen(_open_plain(history, os.O_RDONLY), encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
     except OSError:
         lines = []
     for line in reversed(lines):

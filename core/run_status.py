@@ -9,13 +9,13 @@ Called by `tunelab runs`, `tunelab watch`, `tunelab stop`, `--resume` and the TU
 from __future__ import annotations
 
 import enum
-import json
 import os
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strict_json
 from .events import (FINAL_EVENTS, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted, SaveStarted,
                      event_from_json)
 from .liveness import (FUTURE_TOLERANCE, HEARTBEAT_SECONDS, LOCK_NAME, Owner, heartbeat_pid, is_alive,
@@ -82,7 +82,7 @@ class RunInfo:
 def _read_run_json(root: Path) -> tuple[dict | None, str]:
     path = root / "run.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = strict_json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None, "no run.json"
     except (OSError, UnicodeDecodeError, ValueError) as err:

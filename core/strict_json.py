@@ -4,12 +4,24 @@ Python's json writes NaN and Infinity by default, which strict parsers (JavaScri
 languages) refuse. Here a non-finite float is written as null, deliberately: a score that could not be
 computed is "no value". Used for run.json, metrics.json, heartbeat and owner files (core/atomic_write.py), the
 lines of events.jsonl (core/events.py) and the CLI's --json output.
+
+Reading: `loads` is json.loads for files someone else may have written. A file of `[[[[...` thousands deep makes
+Python's parser raise RecursionError, which no reader expects; here it is a JSONDecodeError (a ValueError) like
+any other damage, so the reader's "damaged file" path takes it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+
+
+def loads(text, **kwargs):
+    """`json.loads(text, **kwargs)`; nesting too deep to parse raises json.JSONDecodeError, not RecursionError."""
+    try:
+        return json.loads(text, **kwargs)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply to read", text if isinstance(text, str) else "", 0) from None
 
 
 def dumps(data, *, default=None, **kwargs) -> str:

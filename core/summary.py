@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import strict_json
 from .config import DEFAULT_MAX_LENGTH
 from .data import FLOAT32_MAX, FLOAT32_SQRT_MAX, class_ids, hidden_labels_note, load_task_data
 from .errors import TuneLabError
@@ -333,7 +334,6 @@ def list_models(limit_runs: int = 20) -> list[ModelEntry]:
 def _run_detail(run) -> str:
     """"finished; <equation>; <split> <metric> <value>" for a run directory, or what is wrong with it (a run that
     is starting has no run.json yet; a damaged file says so): a listing never fails over one run."""
-    import json
     import math
 
     from .run_dir import RunDir
@@ -344,8 +344,11 @@ def _run_detail(run) -> str:
         return "starting" if not (run / "run.json").exists() else f"broken: {err}"
     state = "finished" if (run / "model" / "config.json").is_file() else "unfinished"
     detail = f"{state}; {info.get('equation', '')}"
+    metrics = run / "metrics.json"
+    if metrics.exists() and not metrics.is_file():   # a named pipe would block the read, a folder fails it
+        return f"{detail}; metrics.json is damaged"
     try:
-        m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        m = strict_json.loads(metrics.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return detail
     except (OSError, UnicodeDecodeError, ValueError):

@@ -24,8 +24,11 @@ from textual.screen import Screen
 
 from tunelab.themes import DEFAULT_THEME, THEMES, register_themes, theme_variable_defaults
 
+from . import terminal_safety
 from .screens.base import one_line
 from .selection import Selection
+
+terminal_safety.install()   # data, labels and paths never drive the terminal (ESC sequences, bidi overrides)
 
 # (mode, key, label in the navigation line, module, class). Screens whose module is missing are left out.
 SCREENS = (

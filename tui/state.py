@@ -15,6 +15,7 @@ import copy
 import fcntl
 import json
 import os
+import stat
 from pathlib import Path
 
 MAX_BYTES = 8 << 20                 # a state file larger than this is not TuneLab's: read as empty
@@ -24,7 +25,11 @@ NEWEST_FIRST = {"predict_history": 200}   # lists whose new items go on top, and
 def read_state(path: Path) -> dict:
     """The state in `path` as a dict; {} for a missing or damaged file, and known keys of the wrong type left out."""
     try:
-        with open(path, "rb") as fh:
+        # non-blocking, and only a plain file: a named pipe left where tui.json belongs would hold the app before
+        # its first paint until someone wrote to it
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return {}
             raw = fh.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
             return {}

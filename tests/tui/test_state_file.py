@@ -112,3 +112,20 @@ def test_two_apps_on_one_home_through_the_apps_own_load_and_save(tmp_path):
     second.state["theme"] = "tunelab-light"                   # f10 in the other app
     second.save_state()
     assert json.loads(path.read_text()) == {"predict_history": [ENTRY_A], "theme": "tunelab-light"}
+
+
+def test_a_named_pipe_where_tui_json_belongs_is_no_state_not_a_wait(tmp_path):
+    """A fifo left as tui.json held `tunelab tui` before its first paint (found by the fifth sweep)."""
+    import os
+    import threading
+
+    path = tmp_path / "tui.json"
+    os.mkfifo(path)
+    result = {}
+    reader = threading.Thread(target=lambda: result.setdefault("state", read_state(path)), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if reader.is_alive():                        # release the blocked reader before failing
+        with open(path, "w") as fh:
+            fh.write("{}")
+    assert result == {"state": {}}

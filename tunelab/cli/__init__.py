@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 said()                   # a start-up spinner never outlives the verb, nor garbles its error line
     except TuneLabError as err:
-        print(f"tunelab {args.command}: error: {err}", file=sys.stderr)
+        from .common import visible
+
+        print(f"tunelab {args.command}: error: {visible(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tunelab {args.command}: interrupted", file=sys.stderr)

@@ -6,6 +6,8 @@ import sys
 
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from rich.segment import Segment
+from rich.text import Text
 
 MODEL_HELP = "a hub id (bert-base-uncased), a local model directory, a run directory, or minilm-l6 (bundled, the default)"
 DATA_HELP = ("demo (bundled, the default), a CSV/TSV/JSON/JSONL/Parquet file, a directory of train/validation/test "
@@ -54,6 +56,20 @@ class SafeStream:
         return getattr(self.stream, "encoding", "utf-8")
 
 
+# Characters that drive a terminal or reorder what it shows, made visible instead: C0 controls (ESC starts colour,
+# clear-screen, title and hyperlink sequences; BEL ends them) but tab and newline as control pictures (ESC shows as
+# U+241B), DEL as U+2421, and the C1 controls and the bidi embeddings, overrides and isolates (U+202A-E, U+2066-9:
+# the "Trojan source" marks that make a label read backwards) as U+FFFD. One character for one, so widths and
+# spans hold. Data, labels, paths and model names reach the screen through this; Rich's own styles do not.
+SHOWN_CONTROLS = ({c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A)} | {0x7F: 0x2421}
+                  | {c: 0xFFFD for c in (*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def visible(text: str) -> str:
+    """`text` with every character that would drive the terminal shown as a visible stand-in (see SHOWN_CONTROLS)."""
+    return text.translate(SHOWN_CONTROLS)
+
+
 UNWRAPPED = 100_000   # the width of output that is not a terminal: a file or a pager gets whole lines
 
 
@@ -73,6 +89,22 @@ class CliConsole(Console):
             columns = self._environ.get("COLUMNS", "")
             return ConsoleDimensions(int(columns) if columns.isdigit() else UNWRAPPED, size.height)
         return size
+
+    def render_str(self, text: str, **kwargs) -> Text:
+        return super().render_str(visible(text), **kwargs)
+
+    def render(self, renderable, options=None):
+        """Every string and Text, also a table's cells (rendered through here), with its control characters made
+        visible before layout: a sentence or label holding ESC [2J or ESC ]0;title BEL prints, not clears the
+        screen or retitles the window. Rich's own control segments (cursor moves of a live display) pass."""
+        if isinstance(renderable, Text) and visible(renderable.plain) != renderable.plain:
+            renderable = renderable.copy()
+            renderable.plain = visible(renderable.plain)
+        for segment in super().render(renderable, options):
+            if segment.control or visible(segment.text) == segment.text:
+                yield segment
+            else:   # a renderable other than Text (a Syntax, a Panel's title) that held one: shown, widths aside
+                yield Segment(visible(segment.text), segment.style, segment.control)
 
 
 def literal(value) -> str:

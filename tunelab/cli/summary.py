@@ -9,7 +9,7 @@ from rich.text import Text
 
 from tunelab.core import strict_json
 
-from .common import add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json
+from .common import add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json, visible
 
 
 def register(sub) -> None:
@@ -155,7 +155,7 @@ def run_cat(args) -> int:
     eq = task.equation
     out = sys.stdout
     if not args.json:
-        out.write("\t".join(("split", eq.label) + eq.inputs) + "\n")
+        out.write(visible("\t".join(("split", eq.label) + eq.inputs).replace("\n", " ")) + "\n")
     for split in splits:
         ds = task.split(split)
         n = len(ds) if not args.limit else min(args.limit, len(ds))
@@ -170,5 +170,5 @@ def run_cat(args) -> int:
             if args.json:
                 out.write(strict_json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
             else:
-                out.write("\t".join([split] + [str(v).replace("\t", " ").replace("\n", " ") for v in values]) + "\n")
+                out.write("\t".join([split] + [visible(str(v).replace("\t", " ").replace("\n", " ")) for v in values]) + "\n")
     return 0
