@@ -8,6 +8,7 @@ out when the data has none. Called by fit, eval, summary, cat and the probing ve
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,7 +400,9 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
     tqdm.get_lock()
     try:
         with _quiet():
-            return datasets.load_dataset(kind, data_files={split: str(path)}, split=split, **kwargs)
+            # the path is a literal file: datasets reads data_files as glob patterns, so `data[1]/` or `a*b.csv`
+            # would match nothing (StopIteration) or other files
+            return datasets.load_dataset(kind, data_files={split: glob.escape(str(path))}, split=split, **kwargs)
     except TuneLabError:
         raise
     except Exception as err:  # datasets wraps parse errors in several types

@@ -248,3 +248,21 @@ def test_cat_refuses_a_header_under_columns_and_an_empty_label_with_one_line(tmp
     proc = _cat("--data", gap, "--eqn", EQN)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == f"tunelab cat: error: {gap} line 3: empty label in column 'label' (the line has 1 of 2 fields)\n"
+
+
+def test_paths_with_glob_characters_are_read_as_they_are(tmp_path):
+    """datasets reads data_files as glob patterns: a folder named `data[1]` matched nothing ('could not parse ...:
+    StopIteration'), and `a*` could have matched other files."""
+    from tunelab.core.data import load_task_data
+
+    folder = tmp_path / "data[1]"
+    folder.mkdir()
+    rows = "".join(f'{{"sentence": "s {i}", "label": "{"ab"[i % 2]}"}}\n' for i in range(20))
+    (folder / "train.jsonl").write_text(rows)
+    (folder / "test.jsonl").write_text("".join(rows.splitlines(keepends=True)[:10]))
+    task = load_task_data(str(folder), "classify: label ~ sentence")
+    assert len(task.splits["test"]) == 10
+    single = tmp_path / "odd*name?.jsonl"
+    single.write_text(rows)
+    (tmp_path / "odd-other-name-.jsonl").write_text(rows * 3)     # what the unescaped pattern would also match
+    assert sum(len(s) for s in load_task_data(str(single), "classify: label ~ sentence").splits.values()) == 20
