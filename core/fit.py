@@ -506,12 +506,16 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
             if batches_epoch != state.epoch:
                 batches, batches_epoch = epoch_batches(state.epoch), state.epoch
             if state.batch_in_epoch >= len(batches):                 # an epoch ends
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                # scored before the epoch counter moves on: a stop that cancels this evaluation saves a checkpoint
+                # still at the epoch's end, so the resumed run scores it first instead of skipping it
                 try:
-                    if not config.eval_every and evaluate_now(float(state.epoch)):
-                        status = "early_stopped"
+                    early = not config.eval_every and evaluate_now(float(state.epoch + 1))
                 except ScoringCancelled:
                     status = "stopped"
+                    continue
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                if early:
+                    status = "early_stopped"
                 continue
             group = batches[state.batch_in_epoch: state.batch_in_epoch + config.grad_accum]
             loss, samples, tokens = train_step(group)

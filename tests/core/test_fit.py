@@ -160,3 +160,23 @@ def test_out_directory_holding_a_run_is_refused(tiny_bert, toy_data, tmp_path):
     fit(config(tiny_bert, toy_data, tmp_path / "run", epochs=1))
     with pytest.raises(TuneLabError, match="already holds a run"):
         fit(config(tiny_bert, toy_data, tmp_path / "run", epochs=1))
+
+
+def test_a_stop_during_an_epochs_evaluation_is_scored_after_resume(tiny_bert, toy_data, tmp_path):
+    """A stop that cancels the end-of-epoch evaluation used to save a checkpoint already in the next epoch: the
+    resumed run never scored that epoch and its history had a hole."""
+    from tunelab.core.events import EvalDone, EvalStarted
+
+    stop = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, EvalStarted) and not event.final:
+            stop.set()                                   # lands while the first epoch's validation is scored
+
+    first = fit(config(tiny_bert, toy_data, tmp_path / "run", epochs=3), on_event=on_event, stop=stop)
+    assert first.status == "stopped"
+    events = []
+    resumed = fit(resume=str(tmp_path / "run"), on_event=events.append)
+    assert resumed.status == "completed"
+    scored = [e.epoch for e in events if isinstance(e, EvalDone)]
+    assert scored == [1.0, 2.0, 3.0]
