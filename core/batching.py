@@ -94,17 +94,13 @@ def collate(split: EncodedSplit, index: np.ndarray, pad_id: int) -> dict[str, to
 
 
 def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None) -> EncodedSplit:
-    """Encode one split of a TaskData: inputs through the tokenizer, labels to ids (classify) or floats (regress)."""
-    labels = None
-    if task.labeled.get(split):
-        if task.equation.task == "regress":
-            labels = _float32_labels(task.labels(split), f"split {split!r} of {task.name}")
-        else:
-            labels = task.class_ids(split, label2id)
-    return encode(tokenizer, task.texts(split), labels, max_length=max_length)
+    """Encode one split of a TaskData the way its task says (inputs through the tokenizer, labels aligned)."""
+    from .tasks.base import task_for
+
+    return task_for(task).encode(task, split, tokenizer, max_length, label2id)
 
 
-def _float32_labels(values, where: str) -> np.ndarray:
+def float32_labels(values, where: str) -> np.ndarray:
     """Regression labels as float32, the type training and scoring compute in; a value beyond its range
     (about ±3.4e38; ±1e308 is finite only in float64) is refused, naming its row, never turned into inf."""
     wide = np.asarray(values, dtype=np.float64)

@@ -18,6 +18,7 @@ import numpy as np
 from . import strict_json
 from .equation import Equation, parse_equation
 from .errors import TuneLabError, some_of
+from .tasks.base import task_for
 
 DEMO_NAME = "demo"
 DEMO_EQUATION = "classify: label ~ sentence"
@@ -156,18 +157,16 @@ def load_task_data(
     equation = eqn if isinstance(eqn, Equation) else parse_equation(eqn)
     raw, name, where = _load_raw(data, columns)
     splits = {SPLIT_ALIASES.get(k, k): v for k, v in raw.items()}
+    task = task_for(equation)
     for split_name, ds in splits.items():
-        _check_columns(ds, equation, split_name, name, where)
+        check_columns_present(ds, equation, split_name, name)
         if len(ds) == 0:
             raise TuneLabError(f"split {split_name!r} of {name} is empty")
-        if columns:
-            _check_header_read_as_data(ds, equation, columns, split_name, where)
-    labeled = _labelled_splits(splits, equation, minus_one_is_a_label)
+        task.check_columns(ds, equation, split_name, name, where, columns)
+    labeled = task.labelled_splits(splits, equation, minus_one_is_a_label)
     for split_name, ds in splits.items():
-        _check_texts(ds, equation, split_name, where)
-        if labeled[split_name]:
-            _check_label_values(ds, equation, split_name, where)
-    label_names = _label_names(splits, labeled, equation, name)
+        task.check_split(ds, equation, split_name, where, labeled[split_name])
+    label_names = task.label_names(splits, labeled, equation, name)
     held_out = False
     if hold_out and "validation" not in splits and "train" in splits and len(splits["train"]) >= 10:
         parts = splits["train"].train_test_split(test_size=validation_share, seed=seed)
@@ -452,7 +451,7 @@ def _diagnose(path: Path, kind: str, sep: str, columns: list[str] | None) -> str
     return None
 
 
-def _json_kind(value) -> str:
+def json_kind(value) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, (int, float)):
@@ -497,11 +496,11 @@ def _diagnose_json(path: Path) -> str | None:
         except ValueError as err:
             return f"{path} line {number}: {err}"
         if not isinstance(record, dict):
-            return None if whole is not None else f"{path} line {number}: {_json_kind(record)}, not a JSON object {{...}}"
+            return None if whole is not None else f"{path} line {number}: {json_kind(record)}, not a JSON object {{...}}"
         for key, value in record.items():
             if isinstance(value, float) and not math.isfinite(value):
                 return f"{path} line {number}: {key!r} holds a number too large to store ({value})"
-            kind = _json_kind(value)
+            kind = json_kind(value)
             if kind == "null":
                 continue
             seen = kinds.setdefault(key, (kind, number))
@@ -569,7 +568,8 @@ def _load_hub(spec: str) -> dict:
 
 # ---------------------------------------------------------------- checking columns and labels
 
-def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where | None" = None) -> None:
+def check_columns_present(ds, equation: Equation, split: str, name: str) -> None:
+    """Refuse an equation naming a column the split lacks (a test split may lack the label)."""
     for col in equation.inputs + equation.outputs:
         if col not in ds.column_names:
             alike = [c for c in ds.column_names if visible_label(c) == visible_label(col)]
@@ -583,182 +583,52 @@ def _check_columns(ds, equation: Equation, split: str, name: str, where: "_Where
             raise TuneLabError(
                 f"column {col!r} named in the equation is not in split {split!r} of {name}; "
                 f"it has: {some_of(ds.column_names, 20)}"
-                + (" (if the file has no header row, name its columns with --columns a,b,c)" if _looks_headerless(ds.column_names) else "")
+                + (" (if the file has no header row, name its columns with --columns a,b,c)" if looks_headerless(ds.column_names) else "")
             )
-    for col in equation.inputs:
-        feature = ds.features[col]
-        dtype = getattr(feature, "dtype", None)
-        if dtype in ("string", "large_string"):
-            continue
-        if type(feature).__name__ == "Json" and where is not None:  # JSON rows disagree on the type of this field
-            for row, value in enumerate(column_values(ds, col)):
-                if value is not None and not isinstance(value, str):
-                    raise TuneLabError(f"{where(split, row)}: input column {col!r} holds {_json_kind(value)} ({_short(value)}), not text")
-        raise TuneLabError(f"input column {col!r} in split {split!r} of {name} holds {dtype or 'non-text'} values, not text")
-
-
 # blank to a reader: nothing, whitespace, control and format characters (zero-width space U+200B, BOM U+FEFF, ...)
-_BLANK = r"^[\s\p{Z}\p{Cc}\p{Cf}]*$"
-_BLANK_OR_NAN = r"^[\s\p{Z}\p{Cc}\p{Cf}]*(?i:nan)?[\s\p{Z}\p{Cc}\p{Cf}]*$"
-_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+BLANK = r"^[\s\p{Z}\p{Cc}\p{Cf}]*$"
+BLANK_OR_NAN = r"^[\s\p{Z}\p{Cc}\p{Cf}]*(?i:nan)?[\s\p{Z}\p{Cc}\p{Cf}]*$"
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
-def _short(value, limit: int = 60) -> str:
+def shorten(value, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _first_true(mask) -> int:
+def first_true(mask) -> int:
     """Index of the first true (or null) entry of a boolean Arrow array, or -1."""
     import pyarrow.compute as pc
 
     return pc.index(pc.fill_null(mask, True), True).as_py()
 
 
-def _short_line_note(fields: list[str] | None, ds) -> str:
+def short_line_note(fields: list[str] | None, ds) -> str:
     if fields is not None and len(fields) < len(ds.column_names):
         return f" (the line has {len(fields)} of {len(ds.column_names)} fields)"
     return ""
 
 
-def _check_header_read_as_data(ds, equation: Equation, columns: list[str], split: str, where: "_Where") -> None:
-    """With --columns the first line is data; refuse when it is plainly the file's own header row."""
-    import pyarrow.compute as pc
-
-    col = equation.label
-    if col not in ds.column_names or not len(ds):
-        return
-    value = ds[0][col]
-    if not isinstance(value, str) or _is_number(value):
-        return
-    names = {c.lower() for c in columns} | {c.lower() for c in equation.inputs + equation.outputs}
-    header_like = value.strip().lower() in names
-    if not header_like and len(ds) > 1:  # 'label' above a column of numbers
-        rest = ds.data.column(col).slice(1)
-        header_like = _first_true(pc.invert(pc.match_substring_regex(rest, _NUMBER))) == -1
-    if header_like:
-        first = ", ".join(str(ds[0][c]) for c in ds.column_names)
-        first = first if len(first) <= 60 else first[:57] + "..."
-        raise TuneLabError(
-            f"{where(split, 0)} looks like a header row ({first}), but --columns says the file has none; "
-            "drop --columns and use the file's own column names"
-        )
 
 
-def _is_number(text: str) -> bool:
-    import re
-
-    return re.match(_NUMBER, text) is not None
 
 
-def _check_texts(ds, equation: Equation, split: str, where: "_Where") -> None:
-    """Refuse an input cell that is empty or holds only whitespace / invisible characters, naming its line."""
-    import pyarrow.compute as pc
-
-    for col in equation.inputs:
-        values = ds.data.column(col)
-        row = _first_true(pc.match_substring_regex(values, _BLANK))
-        if row < 0:
-            continue
-        loc, fields = where.record(split, row)
-        value = values[row].as_py()
-        note = _short_line_note(fields, ds) or (f" (only invisible characters: {ascii(value)})" if value and value.strip() else "")
-        raise TuneLabError(f"{loc}: empty text in column {col!r}{note}; fill it in or remove the line")
 
 
-def _check_label_values(ds, equation: Equation, split: str, where: "_Where") -> None:
-    """Refuse a missing label (empty, null, NaN) or, for regress, one that is not a finite number, naming its line."""
-    import math
-
-    import pyarrow.compute as pc
-
-    col = equation.label
-    feature = ds.features[col]
-    kind = type(feature).__name__
-    if kind == "Json":  # JSON rows disagree on the type of the label
-        first = None
-        for row, value in enumerate(column_values(ds, col)):
-            if value is None:
-                raise TuneLabError(f"{where(split, row)}: empty label in column {col!r} (null)")
-            if first is None:
-                first = (_json_kind(value), row)
-            elif _json_kind(value) != first[0]:
-                raise TuneLabError(
-                    f"{where(split, row)}: label {_short(value)} in column {col!r} is {_json_kind(value)}, "
-                    f"but {first[0]} in {where(split, first[1])}; use one type for every label"
-                )
-        return
-    if kind != "Value":
-        return  # ClassLabel ids are checked by datasets; lists and dicts: _label_names says what is wrong
-    dtype = feature.dtype
-    values = ds.data.column(col)
-    if dtype in ("string", "large_string"):
-        # one regex pass (blank, or "NaN" in any case between blanks): no lowered or trimmed copy of the column
-        row = _first_true(pc.match_substring_regex(values, _BLANK_OR_NAN))
-        if row >= 0:
-            loc, fields = where.record(split, row)
-            value = values[row].as_py()
-            what = "missing label (NaN)" if value and value.strip().lower() == "nan" else "empty label"
-            raise TuneLabError(f"{loc}: {what} in column {col!r}{_short_line_note(fields, ds)}")
-        if equation.task == "regress":
-            for row, value in enumerate(values.to_pylist()):
-                try:
-                    number = float(value)
-                except ValueError:
-                    raise TuneLabError(f"{where(split, row)}: regress needs numeric values in {col!r}, got {_short(value)}") from None
-                if not math.isfinite(number):
-                    raise TuneLabError(f"{where(split, row)}: label {_short(value)} in column {col!r} is not a finite number")
-        return
-    row = _first_true(pc.is_null(values))
-    if row >= 0:
-        loc, fields = where.record(split, row)
-        raise TuneLabError(f"{loc}: empty label in column {col!r}{_short_line_note(fields, ds) or ' (null)'}")
-    if dtype.startswith("float"):
-        row = _first_true(pc.is_nan(values))
-        if row >= 0:
-            raise TuneLabError(f"{where(split, row)}: missing label (NaN) in column {col!r}")
-        row = _first_true(pc.is_inf(values))
-        if row >= 0:
-            raise TuneLabError(f"{where(split, row)}: label {values[row].as_py()} in column {col!r} is not a finite number")
 
 
-def _looks_headerless(names: list[str]) -> bool:
+def looks_headerless(names: list[str]) -> bool:
     """Column names that read like data: numbers, sentences, pandas' 'Unnamed: 2' for an empty field."""
     return any(n.startswith("Unnamed:") or " " in n.strip() or n.strip().lstrip("-").replace(".", "", 1).isdigit() for n in names)
 
 
-def _labelled_splits(splits: dict, equation: Equation, minus_one_is_a_label: bool = False) -> dict[str, bool]:
-    """Which splits carry usable labels. A split without the label column has none, nor one whose label column is
-    all empty, nor one whose labels are all -1 (GLUE's hidden test labels), unless -1 is an ordinary label value
-    elsewhere: in a -1/1 task another split holds -1 beside other values, and a test split that happens to be all -1
-    is labelled like the rest (as is any split, with `minus_one_is_a_label`)."""
-    uniques: dict[str, list | None] = {}
-    for split, ds in splits.items():
-        if equation.label not in ds.column_names:
-            uniques[split] = []
-        elif type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
-            uniques[split] = None           # lists, dicts: _label_names says what is wrong with them
-        else:
-            uniques[split] = ds.unique(equation.label)
-    minus_one_is_a_value = minus_one_is_a_label or any(
-        values and len(values) > 1 and any(_is_minus_one(v) for v in values)
-        and type(splits[split].features[equation.label]).__name__ == "Value"   # a ClassLabel's -1 is never a class
-        for split, values in uniques.items())
-
-    def labelled(split: str, values: list | None) -> bool:
-        if values is None:
-            return True
-        if len(values) != 1:
-            return bool(values)
-        class_label = type(splits[split].features[equation.label]).__name__ == "ClassLabel"
-        hidden = _is_minus_one(values[0]) and (class_label or not minus_one_is_a_value)
-        return not (values[0] is None or values[0] == "" or hidden)
-
-    return {split: labelled(split, values) for split, values in uniques.items()}
 
 
-def _is_minus_one(value) -> bool:
+
+
+def is_minus_one(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == -1
+
 
 
 def hidden_labels_note(task: "TaskData", split: str) -> str:
@@ -774,82 +644,11 @@ def hidden_labels_note(task: "TaskData", split: str) -> str:
     first = ds[0][col]
     if first is None or first == "":
         return f" (every label in split {split!r} is empty)"
-    if not _is_minus_one(first):
+    if not is_minus_one(first):
         return ""
     return f" (every label in split {split!r} is -1, which marks hidden labels as in GLUE's test splits)"
 
 
-def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
-    col = equation.label
-    values: set = set()     # (is it a bool, the value): True == 1 in a set, but they are two spellings of a label
-    for split, ds in sorted(splits.items(), key=lambda item: item[0] != "train"):   # train's classes first
-        if not labeled[split]:
-            continue
-        feature = ds.features[col]
-        if type(feature).__name__ == "ClassLabel":
-            if equation.task == "regress":
-                raise TuneLabError(f"regress needs numeric values in {col!r}, but split {split!r} of {name} holds "
-                                   f"classes ({', '.join(feature.names[:4])}); use 'classify:'")
-            return tuple(feature.names)
-        dtype = getattr(feature, "dtype", None)
-        if type(feature).__name__ == "Json" and equation.task == "classify":   # JSON rows typed one by one
-            scalars = column_values(ds, col)
-            if any(isinstance(v, float) and not v.is_integer() for v in scalars):
-                raise TuneLabError(
-                    f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
-                    "use 'regress:' for a numeric target, or int/string labels to classify"
-                )
-            scalars = [int(v) if isinstance(v, float) else v for v in scalars]   # 1.0 beside "1": one class
-            if all(isinstance(v, (int, str)) for v in scalars):                  # bool is an int too
-                values.update((isinstance(v, bool), v) for v in scalars)
-                continue
-        if equation.task == "regress":
-            if type(feature).__name__ == "Json" and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in column_values(ds, col)):
-                continue                            # numbers, some written as ints and some as floats
-            if dtype is None or not dtype.startswith(("int", "uint", "float")):
-                raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
-            continue
-        if dtype is None or dtype.startswith(("list", "struct")) or dtype == "null":
-            raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings")
-        if dtype.startswith("float"):
-            uniq = ds.unique(col)
-            if any(v is None or v != int(v) for v in uniq):
-                raise TuneLabError(
-                    f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
-                    "use 'regress:' for a numeric target, or int/string labels to classify"
-                )
-            values.update((False, int(v)) for v in uniq)
-            continue
-        values.update((isinstance(v, bool), v) for v in ds.unique(col) if v is not None)
-    if equation.task == "regress":
-        return ()
-    raw = [v for _, v in values]
-    if all(isinstance(v, bool) for v in raw):
-        return tuple(str(v) for v in sorted(raw))
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
-        return tuple(str(v) for v in sorted(raw))      # -1 too: a split whose labels are all -1 is not read here
-    names = sorted({str(v) for v in raw})      # a set: splits may hold 1 and '1' (each split is typed on its own)
-    seen: dict[str, str] = {}
-    for label in names:
-        key = visible_label(label)
-        if key in seen:                         # 'neg' and 'neg ': two classes that are one, trained apart
-            first = seen[key]
-            if " ".join(first.split()) == " ".join(label.split()):
-                what, shown = "only by spaces", f"{first!r} and {label!r}"
-            else:                               # ascii() shows what no table shows: '\u200b', '\ufeff', 'e\u0301'
-                import unicodedata
-
-                what = ("only in Unicode normalisation (an accent composed in one, combined in the other)"
-                        if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", label)
-                        else "only by invisible characters")
-                shown = f"{ascii(first)} and {ascii(label)}"
-            raise TuneLabError(
-                f"labels {shown} in column {col!r} of {name} differ {what}, so they would be "
-                "two classes that every table shows alike; clean the label column"
-            )
-        seen[key] = label
-    return tuple(names)
 
 
 def visible_label(text: str) -> str:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from .errors import TuneLabError
 
-# Task keywords TuneLab trains today; gft's other keywords are recognised so the message is precise.
-SUPPORTED_TASKS = ("classify", "regress")
-KNOWN_UNSUPPORTED = ("classify_tokens", "classify_spans", "classify_audio", "classify_images", "ctc")
+# gft's keywords that TuneLab does not train yet, so the message is precise
+KNOWN_UNSUPPORTED = ("classify_spans", "classify_audio", "classify_images", "ctc")
 
 _NAME = re.compile(r"^[^\W\d][\w.\-]*$")     # letters of any script (étiquette, 文), digits, _ . -
 
@@ -45,11 +44,14 @@ def parse_equation(text: str) -> Equation:
             f"equation {text!r} is not of the form 'task: label ~ input [+ input2]', "
             "e.g. 'classify: label ~ sentence'"
         )
-    task, rest = (part.strip() for part in text.split(":", 1))
-    if task not in SUPPORTED_TASKS:
-        if task in KNOWN_UNSUPPORTED:
-            raise TuneLabError(f"task {task!r} is not supported yet; use one of: {', '.join(SUPPORTED_TASKS)}")
-        raise TuneLabError(f"unknown task keyword {task!r}; use one of: {', '.join(SUPPORTED_TASKS)}")
+    from .tasks.base import canonical_keyword, keywords, task_for
+
+    word, rest = (part.strip() for part in text.split(":", 1))
+    task = canonical_keyword(word)
+    if task is None:
+        if word in KNOWN_UNSUPPORTED:
+            raise TuneLabError(f"task {word!r} is not supported yet; use one of: {', '.join(keywords())}")
+        raise TuneLabError(f"unknown task keyword {word!r}; use one of: {', '.join(keywords())}")
     lhs, _, rhs = rest.partition("~")
     outputs = tuple(p.strip() for p in lhs.split("+"))
     inputs = tuple(p.strip() for p in rhs.split("+"))
@@ -58,10 +60,7 @@ def parse_equation(text: str) -> Equation:
             why = (" (an equation cannot name a column with spaces in it; rename the column, or read a headerless "
                    "file with --columns)") if " " in name else ""
             raise TuneLabError(f"equation {text!r}: {name!r} is not a column name{why}")
-    if len(outputs) != 1:
-        raise TuneLabError(f"equation {text!r}: exactly one label column is supported, got {len(outputs)}")
-    if not 1 <= len(inputs) <= 2:
-        raise TuneLabError(f"equation {text!r}: one input or a pair of inputs (a + b) is supported, got {len(inputs)}")
+    task_for(task).check_equation(text, outputs, inputs)
     if outputs[0] in inputs:
         raise TuneLabError(
             f"equation {text!r}: the label {outputs[0]!r} is also an input, so the model would read the answer; "

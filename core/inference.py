@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from .batching import EncodedSplit, collate, sorted_batches
-from .metrics import classification_scores, regression_scores, score
 
 
 class ScoringCancelled(Exception):
@@ -51,15 +50,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def scores_for(task: str, outputs: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
-    if task == "regress":
-        return regression_scores(outputs[:, 0], labels)
-    return classification_scores(outputs.argmax(-1), labels, num_labels)
+def score_outputs(task: str, outputs, encoded: EncodedSplit, num_labels: int, metric: str) -> dict[str, float]:
+    """The task's scores of `outputs` against `encoded`'s labels, plus the figure of merit `metric` (computed through
+    evaluate if not built in)."""
+    from .tasks.base import task_for
 
-
-def score_outputs(task: str, outputs: np.ndarray, labels: np.ndarray, num_labels: int, metric: str) -> dict[str, float]:
-    """The task's scores plus the figure of merit `metric` (computed through evaluate if not built in)."""
-    scores = scores_for(task, outputs, labels, num_labels)
-    preds = outputs[:, 0] if task == "regress" else outputs.argmax(-1)
-    scores[metric] = score(metric, scores, preds, labels)
-    return scores
+    return task_for(task).score(outputs, encoded, num_labels, metric)

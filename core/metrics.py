@@ -87,28 +87,20 @@ def _finite(x: float) -> float:
 
 
 def default_figure_of_merit(task: str, num_labels: int, label_names: Sequence[str], data_name: str, is_pair: bool) -> str:
-    """GLUE's choices: MCC for acceptability (CoLA-like), F1 for binary pair tasks (MRPC, QQP),
-    Pearson for regression (STS-B), accuracy otherwise."""
-    if task == "regress":
-        return "pearson"
-    names = " ".join(str(n).lower() for n in label_names)
-    if "acceptab" in names or "cola" in data_name.lower():
-        return "mcc"
-    if num_labels == 2 and is_pair and any(k in data_name.lower() for k in ("mrpc", "qqp")):
-        return "f1"
-    return "accuracy"
+    """The task's own choice (GLUE's for sentence tasks: MCC for CoLA-like data, F1 for MRPC/QQP, Pearson for
+    regression, accuracy otherwise; entity F1 for token tags)."""
+    from .tasks.base import task_for
+
+    return task_for(task).default_metric(label_names, data_name, is_pair)
 
 
 def check_metric_name(name: str, task: str, *, named_by_user: bool = True) -> None:
     """Fail early, before anything is written, on a metric that does not fit the task or cannot be loaded:
     a built-in one must fit the task; any other name must load through `evaluate.load` now. `named_by_user`
     False (the name comes from a run's run.json) allows no metric script path."""
-    builtin = CLASSIFICATION_METRICS if task == "classify" else REGRESSION_METRICS
-    other = REGRESSION_METRICS if task == "classify" else CLASSIFICATION_METRICS
-    if name in other:
-        raise TuneLabError(f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(builtin)}")
-    if name not in builtin:
-        load_metric(name, named_by_user=named_by_user)
+    from .tasks.base import task_for
+
+    task_for(task).check_metric(name, named_by_user=named_by_user)
 
 
 _LOADED: dict = {}   # metric name -> the evaluate module loaded for it (loaded once per process)
@@ -160,7 +152,9 @@ def load_metric(name: str, *, named_by_user: bool = True):
 
 
 def _unknown_metric(name: str, why: str) -> TuneLabError:
-    known = ", ".join(CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    from .tasks.base import all_tasks
+
+    known = ", ".join(dict.fromkeys(m for task in all_tasks() for m in task.metrics))
     return TuneLabError(f"unknown metric {name!r}; TuneLab knows {known}; other names go through evaluate.load, "
                         f"which needs the network or a cached copy ({why})")
 

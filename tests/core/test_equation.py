@@ -14,7 +14,7 @@ def test_single_and_pair_equations():
 
 @pytest.mark.parametrize("text, fragment", [
     ("clasify: label ~ sentence", "unknown task keyword 'clasify'"),
-    ("classify_tokens: ner_tags ~ tokens", "not supported yet"),
+    ("classify_spans: answers ~ question + context", "not supported yet"),
     ("label ~ sentence", "not of the form"),
     ("classify: label sentence", "not of the form"),
     ("classify: label ~ a + b + c", "one input or a pair"),

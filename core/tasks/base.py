@@ -1,0 +1,165 @@
+"""The task interface: everything that differs between sentence labels, token tags and answer spans.
+
+A task is named by an equation's keyword (`classify: label ~ sentence`, `classify_tokens: ner_tags ~ tokens`).
+The rest of the engine (fit's loop, evaluation, the Predictor, check, summary, the CLI and the screens) asks
+the task object and never tests the keyword. One module per task lives beside this one; `task_for` maps a
+keyword, or one of gft's aliases, to its task. Modelled on Hugging Face's pipelines (preprocess, forward,
+postprocess, one file per task) and harlequin's adapter base class.
+
+What a task answers:
+- `check_equation`: how many inputs and outputs its equations take;
+- `check_split`, `labelled_splits`, `label_names`: what the equation's columns must hold (one line naming the row
+  when they do not), which splits carry labels, and the label vocabulary;
+- `encode`: a split as token ids with labels aligned to them (an `EncodedSplit`);
+- `head_class`, `num_outputs`, `model_kwargs`: the head it trains;
+- `score`, `metrics`, `default_metric`: its scores and figure of merit;
+- `check_trainable`: what fit refuses before it writes anything.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import TuneLabError
+
+
+class Task(ABC):
+    """One kind of supervised target. Instances are stateless singletons, found by `task_for`."""
+
+    keyword: ClassVar[str]                  # the equation keyword, e.g. "classify_tokens"
+    aliases: ClassVar[tuple[str, ...]] = ()  # gft's and Hugging Face's other names for it
+    title: ClassVar[str]                    # what it predicts, in words: "a label per sentence"
+    metrics: ClassVar[tuple[str, ...]]      # scores it computes itself (offline); the first few are shown first
+    has_classes: ClassVar[bool] = True      # predicts one of named classes (False: numbers)
+    per_token: ClassVar[bool] = False       # one prediction per word rather than per example
+    max_inputs: ClassVar[int] = 2
+
+    # ---- the equation and its columns
+
+    def check_equation(self, text: str, outputs: tuple[str, ...], inputs: tuple[str, ...]) -> None:
+        """Refuse an equation of the wrong shape for this task (TuneLabError naming the equation)."""
+        if len(outputs) != 1:
+            raise TuneLabError(f"equation {text!r}: exactly one label column is supported, got {len(outputs)}")
+        if not 1 <= len(inputs) <= self.max_inputs:
+            if self.max_inputs == 1:
+                raise TuneLabError(f"equation {text!r}: {self.keyword} reads one input column (the words), "
+                                   f"got {len(inputs)}")
+            raise TuneLabError(f"equation {text!r}: one input or a pair of inputs (a + b) is supported, got {len(inputs)}")
+
+    @abstractmethod
+    def check_columns(self, ds, equation, split: str, name: str, where, columns=None) -> None:
+        """Refuse input columns of a type this task cannot read (`columns`: the names --columns gave a headerless
+        file, whose first line must then be data)."""
+
+    @abstractmethod
+    def check_split(self, ds, equation, split: str, where, labelled: bool) -> None:
+        """Refuse input or label cells this task cannot read, naming the row (`where(split, row)` words it)."""
+
+    @abstractmethod
+    def labelled_splits(self, splits: dict, equation, minus_one_is_a_label: bool = False) -> dict[str, bool]:
+        """Which splits carry usable labels."""
+
+    @abstractmethod
+    def label_names(self, splits: dict, labeled: dict, equation, name: str) -> tuple[str, ...]:
+        """The label vocabulary (classes or tags), sorted; () for numeric targets."""
+
+    def check_trainable(self, data, label2id: dict[str, int], train) -> None:
+        """What fit refuses before anything is written (fewer than two classes, classes train never has)."""
+
+    # ---- encoding
+
+    @abstractmethod
+    def encode(self, data, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None):
+        """One split of a TaskData as an EncodedSplit (labels aligned to the token ids, or None unlabelled)."""
+
+    # ---- the head
+
+    @abstractmethod
+    def head_class(self):
+        """The transformers AutoModelFor... class this task trains."""
+
+    def num_outputs(self, label_names) -> int:
+        return len(label_names)
+
+    def model_kwargs(self, label_names) -> dict:
+        """Config overrides for a new head: labels and problem type."""
+        return {"id2label": dict(enumerate(label_names))}
+
+    # ---- scores
+
+    @abstractmethod
+    def score(self, outputs, encoded, num_labels: int, metric: str) -> dict[str, float]:
+        """Every built-in score of `outputs` (model outputs per example, as inference returns them) against the
+        labels in `encoded`, plus the figure of merit `metric`."""
+
+    @abstractmethod
+    def default_metric(self, label_names, data_name: str, is_pair: bool) -> str:
+        """The figure of merit when the user names none."""
+
+    def check_metric(self, name: str, *, named_by_user: bool = True) -> None:
+        """Refuse, before anything is written, a metric that does not fit this task or cannot be loaded."""
+        from ..metrics import load_metric
+
+        others = {m for task in all_tasks() if task is not self for m in task.metrics} - set(self.metrics)
+        if name in others:
+            raise TuneLabError(f"metric {name!r} does not apply to a {self.keyword} task; use one of: "
+                               f"{', '.join(self.metrics)}")
+        if name not in self.metrics:
+            load_metric(name, named_by_user=named_by_user)
+
+
+# ---------------------------------------------------------------- the registry
+
+_TASKS: dict[str, Task] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(task: Task) -> Task:
+    _TASKS[task.keyword] = task
+    for alias in task.aliases:
+        _ALIASES[alias] = task.keyword
+    return task
+
+
+def _load_all() -> None:
+    if not _TASKS:
+        from . import sequence  # noqa: F401  (each module registers its tasks)
+
+
+def all_tasks() -> list[Task]:
+    _load_all()
+    return list(_TASKS.values())
+
+
+def keywords() -> tuple[str, ...]:
+    """The equation keywords TuneLab trains, in the order the CLI and the TUI list them."""
+    _load_all()
+    return tuple(_TASKS)
+
+
+def canonical_keyword(word: str) -> str | None:
+    """The task keyword for `word` (a keyword or an alias), or None."""
+    _load_all()
+    if word in _TASKS:
+        return word
+    return _ALIASES.get(word)
+
+
+def task_for(keyword) -> Task:
+    """The task for an equation keyword, an alias, an Equation or a TaskData."""
+    keyword = getattr(getattr(keyword, "equation", keyword), "task", keyword)
+    found = canonical_keyword(keyword)
+    if found is None:
+        raise TuneLabError(f"unknown task keyword {keyword!r}; use one of: {', '.join(keywords())}")
+    return _TASKS[found]
+
+
+def pad_ragged(rows: list, width: int, fill, dtype) -> np.ndarray:
+    """Rows of different lengths as one (len(rows), width) array, the gaps holding `fill`."""
+    out = np.full((len(rows), width), fill, dtype=dtype)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = row
+    return out

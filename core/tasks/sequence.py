@@ -1,0 +1,357 @@
+"""Sentence tasks: `classify` (one label per example) and `regress` (a number per example).
+
+One example is a sentence or a pair of sentences; the head reads [CLS] (AutoModelForSequenceClassification). Here
+live what their columns must hold (text inputs; labels that are classes, or finite numbers), their encoding,
+their scores (accuracy, F1, macro F1, MCC; Pearson, Spearman, MSE) and GLUE's choice of figure of merit.
+Registered with the task registry in `base`; called through it by fit, evaluation, summary and check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import (BLANK, BLANK_OR_NAN, NUMBER, column_values, first_true, is_minus_one, json_kind, short_line_note,
+                    shorten, visible_label)
+from ..equation import Equation
+from ..errors import TuneLabError
+from ..metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from .base import Task, register
+
+
+class _SentenceTask(Task):
+    """What classify and regress share: text inputs, one value per row, a [CLS] head."""
+
+    max_inputs = 2
+
+    def check_columns(self, ds, equation, split: str, name: str, where, columns=None) -> None:
+        check_text_inputs(ds, equation, split, name, where)
+        if columns:
+            _check_header_read_as_data(ds, equation, columns, split, where)
+
+    def check_split(self, ds, equation, split: str, where, labelled: bool) -> None:
+        _check_texts(ds, equation, split, where)
+        if labelled:
+            _check_label_values(ds, equation, split, where)
+
+    def labelled_splits(self, splits, equation, minus_one_is_a_label=False):
+        return _labelled_splits(splits, equation, minus_one_is_a_label)
+
+    def label_names(self, splits, labeled, equation, name):
+        return _label_names(splits, labeled, equation, name)
+
+    def head_class(self):
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification
+
+
+class Classify(_SentenceTask):
+    keyword = "classify"
+    aliases = ("text-classification", "sequence-classification")
+    title = "a label per example"
+    metrics = CLASSIFICATION_METRICS
+
+    def check_trainable(self, data, label2id, train) -> None:
+        if len(data.label_names) < 2:
+            raise TuneLabError(f"column {data.equation.label!r} of {data.name} has a single label value; "
+                               "classification needs at least 2")
+        _refuse_labels_train_lacks(data, label2id, train.labels)
+
+    def encode(self, data, split, tokenizer, max_length, label2id):
+        from ..batching import encode
+
+        labels = data.class_ids(split, label2id) if data.labeled.get(split) else None
+        return encode(tokenizer, data.texts(split), labels, max_length=max_length)
+
+    def model_kwargs(self, label_names) -> dict:
+        return {"id2label": dict(enumerate(label_names)), "problem_type": "single_label_classification"}
+
+    def score(self, outputs, encoded, num_labels, metric):
+        from ..metrics import classification_scores, score
+
+        preds = np.asarray(outputs).argmax(-1)
+        scores = classification_scores(preds, encoded.labels, num_labels)
+        scores[metric] = score(metric, scores, preds, encoded.labels)
+        return scores
+
+    def default_metric(self, label_names, data_name, is_pair):
+        """GLUE's choices: MCC for acceptability (CoLA-like), F1 for binary pair tasks (MRPC, QQP), else accuracy."""
+        names = " ".join(str(n).lower() for n in label_names)
+        if "acceptab" in names or "cola" in data_name.lower():
+            return "mcc"
+        if len(label_names) == 2 and is_pair and any(k in data_name.lower() for k in ("mrpc", "qqp")):
+            return "f1"
+        return "accuracy"
+
+
+class Regress(_SentenceTask):
+    keyword = "regress"
+    aliases = ("regression",)
+    title = "a number per example"
+    metrics = REGRESSION_METRICS
+    has_classes = False
+
+    def encode(self, data, split, tokenizer, max_length, label2id):
+        from ..batching import encode, float32_labels
+
+        labels = None
+        if data.labeled.get(split):
+            labels = float32_labels(data.labels(split), f"split {split!r} of {data.name}")
+        return encode(tokenizer, data.texts(split), labels, max_length=max_length)
+
+    def num_outputs(self, label_names) -> int:
+        return 1
+
+    def model_kwargs(self, label_names) -> dict:
+        return {"num_labels": 1, "problem_type": "regression"}
+
+    def score(self, outputs, encoded, num_labels, metric):
+        from ..metrics import regression_scores, score
+
+        preds = np.asarray(outputs)[:, 0]
+        scores = regression_scores(preds, encoded.labels)
+        scores[metric] = score(metric, scores, preds, encoded.labels)
+        return scores
+
+    def default_metric(self, label_names, data_name, is_pair):
+        return "pearson"   # GLUE's STS-B
+
+
+CLASSIFY = register(Classify())
+REGRESS = register(Regress())
+
+
+def _refuse_labels_train_lacks(data, label2id: dict, train_ids) -> None:
+    """A class in a given validation or test file that train never has is almost always a typo or a stray file
+    (the model gets an output it can never learn); one held out of train at random is only a rare class."""
+    seen = set(np.unique(train_ids).tolist())
+    for split in data.splits:
+        if split == "train" or not data.labeled.get(split) or (split == "validation" and data.held_out_validation):
+            continue
+        lacking = sorted(set(np.unique(data.class_ids(split, label2id)).tolist()) - seen)
+        if lacking:
+            names = ", ".join(repr(data.label_names[i]) for i in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
+            raise TuneLabError(f"split {split!r} of {data.name} has labels that train never has ({names}); a model "
+                               "trained on train cannot predict them: fix the labels or the split files")
+
+
+# ---------------------------------------------------------------- what the columns must hold
+
+def check_text_inputs(ds, equation: Equation, split: str, name: str, where) -> None:
+    """Refuse an input column that does not hold text."""
+    for col in equation.inputs:
+        feature = ds.features[col]
+        dtype = getattr(feature, "dtype", None)
+        if dtype in ("string", "large_string"):
+            continue
+        if type(feature).__name__ == "Json" and where is not None:  # JSON rows disagree on the type of this field
+            for row, value in enumerate(column_values(ds, col)):
+                if value is not None and not isinstance(value, str):
+                    raise TuneLabError(f"{where(split, row)}: input column {col!r} holds {json_kind(value)} ({shorten(value)}), not text")
+        raise TuneLabError(f"input column {col!r} in split {split!r} of {name} holds {dtype or 'non-text'} values, not text")
+
+
+def _check_header_read_as_data(ds, equation: Equation, columns: list[str], split: str, where: object) -> None:
+    """With --columns the first line is data; refuse when it is plainly the file's own header row."""
+    import pyarrow.compute as pc
+
+    col = equation.label
+    if col not in ds.column_names or not len(ds):
+        return
+    value = ds[0][col]
+    if not isinstance(value, str) or _is_number(value):
+        return
+    names = {c.lower() for c in columns} | {c.lower() for c in equation.inputs + equation.outputs}
+    header_like = value.strip().lower() in names
+    if not header_like and len(ds) > 1:  # 'label' above a column of numbers
+        rest = ds.data.column(col).slice(1)
+        header_like = first_true(pc.invert(pc.match_substring_regex(rest, NUMBER))) == -1
+    if header_like:
+        first = ", ".join(str(ds[0][c]) for c in ds.column_names)
+        first = first if len(first) <= 60 else first[:57] + "..."
+        raise TuneLabError(
+            f"{where(split, 0)} looks like a header row ({first}), but --columns says the file has none; "
+            "drop --columns and use the file's own column names"
+        )
+
+
+def _is_number(text: str) -> bool:
+    import re
+
+    return re.match(NUMBER, text) is not None
+
+
+def _check_texts(ds, equation: Equation, split: str, where: object) -> None:
+    """Refuse an input cell that is empty or holds only whitespace / invisible characters, naming its line."""
+    import pyarrow.compute as pc
+
+    for col in equation.inputs:
+        values = ds.data.column(col)
+        row = first_true(pc.match_substring_regex(values, BLANK))
+        if row < 0:
+            continue
+        loc, fields = where.record(split, row)
+        value = values[row].as_py()
+        note = short_line_note(fields, ds) or (f" (only invisible characters: {ascii(value)})" if value and value.strip() else "")
+        raise TuneLabError(f"{loc}: empty text in column {col!r}{note}; fill it in or remove the line")
+
+
+def _check_label_values(ds, equation: Equation, split: str, where: object) -> None:
+    """Refuse a missing label (empty, null, NaN) or, for regress, one that is not a finite number, naming its line."""
+    import math
+
+    import pyarrow.compute as pc
+
+    col = equation.label
+    feature = ds.features[col]
+    kind = type(feature).__name__
+    if kind == "Json":  # JSON rows disagree on the type of the label
+        first = None
+        for row, value in enumerate(column_values(ds, col)):
+            if value is None:
+                raise TuneLabError(f"{where(split, row)}: empty label in column {col!r} (null)")
+            if first is None:
+                first = (json_kind(value), row)
+            elif json_kind(value) != first[0]:
+                raise TuneLabError(
+                    f"{where(split, row)}: label {shorten(value)} in column {col!r} is {json_kind(value)}, "
+                    f"but {first[0]} in {where(split, first[1])}; use one type for every label"
+                )
+        return
+    if kind != "Value":
+        return  # ClassLabel ids are checked by datasets; lists and dicts: _label_names says what is wrong
+    dtype = feature.dtype
+    values = ds.data.column(col)
+    if dtype in ("string", "large_string"):
+        # one regex pass (blank, or "NaN" in any case between blanks): no lowered or trimmed copy of the column
+        row = first_true(pc.match_substring_regex(values, BLANK_OR_NAN))
+        if row >= 0:
+            loc, fields = where.record(split, row)
+            value = values[row].as_py()
+            what = "missing label (NaN)" if value and value.strip().lower() == "nan" else "empty label"
+            raise TuneLabError(f"{loc}: {what} in column {col!r}{short_line_note(fields, ds)}")
+        if equation.task == "regress":
+            for row, value in enumerate(values.to_pylist()):
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise TuneLabError(f"{where(split, row)}: regress needs numeric values in {col!r}, got {shorten(value)}") from None
+                if not math.isfinite(number):
+                    raise TuneLabError(f"{where(split, row)}: label {shorten(value)} in column {col!r} is not a finite number")
+        return
+    row = first_true(pc.is_null(values))
+    if row >= 0:
+        loc, fields = where.record(split, row)
+        raise TuneLabError(f"{loc}: empty label in column {col!r}{short_line_note(fields, ds) or ' (null)'}")
+    if dtype.startswith("float"):
+        row = first_true(pc.is_nan(values))
+        if row >= 0:
+            raise TuneLabError(f"{where(split, row)}: missing label (NaN) in column {col!r}")
+        row = first_true(pc.is_inf(values))
+        if row >= 0:
+            raise TuneLabError(f"{where(split, row)}: label {values[row].as_py()} in column {col!r} is not a finite number")
+
+
+def _labelled_splits(splits: dict, equation: Equation, minus_one_is_a_label: bool = False) -> dict[str, bool]:
+    """Which splits carry usable labels. A split without the label column has none, nor one whose label column is
+    all empty, nor one whose labels are all -1 (GLUE's hidden test labels), unless -1 is an ordinary label value
+    elsewhere: in a -1/1 task another split holds -1 beside other values, and a test split that happens to be all -1
+    is labelled like the rest (as is any split, with `minus_one_is_a_label`)."""
+    uniques: dict[str, list | None] = {}
+    for split, ds in splits.items():
+        if equation.label not in ds.column_names:
+            uniques[split] = []
+        elif type(ds.features[equation.label]).__name__ not in ("Value", "ClassLabel"):
+            uniques[split] = None           # lists, dicts: _label_names says what is wrong with them
+        else:
+            uniques[split] = ds.unique(equation.label)
+    minus_one_is_a_value = minus_one_is_a_label or any(
+        values and len(values) > 1 and any(is_minus_one(v) for v in values)
+        and type(splits[split].features[equation.label]).__name__ == "Value"   # a ClassLabel's -1 is never a class
+        for split, values in uniques.items())
+
+    def labelled(split: str, values: list | None) -> bool:
+        if values is None:
+            return True
+        if len(values) != 1:
+            return bool(values)
+        class_label = type(splits[split].features[equation.label]).__name__ == "ClassLabel"
+        hidden = is_minus_one(values[0]) and (class_label or not minus_one_is_a_value)
+        return not (values[0] is None or values[0] == "" or hidden)
+
+    return {split: labelled(split, values) for split, values in uniques.items()}
+
+
+
+
+def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> tuple[str, ...]:
+    col = equation.label
+    values: set = set()     # (is it a bool, the value): True == 1 in a set, but they are two spellings of a label
+    for split, ds in sorted(splits.items(), key=lambda item: item[0] != "train"):   # train's classes first
+        if not labeled[split]:
+            continue
+        feature = ds.features[col]
+        if type(feature).__name__ == "ClassLabel":
+            if equation.task == "regress":
+                raise TuneLabError(f"regress needs numeric values in {col!r}, but split {split!r} of {name} holds "
+                                   f"classes ({', '.join(feature.names[:4])}); use 'classify:'")
+            return tuple(feature.names)
+        dtype = getattr(feature, "dtype", None)
+        if type(feature).__name__ == "Json" and equation.task == "classify":   # JSON rows typed one by one
+            scalars = column_values(ds, col)
+            if any(isinstance(v, float) and not v.is_integer() for v in scalars):
+                raise TuneLabError(
+                    f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
+                    "use 'regress:' for a numeric target, or int/string labels to classify"
+                )
+            scalars = [int(v) if isinstance(v, float) else v for v in scalars]   # 1.0 beside "1": one class
+            if all(isinstance(v, (int, str)) for v in scalars):                  # bool is an int too
+                values.update((isinstance(v, bool), v) for v in scalars)
+                continue
+        if equation.task == "regress":
+            if type(feature).__name__ == "Json" and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in column_values(ds, col)):
+                continue                            # numbers, some written as ints and some as floats
+            if dtype is None or not dtype.startswith(("int", "uint", "float")):
+                raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
+            continue
+        if dtype is None or dtype.startswith(("list", "struct")) or dtype == "null":
+            raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings")
+        if dtype.startswith("float"):
+            uniq = ds.unique(col)
+            if any(v is None or v != int(v) for v in uniq):
+                raise TuneLabError(
+                    f"labels in {col!r} (split {split!r} of {name}) are fractional numbers; "
+                    "use 'regress:' for a numeric target, or int/string labels to classify"
+                )
+            values.update((False, int(v)) for v in uniq)
+            continue
+        values.update((isinstance(v, bool), v) for v in ds.unique(col) if v is not None)
+    if equation.task == "regress":
+        return ()
+    raw = [v for _, v in values]
+    if all(isinstance(v, bool) for v in raw):
+        return tuple(str(v) for v in sorted(raw))
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+        return tuple(str(v) for v in sorted(raw))      # -1 too: a split whose labels are all -1 is not read here
+    names = sorted({str(v) for v in raw})      # a set: splits may hold 1 and '1' (each split is typed on its own)
+    seen: dict[str, str] = {}
+    for label in names:
+        key = visible_label(label)
+        if key in seen:                         # 'neg' and 'neg ': two classes that are one, trained apart
+            first = seen[key]
+            if " ".join(first.split()) == " ".join(label.split()):
+                what, shown = "only by spaces", f"{first!r} and {label!r}"
+            else:                               # ascii() shows what no table shows: '\u200b', '\ufeff', 'e\u0301'
+                import unicodedata
+
+                what = ("only in Unicode normalisation (an accent composed in one, combined in the other)"
+                        if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", label)
+                        else "only by invisible characters")
+                shown = f"{ascii(first)} and {ascii(label)}"
+            raise TuneLabError(
+                f"labels {shown} in column {col!r} of {name} differ {what}, so they would be "
+                "two classes that every table shows alike; clean the label column"
+            )
+        seen[key] = label
+    return tuple(names)
