@@ -92,7 +92,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     if broken:                                       # NaN weights (a run that diverged): no score would mean anything
         raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
                            "so its scores would be meaningless; its weights are broken (a run whose loss diverged?)")
-    scores = score_outputs(task.equation.task, outputs, enc, config.num_labels, metric)
+    scores = score_outputs(task.equation.task, outputs, enc, label_names, metric)
     in_train, train_data = _train_overlap(task, split, run, own_data)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),
                   figure_of_merit=metric, value=scores[metric], scores=scores, in_train=in_train, train_data=train_data)

@@ -447,7 +447,7 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
                                       cancel=stop if world == 1 else None)
             model.train()
             steps.restart_clock()
-            scores = score_outputs(setup.task.equation.task, outputs, setup.valid, num_labels, setup.metric)
+            scores = score_outputs(setup.task.equation.task, outputs, setup.valid, setup.label_names, setup.metric)
             value = scores[setup.metric]
             abandon_if_removed()                 # the best model would re-create a deleted run directory
             best = is_better(setup.metric, value, state.best)
@@ -622,7 +622,7 @@ def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, de
             enc = setup.valid if split == setup.valid_split else encode_task_split(setup.task, split, setup.tokenizer, config.max_length, label2id)
             emit(EvalStarted(state.step, split, len(enc), final=True))
             outputs = predict_outputs(model, enc, config.eval_batch_size, device, pad_id, accelerator.autocast)
-            final[split] = score_outputs(setup.task.equation.task, outputs, enc, num_labels, setup.metric)
+            final[split] = score_outputs(setup.task.equation.task, outputs, enc, setup.label_names, setup.metric)
     with torch.no_grad():  # one number per process: equal on every replica when DDP kept them in step
         checksum = torch.tensor([sum(float(p.double().sum()) for p in model.parameters())], device=device, dtype=torch.float64)
     replicas = accelerator.gather(checksum).tolist()

@@ -50,9 +50,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def score_outputs(task: str, outputs, encoded: EncodedSplit, num_labels: int, metric: str) -> dict[str, float]:
+def score_outputs(task: str, outputs, encoded: EncodedSplit, label_names, metric: str) -> dict[str, float]:
     """The task's scores of `outputs` against `encoded`'s labels, plus the figure of merit `metric` (computed through
     evaluate if not built in)."""
     from .tasks.base import task_for
 
-    return task_for(task).score(outputs, encoded, num_labels, metric)
+    return task_for(task).score(outputs, encoded, label_names, metric)

@@ -91,9 +91,9 @@ class Task(ABC):
     # ---- scores
 
     @abstractmethod
-    def score(self, outputs, encoded, num_labels: int, metric: str) -> dict[str, float]:
+    def score(self, outputs, encoded, label_names, metric: str) -> dict[str, float]:
         """Every built-in score of `outputs` (model outputs per example, as inference returns them) against the
-        labels in `encoded`, plus the figure of merit `metric`."""
+        labels in `encoded` (ids into `label_names`), plus the figure of merit `metric`."""
 
     @abstractmethod
     def default_metric(self, label_names, data_name: str, is_pair: bool) -> str:

@@ -66,11 +66,11 @@ class Classify(_SentenceTask):
     def model_kwargs(self, label_names) -> dict:
         return {"id2label": dict(enumerate(label_names)), "problem_type": "single_label_classification"}
 
-    def score(self, outputs, encoded, num_labels, metric):
+    def score(self, outputs, encoded, label_names, metric):
         from ..metrics import classification_scores, score
 
         preds = np.asarray(outputs).argmax(-1)
-        scores = classification_scores(preds, encoded.labels, num_labels)
+        scores = classification_scores(preds, encoded.labels, len(label_names))
         scores[metric] = score(metric, scores, preds, encoded.labels)
         return scores
 
@@ -105,7 +105,7 @@ class Regress(_SentenceTask):
     def model_kwargs(self, label_names) -> dict:
         return {"num_labels": 1, "problem_type": "regression"}
 
-    def score(self, outputs, encoded, num_labels, metric):
+    def score(self, outputs, encoded, label_names, metric):
         from ..metrics import regression_scores, score
 
         preds = np.asarray(outputs)[:, 0]
