@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
-import importlib.util
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,8 @@ from .selection import Selection
 
 terminal_safety.install()   # data, labels and paths never drive the terminal (ESC sequences, bidi overrides)
 
-# (mode, key, label in the navigation line, module, class). Screens whose module is missing are left out.
+# (mode, key, label in the navigation line, module, class). Each module is imported when its screen is first shown:
+# a broken import is a bug that fails loudly, never a screen silently missing from the navigation line.
 SCREENS = (
     ("models", "f1", "Models", "tunelab.tui.screens.models", "ModelsScreen"),
     ("data", "f2", "Data", "tunelab.tui.screens.data", "DataScreen"),
@@ -42,18 +42,6 @@ SCREENS = (
     ("check", "f8", "Check", "tunelab.tui.screens.check", "CheckScreen"),
 )
 STATE_FILE = "tui.json"
-
-
-def available_screens() -> list[tuple]:
-    """The SCREENS whose module exists (found without importing it, so start-up stays fast)."""
-    found = []
-    for entry in SCREENS:
-        try:
-            if importlib.util.find_spec(entry[3]) is not None:
-                found.append(entry)
-        except (ImportError, ValueError):
-            continue
-    return found
 
 
 def state_path() -> Path:
@@ -108,9 +96,8 @@ class TuneLabApp(App):
         self.pending_train_run: str | None = None
         self.state_file = Path(state_file) if state_file else None
         self.state: dict = {}
-        self.screens_available = available_screens()
-        self.nav_entries = [(mode, key, label) for mode, key, label, _, _ in self.screens_available]
-        self._screen_table = {entry[0]: entry for entry in self.screens_available}
+        self.nav_entries = [(mode, key, label) for mode, key, label, _, _ in SCREENS]
+        self._screen_table = {entry[0]: entry for entry in SCREENS}
         self._made: dict[str, Screen] = {}
         for mode in self._screen_table:
             self._modes[mode] = functools.partial(self._make_screen, mode)
@@ -135,14 +122,9 @@ class TuneLabApp(App):
     # --- screens ------------------------------------------------------------------------------------------------
 
     def screen_class(self, mode: str) -> type | None:
-        """The screen class of `mode`, imported now (None when it cannot be)."""
+        """The screen class of `mode`, imported now (None for a mode that is not a screen)."""
         entry = self._screen_table.get(mode)
-        if entry is None:
-            return None
-        try:
-            return getattr(importlib.import_module(entry[3]), entry[4])
-        except Exception:
-            return None
+        return None if entry is None else getattr(importlib.import_module(entry[3]), entry[4])
 
     def _make_screen(self, mode: str) -> Screen:
         entry = self._screen_table[mode]

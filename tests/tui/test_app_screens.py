@@ -398,3 +398,22 @@ async def test_runs_t_follows_the_run_on_the_train_screen_with_its_settings(work
         await wait_for(pilot, lambda: len(steps_of(monitor, "loss", "loss")) == 60, what="its curve")
         assert monitor.current.name == "tiny-resumed"
         assert app.screen.form.values()["freeze_layers"] == 1    # from its run.json
+
+
+@run_async
+async def test_a_screen_that_cannot_import_stays_listed_and_says_why(workdir, monkeypatch):
+    """A broken screen module is a bug to see, not a screen that silently vanishes from the navigation line."""
+    import tunelab.tui.app as app_module
+
+    broken = tuple(("check", "f8", "Check", "tunelab.tui.screens.no_such_screen", "CheckScreen") if e[0] == "check" else e
+                   for e in app_module.SCREENS)
+    monkeypatch.setattr(app_module, "SCREENS", broken)
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "check" in [mode for mode, _, _ in app.nav_entries]
+        await pilot.press("f8")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "CheckScreen"
+        assert any("Check screen cannot open" in str(n.message) and "no_such_screen" in str(n.message)
+                   for n in app._notifications)
