@@ -17,8 +17,9 @@ from .config import Setting
 from .data import float32_label_problem, hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
-from .inference import predict_outputs, score_outputs, softmax
-from .metrics import check_metric_name, default_figure_of_merit, majority_baseline
+from .inference import predict_outputs, score_outputs
+from .metrics import check_metric_name, default_figure_of_merit
+from .tasks.base import task_for
 from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
                      read_run_config, resolve_model)
 
@@ -42,6 +43,8 @@ class EvalReport:
     majority_accuracy: float | None = None             # its accuracy on the split (the label's share)
     in_train: int | None = None                        # examples whose input is also a training input (None: unknown)
     train_data: str | None = None                      # what "training input" means: the run's train split, or train
+    words_cut: int | None = None                       # token tasks: words beyond --max-length (scored as missed)
+    entity_confusion: list = field(default_factory=list)  # token tasks: gold entity type (rows) x predicted (+ O)
 
 
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
@@ -61,18 +64,17 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     task = load_task_data(data, eqn, columns=columns, seed=run.get("config", {}).get("seed", 42), hold_out=False,
                           minus_one_is_a_label=isinstance(run.get("label_names"), list) and "-1" in run["label_names"])
     split = _pick_split(task, split)
-    float32_problem = float32_label_problem(task) if task.equation.task == "regress" else None
+    kind = task_for(task)
+    float32_problem = float32_label_problem(task) if not kind.has_classes else None
     if float32_problem:
         raise TuneLabError(float32_problem)
     tokenizer = load_tokenizer(resolved)
-    clf, new_head = load_classifier(resolved)
+    clf, new_head = load_classifier(resolved, head=kind.head_class())
     if new_head:
         raise TuneLabError(f"{resolved.name} has no trained classification head, so its scores would be chance; "
                            f"fine-tune it first (tunelab fit --model {resolved.name} ...)")
     config = clf.config
-    is_regression = task.equation.task == "regress"
-    if is_regression != (config.num_labels == 1):
-        raise TuneLabError(f"the equation says {task.equation.task} but {resolved.name} has {config.num_labels} outputs")
+    kind.check_head(config, resolved.name, str(task.equation))
     label_names = [config.id2label[i] for i in range(config.num_labels)]
     limit = max_positions(config)
     check_max_length(max_length, limit, resolved.name)
@@ -82,24 +84,22 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
         task.equation.task, len(label_names), label_names, task.name, task.equation.is_pair)
     check_metric_name(metric, task.equation.task, named_by_user=named_by_user)
     label2id = {name: i for i, name in enumerate(label_names)}
-    enc = encode_task_split(task, split, tokenizer, max_length, None if is_regression else label2id)
+    enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None)
     dev = pick_device(device)
     clf.to(dev)
     cls_shortcut.install(clf)
     outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
                               cancel=cancel, progress=progress)
-    broken = int(np.count_nonzero(~np.isfinite(outputs).all(axis=-1)))
+    broken = sum(1 for row in outputs if not np.isfinite(row).all())
     if broken:                                       # NaN weights (a run that diverged): no score would mean anything
         raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
                            "so its scores would be meaningless; its weights are broken (a run whose loss diverged?)")
     scores = score_outputs(task.equation.task, outputs, enc, label_names, metric)
     in_train, train_data = _train_overlap(task, split, run, own_data)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),
-                  figure_of_merit=metric, value=scores[metric], scores=scores, in_train=in_train, train_data=train_data)
-    if is_regression:
-        return EvalReport(**report)
-    return EvalReport(**report, labels=label_names, **_classification_details(task, split, outputs, enc.labels, label_names, mistakes),
-                      **_majority_baseline(task, split, enc.labels, label2id, metric, label_names))
+                  figure_of_merit=metric, value=scores[metric], scores=scores, in_train=in_train, train_data=train_data,
+                  words_cut=getattr(enc, "words_cut", None))
+    return EvalReport(**report, **kind.details(task, split, outputs, enc, label_names, metric, mistakes))
 
 
 def _train_overlap(task, split: str, run: dict, own_data: bool) -> tuple[int | None, str | None]:
@@ -160,33 +160,3 @@ def _pick_split(task, split: str | None) -> str:
         others = f"; splits with labels: {', '.join(labelled)}" if labelled else ""
         raise TuneLabError(f"split {name!r} of {task.name} has no labels to score against{others}{hidden_labels_note(task, name)}")
     return name
-
-
-def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarray, names: list[str], top: int) -> dict:
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    probs = softmax(logits)
-    preds = probs.argmax(-1)
-    ids = list(range(len(names)))
-    p, r, f, s = precision_recall_fscore_support(gold, preds, labels=ids, zero_division=0)
-    per_class = [{"label": names[i], "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i in ids]
-    confusion = confusion_matrix(gold, preds, labels=ids).tolist()
-    wrong = np.flatnonzero(preds != gold)
-    wrong = wrong[np.argsort(-probs[wrong, preds[wrong]])][:top]
-    texts = task.texts(split)
-    mistakes = [{"text": texts[i] if isinstance(texts[i], str) else " [SEP] ".join(texts[i]), "gold": names[gold[i]],
-                 "predicted": names[preds[i]], "confidence": float(probs[i, preds[i]])} for i in wrong]
-    return {"per_class": per_class, "confusion": confusion, "mistakes": mistakes}
-
-
-def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, names: list[str]) -> dict:
-    """The most common training label, its accuracy on `split` and the figure of merit of predicting it for every
-    example (0 under MCC for any constant guess: the label and its accuracy are what tell a user something)."""
-    has_train = "train" in task.splits and task.labeled.get("train") and split != "train"
-    try:
-        ids = task.class_ids("train", label2id) if has_train else gold
-    except TuneLabError:
-        ids = gold
-    majority = int(np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(names)).argmax())
-    return {"majority_baseline": majority_baseline(ids, gold, len(names), metric), "majority_label": names[majority],
-            "majority_accuracy": float((np.asarray(gold) == majority).mean())}

@@ -494,10 +494,13 @@ def load_classifier(
     id2label: dict[int, str] | None = None,
     problem_type: str | None = None,
     attn_implementation: str = "sdpa",
+    head=None,
 ):
-    """A sequence-classification model; returns (model, new_head) where new_head says the head was
-    freshly initialised (the checkpoint had none, e.g. a bare encoder such as the bundled MiniLM)."""
-    from transformers import AutoModelForSequenceClassification
+    """A model with a task head (`head`: an AutoModelFor... class, sequence classification by default); returns
+    (model, new_head) where new_head says the head was freshly initialised (the checkpoint had none, e.g. a bare
+    encoder such as the bundled MiniLM)."""
+    if head is None:
+        from transformers import AutoModelForSequenceClassification as head
 
     kwargs: dict = {"attn_implementation": attn_implementation}
     if id2label is not None:
@@ -510,7 +513,7 @@ def load_classifier(
         kwargs["num_labels"] = num_labels
     if problem_type:
         kwargs["problem_type"] = problem_type
-    clf, info = load_pretrained(AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
+    clf, info = load_pretrained(head, model, **kwargs)  # the report becomes `new_head`
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     _check_labels(clf.config, model.name)

@@ -88,12 +88,25 @@ class Task(ABC):
         """Config overrides for a new head: labels and problem type."""
         return {"id2label": dict(enumerate(label_names))}
 
+    def check_head(self, config, name: str, equation: str) -> None:
+        """Refuse a trained model whose head does not fit this task (TuneLabError naming both)."""
+        arch = " ".join(getattr(config, "architectures", None) or [])
+        expected = self.head_class().__name__.replace("AutoModel", "")
+        if arch and not arch.endswith(expected):
+            raise TuneLabError(f"the equation says {equation.split(':')[0]} but {name} is a {arch}; a {self.keyword} "
+                               f"task needs a model with a {expected} head")
+
     # ---- scores
 
     @abstractmethod
     def score(self, outputs, encoded, label_names, metric: str) -> dict[str, float]:
         """Every built-in score of `outputs` (model outputs per example, as inference returns them) against the
         labels in `encoded` (ids into `label_names`), plus the figure of merit `metric`."""
+
+    def details(self, data, split: str, outputs, encoded, label_names, metric: str, mistakes: int) -> dict:
+        """What `tunelab eval` reports beyond the scores, as EvalReport fields (per class, confusion, mistakes, the
+        majority baseline)."""
+        return {}
 
     @abstractmethod
     def default_metric(self, label_names, data_name: str, is_pair: bool) -> str:

@@ -74,6 +74,17 @@ class Classify(_SentenceTask):
         scores[metric] = score(metric, scores, preds, encoded.labels)
         return scores
 
+    def check_head(self, config, name, equation):
+        super().check_head(config, name, equation)
+        if config.num_labels == 1:
+            raise TuneLabError(f"the equation says classify but {name} has 1 output (a regression model)")
+
+    def details(self, data, split, outputs, encoded, label_names, metric, mistakes):
+        return {"labels": list(label_names),
+                **_classification_details(data, split, outputs, encoded.labels, list(label_names), mistakes),
+                **_majority_baseline(data, split, encoded.labels, {n: i for i, n in enumerate(label_names)}, metric,
+                                     list(label_names))}
+
     def default_metric(self, label_names, data_name, is_pair):
         """GLUE's choices: MCC for acceptability (CoLA-like), F1 for binary pair tasks (MRPC, QQP), else accuracy."""
         names = " ".join(str(n).lower() for n in label_names)
@@ -113,6 +124,11 @@ class Regress(_SentenceTask):
         scores[metric] = score(metric, scores, preds, encoded.labels)
         return scores
 
+    def check_head(self, config, name, equation):
+        super().check_head(config, name, equation)
+        if config.num_labels != 1:
+            raise TuneLabError(f"the equation says regress but {name} has {config.num_labels} outputs")
+
     def default_metric(self, label_names, data_name, is_pair):
         return "pearson"   # GLUE's STS-B
 
@@ -133,6 +149,42 @@ def _refuse_labels_train_lacks(data, label2id: dict, train_ids) -> None:
             names = ", ".join(repr(data.label_names[i]) for i in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
             raise TuneLabError(f"split {split!r} of {data.name} has labels that train never has ({names}); a model "
                                "trained on train cannot predict them: fix the labels or the split files")
+
+
+# ---------------------------------------------------------------- what `tunelab eval` reports for classes
+
+def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarray, names: list[str], top: int) -> dict:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from ..inference import softmax
+
+    probs = softmax(logits)
+    preds = probs.argmax(-1)
+    ids = list(range(len(names)))
+    p, r, f, s = precision_recall_fscore_support(gold, preds, labels=ids, zero_division=0)
+    per_class = [{"label": names[i], "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i in ids]
+    confusion = confusion_matrix(gold, preds, labels=ids).tolist()
+    wrong = np.flatnonzero(preds != gold)
+    wrong = wrong[np.argsort(-probs[wrong, preds[wrong]])][:top]
+    texts = task.texts(split)
+    mistakes = [{"text": texts[i] if isinstance(texts[i], str) else " [SEP] ".join(texts[i]), "gold": names[gold[i]],
+                 "predicted": names[preds[i]], "confidence": float(probs[i, preds[i]])} for i in wrong]
+    return {"per_class": per_class, "confusion": confusion, "mistakes": mistakes}
+
+
+def _majority_baseline(task, split: str, gold: np.ndarray, label2id: dict, metric: str, names: list[str]) -> dict:
+    """The most common training label, its accuracy on `split` and the figure of merit of predicting it for every
+    example (0 under MCC for any constant guess: the label and its accuracy are what tell a user something)."""
+    from ..metrics import majority_baseline
+
+    has_train = "train" in task.splits and task.labeled.get("train") and split != "train"
+    try:
+        ids = task.class_ids("train", label2id) if has_train else gold
+    except TuneLabError:
+        ids = gold
+    majority = int(np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(names)).argmax())
+    return {"majority_baseline": majority_baseline(ids, gold, len(names), metric), "majority_label": names[majority],
+            "majority_accuracy": float((np.asarray(gold) == majority).mean())}
 
 
 # ---------------------------------------------------------------- what the columns must hold
