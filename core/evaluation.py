@@ -43,6 +43,8 @@ class EvalReport:
     majority_accuracy: float | None = None             # its accuracy on the split (the label's share)
     in_train: int | None = None                        # examples whose input is also a training input (None: unknown)
     train_data: str | None = None                      # what "training input" means: the run's train split, or train
+    per_class_title: str = "per class"                 # what the per_class rows are: classes, or entity types
+    mistakes_title: str = "most confident mistakes"    # how mistakes are chosen and ordered
     words_cut: int | None = None                       # token tasks: words beyond --max-length (scored as missed)
     entity_confusion: list = field(default_factory=list)  # token tasks: gold entity type (rows) x predicted (+ O)
 

@@ -167,8 +167,8 @@ def _classification_details(task, split: str, logits: np.ndarray, gold: np.ndarr
     wrong = np.flatnonzero(preds != gold)
     wrong = wrong[np.argsort(-probs[wrong, preds[wrong]])][:top]
     texts = task.texts(split)
-    mistakes = [{"text": texts[i] if isinstance(texts[i], str) else " [SEP] ".join(texts[i]), "gold": names[gold[i]],
-                 "predicted": names[preds[i]], "confidence": float(probs[i, preds[i]])} for i in wrong]
+    mistakes = [{"confidence": float(probs[i, preds[i]]), "gold": names[gold[i]], "predicted": names[preds[i]],
+                 "text": texts[i] if isinstance(texts[i], str) else " [SEP] ".join(texts[i])} for i in wrong]
     return {"per_class": per_class, "confusion": confusion, "mistakes": mistakes}
 
 

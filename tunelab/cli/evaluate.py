@@ -60,7 +60,7 @@ def run(args) -> int:
         shown = top_classes(r, SHOWN_CLASSES)
         more = len(r.labels) - len(shown)
         which = f", the {len(shown)} with the most examples" if more else ""
-        table = Table(title=f"per class{which}", title_justify="left")
+        table = Table(title=f"{r.per_class_title}{which}", title_justify="left")
         for col in ("label", "precision", "recall", "f1", "support"):
             table.add_column(col, justify="left" if col == "label" else "right")
         for i in shown:
@@ -78,12 +78,15 @@ def run(args) -> int:
         console.print(cm)
         if more:
             console.print(f"  … and {more:,} more classes (--json --full-confusion for the whole matrix)", style="dim")
+    if r.words_cut:
+        console.print(f"  {r.words_cut:,} words beyond --max-length were scored as missed (predicted O)", style="dim")
     if r.mistakes:
-        mt = Table(title="most confident mistakes", title_justify="left")
-        for col in ("confidence", "gold", "predicted", "text"):
-            mt.add_column(col, overflow="fold")
+        mt = Table(title=r.mistakes_title, title_justify="left")
+        columns = [k for k, v in r.mistakes[0].items() if isinstance(v, (str, int, float))]   # lists: --json only
+        for col in columns:
+            mt.add_column(col.replace("_", " "), overflow="fold")
         for m in r.mistakes:
-            mt.add_row(f"{m['confidence']:.3f}", Text(m["gold"]), Text(m["predicted"]), Text(m["text"]))
+            mt.add_row(*(f"{m[c]:.3f}" if isinstance(m[c], float) else Text(str(m[c])) for c in columns))
         console.print(mt)
     return 0
 
