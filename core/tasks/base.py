@@ -13,6 +13,8 @@ What a task answers:
 - `encode`: a split as token ids with labels aligned to them (an `EncodedSplit`);
 - `head_class`, `num_outputs`, `model_kwargs`: the head it trains;
 - `score`, `metrics`, `default_metric`: its scores and figure of merit;
+- `details`: what `tunelab eval` reports beyond the scores (per class, confusion, mistakes, the baseline);
+- `describe`: what `tunelab summary --data` reports about the data;
 - `check_trainable`: what fit refuses before it writes anything.
 """
 
@@ -107,6 +109,10 @@ class Task(ABC):
         """What `tunelab eval` reports beyond the scores, as EvalReport fields (per class, confusion, mistakes, the
         majority baseline)."""
         return {}
+
+    @abstractmethod
+    def describe(self, data, tokenizer, max_length: int, say):
+        """What `tunelab summary --data` reports about the data (a summary.DataSummary); `say(text)` hears progress."""
 
     @abstractmethod
     def default_metric(self, label_names, data_name: str, is_pair: bool) -> str:

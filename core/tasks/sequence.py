@@ -8,6 +8,9 @@ Registered with the task registry in `base`; called through it by fit, evaluatio
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..data import (BLANK, BLANK_OR_NAN, NUMBER, column_values, first_true, is_minus_one, json_kind, short_line_note,
@@ -16,6 +19,10 @@ from ..equation import Equation
 from ..errors import TuneLabError
 from ..metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from .base import Task, register
+
+if TYPE_CHECKING:
+    from ..overlap import InputIndex
+    from ..summary import _Moments
 
 
 class _SentenceTask(Task):
@@ -38,6 +45,73 @@ class _SentenceTask(Task):
 
     def label_names(self, splits, labeled, equation, name):
         return _label_names(splits, labeled, equation, name)
+
+    def describe(self, task, tokenizer, max_length: int, say):
+        """What `tunelab summary --data` reports: rows, label balance, token lengths, the share cut at max_length,
+        the majority baseline and the overlap with train, in one chunked pass per split."""
+        from ..data import FLOAT32_MAX, FLOAT32_SQRT_MAX, hidden_labels_note
+        from ..metrics import default_figure_of_merit, majority_baseline_of_counts
+        from ..overlap import InputIndex
+        from ..summary import DataSummary, histogram_of_counts, percentile_of_counts
+
+        regress = not self.has_classes
+        metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
+        label2id = {n: i for i, n in enumerate(task.label_names)}
+
+        rows, balance, lengths, truncated, baseline, majority_accuracy, histogram = {}, {}, {}, {}, {}, {}, {}
+        tallies, in_train = {}, {}
+        train_inputs = InputIndex(len(task.split("train"))) if "train" in task.splits else None
+        for split in sorted(task.splits, key=lambda name: name != "train"):    # train first: the others are scored by it
+            rows[split] = len(task.split(split))
+            if split == "train":
+                counts, tallies[split], _ = _tally(task, split, tokenizer, label2id, say, inputs=train_inputs)
+            else:
+                counts, tallies[split], found = _tally(task, split, tokenizer, label2id, say, train=train_inputs)
+                if train_inputs is not None:
+                    in_train[split] = found
+            present = np.flatnonzero(counts)
+            hist, edges = histogram_of_counts(counts, min(20, max(1, int(present[-1] - present[0]) + 1)))
+            histogram[split] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in hist]}
+            lengths[split] = {f"p{q}": int(percentile_of_counts(counts, q)) for q in (50, 90, 95, 99)} | {"max": int(present[-1])}
+            truncated[split] = float(counts[max_length + 1:].sum() / rows[split])
+        del train_inputs
+        train = tallies.get("train")
+        majority_label = None
+        notes = [f"read as unlabelled{note}" for split in task.splits if (note := hidden_labels_note(task, split))]
+        huge: dict = {}
+        warnings = []
+        for split, tally in tallies.items():
+            if tally is None:
+                continue
+            if regress:
+                guess = train.average if train is not None else tally.average
+                balance[split] = {"mean": tally.average, "std": tally.std, "min": tally.low, "max": tally.high}
+                mse = tally.mse_of(guess)
+                if math.isfinite(mse):          # beyond float64 (labels near 1e308): no baseline rather than inf
+                    baseline[split] = mse
+                if max(-tally.low, tally.high) > FLOAT32_SQRT_MAX:
+                    huge[split] = tally.low if -tally.low > tally.high else tally.high
+            else:
+                train_counts = train if train is not None else tally
+                balance[split] = {name: int(tally[i]) for name, i in label2id.items()}
+                baseline[split] = majority_baseline_of_counts(train_counts, tally, metric)
+                majority = int(np.argmax(train_counts))
+                majority_label = task.label_names[majority]
+                majority_accuracy[split] = float(tally[majority] / tally.sum())
+        if huge:
+            value = max(huge.values(), key=abs)
+            if abs(value) > FLOAT32_MAX:
+                warnings.append(f"label values reach {value:.3g} ({', '.join(huge)}), beyond float32's range (±{FLOAT32_MAX:.3g}) "
+                             "in which TuneLab trains and scores: fit, eval and check refuse them; rescale the label column")
+            else:
+                warnings.append(f"label values reach {value:.3g} ({', '.join(huge)}): their squared errors pass float32's range "
+                             f"(±{FLOAT32_MAX:.3g}), so training on them gives an infinite loss; rescale the label column")
+        order = {split: i for i, split in enumerate(task.splits)}                  # report in the data's own order
+        def ordered(d): return dict(sorted(d.items(), key=lambda kv: order[kv[0]]))
+        return DataSummary(task.name, str(task.equation), ordered(rows), ordered(balance), ordered(lengths), ordered(truncated),
+                           max_length, "mse" if regress else metric, ordered(baseline), task.held_out_validation, majority_label,
+                           ordered(majority_accuracy), ordered(histogram), ordered(in_train), notes,
+                           warnings)
 
     def head_class(self):
         from transformers import AutoModelForSequenceClassification
@@ -149,6 +223,38 @@ def _refuse_labels_train_lacks(data, label2id: dict, train_ids) -> None:
             names = ", ".join(repr(data.label_names[i]) for i in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
             raise TuneLabError(f"split {split!r} of {data.name} has labels that train never has ({names}); a model "
                                "trained on train cannot predict them: fix the labels or the split files")
+
+
+# ---------------------------------------------------------------- what `tunelab summary --data` counts
+
+def _tally(task, split: str, tokenizer, label2id: dict, say, inputs: InputIndex | None = None,
+           train: InputIndex | None = None) -> tuple[np.ndarray, np.ndarray | _Moments | None, int]:
+    """One pass over a split, CHUNK rows at a time: the counts of each token length, the counts of each class (or
+    the moments of a numeric label; None for an unlabelled split), and how many inputs the `train` index holds.
+    The split's own inputs go into `inputs`. Memory grows only by those 8-byte hashes."""
+    from ..data import class_ids
+    from ..summary import CHUNK, _add_counts, _Moments, _progress, token_lengths
+
+    ds = task.split(split)
+    label = task.equation.label
+    lengths = np.zeros(0, dtype=np.int64)
+    labels = None
+    in_train = 0
+    if task.labeled.get(split):
+        labels = _Moments() if task.equation.task == "regress" else np.zeros(len(label2id), dtype=np.int64)
+    for table in _progress(task.iter_tables(split, CHUNK), say, f"tokenizing {split}", len(ds)):
+        texts = task.texts_of(table)
+        lengths = _add_counts(lengths, token_lengths(tokenizer, texts, task.equation.is_pair))
+        if inputs is not None:
+            inputs.add(texts)
+        if train is not None:
+            in_train += train.count_in(texts)
+        if isinstance(labels, _Moments):
+            labels.add(np.asarray(table.column(label).to_numpy(), dtype=float))
+        elif labels is not None:
+            labels += np.bincount(class_ids(table.column(label), ds.features[label], label2id,
+                                            f"split {split!r} of {task.name}", label), minlength=len(label2id))
+    return lengths, labels, in_train
 
 
 # ---------------------------------------------------------------- what `tunelab eval` reports for classes
