@@ -14,7 +14,8 @@ What a task answers:
 - `head_class`, `num_outputs`, `model_kwargs`: the head it trains;
 - `score`, `metrics`, `default_metric`: its scores and figure of merit;
 - `details`: what `tunelab eval` reports beyond the scores (per class, confusion, mistakes, the baseline);
-- `describe`: what `tunelab summary --data` reports about the data;
+- `describe`: what `tunelab summary --data` reports about the data; `cat_header`, `cat_rows`: what `tunelab cat`
+  prints;
 - `check_trainable`: what fit refuses before it writes anything.
 """
 
@@ -113,6 +114,15 @@ class Task(ABC):
     @abstractmethod
     def describe(self, data, tokenizer, max_length: int, say):
         """What `tunelab summary --data` reports about the data (a summary.DataSummary); `say(text)` hears progress."""
+
+    @abstractmethod
+    def cat_header(self, equation) -> list[str] | None:
+        """The first line of `tunelab cat`'s text form (column names), or None."""
+
+    @abstractmethod
+    def cat_rows(self, data, split: str, limit: int | None):
+        """(record, lines) per example of `split` (at most `limit`): the JSON record `tunelab cat --json` writes, and
+        the lines (lists of fields) of its text form."""
 
     @abstractmethod
     def default_metric(self, label_names, data_name: str, is_pair: bool) -> str:

@@ -113,6 +113,24 @@ class _SentenceTask(Task):
                            ordered(majority_accuracy), ordered(histogram), ordered(in_train), notes,
                            warnings)
 
+    def cat_header(self, equation):
+        return ["split", equation.label, *equation.inputs]
+
+    def cat_rows(self, data, split, limit):
+        from ..data import class_label_names
+
+        eq = data.equation
+        ds = data.split(split)
+        n = len(ds) if not limit else min(limit, len(ds))
+        names = class_label_names(ds.features[eq.label]) if eq.label in ds.features else None
+        for row in ds.select(range(n)):
+            label = row.get(eq.label, "")
+            if names is not None and isinstance(label, int) and 0 <= label < len(names):
+                label = names[label]        # a ClassLabel's id means its name (and ids can differ by split)
+            elif self.has_classes and isinstance(label, float) and label.is_integer():
+                label = int(label)          # the class 1.0 is '1', as summary, fit and eval name it
+            yield {eq.label: label, **{c: row[c] for c in eq.inputs}}, [[split, label, *(row[c] for c in eq.inputs)]]
+
     def head_class(self):
         from transformers import AutoModelForSequenceClassification
 

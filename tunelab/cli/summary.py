@@ -140,7 +140,7 @@ def _limit_setting():
 
 
 def run_cat(args) -> int:
-    from tunelab.core.data import SPLIT_ALIASES, class_label_names, load_task_data
+    from tunelab.core.data import SPLIT_ALIASES, load_task_data
     from tunelab.core.errors import TuneLabError
 
     _check(_limit_setting(), args.limit)
@@ -152,23 +152,17 @@ def run_cat(args) -> int:
         if name not in task.splits:  # before the header line, so nothing is half-written
             raise TuneLabError(f"there is no split {args.split!r} in {task.name}; its splits are: {', '.join(task.splits)}")
         splits = [name]
-    eq = task.equation
-    out = sys.stdout
-    if not args.json:
-        out.write(visible("\t".join(("split", eq.label) + eq.inputs).replace("\n", " ")) + "\n")
+    from tunelab.core.tasks.base import task_for
+
+    kind, out = task_for(task), sys.stdout
+    header = kind.cat_header(task.equation)
+    if header and not args.json:
+        out.write(visible("\t".join(header).replace("\n", " ")) + "\n")
     for split in splits:
-        ds = task.split(split)
-        n = len(ds) if not args.limit else min(args.limit, len(ds))
-        names = class_label_names(ds.features[eq.label]) if eq.label in ds.features else None
-        for row in ds.select(range(n)):
-            label = row.get(eq.label, "")
-            if names is not None and isinstance(label, int) and 0 <= label < len(names):
-                label = names[label]        # a ClassLabel's id means its name (and ids can differ by split)
-            elif eq.task == "classify" and isinstance(label, float) and label.is_integer():
-                label = int(label)          # the class 1.0 is '1', as summary, fit and eval name it
-            values = [label] + [row[c] for c in eq.inputs]
+        for record, lines in kind.cat_rows(task, split, args.limit or None):
             if args.json:
-                out.write(strict_json.dumps({"split": split, eq.label: values[0], **{c: row[c] for c in eq.inputs}}, ensure_ascii=False) + "\n")
+                out.write(strict_json.dumps({"split": split, **record}, ensure_ascii=False) + "\n")
             else:
-                out.write("\t".join([split] + [visible(str(v).replace("\t", " ").replace("\n", " ")) for v in values]) + "\n")
+                out.writelines("\t".join(visible(str(v).replace("\t", " ").replace("\n", " ")) for v in line) + "\n"
+                               for line in lines)
     return 0
