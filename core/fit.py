@@ -402,9 +402,12 @@ def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState
     config = setup.config
     started = time.time()
     try:
+        # ---- phase 3: model, optimizer, schedule (seeded: a new head is the same on every process), run.json
         loop = build_loop(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership)
         record_start(loop)
+        # ---- phase 4: train. One loop, one exit: the step that ends the run says how
         status = train(loop)
+        # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
         status, model_dir, final = finish(loop, status)
     except torch.cuda.OutOfMemoryError:
         message = (f"CUDA out of memory at --batch-size {config.batch_size}; try --batch-size {max(1, config.batch_size // 2)} "
