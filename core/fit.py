@@ -22,6 +22,7 @@ import torch
 
 from . import allocator, checkpoint as checkpoints, cls_shortcut
 from .checkpoint import TrainState
+from .tasks.base import Task, task_for
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
@@ -64,6 +65,35 @@ class Setup:
     valid: EncodedSplit | None
     valid_split: str | None
 
+    # ---- what the task decides: fit's loop asks these and never tests the task itself
+
+    @property
+    def kind(self) -> Task:
+        """The task: what the data's equation trains (sentence labels, token tags, ...)."""
+        return task_for(self.task)
+
+    def build_model(self) -> tuple[object, bool]:
+        """The model with the head this task trains, ready to train; (model, new_head), where new_head says the
+        head was freshly initialised (the checkpoint had none of this task's)."""
+        model, new_head = load_classifier(self.model, head=self.kind.head_class(),
+                                          **self.kind.model_kwargs(self.label_names))
+        cls_shortcut.install(model)  # a head that reads only [CLS]: the last layer runs for [CLS] alone (same math)
+        return model, new_head
+
+    def encode(self, split: str) -> EncodedSplit:
+        """One split of the data as the model reads it: token ids, lengths and label ids (or values)."""
+        label2id = {name: i for i, name in enumerate(self.label_names)}
+        return encode_task_split(self.task, split, self.tokenizer, self.config.max_length, label2id)
+
+    def score(self, outputs, encoded: EncodedSplit) -> dict[str, float]:
+        """The task's scores of a model's outputs on an encoded split, the figure of merit among them."""
+        return score_outputs(self.task.equation.task, outputs, encoded, self.label_names, self.metric)
+
+    def non_finite_hint(self) -> str | None:
+        """The data's likely part in a NaN or infinite training loss, in words; None when the data looks fine
+        (then the learning rate is named)."""
+        return self.kind.non_finite_hint(self.train)
+
 
 def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setup:
     """Check the model, data, equation, labels and lengths; raise TuneLabError on anything wrong.
@@ -85,8 +115,6 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     task = load_task_data(config.data, config.eqn, columns=list(config.columns) if config.columns else None, seed=config.seed)
     if "train" not in task.splits or not task.labeled.get("train"):
         raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on{hidden_labels_note(task, 'train')}")
-    if task.equation.task == "classify" and len(task.label_names) < 2:
-        raise TuneLabError(f"column {task.equation.label!r} of {task.name} has a single label value; classification needs at least 2")
     metric = config.metric or default_figure_of_merit(
         task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
     check_metric_name(metric, task.equation.task)
@@ -100,8 +128,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
         small = " (train has fewer than 10 rows, so none is held out of it)" if len(task.splits["train"]) < 10 else ""
         raise TuneLabError(f"{flag} scores a validation split, but {task.name} has no labelled validation or test "
                            f"split{small}; give one (--data train=...,validation=...) or drop {flag}")
-    if task.equation.task == "classify":
-        _refuse_labels_train_lacks(task, label2id, train.labels)
+    task_for(task).check_trainable(task, label2id, train)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
     plan_steps(config, len(train), _world_size(), resuming)   # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
@@ -163,29 +190,13 @@ def _refuse_changed_data(run: RunDir, setup: Setup) -> None:
     if isinstance(was, int) and was != len(setup.train):
         raise TuneLabError(f"the training data changed since {str(run.root)!r} began: train had {was:,} examples, now "
                            f"{len(setup.train):,}; resuming would not continue the same run (start a new --out)")
-    if isinstance(labels, list) and setup.task.equation.task == "classify" and list(setup.label_names) != labels:
+    if isinstance(labels, list) and setup.kind.has_classes and list(setup.label_names) != labels:
         then, now = [str(x) for x in labels], list(setup.label_names)
         gone, new = [x for x in then if x not in now], [x for x in now if x not in then]
         change = "; ".join(part for part in (f"gone: {some_of(gone)}" if gone else "",
                                              f"new: {some_of(new)}" if new else "") if part) or "the same labels in another order"
         raise TuneLabError(f"the labels changed since {str(run.root)!r} began ({len(then):,} then, {len(now):,} now; "
                            f"{change}); start a new --out")
-
-
-def _refuse_labels_train_lacks(task, label2id: dict, train_ids) -> None:
-    """A class in a given validation or test file that train never has is almost always a typo or a stray file
-    (the model gets an output it can never learn); one held out of train at random is only a rare class."""
-    import numpy as np
-
-    seen = set(np.unique(train_ids).tolist())
-    for split in task.splits:
-        if split == "train" or not task.labeled.get(split) or (split == "validation" and task.held_out_validation):
-            continue
-        lacking = sorted(set(np.unique(task.class_ids(split, label2id)).tolist()) - seen)
-        if lacking:
-            names = ", ".join(repr(task.label_names[i]) for i in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
-            raise TuneLabError(f"split {split!r} of {task.name} has labels that train never has ({names}); a model "
-                               "trained on train cannot predict them: fix the labels or the split files")
 
 
 def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
@@ -296,8 +307,6 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     --trust-remote-code: run.json alone cannot turn it on); returns when done, stopped or failed.
     Raises TuneLabError for anything the user can fix, before writing anything where possible."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from transformers import get_linear_schedule_with_warmup
 
     # ---- phase 1: resolve everything, so bad input fails before anything is written
     if resume:
@@ -308,15 +317,13 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     config = setup.config
     if resume and checkpoint is not None:
         _refuse_changed_data(run, setup)
-    save_kind, save_amount = parse_interval(config.save_every)
     # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
     on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     accelerator = Accelerator(mixed_precision=mixed_precision(), cpu=on_cpu)
     if on_cpu:
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
-    world, rank = accelerator.num_processes, accelerator.process_index
-    plan = plan_steps(config, len(setup.train), world, bool(resume))
+    plan = plan_steps(config, len(setup.train), accelerator.num_processes, bool(resume))
 
     # ---- phase 2: claim the run directory: one process owns it (a lock held for the run's life)
     stop = stop or threading.Event()
@@ -336,8 +343,7 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     accelerator.wait_for_everyone()
     emit = _Emitter(EventLog(run.events) if main else None, on_event)
     try:
-        return _train(accelerator, setup, config, plan, run, state, checkpoint, emit, stop, ownership,
-                      save_kind, save_amount, set_seed, get_linear_schedule_with_warmup)
+        return _train(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership)
     except BaseException:
         if main and not resume and not emit.started:
             _remove_unstarted_run(run)   # failed while building the model: leave --out as it was, reusable
@@ -362,204 +368,21 @@ def _remove_unstarted_run(run: RunDir) -> None:
         (run.root / name).unlink(missing_ok=True)
 
 
-def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir, state: TrainState,
-           checkpoint: Path | None, emit: _Emitter, stop: threading.Event, ownership, save_kind: str,
-           save_amount: float, set_seed, get_linear_schedule_with_warmup) -> FitResult:
+# ---------------------------------------------------------------- phases 3-5: build, train, finish
+
+def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState, checkpoint: Path | None,
+           emit: _Emitter, stop: threading.Event, ownership: RunOwnership | None) -> FitResult:
     """Phases 3-5 of fit(): build, train, finish. Every exit goes through RunFinished or RunFailed."""
-    main = accelerator.is_main_process
-    world, rank = accelerator.num_processes, accelerator.process_index
-    device = accelerator.device
-    is_regression = setup.task.equation.task == "regress"
-    num_labels = 1 if is_regression else len(setup.label_names)
-    pad_id = setup.tokenizer.pad_token_id or 0
+    config = setup.config
     started = time.time()
-    steps = StepLog(emit, config.log_seconds, device)
     try:
-        # ---- phase 3: model, optimizer, schedule (seeded, so the new head is the same on every process)
-        set_seed(config.seed)
-        id2label = None if is_regression else dict(enumerate(setup.label_names))
-        model, new_head = load_classifier(setup.model, num_labels=num_labels, id2label=id2label,
-                                          problem_type="regression" if is_regression else "single_label_classification")
-        freeze(model, config.freeze_layers)
-        cls_shortcut.install(model)  # the head reads only [CLS]: the last layer runs for [CLS] alone (same math)
-        optimizer = adamw(model, config.lr, config.weight_decay)
-        scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
-        model, optimizer = accelerator.prepare(model, optimizer)
-        unwrapped = accelerator.unwrap_model(model)
-        if checkpoint is not None:  # resume: weights, optimizer, schedule and RNG exactly as they were
-            checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=rank)
-        if main and state.segment == 1:
-            write_json_atomic(run.config, {
-                "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
-                "model_path": setup.model.path, "equation": str(setup.task.equation),
-                "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(device),
-                "num_processes": world, "mixed_precision": accelerator.mixed_precision,
-                "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
-                "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
-                "new_head": new_head})
-            remember_run(run.root)
-        owner = ownership.owner if ownership else None
-        emit(RunStarted(str(run.root), setup.model.name, str(setup.task.equation), str(device), plan.total_steps,
-                        math.ceil(config.epochs), len(setup.train), state.step, state.segment,
-                        owner.pid if owner else os.getpid(), owner.host if owner else ""))
-        if ownership is not None:
-            ownership.step = state.step
-
-        def abandon_if_removed() -> None:
-            """The run directory was deleted (or replaced) under the run: end it failed, writing nothing there."""
-            lost = ownership.check_dir() if ownership is not None else None
-            if agree(lost is not None)[0]:
-                raise TuneLabError(lost or "the run directory was removed while the run trained")
-
-        def agree(*flags: bool) -> list[bool]:
-            """The same decisions on every process (any process saying yes makes it yes)."""
-            if world == 1:
-                return list(flags)
-            votes = accelerator.reduce(torch.tensor([1.0 if f else 0.0 for f in flags], device=device), reduction="sum")
-            return [v > 0 for v in votes.tolist()]
-
-        def refuse_non_finite_loss() -> None:
-            """Emit the pending steps; a NaN or infinite loss among them fails the run (on every process alike)."""
-            steps.flush()
-            if agree(steps.non_finite is not None)[0]:
-                raise TuneLabError(_non_finite_loss_message(steps.non_finite, config, setup))
-
-        def save_resumable(reason: str) -> None:
-            refuse_non_finite_loss()    # a checkpoint of NaN weights would only fail again when resumed
-            if main:
-                emit(SaveStarted(state.step, "checkpoint"))
-            try:   # into last.tmp, then swapped in: a kill here leaves the previous checkpoint usable
-                checkpoints.save(run.last, unwrapped, optimizer, scheduler, state, rank=rank,
-                                 barrier=accelerator.wait_for_everyone)
-            except Exception as err:
-                raise _save_error("checkpoint", run.last.parent, err) from None
-            if main:
-                emit(CheckpointSaved(state.step, str(run.last), reason))
-            accelerator.wait_for_everyone()
-
-        def evaluate_now(epoch_float: float) -> bool:
-            """Score the validation split; save the best model; True when early stopping says stop."""
-            if setup.valid is None:
-                return False
-            refuse_non_finite_loss()
-            emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
-            outputs = predict_outputs(model, setup.valid, config.eval_batch_size, device, pad_id, accelerator.autocast,
-                                      cancel=stop if world == 1 else None)
-            model.train()
-            steps.restart_clock()
-            scores = score_outputs(setup.task.equation.task, outputs, setup.valid, setup.label_names, setup.metric)
-            value = scores[setup.metric]
-            abandon_if_removed()                 # the best model would re-create a deleted run directory
-            best = is_better(setup.metric, value, state.best)
-            if best:
-                state.best, state.best_scores, state.bad_evals = value, scores, 0
-                if main:
-                    emit(SaveStarted(state.step, "best"))
-                    tmp = run.best.with_name("best.tmp")
-                    try:
-                        unwrapped.save_pretrained(tmp, safe_serialization=True)
-                        replace_dir(tmp, run.best)
-                    except Exception as err:
-                        shutil.rmtree(tmp, ignore_errors=True)
-                        raise _save_error("best model", run.best.parent, err) from None
-            else:
-                state.bad_evals += 1
-            state.history.append({"step": state.step, "epoch": epoch_float, **scores})
-            emit(EvalDone(state.step, epoch_float, setup.valid_split, scores, setup.metric, best))
-            if best:
-                emit(CheckpointSaved(state.step, str(run.best), "best"))
-            return config.early_stop > 0 and state.bad_evals >= config.early_stop
-
-        def epoch_batches(epoch: int) -> list:
-            batches = length_grouped_batches(setup.train.lengths, config.batch_size, config.seed, epoch)
-            return batches[: plan.batches_per_epoch * world][rank::world]   # this process's equal share
-
-        def train_step(group: list) -> tuple[torch.Tensor, int, int]:
-            """One optimizer step over a group of micro-batches; the loss stays on the device."""
-            step_loss = torch.zeros((), device=device)
-            samples = tokens = 0
-            for k, index in enumerate(group):
-                batch = {n: t.to(device, non_blocking=True) for n, t in collate(setup.train, index, pad_id).items()}
-                tokens += int(setup.train.lengths[index].sum())
-                samples += len(index)
-                sync = k == len(group) - 1
-                with accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext():
-                    with accelerator.autocast():
-                        loss = model(**batch).loss / len(group)
-                    accelerator.backward(loss)
-                step_loss += loss.detach()
-            if config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            if world > 1:
-                step_loss = accelerator.reduce(step_loss, reduction="mean")
-            return step_loss, samples * world, tokens * world
-
-        # ---- phase 4: train. One loop, one exit: `status` is set once, by the step that ends the run.
-        model.train()
-        status = "completed" if state.step >= plan.total_steps else None
-        batches, batches_epoch = None, None
-        last_save = time.monotonic()
-        while status is None:
-            if batches_epoch != state.epoch:
-                batches, batches_epoch = epoch_batches(state.epoch), state.epoch
-            if state.batch_in_epoch >= len(batches):                 # an epoch ends
-                # scored before the epoch counter moves on: a stop that cancels this evaluation saves a checkpoint
-                # still at the epoch's end, so the resumed run scores it first instead of skipping it
-                try:
-                    early = not config.eval_every and evaluate_now(float(state.epoch + 1))
-                except ScoringCancelled:
-                    status = "stopped"
-                    continue
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                if early:
-                    status = "early_stopped"
-                continue
-            group = batches[state.batch_in_epoch: state.batch_in_epoch + config.grad_accum]
-            loss, samples, tokens = train_step(group)
-            state.step += 1
-            state.batch_in_epoch += len(group)
-            epoch_float = state.epoch + state.batch_in_epoch / len(batches)
-            steps.add(state.step, epoch_float, loss, scheduler.get_last_lr()[0], samples, tokens)
-            if ownership is not None:
-                ownership.step = state.step
-            save_due = (save_kind == "steps" and state.step % int(save_amount) == 0) or \
-                       (save_kind == "seconds" and time.monotonic() - last_save >= save_amount)
-            stop_now, save_due, non_finite = agree(stop.is_set(), save_due, steps.non_finite is not None)
-            if non_finite:      # seen at a flush (one host sync per flush, none per step)
-                refuse_non_finite_loss()
-            if stop_now or save_due:
-                abandon_if_removed()
-            if state.step >= plan.total_steps:
-                status = "completed"
-            elif stop_now:
-                status = "stopped"
-            else:
-                try:
-                    if config.eval_every and state.step % config.eval_every == 0 and evaluate_now(epoch_float):
-                        status = "early_stopped"
-                except ScoringCancelled:
-                    status = "stopped"
-                if status is None and save_due:
-                    save_resumable("periodic")
-                    last_save = time.monotonic()
-        refuse_non_finite_loss()      # a NaN in the last steps fails the run too: nothing is saved as completed
-        abandon_if_removed()
-
+        # ---- phase 3: model, optimizer, schedule (seeded: a new head is the same on every process), run.json
+        loop = build_loop(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership)
+        record_start(loop)
+        # ---- phase 4: train. One loop, one exit: the step that ends the run says how
+        status = train(loop)
         # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
-        if status == "completed" and (not state.history or state.history[-1]["step"] != state.step):
-            try:
-                evaluate_now(state.epoch + state.batch_in_epoch / max(1, plan.batches_per_epoch))
-            except ScoringCancelled:
-                status = "stopped"
-        if status == "stopped":
-            save_resumable("stop")
-            result_model, final = "", {}
-        else:
-            final = _finish(accelerator, unwrapped, setup, run, config, device, pad_id, num_labels, state, emit)
-            result_model = str(run.model)
+        status, model_dir, final = finish(loop, status)
     except torch.cuda.OutOfMemoryError:
         message = (f"CUDA out of memory at --batch-size {config.batch_size}; try --batch-size {max(1, config.batch_size // 2)} "
                    f"--grad-accum {config.grad_accum * 2}, or a smaller --max-length")
@@ -575,68 +398,355 @@ def _train(accelerator, setup: Setup, config: FitConfig, plan: Plan, run: RunDir
         emit(RunFailed(state.step, f"{type(err).__name__}: {err}"))
         raise
     seconds = time.time() - started
-    emit(RunFinished(state.step, status, state.best, setup.metric, result_model, seconds))
-    return FitResult(str(run.root), result_model, status, state.step, setup.metric, state.best, final,
-                     seconds, steps.samples_per_second)
+    emit(RunFinished(state.step, status, state.best, setup.metric, model_dir, seconds))
+    return FitResult(str(run.root), model_dir, status, state.step, setup.metric, state.best, final,
+                     seconds, loop.steps.samples_per_second)
 
 
-def _non_finite_loss_message(seen: tuple[int, float] | None, config: FitConfig, setup: Setup) -> str:
-    """One line: where the loss stopped being a number, and the likely cause."""
-    import numpy as np
+@dataclass
+class Loop:
+    """One process's part of a run: what it trains, where it writes, and the named steps the loop takes.
+    Built by build_loop; every process of a DDP launch has its own, and they agree() on each decision."""
 
-    if seen is None:
-        where = "the loss became NaN or infinite"
-    else:
-        where = f"the loss became {'NaN' if math.isnan(seen[1]) else 'infinite'} at step {seen[0]}"
-    labels = setup.train.labels
-    if setup.task.equation.task == "regress" and labels is not None and len(labels):
-        largest = float(np.abs(labels).max())
-        if largest >= 1e9:   # squared in the loss and its gradients: far sooner beyond float32 (3.4e38) than the labels
-            return (f"{where}: the regression labels reach {largest:.3g}, too large for float32, the type training "
-                    f"computes in; rescale them (e.g. to unit variance) and train again")
-    return (f"{where}: the learning rate --lr {config.lr:g} is probably too high for this model; try a smaller one "
-            f"(e.g. --lr {config.lr / 10:g}), or check the data for extreme values")
+    setup: Setup
+    plan: Plan
+    run: RunDir
+    state: TrainState               # where training stands: saved in every checkpoint, restored on resume
+    accelerator: object
+    model: object                   # as accelerate prepared it (wrapped in DDP under several processes)
+    unwrapped: object               # the model itself: what is saved and checkpointed
+    optimizer: object
+    scheduler: object
+    new_head: bool                  # the model's checkpoint had no head of this task: it was freshly initialised
+    steps: StepLog                  # the loss of every step, emitted in batches
+    emit: _Emitter
+    stop: threading.Event           # set by Ctrl-C, the TUI or `tunelab stop`
+    ownership: RunOwnership | None  # the run directory's lock and heartbeat (main process only)
+    save_every: tuple[str, float]   # parse_interval(--save-every): ("steps", n), ("seconds", s) or ("off", 0)
+    pad_id: int
+    last_save: float = 0.0          # time.monotonic() of the last periodic checkpoint (or the loop's start)
+
+    @property
+    def config(self) -> FitConfig:
+        return self.setup.config
+
+    @property
+    def device(self):
+        return self.accelerator.device
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+    # ---- decisions every process takes alike
+
+    def agree(self, *flags: bool) -> list[bool]:
+        """The same decisions on every process (any process saying yes makes it yes)."""
+        if self.world == 1:
+            return list(flags)
+        votes = self.accelerator.reduce(torch.tensor([1.0 if f else 0.0 for f in flags], device=self.device),
+                                        reduction="sum")
+        return [v > 0 for v in votes.tolist()]
+
+    def abandon_if_removed(self) -> None:
+        """The run directory was deleted (or replaced) under the run: end it failed, writing nothing there."""
+        lost = self.ownership.check_dir() if self.ownership is not None else None
+        if self.agree(lost is not None)[0]:
+            raise TuneLabError(lost or "the run directory was removed while the run trained")
+
+    def refuse_non_finite_loss(self) -> None:
+        """Emit the pending steps; a NaN or infinite loss among them fails the run (on every process alike)."""
+        self.steps.flush()
+        if self.agree(self.steps.non_finite is not None)[0]:
+            raise TuneLabError(_non_finite_loss_message(self.steps.non_finite, self.setup))
+
+    def save_due(self) -> bool:
+        """--save-every says a periodic checkpoint is due (this process's view: agree() on it)."""
+        kind, amount = self.save_every
+        return (kind == "steps" and self.state.step % int(amount) == 0) or \
+               (kind == "seconds" and time.monotonic() - self.last_save >= amount)
+
+    # ---- the steps
+
+    def epoch_batches(self, epoch: int) -> list:
+        """This process's equal share of the epoch's length-grouped batches."""
+        batches = length_grouped_batches(self.setup.train.lengths, self.config.batch_size, self.config.seed, epoch)
+        return batches[: self.plan.batches_per_epoch * self.world][self.rank::self.world]
+
+    def train_step(self, group: list) -> tuple[torch.Tensor, int, int]:
+        """One optimizer step over a group of micro-batches; the loss stays on the device.
+        Returns the step's loss and the samples and tokens it read (over all processes)."""
+        accelerator, model, device, world = self.accelerator, self.model, self.device, self.world
+        step_loss = torch.zeros((), device=device)
+        samples = tokens = 0
+        for k, index in enumerate(group):
+            batch = {n: t.to(device, non_blocking=True) for n, t in collate(self.setup.train, index, self.pad_id).items()}
+            tokens += int(self.setup.train.lengths[index].sum())
+            samples += len(index)
+            sync = k == len(group) - 1
+            with accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext():
+                with accelerator.autocast():
+                    loss = model(**batch).loss / len(group)
+                accelerator.backward(loss)
+            step_loss += loss.detach()
+        if self.config.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if world > 1:
+            step_loss = accelerator.reduce(step_loss, reduction="mean")
+        return step_loss, samples * world, tokens * world
+
+    def evaluate(self, epoch: float) -> bool:
+        """Score the validation split; save the best model; True when early stopping says stop.
+        Raises ScoringCancelled when a stop is asked for during the pass (one process only)."""
+        setup, state = self.setup, self.state
+        if setup.valid is None:
+            return False
+        self.refuse_non_finite_loss()
+        self.emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
+        outputs = predict_outputs(self.model, setup.valid, self.config.eval_batch_size, self.device, self.pad_id,
+                                  self.accelerator.autocast, cancel=self.stop if self.world == 1 else None)
+        self.model.train()
+        self.steps.restart_clock()
+        scores = setup.score(outputs, setup.valid)
+        value = scores[setup.metric]
+        self.abandon_if_removed()                 # the best model would re-create a deleted run directory
+        best = is_better(setup.metric, value, state.best)
+        if best:
+            state.best, state.best_scores, state.bad_evals = value, scores, 0
+            self.save_best()
+        else:
+            state.bad_evals += 1
+        state.history.append({"step": state.step, "epoch": epoch, **scores})
+        self.emit(EvalDone(state.step, epoch, setup.valid_split, scores, setup.metric, best))
+        if best:
+            self.emit(CheckpointSaved(state.step, str(self.run.best), "best"))
+        return self.config.early_stop > 0 and state.bad_evals >= self.config.early_stop
+
+    def save_best(self) -> None:
+        """The weights as they are now, as best/ (main process): written aside, then swapped in."""
+        if not self.main:
+            return
+        self.emit(SaveStarted(self.state.step, "best"))
+        tmp = self.run.best.with_name("best.tmp")
+        try:
+            self.unwrapped.save_pretrained(tmp, safe_serialization=True)
+            replace_dir(tmp, self.run.best)
+        except Exception as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _save_error("best model", self.run.best.parent, err) from None
+
+    def save_checkpoint(self, reason: str) -> None:
+        """A resumable checkpoint (weights, optimizer, schedule, RNG, TrainState) in checkpoints/last."""
+        self.refuse_non_finite_loss()    # a checkpoint of NaN weights would only fail again when resumed
+        if self.main:
+            self.emit(SaveStarted(self.state.step, "checkpoint"))
+        try:   # into last.tmp, then swapped in: a kill here leaves the previous checkpoint usable
+            checkpoints.save(self.run.last, self.unwrapped, self.optimizer, self.scheduler, self.state, rank=self.rank,
+                             barrier=self.accelerator.wait_for_everyone)
+        except Exception as err:
+            raise _save_error("checkpoint", self.run.last.parent, err) from None
+        if self.main:
+            self.emit(CheckpointSaved(self.state.step, str(self.run.last), reason))
+        self.accelerator.wait_for_everyone()
+
+    def after_step(self, epoch: float) -> str | None:
+        """What follows an optimizer step, decided alike on every process: fail on a NaN loss or a removed run
+        directory, end the run, evaluate (--eval-every), save (--save-every). Returns how the run ends, or None."""
+        state, config = self.state, self.config
+        stop_now, save_due, non_finite = self.agree(self.stop.is_set(), self.save_due(), self.steps.non_finite is not None)
+        if non_finite:      # seen at a flush (one host sync per flush, none per step)
+            self.refuse_non_finite_loss()
+        if stop_now or save_due:
+            self.abandon_if_removed()
+        if state.step >= self.plan.total_steps:
+            return "completed"
+        if stop_now:
+            return "stopped"
+        try:
+            if config.eval_every and state.step % config.eval_every == 0 and self.evaluate(epoch):
+                return "early_stopped"
+        except ScoringCancelled:
+            return "stopped"
+        if save_due:
+            self.save_checkpoint("periodic")
+            self.last_save = time.monotonic()
+        return None
 
 
-def _finish(accelerator, model, setup: Setup, run: RunDir, config: FitConfig, device, pad_id: int, num_labels: int,
-            state: TrainState, emit: _Emitter) -> dict:
-    """Put the best weights back, save model/ + tokenizer, score validation and test, write metrics.json.
-    The validation split is not scored again: the best evaluation already scored exactly these weights."""
+def build_loop(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState, checkpoint: Path | None,
+               emit: _Emitter, stop: threading.Event, ownership: RunOwnership | None) -> Loop:
+    """Phase 3: model, optimizer, schedule (seeded, so a new head is the same on every process); on resume the
+    checkpoint's weights, optimizer, schedule and RNG exactly as they were."""
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    config = setup.config
+    steps = StepLog(emit, config.log_seconds, accelerator.device)
+    set_seed(config.seed)
+    model, new_head = setup.build_model()
+    freeze(model, config.freeze_layers)
+    optimizer = adamw(model, config.lr, config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    unwrapped = accelerator.unwrap_model(model)
+    if checkpoint is not None:
+        checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=accelerator.process_index)
+    return Loop(setup, plan, run, state, accelerator, model, unwrapped, optimizer, scheduler, new_head, steps, emit,
+                stop, ownership, parse_interval(config.save_every), setup.tokenizer.pad_token_id or 0)
+
+
+def record_start(loop: Loop) -> None:
+    """run.json (on a run's first start) and the RunStarted event: from here on the run is under way."""
+    setup, config, plan, state, ownership = loop.setup, loop.config, loop.plan, loop.state, loop.ownership
+    if loop.main and state.segment == 1:
+        write_json_atomic(loop.run.config, {
+            "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
+            "model_path": setup.model.path, "equation": str(setup.task.equation),
+            "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(loop.device),
+            "num_processes": loop.world, "mixed_precision": loop.accelerator.mixed_precision,
+            "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
+            "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
+            "new_head": loop.new_head})
+        remember_run(loop.run.root)
+    owner = ownership.owner if ownership else None
+    loop.emit(RunStarted(str(loop.run.root), setup.model.name, str(setup.task.equation), str(loop.device),
+                         plan.total_steps, math.ceil(config.epochs), len(setup.train), state.step, state.segment,
+                         owner.pid if owner else os.getpid(), owner.host if owner else ""))
+    if ownership is not None:
+        ownership.step = state.step
+
+
+def train(loop: Loop) -> str:
+    """Phase 4: optimizer steps until the plan is done, early stopping ends it or a stop is asked for; returns
+    "completed", "early_stopped" or "stopped". One loop, one exit: `status` is set once, by the step that ends
+    the run."""
+    state, config = loop.state, loop.config
+    loop.model.train()
+    status = "completed" if state.step >= loop.plan.total_steps else None
+    batches, batches_epoch = None, None
+    loop.last_save = time.monotonic()
+    while status is None:
+        if batches_epoch != state.epoch:
+            batches, batches_epoch = loop.epoch_batches(state.epoch), state.epoch
+        if state.batch_in_epoch >= len(batches):                 # an epoch ends
+            # scored before the epoch counter moves on: a stop that cancels this evaluation saves a checkpoint
+            # still at the epoch's end, so the resumed run scores it first instead of skipping it
+            try:
+                early = not config.eval_every and loop.evaluate(float(state.epoch + 1))
+            except ScoringCancelled:
+                status = "stopped"
+                continue
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            if early:
+                status = "early_stopped"
+            continue
+        group = batches[state.batch_in_epoch: state.batch_in_epoch + config.grad_accum]
+        loss, samples, tokens = loop.train_step(group)
+        state.step += 1
+        state.batch_in_epoch += len(group)
+        epoch = state.epoch + state.batch_in_epoch / len(batches)
+        loop.steps.add(state.step, epoch, loss, loop.scheduler.get_last_lr()[0], samples, tokens)
+        if loop.ownership is not None:
+            loop.ownership.step = state.step
+        status = loop.after_step(epoch)
+    loop.refuse_non_finite_loss()      # a NaN in the last steps fails the run too: nothing is saved as completed
+    loop.abandon_if_removed()
+    return status
+
+
+def finish(loop: Loop, status: str) -> tuple[str, str, dict]:
+    """Phase 5: a stopped run keeps a resumable checkpoint; a finished one is scored on what it has not been
+    scored at, and saves its model. Returns the final status, the model directory ("" when stopped) and the
+    scores of the saved model."""
+    state = loop.state
+    if status == "completed" and (not state.history or state.history[-1]["step"] != state.step):
+        try:
+            loop.evaluate(state.epoch + state.batch_in_epoch / max(1, loop.plan.batches_per_epoch))
+        except ScoringCancelled:
+            status = "stopped"
+    if status == "stopped":
+        loop.save_checkpoint("stop")
+        return status, "", {}
+    restore_best(loop)
+    final = final_scores(loop)
+    save_model(loop, final)
+    return status, str(loop.run.model), final
+
+
+def restore_best(loop: Loop) -> None:
+    """Put the best evaluation's weights back (when there was one) before the model is scored and saved."""
     from safetensors.torch import load_file
 
-    accelerator.wait_for_everyone()
-    best_file = run.best / "model.safetensors"
+    loop.accelerator.wait_for_everyone()
+    best_file = loop.run.best / "model.safetensors"
     if best_file.is_file():
         try:
-            model.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
+            loop.unwrapped.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
         except Exception as err:
-            raise TuneLabError(f"the best model in {run.best} is damaged ({type(err).__name__}); "
+            raise TuneLabError(f"the best model in {loop.run.best} is damaged ({type(err).__name__}); "
                                "resume from the last checkpoint or train again") from None
+
+
+def final_scores(loop: Loop) -> dict:
+    """The saved model's scores on validation and test. The validation split is not scored again: the best
+    evaluation already scored exactly these weights."""
+    setup, state = loop.setup, loop.state
     final: dict = {}
-    label2id = {n: i for i, n in enumerate(setup.label_names)}
     for split in ("validation", "test"):
         if split in setup.task.splits and setup.task.labeled.get(split):
             if split == setup.valid_split and state.best_scores is not None:
                 final[split] = dict(state.best_scores)
                 continue
-            enc = setup.valid if split == setup.valid_split else encode_task_split(setup.task, split, setup.tokenizer, config.max_length, label2id)
-            emit(EvalStarted(state.step, split, len(enc), final=True))
-            outputs = predict_outputs(model, enc, config.eval_batch_size, device, pad_id, accelerator.autocast)
-            final[split] = score_outputs(setup.task.equation.task, outputs, enc, setup.label_names, setup.metric)
+            encoded = setup.valid if split == setup.valid_split else setup.encode(split)
+            loop.emit(EvalStarted(state.step, split, len(encoded), final=True))
+            outputs = predict_outputs(loop.unwrapped, encoded, loop.config.eval_batch_size, loop.device, loop.pad_id,
+                                      loop.accelerator.autocast)
+            final[split] = setup.score(outputs, encoded)
+    return final
+
+
+def save_model(loop: Loop, final: dict) -> None:
+    """model/ (weights and tokenizer, as transformers.pipeline loads them) and metrics.json; the checkpoints go."""
+    accelerator, run, model = loop.accelerator, loop.run, loop.unwrapped
     with torch.no_grad():  # one number per process: equal on every replica when DDP kept them in step
-        checksum = torch.tensor([sum(float(p.double().sum()) for p in model.parameters())], device=device, dtype=torch.float64)
+        checksum = torch.tensor([sum(float(p.double().sum()) for p in model.parameters())], device=loop.device,
+                                dtype=torch.float64)
     replicas = accelerator.gather(checksum).tolist()
     if accelerator.is_main_process:
-        emit(SaveStarted(state.step, "model"))
+        loop.emit(SaveStarted(loop.state.step, "model"))
         tmp = run.model.with_name("model.tmp")
         try:
             model.save_pretrained(tmp, safe_serialization=True)
-            setup.tokenizer.save_pretrained(tmp)
+            loop.setup.tokenizer.save_pretrained(tmp)
             replace_dir(tmp, run.model)
         except Exception as err:
             shutil.rmtree(tmp, ignore_errors=True)
             raise _save_error("final model", run.root, err) from None
-        write_json_atomic(run.metrics, {"figure_of_merit": setup.metric, **final, "replica_checksums": replicas})
+        write_json_atomic(run.metrics, {"figure_of_merit": loop.setup.metric, **final, "replica_checksums": replicas})
         shutil.rmtree(run.root / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
-    return final
+
+
+def _non_finite_loss_message(seen: tuple[int, float] | None, setup: Setup) -> str:
+    """One line: where the loss stopped being a number, and the likely cause."""
+    if seen is None:
+        where = "the loss became NaN or infinite"
+    else:
+        where = f"the loss became {'NaN' if math.isnan(seen[1]) else 'infinite'} at step {seen[0]}"
+    cause = setup.non_finite_hint()
+    if cause:
+        return f"{where}: {cause}"
+    lr = setup.config.lr
+    return (f"{where}: the learning rate --lr {lr:g} is probably too high for this model; try a smaller one "
+            f"(e.g. --lr {lr / 10:g}), or check the data for extreme values")

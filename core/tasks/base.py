@@ -99,6 +99,10 @@ class Task(ABC):
             raise TuneLabError(f"the equation says {equation.split(':')[0]} but {name} is a {arch}; a {self.keyword} "
                                f"task needs a model with a {expected} head")
 
+    def non_finite_hint(self, train) -> str | None:
+        """The data's likely part in a NaN or infinite training loss (`train`: the encoded train split), or None."""
+        return None
+
     # ---- scores
 
     @abstractmethod

@@ -216,6 +216,15 @@ class Regress(_SentenceTask):
         scores[metric] = score(metric, scores, preds, encoded.labels)
         return scores
 
+    def non_finite_hint(self, train):
+        labels = train.labels
+        if labels is not None and len(labels):
+            largest = float(np.abs(labels).max())
+            if largest >= 1e9:   # squared in the loss and its gradients: far sooner beyond float32 (3.4e38) than the labels
+                return (f"the regression labels reach {largest:.3g}, too large for float32, the type training "
+                        f"computes in; rescale them (e.g. to unit variance) and train again")
+        return None
+
     def check_head(self, config, name, equation):
         super().check_head(config, name, equation)
         if config.num_labels != 1:
