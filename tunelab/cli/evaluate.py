@@ -69,15 +69,25 @@ def run(args) -> int:
         console.print(table)
         if more:
             console.print(f"  … and {more:,} more classes (--json for every class)", style="dim")
-        cm = Table(title=f"confusion (rows: gold, columns: predicted){which}", title_justify="left")
+        if r.confusion:
+            cm = Table(title=f"confusion (rows: gold, columns: predicted){which}", title_justify="left")
+            cm.add_column("")
+            for i in shown:
+                cm.add_column(Text(r.labels[i]), justify="right")
+            for i, row in zip(shown, sub_confusion(r, shown)):
+                cm.add_row(Text(r.labels[i]), *(str(x) for x in row))
+            console.print(cm)
+            if more:
+                console.print(f"  … and {more:,} more classes (--json --full-confusion for the whole matrix)", style="dim")
+    if r.entity_confusion:
+        names = [*r.labels, "O"]
+        cm = Table(title="entity types (rows: gold, columns: predicted; O: no entity there)", title_justify="left")
         cm.add_column("")
-        for i in shown:
-            cm.add_column(Text(r.labels[i]), justify="right")
-        for i, row in zip(shown, sub_confusion(r, shown)):
-            cm.add_row(Text(r.labels[i]), *(str(x) for x in row))
+        for name in names:
+            cm.add_column(Text(name), justify="right")
+        for name, row in zip(names, r.entity_confusion):
+            cm.add_row(Text(name), *(str(x) for x in row))
         console.print(cm)
-        if more:
-            console.print(f"  … and {more:,} more classes (--json --full-confusion for the whole matrix)", style="dim")
     if r.words_cut:
         console.print(f"  {r.words_cut:,} words beyond --max-length were scored as missed (predicted O)", style="dim")
     if r.mistakes:
@@ -99,7 +109,9 @@ def report_json(r, full_confusion: bool = False) -> dict:
 
     out = {f.name: getattr(r, f.name) for f in fields(r)}   # not asdict: it would deep-copy a large matrix
     shown = top_classes(r, None if full_confusion else JSON_CLASSES)
-    out["confusion_labels"] = [r.labels[i] for i in shown]
+    out["confusion_labels"] = [r.labels[i] for i in shown] if r.confusion else []
+    if r.entity_confusion:
+        out["entity_confusion_labels"] = [*r.labels, "O"]
     if len(shown) < len(r.labels):
         out["confusion"] = sub_confusion(r, shown)
         out["confusion_note"] = (f"the confusion matrix of the {len(shown)} classes with the most examples, of "
