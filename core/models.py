@@ -494,9 +494,11 @@ def load_classifier(
     id2label: dict[int, str] | None = None,
     problem_type: str | None = None,
     attn_implementation: str = "sdpa",
+    head_class=None,
 ):
-    """A sequence-classification model; returns (model, new_head) where new_head says the head was
-    freshly initialised (the checkpoint had none, e.g. a bare encoder such as the bundled MiniLM)."""
+    """A model with a task head (`head_class`, an AutoModelFor... class: sequence classification unless given, as a
+    task's `head_class()` names it); returns (model, new_head) where new_head says the head was freshly initialised
+    (the checkpoint had none, e.g. a bare encoder such as the bundled MiniLM)."""
     from transformers import AutoModelForSequenceClassification
 
     kwargs: dict = {"attn_implementation": attn_implementation}
@@ -510,7 +512,7 @@ def load_classifier(
         kwargs["num_labels"] = num_labels
     if problem_type:
         kwargs["problem_type"] = problem_type
-    clf, info = load_pretrained(AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
+    clf, info = load_pretrained(head_class or AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     _check_labels(clf.config, model.name)
