@@ -18,16 +18,16 @@ FIRST_PIECE_TAGS = {"a": "B-PER", "m": "I-PER", "p": "B-LOC", "cat": "B-PER", "d
 SENTENCE = "Angela Merkel visited Paris near the table."
 
 
-def build_tagger(path: Path, *, crafted: bool = True, max_positions: int = 64) -> Path:
+def build_tagger(path: Path, *, crafted: bool = True, max_positions: int = 64, names: list[str] = TAGS) -> Path:
     """A token-classification model saved at `path` with id2label O, B-PER, I-PER, B-LOC, I-LOC: crafted as the
-    module says, or (crafted=False) random."""
+    module says, or (crafted=False) random. `names`: other names for those five tags, in that order (POS tags)."""
     import torch
     from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 
     build_tiny_bert(path, max_positions=max_positions)
     config = BertConfig.from_pretrained(path)
-    config.id2label = dict(enumerate(TAGS))
-    config.label2id = {t: i for i, t in enumerate(TAGS)}
+    config.id2label = dict(enumerate(names))
+    config.label2id = {t: i for i, t in enumerate(names)}
     torch.manual_seed(0)
     model = BertForTokenClassification(config)
     if crafted:
