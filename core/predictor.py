@@ -232,7 +232,14 @@ class Predictor:
         pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
         if pre is None:
             return whitespace_words(text)
-        spans = [(int(a), int(b)) for _, (a, b) in pre.pre_tokenize_str(text) if b > a]
+        spans = []
+        for _, (a, b) in pre.pre_tokenize_str(text):
+            while a < b and text[a].isspace():      # a byte-level pre-tokenizer's words hold the space before them
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if b > a:
+                spans.append((int(a), int(b)))
         return [text[a:b] for a, b in spans], spans
 
     def _encode_words(self, word_lists: list[list[str]]):
@@ -240,8 +247,12 @@ class Predictor:
         words. A word the tokenizer turns into no sub-word at all (a control character) is read as the unknown
         token, so it keeps its place and every later word keeps its tag."""
         def run(lists):
-            enc = self.tokenizer(lists, is_split_into_words=True, truncation=True, max_length=self.max_length,
-                                 verbose=False)
+            try:
+                enc = self.tokenizer(lists, is_split_into_words=True, truncation=True, max_length=self.max_length,
+                                     verbose=False)
+            except ValueError as err:   # e.g. a byte-level tokenizer made without add_prefix_space
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise TuneLabError(f"{self.name}'s tokenizer cannot read a sentence split into words: {first}") from None
             return enc, [_first_subwords(enc.word_ids(i), len(words)) for i, words in enumerate(lists)]
 
         enc, firsts = run(word_lists)

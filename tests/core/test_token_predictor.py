@@ -112,3 +112,17 @@ def test_a_token_model_refuses_a_pair_and_a_sentence_of_no_words(crafted):
         predictor.predict("the cat", "the dog")
     with pytest.raises(TuneLabError, match="empty"):
         predictor.predict(" \u200b ")
+
+
+def test_words_of_a_byte_level_pre_tokenizer_do_not_hold_the_space_before_them():
+    """RoBERTa-style pre-tokenizers give " cat" spans with the space; a word's span is the word alone."""
+    from types import SimpleNamespace
+
+    from tokenizers.pre_tokenizers import BertPreTokenizer, ByteLevel
+
+    text = "Angela  Merkel visited Paris."
+    for pre in (ByteLevel(add_prefix_space=False), BertPreTokenizer()):
+        fake = SimpleNamespace(tokenizer=SimpleNamespace(backend_tokenizer=SimpleNamespace(pre_tokenizer=pre)))
+        words, spans = Predictor.words_of(fake, text)
+        assert words == ["Angela", "Merkel", "visited", "Paris", "."]
+        assert [text[a:b] for a, b in spans] == words
