@@ -96,6 +96,19 @@ def test_a_sentence_classifiers_graph_is_never_used_for_a_token_head(tiny_bert):
     with pytest.raises(ValueError):
         onnx_runtime.OnnxClassifier(sequence_graph, num_labels=5, per_token=True)
     assert onnx_runtime.export(sequence, tokenizer, resolved.path) == sequence_graph   # each from its own cache
+    # the classifier's graph and its export.json planted in the token head's folder: exported again, per token
+    import shutil
+
+    from tunelab.core.run_dir import state_dir
+
+    folders = [f for f in (state_dir() / "onnx").iterdir() if f.is_dir()]
+    assert len(folders) == 2
+    token_folder = next(f for f in folders if (f / "model.onnx").read_bytes() == token_graph)
+    sequence_folder = next(f for f in folders if f != token_folder)
+    for name in ("model.onnx", "export.json"):
+        shutil.copy(sequence_folder / name, token_folder / name)
+    again = onnx_runtime.export(tokens, tokenizer, resolved.path, per_token=True)
+    assert onnx_runtime.OnnxClassifier(again, num_labels=5, per_token=True).logits(enc).shape == (1, 9, 5)
 
 
 def test_the_task_of_a_model_comes_from_its_run_else_its_architecture():
