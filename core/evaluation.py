@@ -71,7 +71,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     if float32_problem:
         raise TuneLabError(float32_problem)
     tokenizer = load_tokenizer(resolved)
-    clf, new_head = load_classifier(resolved, head=kind.head_class())
+    clf, new_head = load_classifier(resolved, head_class=kind.head_class())
     if new_head:
         raise TuneLabError(f"{resolved.name} has no trained classification head, so its scores would be chance; "
                            f"fine-tune it first (tunelab fit --model {resolved.name} ...)")

@@ -75,7 +75,7 @@ class Setup:
     def build_model(self) -> tuple[object, bool]:
         """The model with the head this task trains, ready to train; (model, new_head), where new_head says the
         head was freshly initialised (the checkpoint had none of this task's)."""
-        model, new_head = load_classifier(self.model, head=self.kind.head_class(),
+        model, new_head = load_classifier(self.model, head_class=self.kind.head_class(),
                                           **self.kind.model_kwargs(self.label_names))
         cls_shortcut.install(model)  # a head that reads only [CLS]: the last layer runs for [CLS] alone (same math)
         return model, new_head

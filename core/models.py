@@ -494,13 +494,12 @@ def load_classifier(
     id2label: dict[int, str] | None = None,
     problem_type: str | None = None,
     attn_implementation: str = "sdpa",
-    head=None,
+    head_class=None,
 ):
-    """A model with a task head (`head`: an AutoModelFor... class, sequence classification by default); returns
-    (model, new_head) where new_head says the head was freshly initialised (the checkpoint had none, e.g. a bare
-    encoder such as the bundled MiniLM)."""
-    if head is None:
-        from transformers import AutoModelForSequenceClassification as head
+    """A model with a task head (`head_class`, an AutoModelFor... class: sequence classification unless given, as a
+    task's `head_class()` names it); returns (model, new_head) where new_head says the head was freshly initialised
+    (the checkpoint had none, e.g. a bare encoder such as the bundled MiniLM)."""
+    from transformers import AutoModelForSequenceClassification
 
     kwargs: dict = {"attn_implementation": attn_implementation}
     if id2label is not None:
@@ -513,7 +512,7 @@ def load_classifier(
         kwargs["num_labels"] = num_labels
     if problem_type:
         kwargs["problem_type"] = problem_type
-    clf, info = load_pretrained(head, model, **kwargs)  # the report becomes `new_head`
+    clf, info = load_pretrained(head_class or AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     _check_labels(clf.config, model.name)

@@ -3,9 +3,11 @@
 PyTorch's eager forward on a single short sentence is bound by per-operator overhead and a GEMM that uses
 one core; ONNX Runtime fuses attention, GELU and LayerNorm and runs the graph in its own thread pool, with
 the same fp32 arithmetic (outputs agree to ~1e-6). The export is cached under TuneLab's state directory,
-keyed by the model's path and file stamps, so only the first prediction pays for it; a cached graph is used only
-when the sha256 of the model's files and of the graph match what was recorded when it was exported, and its
-output width is the model's number of classes (else it is exported again). Called by the Predictor on CPU.
+keyed by the model's path, file stamps and head (a sentence classifier's graph and a token tagger's never share
+a folder), so only the first prediction pays for it; a cached graph is used only when the sha256 of the model's
+files and of the graph match what was recorded when it was exported, its head is the model's, and its output width
+is the model's number of classes (else it is exported again). A token head's graph gives logits per token
+(batch, tokens, classes); a sequence head's, per example. Called by the Predictor on CPU.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ def available() -> bool:
     return True
 
 
-def _cache_key(model_path: str) -> str:
-    """Where a model's export lives: its path, and its files' sizes and times (a quick guess, checked by `_verified`)."""
+def _cache_key(model_path: str, head: str = "") -> str:
+    """Where a model's export lives: its path, its files' sizes and times (a quick guess, checked by `_verified`),
+    and a head other than a sentence classifier's ("" keeps the folder sentence classifiers have always used)."""
     h = hashlib.sha256(str(Path(model_path).resolve()).encode())
+    if head:
+        h.update(f"head:{head}".encode())
     for name in SOURCE_FILES:
         f = Path(model_path) / name
         if f.is_file():
@@ -73,13 +78,13 @@ def _read_meta(folder: Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def _verified(folder: Path, source: dict[str, str], num_labels: int) -> bytes | None:
-    """The cached graph's bytes when export.json vouches for it against `source` and `num_labels`, else None.
+def _verified(folder: Path, source: dict[str, str], num_labels: int, head: str) -> bytes | None:
+    """The cached graph's bytes when export.json vouches for it against `source`, `num_labels` and `head`, else None.
     The bytes checked are the bytes ONNX Runtime is given: the file is read once."""
     meta = _read_meta(folder)
     if not meta or meta.get("version") != META_VERSION or meta.get("source") != source or not source:
         return None
-    if meta.get("num_labels") != num_labels:
+    if meta.get("num_labels") != num_labels or meta.get("head") != head:
         return None
     try:
         graph = (folder / "model.onnx").read_bytes()
@@ -90,20 +95,22 @@ def _verified(folder: Path, source: dict[str, str], num_labels: int) -> bytes | 
     return graph
 
 
-def export(model, tokenizer, model_path: str) -> bytes:
+def export(model, tokenizer, model_path: str, *, per_token: bool = False) -> bytes:
     """The ONNX graph of `model` (serialised bytes): from the cache when it checks out against the model's files,
-    else exported now and cached (atomically, the graph first and its export.json last)."""
+    else exported now and cached (atomically, the graph first and its export.json last). `per_token`: the head
+    gives logits for every token (a token tagger), so the graph's output keeps the tokens axis dynamic."""
     import json
 
     import torch
 
     from .atomic_write import write_atomic
 
-    folder = state_dir() / "onnx" / _cache_key(model_path)
+    head = f"{type(model).__name__}:{'tokens' if per_token else 'sequence'}"
+    folder = state_dir() / "onnx" / _cache_key(model_path, head if per_token else "")
     target = folder / "model.onnx"
     num_labels = int(model.config.num_labels)
     source = _source_digest(model_path)
-    cached = _verified(folder, source, num_labels)
+    cached = _verified(folder, source, num_labels, head)
     if cached is not None:
         return cached
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,12 +121,13 @@ def export(model, tokenizer, model_path: str) -> bytes:
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about shape checks that are constant for an encoder
         torch.onnx.export(model, tuple(sample[n] for n in names), str(tmp), input_names=names, output_names=["logits"],
-                          dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
+                          dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
+                                        "logits": {0: "batch", 1: "tokens"} if per_token else {0: "batch"}},
                           opset_version=17, dynamo=False)
     graph = tmp.read_bytes()
     os.replace(tmp, target)
     meta = {"version": META_VERSION, "model_path": str(Path(model_path).resolve()), "source": source,
-            "num_labels": num_labels, "onnx_sha256": hashlib.sha256(graph).hexdigest()}
+            "num_labels": num_labels, "head": head, "onnx_sha256": hashlib.sha256(graph).hexdigest()}
     write_atomic(folder / META_NAME, json.dumps(meta, indent=2))
     return graph
 
@@ -127,9 +135,11 @@ def export(model, tokenizer, model_path: str) -> bytes:
 class OnnxClassifier:
     """Runs an exported classifier: `logits(encoding)` takes the tokenizer's numpy output."""
 
-    def __init__(self, graph: bytes | Path, threads: int | None = None, num_labels: int | None = None):
+    def __init__(self, graph: bytes | Path, threads: int | None = None, num_labels: int | None = None,
+                 per_token: bool = False):
         """`graph`: the serialised model (as `export` returns it) or a path. With `num_labels`, a graph whose
-        inputs or output width are not a classifier's of that many classes is refused (ValueError)."""
+        inputs or output width are not a classifier's of that many classes is refused (ValueError), and so is one
+        whose output is not per token (`per_token`) or per example (not `per_token`)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -143,7 +153,9 @@ class OnnxClassifier:
         if num_labels is not None:
             outputs = self.session.get_outputs()
             width = outputs[0].shape[-1] if outputs and outputs[0].shape else None
-            if not set(self.names) <= set(INPUTS) or "input_ids" not in self.names or width != num_labels:
+            rank = len(outputs[0].shape) if outputs and outputs[0].shape else None
+            if (not set(self.names) <= set(INPUTS) or "input_ids" not in self.names or width != num_labels
+                    or rank != (3 if per_token else 2)):
                 raise ValueError(f"the ONNX graph takes {self.names} and gives {width} outputs, not this model's "
                                  f"{num_labels}")
 

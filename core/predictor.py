@@ -7,6 +7,13 @@ attention under inference mode. `predict_batch` sorts by length and pads each ba
 
 A prediction says whether its input was cut at `max_length` (`truncated`). A model from a TuneLab run knows
 its equation, so giving a pair to a single-sentence model (or a single sentence to a pair model) is refused.
+
+A token-classification model (its run's equation, else its config's architecture, says so: `task_of_model`) tags
+words: the sentence is split into words as the tokenizer's pre-tokenizer splits it ("Paris." -> "Paris", "."),
+the words are encoded with `is_split_into_words=True`, and each word's tag is the argmax at its first sub-word,
+as the pipeline's `aggregation_strategy="first"` reads it; entities are grouped from the word tags
+(core/entities.py). It returns a `TokenPrediction`. Words past `max_length` are not read: they are tagged O with no
+score, and the prediction says how many (`words_cut`).
 """
 
 from __future__ import annotations
@@ -17,14 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .batching import encode
+from .batching import EncodedSplit, collate, encode, sorted_batches
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from . import onnx_runtime
 from .config import SETTINGS_BY_NAME, Setting
-from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
-                     read_run_config, resolve_model)
+from .entities import OUTSIDE, group_entities, uses_entity_scheme, whitespace_words
+from .models import (check_max_length, default_max_length, load_classifier, load_config, load_tokenizer,
+                     max_positions, read_run_config, resolve_model)
 from .predict_input import is_blank
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
@@ -50,6 +58,54 @@ class Prediction:
     truncated: bool = False       # the input was longer than max_length tokens and was cut (the rest unseen)
 
 
+@dataclass(frozen=True)
+class TokenPrediction:
+    """The words of one sentence, each with its tag, and the entities the tags make."""
+    text: str
+    words: list                   # the sentence's words, as the tokenizer's pre-tokenizer splits it
+    spans: list                   # each word's (start, end) characters in text
+    tags: list                    # each word's tag (O for a word past max_length)
+    scores: list                  # each word's probability of its tag (None for a word past max_length: not read)
+    probabilities: list           # each word's probability of every tag ({} for a word past max_length)
+    entities: list                # Entity: type, text, character span, word span, mean score of its words
+    latency_ms: float             # wall time of this prediction (for a batch: its share)
+    truncated: bool = False       # the sentence was longer than max_length tokens: its last words were not read
+    words_cut: int = 0            # how many words were not read (tagged O)
+
+
+def task_of_model(config, run_config: dict | None = None) -> str:
+    """The task keyword a model answers: its TuneLab run's equation when the task registry knows its keyword, else
+    its config's architecture (...ForTokenClassification: classify_tokens; a regression head: regress; else
+    classify). The one place a loaded model's task is decided."""
+    from .tasks.base import canonical_keyword
+
+    equation = (run_config or {}).get("equation")
+    if isinstance(equation, str) and ":" in equation:
+        found = canonical_keyword(equation.split(":", 1)[0].strip())
+        if found:
+            return found
+    get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
+    if any(str(a).endswith("ForTokenClassification") for a in get("architectures") or ()):
+        return "classify_tokens"
+    return "regress" if get("problem_type") == "regression" else "classify"
+
+
+def _head_of(keyword: str) -> tuple[bool, object]:
+    """(per_token, head class) of a task keyword, from the task registry (a keyword it does not know yet is a token
+    task only if it is classify_tokens)."""
+    from .tasks.base import task_for
+
+    try:
+        task = task_for(keyword)
+        return bool(task.per_token), task.head_class()
+    except TuneLabError:
+        if keyword != "classify_tokens":
+            raise
+        from transformers import AutoModelForTokenClassification
+
+        return True, AutoModelForTokenClassification
+
+
 class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
@@ -63,7 +119,9 @@ class Predictor:
         resolved = resolve_model(model, trust_remote_code=trust_remote_code)
         self.name = resolved.name
         self.tokenizer = load_tokenizer(resolved)
-        self.model, self.new_head = load_classifier(resolved)
+        self.task = task_of_model(load_config(resolved), _run_config(resolved))
+        self.per_token, head = _head_of(self.task)
+        self.model, self.new_head = load_classifier(resolved, head_class=head)
         self.device = pick_device(device)
         self.model.to(self.device).eval()
         self.autocast = autocast_for(self.device)
@@ -74,11 +132,12 @@ class Predictor:
         config = self.model.config
         self.is_regression = config.problem_type == "regression" or config.num_labels == 1
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.groups_entities = self.per_token and uses_entity_scheme(self.labels)   # POS tags make no entities
         self.backend, self._onnx = "torch", None
         if backend == "onnx" or (backend == "auto" and self.device.type == "cpu" and onnx_runtime.available()):
             try:
-                self._onnx = onnx_runtime.OnnxClassifier(onnx_runtime.export(self.model, self.tokenizer, resolved.path),
-                                                         num_labels=config.num_labels)
+                graph = onnx_runtime.export(self.model, self.tokenizer, resolved.path, per_token=self.per_token)
+                self._onnx = onnx_runtime.OnnxClassifier(graph, num_labels=config.num_labels, per_token=self.per_token)
                 self.backend = "onnx"
             except Exception as err:  # an architecture the exporter cannot trace: PyTorch still works
                 if backend == "onnx":
@@ -94,6 +153,9 @@ class Predictor:
             raise TuneLabError("the sentence to predict is empty (nothing but spaces or invisible characters)")
         if pair is not None and (not isinstance(pair, str) or is_blank(pair)):
             raise TuneLabError("the second sentence of the pair is empty (nothing but spaces or invisible characters)")
+        if self.per_token and pair is not None:
+            raise TuneLabError(f"{self.name} tags the words of one sentence, not pairs; drop the second sentence "
+                               f"(--pair, or the tab in the input lines)")
         if self.is_pair and pair is None:
             raise TuneLabError(f"{self.name} was trained on pairs ({' + '.join(self.inputs)}); give the second sentence "
                                f"too (--pair, or one tab-separated pair per line with --input)")
@@ -119,8 +181,10 @@ class Predictor:
         return out
 
     @torch.inference_mode()
-    def predict(self, text: str, pair: str | None = None) -> Prediction:
+    def predict(self, text: str, pair: str | None = None) -> Prediction | TokenPrediction:
         self._check(text, pair)
+        if self.per_token:
+            return self._predict_words(text)
         start = time.perf_counter()
         if self._onnx is not None:
             enc = self.tokenizer(text, pair, truncation=True, max_length=self.max_length, return_tensors="np")
@@ -149,6 +213,8 @@ class Predictor:
                 self._check(t, p)
             except TuneLabError as err:
                 raise (TuneLabError(f"input {i + 1}: {err}") if len(texts) > 1 else err) from None
+        if self.per_token:
+            return self._predict_words_batch(texts, batch_size)
         start = time.perf_counter()
         inputs = list(zip(texts, pairs)) if pairs[0] is not None else list(texts)
         split = encode(self.tokenizer, inputs, max_length=self.max_length)
@@ -156,6 +222,123 @@ class Predictor:
         seconds = time.perf_counter() - start
         truncated = [bool(n >= self.max_length) and self._too_long(t, p) for n, t, p in zip(split.lengths, texts, pairs)]
         return self._to_predictions(texts, pairs, logits, seconds, truncated)
+
+    # ---- token models: words in, a tag per word out
+
+    def words_of(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
+        """The words of `text` as the tokenizer's pre-tokenizer splits them (BERT: on spaces and punctuation), with
+        their character spans; a whitespace split when the tokenizer has no pre-tokenizer."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
+        if pre is None:
+            return whitespace_words(text)
+        spans = []
+        for _, (a, b) in pre.pre_tokenize_str(text):
+            while a < b and text[a].isspace():      # a byte-level pre-tokenizer's words hold the space before them
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if b > a:
+                spans.append((int(a), int(b)))
+        return [text[a:b] for a, b in spans], spans
+
+    def _encode_words(self, word_lists: list[list[str]]):
+        """(encoding, first sub-word index of each word, -1 for a word past max_length) of sentences given as
+        words. A word the tokenizer turns into no sub-word at all (a control character) is read as the unknown
+        token, so it keeps its place and every later word keeps its tag."""
+        def run(lists):
+            try:
+                enc = self.tokenizer(lists, is_split_into_words=True, truncation=True, max_length=self.max_length,
+                                     verbose=False)
+            except ValueError as err:   # e.g. a byte-level tokenizer made without add_prefix_space
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise TuneLabError(f"{self.name}'s tokenizer cannot read a sentence split into words: {first}") from None
+            return enc, [_first_subwords(enc.word_ids(i), len(words)) for i, words in enumerate(lists)]
+
+        enc, firsts = run(word_lists)
+        unk = self.tokenizer.unk_token
+        if unk is not None and any((f < 0).any() for f in firsts):
+            pieces = self.tokenizer([w for words in word_lists for w in words], add_special_tokens=False)["input_ids"]
+            fixed, at = [], 0
+            for words in word_lists:
+                fixed.append([w if ids else unk for w, ids in zip(words, pieces[at:at + len(words)])])
+                at += len(words)
+            if fixed != word_lists:
+                enc, firsts = run(fixed)
+        return enc, firsts
+
+    def _tagged(self, text, words, spans, logits: np.ndarray, first: np.ndarray, share_ms: float) -> TokenPrediction:
+        """A TokenPrediction from one sentence's per-token logits, reading each word at its first sub-word."""
+        read = first >= 0
+        probs = softmax(logits[first[read]]) if read.any() else np.zeros((0, len(self.labels)))
+        best = probs.argmax(-1)
+        tags, scores, every = [], [], []
+        rows = iter(range(len(probs)))
+        for ok in read:
+            if not ok:      # past max_length: not read
+                tags.append(OUTSIDE)
+                scores.append(None)
+                every.append({})
+                continue
+            r = next(rows)
+            tags.append(self.labels[int(best[r])])
+            scores.append(float(probs[r, best[r]]))
+            every.append({name: float(v) for name, v in zip(self.labels, probs[r])})
+        entities = group_entities(words, tags, scores, spans, text) if self.groups_entities else []
+        cut = int((~read).sum())
+        return TokenPrediction(text, list(words), [list(s) for s in spans], tags, scores, every, entities, share_ms,
+                               cut > 0, cut)
+
+    def _check_words(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
+        words, spans = self.words_of(text)
+        if not words:
+            raise TuneLabError("the sentence to tag has no words (nothing but spaces or invisible characters)")
+        return words, spans
+
+    def _predict_words(self, text: str) -> TokenPrediction:
+        words, spans = self._check_words(text)
+        start = time.perf_counter()
+        enc, (first,) = self._encode_words([words])
+        if self._onnx is not None:
+            logits = self._onnx.logits({k: np.asarray(v) for k, v in enc.items()})[0]
+        else:
+            batch = {k: torch.tensor(v, device=self.device) for k, v in enc.items()}
+            with self.autocast():
+                logits = self.model(**batch).logits.float()[0].cpu().numpy()
+        return self._tagged(text, words, spans, logits, first, (time.perf_counter() - start) * 1000)
+
+    def _predict_words_batch(self, texts: list[str], batch_size: int) -> list[TokenPrediction]:
+        split = [self._check_words(t) for t in texts]
+        start = time.perf_counter()
+        enc, firsts = self._encode_words([words for words, _ in split])
+        ids = enc["input_ids"]
+        encoded = EncodedSplit(ids, enc.get("token_type_ids"), None, np.array([len(i) for i in ids]), 0)
+        logits: list = [None] * len(texts)
+        for index in sorted_batches(encoded.lengths, batch_size):
+            batch = {k: v.to(self.device) for k, v in collate(encoded, index, self.tokenizer.pad_token_id or 0).items()}
+            with self.autocast():
+                out = self.model(**batch).logits.float().cpu().numpy()
+            for row, i in enumerate(index):
+                logits[i] = out[row, :encoded.lengths[i]]
+        share = (time.perf_counter() - start) * 1000 / len(texts)
+        return [self._tagged(t, words, spans, lg, first, share)
+                for t, (words, spans), lg, first in zip(texts, split, logits, firsts)]
+
+
+def _first_subwords(word_ids: list, n_words: int) -> np.ndarray:
+    """The index of each word's first sub-word in an encoding (`word_ids()`), -1 for a word with none."""
+    first = np.full(n_words, -1, dtype=np.int64)
+    for i, w in enumerate(word_ids):
+        if w is not None and first[w] < 0:
+            first[w] = i
+    return first
+
+
+def _run_config(resolved) -> dict | None:
+    try:
+        return read_run_config(resolved)
+    except (TuneLabError, OSError, ValueError):
+        return None
 
 
 def _trained_inputs(resolved) -> tuple[str, ...] | None:

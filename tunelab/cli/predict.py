@@ -1,4 +1,5 @@
-"""`tunelab predict`: label a sentence or a pair, or a file / stdin of them in batch (JSONL out)."""
+"""`tunelab predict`: label a sentence or a pair, or a file / stdin of them in batch (JSONL out). A token-classification
+model tags the words of each sentence: the entities they make are printed (type, text, character span, score)."""
 
 from __future__ import annotations
 
@@ -122,6 +123,9 @@ def run(args) -> int:
                               f"characters (line {shown})[/]")
         texts, pairs = given.texts, given.pairs
         predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+        if predictor.per_token and pairs is not None:
+            raise TuneLabError(f"{predictor.name} tags the words of one sentence, but the input lines are tab-separated "
+                               f"pairs; give one sentence per line")
         if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
             trained = " + ".join(predictor.inputs)
             raise TuneLabError(f"{predictor.name} was trained on pairs ({trained}) but the input lines are single sentences; "
@@ -146,8 +150,9 @@ def run(args) -> int:
             console.print(f"{len(preds)} predictions written to {literal(args.output)}")
         if cut:
             shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
+            what = " (their last words are tagged O, unread)" if predictor.per_token else ""
             err_console.print(f"[yellow]warning: {len(cut)} of {len(preds)} inputs were longer than {predictor.max_length} "
-                              f"tokens and were cut (\"truncated\": true; line {shown})[/]")
+                              f"tokens and were cut{what} (\"truncated\": true; line {shown})[/]")
         if predictor.new_head:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
@@ -158,6 +163,9 @@ def run(args) -> int:
         return 0
     if predictor.new_head:
         console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
+    if predictor.per_token:
+        _print_tagged(pred, predictor)
+        return 0
     console.print(f"[bold]{literal(pred.label)}[/]  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)")
     ranked = sorted(pred.probabilities.items(), key=lambda kv: -kv[1])
     shown = ranked if args.top_k == 0 else ranked[:args.top_k]
@@ -170,3 +178,33 @@ def run(args) -> int:
     if pred.truncated:
         console.print(f"[yellow]note: input truncated at {predictor.max_length} tokens; the rest was not read[/]")
     return 0
+
+
+def _print_tagged(pred, predictor) -> None:
+    """A token model's answer: each entity with its type, text, character span and score (a model whose tags name
+    no entities, such as POS tags: each word with its tag)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if predictor.groups_entities:
+        n = len(pred.entities)
+        console.print(f"[bold]{n} {'entity' if n == 1 else 'entities'}[/] in {len(pred.words)} words   "
+                      f"({pred.latency_ms:.1f} ms)")
+        if pred.entities:
+            table = Table(title_justify="left")
+            for col in ("type", "text", "span", "score"):
+                table.add_column(col, justify="right" if col in ("span", "score") else "left")
+            for e in pred.entities:
+                table.add_row(Text(e.type), Text(e.text), f"{e.start}-{e.end}", f"{e.score:.4f}")
+            console.print(table)
+    else:
+        console.print(f"[bold]{len(pred.words)} words[/]   ({pred.latency_ms:.1f} ms)")
+        table = Table(title_justify="left")
+        for col in ("word", "tag", "score"):
+            table.add_column(col, justify="right" if col == "score" else "left")
+        for word, tag, score in zip(pred.words, pred.tags, pred.scores):
+            table.add_row(Text(word), Text(tag), "-" if score is None else f"{score:.4f}")
+        console.print(table)
+    if pred.truncated:
+        console.print(f"[yellow]note: input truncated at {predictor.max_length} tokens; its last {pred.words_cut} "
+                      f"word(s) were not read (tagged O)[/]")
