@@ -17,7 +17,7 @@ from .config import Setting
 from .data import float32_label_problem, hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
-from .inference import predict_outputs, score_outputs, softmax
+from .inference import count_broken, predict_outputs, score_outputs, softmax
 from .metrics import check_metric_name, default_figure_of_merit, majority_baseline
 from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
                      read_run_config, resolve_model)
@@ -88,7 +88,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     cls_shortcut.install(clf)
     outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
                               cancel=cancel, progress=progress)
-    broken = int(np.count_nonzero(~np.isfinite(outputs).all(axis=-1)))
+    broken = count_broken(outputs)
     if broken:                                       # NaN weights (a run that diverged): no score would mean anything
         raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
                            "so its scores would be meaningless; its weights are broken (a run whose loss diverged?)")

@@ -72,8 +72,9 @@ class Task(ABC):
     # ---- encoding
 
     @abstractmethod
-    def encode(self, data, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None):
-        """One split of a TaskData as an EncodedSplit (labels aligned to the token ids, or None unlabelled)."""
+    def encode(self, data, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None, **options):
+        """One split of a TaskData as an EncodedSplit (labels aligned to the token ids, or None unlabelled);
+        `options`: task settings from the config (label_all_tokens), ignored by tasks that have none."""
 
     # ---- the head
 
@@ -126,7 +127,7 @@ def register(task: Task) -> Task:
 
 def _load_all() -> None:
     if not _TASKS:
-        from . import sequence  # noqa: F401  (each module registers its tasks)
+        from . import sequence, tokens  # noqa: F401  (each module registers its tasks)
 
 
 def all_tasks() -> list[Task]:
