@@ -125,20 +125,24 @@ def register(task: Task) -> Task:
     return task
 
 
+_MODULES = ("sequence", "tokens")    # the task modules, in the order the CLI and the TUI list their keywords
+
+
 def _load_all() -> None:
-    if not _TASKS:
-        from . import sequence, tokens  # noqa: F401  (each module registers its tasks)
+    # every time, not only while the registry is empty: a caller may have imported one task module directly
+    from . import sequence, tokens  # noqa: F401  (each module registers its tasks)
 
 
 def all_tasks() -> list[Task]:
     _load_all()
-    return list(_TASKS.values())
+    order = {keyword: i for i, keyword in enumerate(_TASKS)}
+    return sorted(_TASKS.values(), key=lambda t: (_MODULES.index(type(t).__module__.rsplit(".", 1)[-1]),
+                                                  order[t.keyword]))
 
 
 def keywords() -> tuple[str, ...]:
     """The equation keywords TuneLab trains, in the order the CLI and the TUI list them."""
-    _load_all()
-    return tuple(_TASKS)
+    return tuple(task.keyword for task in all_tasks())
 
 
 def canonical_keyword(word: str) -> str | None:
