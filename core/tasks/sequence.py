@@ -319,8 +319,9 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
                 raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
             continue
         if type(feature).__name__ in ("List", "Sequence", "LargeList"):
-            raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are lists, a tag per word, so the data "
-                               f"looks like token tags: use classify_tokens: {col} ~ {' + '.join(equation.inputs)}")
+            raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings but lists, "
+                               f"as token tags are (a tag per word): for those use classify_tokens: {col} ~ "
+                               f"{' + '.join(equation.inputs)}")
         if dtype is None or dtype.startswith(("list", "struct")) or dtype == "null":
             raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings")
         if dtype.startswith("float"):
