@@ -461,32 +461,43 @@ def conll_sentences(path: Path):
         yield start, widths
 
 
-def _conll_columns(files: dict[str, Path], columns: list[str] | None) -> list[str]:
-    """The column names of CoNLL split files: --columns, else by the number of columns (CONLL_DEFAULT_COLUMNS);
-    a line with another number of columns is refused, naming its file and line."""
-    expected = len(columns) if columns else None
-    first: tuple[Path, int] | None = None
-    for path in files.values():
-        sentences = 0
+def _conll_columns(files: dict[str, Path], columns: list[str] | None) -> dict[str, list[str]]:
+    """The column names of each CoNLL split file: --columns, else by the number of columns (CONLL_DEFAULT_COLUMNS).
+    A file of words alone (one column, a test file without tags) gets the first name. A line with another number
+    of columns than its file's first is refused, naming its file and line, as is a file whose count differs from
+    --columns (or from the other files)."""
+    names: dict[str, list[str]] = {}
+    first: tuple[Path, int, int] | None = None           # the first tagged file: path, line, width
+    for split, path in files.items():
+        width, start, sentences = None, 0, 0
         for _, widths in conll_sentences(path):
             sentences += 1
-            for number, width in widths:
-                if expected is None:
-                    expected, first = width, (path, number)
-                elif width != expected:
-                    whose = (f"--columns names {expected}" if columns else
-                             f"{first[0].name} line {first[1]} has {expected}" if first[0] != path or first[1] != number else "")
-                    raise TuneLabError(f"{path} line {number}: {width} columns, but {whose}; a CoNLL line holds one "
-                                       "word and its tags, separated by spaces or tabs")
+            for number, found in widths:
+                if width is None:
+                    width, start = found, number
+                elif found != width:
+                    raise TuneLabError(f"{path} line {number}: {found} columns, but {path.name} line {start} has "
+                                       f"{width}; a CoNLL line holds one word and its tags, separated by spaces or tabs")
         if not sentences:
             raise TuneLabError(f"data file {str(path)!r} holds no sentences (CoNLL: one word per line, a blank line "
                                "between sentences)")
-    if columns:
-        return list(columns)
-    if expected not in CONLL_DEFAULT_COLUMNS:
-        raise TuneLabError(f"{first[0]} has {expected} columns per line; name them with --columns, e.g. "
-                           f"--columns tokens,{','.join(f'col{i}' for i in range(2, expected + 1))}")
-    return list(CONLL_DEFAULT_COLUMNS[expected])
+        expected = len(columns) if columns else (first[2] if first else None)
+        if width == 1 and (expected or 1) > 1:
+            names[split] = [columns[0] if columns else "tokens"]     # words only: unlabelled
+            continue
+        if expected is not None and width != expected:
+            whose = f"--columns names {expected}" if columns else f"{first[0].name} line {first[1]} has {first[2]}"
+            raise TuneLabError(f"{path} line {start}: {width} columns, but {whose}; a CoNLL line holds one word and "
+                               "its tags, separated by spaces or tabs")
+        first = first or (path, start, width)
+        if columns:
+            names[split] = list(columns)
+        elif width in CONLL_DEFAULT_COLUMNS:
+            names[split] = list(CONLL_DEFAULT_COLUMNS[width])
+        else:
+            raise TuneLabError(f"{path} has {width} columns per line; name them with --columns, e.g. "
+                               f"--columns tokens,{','.join(f'col{i}' for i in range(2, width + 1))}")
+    return names
 
 
 def _load_conll(files: dict[str, Path], columns: list[str] | None) -> dict:
@@ -494,9 +505,9 @@ def _load_conll(files: dict[str, Path], columns: list[str] | None) -> dict:
     import datasets
     from tqdm import tqdm
 
+    if columns and len(set(columns)) != len(columns):
+        raise TuneLabError(f"--columns names a column twice ({', '.join(columns)}); give each column its own name")
     names = _conll_columns(files, columns)
-    if len(set(names)) != len(names):
-        raise TuneLabError(f"--columns names a column twice ({', '.join(names)}); give each column its own name")
     datasets.disable_progress_bars()
     tqdm.get_lock()                     # see _load_one
     out = {}
@@ -504,7 +515,7 @@ def _load_conll(files: dict[str, Path], columns: list[str] | None) -> dict:
         try:
             with _quiet():
                 out[split] = datasets.load_dataset("conll", data_files={split: glob.escape(str(path))}, split=split,
-                                                   column_names=names, encoding="utf-8-sig")
+                                                   column_names=names[split], encoding="utf-8-sig")
         except Exception as err:
             cause = err.__cause__ or err
             raise TuneLabError(f"could not parse {path}: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]}") from None
