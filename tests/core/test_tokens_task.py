@@ -89,16 +89,17 @@ def test_label_all_tokens_gives_every_subword_the_tag_with_b_turned_i(tokenizer)
 
 
 def test_a_word_with_no_subword_keeps_its_place_as_the_unknown_token(tokenizer):
-    words = [["the", "\x00", "cat", "\u200b", "dog"]]
-    tags = np.array([L2I[t] for t in ("O", "B-PER", "O", "B-LOC", "O")])
+    words = [["the", "\x00", "cat", "\u200b", "dog", ""]]
+    gold = ("O", "B-PER", "O", "B-LOC", "O", "B-LOC")
+    tags = np.array([L2I[t] for t in gold])
     enc = encode_words(tokenizer, words, [tags], max_length=32)
     wid = enc.word_ids[0].tolist()
-    assert sorted({w for w in wid if w >= 0}) == [0, 1, 2, 3, 4]          # no word lost, none shifted
-    for w in (1, 3):
+    assert sorted({w for w in wid if w >= 0}) == [0, 1, 2, 3, 4, 5]          # no word lost, none shifted
+    for w in (1, 3, 5):
         assert enc.input_ids[0][wid.index(w)] == tokenizer.unk_token_id
     assert enc.labels[0][wid.index(1)] == L2I["B-PER"] and enc.labels[0][wid.index(2)] == L2I["O"]
     assert enc.words_cut == 0
-    preds = word_predictions(_logits_for(enc, [["O", "B-PER", "O", "B-LOC", "O"]]), enc)
+    preds = word_predictions(_logits_for(enc, [gold]), enc)
     assert preds[0].tolist() == tags.tolist()
 
 
@@ -323,3 +324,20 @@ def test_a_tiny_token_model_learns_the_tags_and_scores_per_word(tmp_path, tiny_b
     assert count_broken(outputs) == 0
     scores = task.score(outputs, enc, data.label_names, "entity_f1")
     assert scores["entity_f1"] == 1.0 and scores["token_accuracy"] == 1.0
+
+
+def test_label_all_tokens_is_a_fit_setting_with_a_switch():
+    import argparse
+
+    from tunelab.cli import fit as fit_cli
+    from tunelab.core.config import FitConfig
+
+    parser = argparse.ArgumentParser()
+    fit_cli.register(parser.add_subparsers())
+    assert fit_cli.config_from_args(parser.parse_args(["fit", "--label-all-tokens"])).label_all_tokens is True
+    assert fit_cli.config_from_args(parser.parse_args(["fit"])).label_all_tokens is False
+    assert "--label-all-tokens" in FitConfig(label_all_tokens=True).to_argv()
+    assert "--label-all-tokens" not in FitConfig().to_argv()
+    assert FitConfig.from_dict({"label_all_tokens": True}).label_all_tokens is True
+    with pytest.raises(TuneLabError, match="true or false"):
+        FitConfig(label_all_tokens="yes").validate()
