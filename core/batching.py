@@ -18,13 +18,23 @@ from .errors import TuneLabError
 
 @dataclass
 class EncodedSplit:
-    """Token ids per example (int32 arrays), segment ids for pairs, labels, and lengths."""
+    """Token ids per example (int32 arrays), segment ids for pairs, labels, and lengths.
+
+    `labels` is one label per example (an array), or for a per-token task a list of per-example int arrays aligned
+    to the sub-words (-100 where the loss skips). Such tasks also fill the word fields: `word_ids` (per example:
+    sub-word position -> word index, -1 for special tokens), `word_labels` (per example: every word's gold tag id,
+    words cut off by max_length too), `word_counts` (words per example) and `words_cut` (words beyond max_length
+    in the whole split)."""
 
     input_ids: list
     token_type_ids: list | None
-    labels: np.ndarray | None
+    labels: np.ndarray | list | None
     lengths: np.ndarray
     truncated: int
+    word_ids: list | None = None
+    word_labels: list | None = None
+    word_counts: np.ndarray | None = None
+    words_cut: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -89,15 +99,28 @@ def collate(split: EncodedSplit, index: np.ndarray, pad_id: int) -> dict[str, to
     if types is not None:
         batch["token_type_ids"] = torch.from_numpy(types)
     if split.labels is not None:
-        batch["labels"] = torch.from_numpy(split.labels[index])
+        if is_ragged(split.labels):          # a label per sub-word: padded with -100, which the loss skips
+            labels = np.full((len(index), width), -100, dtype=np.int64)
+            for row, i in enumerate(index):
+                labels[row, :len(split.labels[i])] = split.labels[i]
+            batch["labels"] = torch.from_numpy(labels)
+        else:
+            batch["labels"] = torch.from_numpy(split.labels[index])
     return batch
 
 
-def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None) -> EncodedSplit:
-    """Encode one split of a TaskData the way its task says (inputs through the tokenizer, labels aligned)."""
+def is_ragged(labels) -> bool:
+    """Whether labels are per-example arrays of their own lengths (a list, or a numpy object array)."""
+    return isinstance(labels, list) or (isinstance(labels, np.ndarray) and labels.dtype == object)
+
+
+def encode_task_split(task, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None,
+                      **options) -> EncodedSplit:
+    """Encode one split of a TaskData the way its task says (inputs through the tokenizer, labels aligned);
+    `options` are task settings (label_all_tokens for token tags), which other tasks ignore."""
     from .tasks.base import task_for
 
-    return task_for(task).encode(task, split, tokenizer, max_length, label2id)
+    return task_for(task).encode(task, split, tokenizer, max_length, label2id, **options)
 
 
 def float32_labels(values, where: str) -> np.ndarray:

@@ -54,6 +54,8 @@ class Setting:
         """A one-line complaint about `value`, or None when it is fine."""
         if value is None:
             return None if self.optional else f"{self.label} needs a value"
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"{self.label} must be true or false, not {value!r}"
         if self.kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"{self.label} must be a number, not {value!r}"
@@ -147,6 +149,9 @@ class FitConfig:
     log_seconds: float = setting(0.5, "emit step events at most this often (seconds)", minimum=0, maximum=3600,
                                  flag=None, group="advanced")
     # one device sync per flush; every step's loss is kept
+    label_all_tokens: bool = setting(False, "token tags: every sub-word of a word carries its tag (B-X becoming I-X "
+                                            "after the first), not only the first sub-word", group="advanced")
+    # run_ner.py's default: only the first sub-word of a word is trained on; words are scored on it either way
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
     trust_remote_code: bool = field(default=False, metadata={"setting": False})
@@ -183,6 +188,8 @@ class FitConfig:
                 argv += ["--columns", ",".join(value)]
             elif s.name in ("model", "data", "eqn"):
                 argv += [f"--{s.name}", str(value)]
+            elif s.kind is bool:
+                argv += [s.flag] if value and s.flag else []
             elif s.flag:
                 argv += [s.flag, repr(value) if isinstance(value, float) else str(value)]
         if self.trust_remote_code:
@@ -217,7 +224,7 @@ def _settings() -> tuple[Setting, ...]:
         meta = f.metadata
         if meta.get("setting") is False:
             continue
-        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" |")[0].strip(), str)
+        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type).split(" |")[0].strip(), str)
         if f.name == "columns":
             kind = tuple
         flag = meta.get("flag", "")

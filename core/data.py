@@ -1,8 +1,8 @@
 """Reading a dataset and mapping its columns through an equation.
 
-`load_task_data` accepts the bundled demo set (`demo`), one local file (CSV, TSV, JSON, JSONL, Parquet), a
-directory of train/validation/test files, explicit `split=path` pairs, or a hub dataset (`H:glue,cola`); it
-returns the splits with the equation's columns checked, labels validated, and a seeded validation split held
+`load_task_data` accepts the bundled demo sets (`demo`, `demo-ner`), one local file (CSV, TSV, JSON, JSONL, Parquet,
+or CoNLL: one word per line), a directory of train/validation/test files, explicit `split=path` pairs, or a hub
+dataset (`H:glue,cola`); it returns the splits with the equation's columns checked, labels validated, and a seeded validation split held
 out when the data has none. Called by fit, eval, summary, cat and the probing verbs.
 """
 
@@ -22,7 +22,14 @@ from .tasks.base import task_for
 
 DEMO_NAME = "demo"
 DEMO_EQUATION = "classify: label ~ sentence"
-FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+DEMO_NER_NAME = "demo-ner"     # the bundled NER set (core/demo_ner.py writes it)
+DEMO_EQUATIONS = {DEMO_NAME: DEMO_EQUATION, DEMO_NER_NAME: "classify_tokens: ner_tags ~ tokens"}
+FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
+           ".conll": "conll", ".conll2003": "conll", ".iob": "conll", ".bio": "conll"}
+CONLL_TEXT = ".txt"     # a CoNLL file too, but only when --columns names its columns (.txt alone says nothing)
+# CoNLL columns when --columns names none, by how many a line has (the hub's names for CoNLL-2000 and CoNLL-2003)
+CONLL_DEFAULT_COLUMNS = {1: ("tokens",), 2: ("tokens", "tags"), 3: ("tokens", "pos_tags", "chunk_tags"),
+                         4: ("tokens", "pos_tags", "chunk_tags", "ner_tags")}
 SPLIT_ALIASES = {
     "train": "train",
     "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
@@ -130,8 +137,14 @@ def load_raw_splits(data: str, columns: list[str] | None = None) -> dict:
     return raw
 
 
-def demo_dir() -> Path:
-    return Path(__file__).parent / "demo"
+def demo_dir(name: str = DEMO_NAME) -> Path:
+    """The folder of a bundled demo set's train/validation/test.jsonl files."""
+    return Path(__file__).parent / "demo" / ("ner" if name == DEMO_NER_NAME else "")
+
+
+def demo_equation(data: str | None) -> str | None:
+    """The equation a bundled demo set is read with when --eqn is not given; None for any other data."""
+    return DEMO_EQUATIONS.get((data or DEMO_NAME).strip())
 
 
 def load_task_data(
@@ -151,9 +164,9 @@ def load_task_data(
     """
     data = (data or DEMO_NAME).strip()
     if eqn is None:
-        if data != DEMO_NAME:
+        eqn = demo_equation(data)
+        if eqn is None:
             raise TuneLabError("--eqn is required with --data, e.g. --eqn 'classify: label ~ sentence'")
-        eqn = DEMO_EQUATION
     equation = eqn if isinstance(eqn, Equation) else parse_equation(eqn)
     raw, name, where = _load_raw(data, columns)
     splits = {SPLIT_ALIASES.get(k, k): v for k, v in raw.items()}
@@ -179,7 +192,7 @@ def load_task_data(
 def absolute_data_spec(data: str) -> str:
     """The same --data with local paths made absolute, so a run's run.json works from any directory
     ("train=a.tsv,validation=b.tsv" -> each path absolute; demo and hub ids unchanged)."""
-    if not data or data == DEMO_NAME or data.startswith(("H:", "hub:")):
+    if not data or data in DEMO_EQUATIONS or data.startswith(("H:", "hub:")):
         return data
     if "=" in data and not Path(data).exists():
         parts = []
@@ -194,10 +207,10 @@ def absolute_data_spec(data: str) -> str:
 # ---------------------------------------------------------------- reading files and hub datasets
 
 def _load_raw(data: str, columns: list[str] | None) -> tuple[dict, str, "_Where"]:
-    if data == DEMO_NAME:
+    if data in DEMO_EQUATIONS:
         _refuse_columns(columns, "the demo data")
-        files = {s: demo_dir() / f"{s}.jsonl" for s in ("train", "validation", "test")}
-        return _load_files(files, None), "demo", _Where(files, "demo")
+        files = {s: demo_dir(data) / f"{s}.jsonl" for s in ("train", "validation", "test")}
+        return _load_files(files, None), data, _Where(files, data)
     if data.startswith(("H:", "hub:")):
         _refuse_columns(columns, f"hub dataset {data!r}")
         return _load_hub(data.split(":", 1)[1]), data, _Where({}, data)
@@ -206,7 +219,7 @@ def _load_raw(data: str, columns: list[str] | None) -> tuple[dict, str, "_Where"
         return _load_files(files, columns), data, _Where(files, data, headerless=bool(columns))
     path = Path(data).expanduser()
     if path.is_dir():
-        files = _split_files_in(path)
+        files = _split_files_in(path, columns)
     elif path.is_file() or path.suffix.lower() in FORMATS or os.sep in data:
         files = {"train": path}
     else:
@@ -218,7 +231,8 @@ def _load_raw(data: str, columns: list[str] | None) -> tuple[dict, str, "_Where"
 def _refuse_columns(columns: list[str] | None, what: str) -> None:
     if columns:
         raise TuneLabError(
-            f"--columns names the columns of a headerless CSV/TSV file, but {what} has its own column names; drop --columns"
+            f"--columns names the columns of a headerless CSV/TSV or CoNLL file, but {what} has its own column names; "
+            "drop --columns"
         )
 
 
@@ -244,11 +258,18 @@ def _explicit_splits(data: str) -> dict[str, Path]:
     return files
 
 
-def _split_files_in(directory: Path) -> dict[str, Path]:
+def _format_of(path: Path, columns: list[str] | None = None) -> str | None:
+    """The reader for a file by its extension ('csv', 'json', 'parquet', 'conll'), or None; a .txt file is CoNLL
+    when --columns names its columns."""
+    suffix = path.suffix.lower()
+    return FORMATS.get(suffix) or ("conll" if suffix == CONLL_TEXT and columns else None)
+
+
+def _split_files_in(directory: Path, columns: list[str] | None = None) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for child in sorted(directory.iterdir()):
         split = SPLIT_ALIASES.get(child.stem.lower())
-        if split and child.suffix.lower() in FORMATS:
+        if split and _format_of(child, columns):
             if split in files:
                 raise TuneLabError(
                     f"directory {str(directory)!r} holds two {split} files, {files[split].name} and {child.name}; "
@@ -263,15 +284,17 @@ def _split_files_in(directory: Path) -> dict[str, Path]:
     return files
 
 
-def _check_readable(path: Path) -> None:
+def _check_readable(path: Path, columns: list[str] | None = None) -> None:
     if not path.exists():
         if path.is_symlink():
             raise TuneLabError(f"data file {str(path)!r} is a symbolic link that leads nowhere (to a missing file, or in a loop)")
         raise TuneLabError(f"data file {str(path)!r} does not exist")
     if not path.is_file():
         raise TuneLabError(f"data path {str(path)!r} is not a file")
-    if path.suffix.lower() not in FORMATS:
-        raise TuneLabError(f"data file {str(path)!r}: unknown format; use one of {', '.join(FORMATS)}")
+    if _format_of(path, columns) is None:
+        hint = (" (a CoNLL file, one word per line? name its columns with --columns, e.g. --columns tokens,ner_tags)"
+                if path.suffix.lower() == CONLL_TEXT else "")
+        raise TuneLabError(f"data file {str(path)!r}: unknown format; use one of {', '.join(FORMATS)}{hint}")
     try:
         with open(path, "rb") as fh:
             head = fh.read(TEXT_SAMPLE_BYTES)
@@ -361,11 +384,13 @@ def _check_csv_start(path: Path, columns: list[str] | None, sep: str) -> None:
 
 def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
     for path in files.values():
-        _check_readable(path)
-    kinds = {FORMATS[p.suffix.lower()] for p in files.values()}
+        _check_readable(path, columns)
+    kinds = {_format_of(p, columns) for p in files.values()}
     if len(kinds) > 1:
-        raise TuneLabError("all split files must have the same format (CSV/TSV, JSON/JSONL or Parquet)")
+        raise TuneLabError("all split files must have the same format (CSV/TSV, JSON/JSONL, Parquet or CoNLL)")
     kind = kinds.pop()
+    if kind == "conll":
+        return _load_conll(files, columns)
     kwargs: dict = {}
     sep = ","
     if kind == "csv":
@@ -382,7 +407,7 @@ def _load_files(files: dict[str, Path], columns: list[str] | None) -> dict:
         if columns:
             kwargs["column_names"] = list(columns)
     elif columns:
-        raise TuneLabError("--columns names the columns of a headerless CSV/TSV file; JSON and Parquet files carry their own names, so drop --columns")
+        raise TuneLabError("--columns names the columns of a headerless CSV/TSV or CoNLL file; JSON and Parquet files carry their own names, so drop --columns")
     return {split: _load_one(kind, split, path, kwargs, sep, columns) for split, path in files.items()}
 
 
@@ -412,6 +437,89 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
         if found:
             raise TuneLabError(found) from None
         raise TuneLabError(f"could not parse {path}: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]}") from None
+
+
+# ---------------------------------------------------------------- CoNLL files
+
+def conll_sentences(path: Path):
+    """(first line number, number of columns of each of its lines) of every sentence of a CoNLL file: one word per
+    line, whitespace-separated columns, blank lines between sentences, -DOCSTART- lines skipped (as datasets'
+    own CoNLL reader reads it)."""
+    start, widths = 0, []
+    with open(path, encoding="utf-8-sig") as fh:       # text mode: Windows line ends read as one
+        for number, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("-DOCSTART-"):
+                if widths and not fields:
+                    yield start, widths
+                    start, widths = 0, []
+                continue
+            if not widths:
+                start = number
+            widths.append((number, len(fields)))
+    if widths:
+        yield start, widths
+
+
+def _conll_columns(files: dict[str, Path], columns: list[str] | None) -> dict[str, list[str]]:
+    """The column names of each CoNLL split file: --columns, else by the number of columns (CONLL_DEFAULT_COLUMNS).
+    A file of words alone (one column, a test file without tags) gets the first name. A line with another number
+    of columns than its file's first is refused, naming its file and line, as is a file whose count differs from
+    --columns (or from the other files)."""
+    names: dict[str, list[str]] = {}
+    first: tuple[Path, int, int] | None = None           # the first tagged file: path, line, width
+    for split, path in files.items():
+        width, start, sentences = None, 0, 0
+        for _, widths in conll_sentences(path):
+            sentences += 1
+            for number, found in widths:
+                if width is None:
+                    width, start = found, number
+                elif found != width:
+                    raise TuneLabError(f"{path} line {number}: {found} columns, but {path.name} line {start} has "
+                                       f"{width}; a CoNLL line holds one word and its tags, separated by spaces or tabs")
+        if not sentences:
+            raise TuneLabError(f"data file {str(path)!r} holds no sentences (CoNLL: one word per line, a blank line "
+                               "between sentences)")
+        expected = len(columns) if columns else (first[2] if first else None)
+        if width == 1 and (expected or 1) > 1:
+            names[split] = [columns[0] if columns else "tokens"]     # words only: unlabelled
+            continue
+        if expected is not None and width != expected:
+            whose = f"--columns names {expected}" if columns else f"{first[0].name} line {first[1]} has {first[2]}"
+            raise TuneLabError(f"{path} line {start}: {width} columns, but {whose}; a CoNLL line holds one word and "
+                               "its tags, separated by spaces or tabs")
+        first = first or (path, start, width)
+        if columns:
+            names[split] = list(columns)
+        elif width in CONLL_DEFAULT_COLUMNS:
+            names[split] = list(CONLL_DEFAULT_COLUMNS[width])
+        else:
+            raise TuneLabError(f"{path} has {width} columns per line; name them with --columns, e.g. "
+                               f"--columns tokens,{','.join(f'col{i}' for i in range(2, width + 1))}")
+    return names
+
+
+def _load_conll(files: dict[str, Path], columns: list[str] | None) -> dict:
+    """CoNLL split files through datasets' own CoNLL builder, each sentence one row of list columns."""
+    import datasets
+    from tqdm import tqdm
+
+    if columns and len(set(columns)) != len(columns):
+        raise TuneLabError(f"--columns names a column twice ({', '.join(columns)}); give each column its own name")
+    names = _conll_columns(files, columns)
+    datasets.disable_progress_bars()
+    tqdm.get_lock()                     # see _load_one
+    out = {}
+    for split, path in files.items():
+        try:
+            with _quiet():
+                out[split] = datasets.load_dataset("conll", data_files={split: glob.escape(str(path))}, split=split,
+                                                   column_names=names[split], encoding="utf-8-sig")
+        except Exception as err:
+            cause = err.__cause__ or err
+            raise TuneLabError(f"could not parse {path}: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]}") from None
+    return out
 
 
 class _quiet:
@@ -524,7 +632,11 @@ class _Where:
             return f"row {row + 1} of split {split!r} of {self.name}", None
         suffix = path.suffix.lower()
         try:
-            if FORMATS.get(suffix) == "csv":
+            if _format_of(path, [""]) == "conll":
+                for i, (start, _) in enumerate(conll_sentences(path)):
+                    if i == row:
+                        return f"{path} line {start}", None
+            elif FORMATS.get(suffix) == "csv":
                 skip = 0 if self.headerless else 1
                 for i, (line, fields) in enumerate(_csv_records(path, "\t" if suffix == ".tsv" else ",")):
                     if i - skip == row:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from . import cls_shortcut
 from .batching import encode_task_split
@@ -17,7 +16,7 @@ from .config import Setting
 from .data import float32_label_problem, hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
-from .inference import predict_outputs, score_outputs
+from .inference import count_broken, predict_outputs, score_outputs
 from .metrics import check_metric_name, default_figure_of_merit
 from .tasks.base import task_for
 from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
@@ -92,7 +91,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     cls_shortcut.install(clf)
     outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
                               cancel=cancel, progress=progress)
-    broken = sum(1 for row in outputs if not np.isfinite(row).all())
+    broken = count_broken(outputs)
     if broken:                                       # NaN weights (a run that diverged): no score would mean anything
         raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
                            "so its scores would be meaningless; its weights are broken (a run whose loss diverged?)")

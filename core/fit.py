@@ -83,7 +83,8 @@ class Setup:
     def encode(self, split: str) -> EncodedSplit:
         """One split of the data as the model reads it: token ids, lengths and label ids (or values)."""
         label2id = {name: i for i, name in enumerate(self.label_names)}
-        return encode_task_split(self.task, split, self.tokenizer, self.config.max_length, label2id)
+        return encode_task_split(self.task, split, self.tokenizer, self.config.max_length, label2id,
+                                 label_all_tokens=self.config.label_all_tokens)
 
     def score(self, outputs, encoded: EncodedSplit) -> dict[str, float]:
         """The task's scores of a model's outputs on an encoded split, the figure of merit among them."""
@@ -121,7 +122,8 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     tokenizer = load_tokenizer(model)
     label2id = {name: i for i, name in enumerate(task.label_names)}
     say(f"tokenizing train ({len(task.splits['train']):,} examples)")
-    train = encode_task_split(task, "train", tokenizer, config.max_length, label2id)
+    train = encode_task_split(task, "train", tokenizer, config.max_length, label2id,
+                              label_all_tokens=config.label_all_tokens)
     valid_split = next((s for s in ("validation", "test") if s in task.splits and task.labeled.get(s)), None)
     if valid_split is None and (config.early_stop or config.eval_every):
         flag = "--early-stop" if config.early_stop else "--eval-every"
@@ -129,7 +131,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
         raise TuneLabError(f"{flag} scores a validation split, but {task.name} has no labelled validation or test "
                            f"split{small}; give one (--data train=...,validation=...) or drop {flag}")
     task_for(task).check_trainable(task, label2id, train)
-    valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None
+    valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None   # scored per word
     plan_steps(config, len(train), _world_size(), resuming)   # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 

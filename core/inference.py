@@ -17,8 +17,9 @@ class ScoringCancelled(Exception):
 
 @torch.inference_mode()
 def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None,
-                    cancel=None, progress=None) -> np.ndarray:
-    """Logits (or regression values) for every example, in the split's order. `cancel` (a threading.Event) is
+                    cancel=None, progress=None) -> np.ndarray | list:
+    """Logits (or regression values) for every example, in the split's order: one array (examples, outputs), or,
+    for a model with an output per token, a list of (tokens, outputs) arrays cut to each example's length. `cancel` (a threading.Event) is
     checked between batches, so a stop request does not wait for a long pass to end; `progress(done, total)`
     hears how many examples are scored after each batch."""
     model.eval()
@@ -39,9 +40,19 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
         else:
             logits = model(**batch).logits
         logits = logits.float().cpu().numpy()
+        per_token = logits.ndim == 3
         for row, i in enumerate(index):
-            out[i] = logits[row]
+            out[i] = logits[row, :split.lengths[i]] if per_token else logits[row]
+    if out and out[0] is not None and np.ndim(out[0]) == 2:
+        return out
     return np.stack(out)
+
+
+def count_broken(outputs) -> int:
+    """How many examples have a NaN or infinite output (outputs as predict_outputs returns them)."""
+    if isinstance(outputs, list):
+        return sum(not np.isfinite(o).all() for o in outputs)
+    return int(np.count_nonzero(~np.isfinite(outputs).all(axis=-1)))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

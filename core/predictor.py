@@ -34,6 +34,7 @@ from .entities import OUTSIDE, group_entities, uses_entity_scheme, whitespace_wo
 from .models import (check_max_length, default_max_length, load_classifier, load_config, load_tokenizer,
                      max_positions, read_run_config, resolve_model)
 from .predict_input import is_blank
+from .tasks.base import task_for, task_of_model
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
 BATCH_SIZE: Setting = SETTINGS_BY_NAME["batch_size"]
@@ -73,39 +74,6 @@ class TokenPrediction:
     words_cut: int = 0            # how many words were not read (tagged O)
 
 
-def task_of_model(config, run_config: dict | None = None) -> str:
-    """The task keyword a model answers: its TuneLab run's equation when the task registry knows its keyword, else
-    its config's architecture (...ForTokenClassification: classify_tokens; a regression head: regress; else
-    classify). The one place a loaded model's task is decided."""
-    from .tasks.base import canonical_keyword
-
-    equation = (run_config or {}).get("equation")
-    if isinstance(equation, str) and ":" in equation:
-        found = canonical_keyword(equation.split(":", 1)[0].strip())
-        if found:
-            return found
-    get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
-    if any(str(a).endswith("ForTokenClassification") for a in get("architectures") or ()):
-        return "classify_tokens"
-    return "regress" if get("problem_type") == "regression" else "classify"
-
-
-def _head_of(keyword: str) -> tuple[bool, object]:
-    """(per_token, head class) of a task keyword, from the task registry (a keyword it does not know yet is a token
-    task only if it is classify_tokens)."""
-    from .tasks.base import task_for
-
-    try:
-        task = task_for(keyword)
-        return bool(task.per_token), task.head_class()
-    except TuneLabError:
-        if keyword != "classify_tokens":
-            raise
-        from transformers import AutoModelForTokenClassification
-
-        return True, AutoModelForTokenClassification
-
-
 class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
@@ -120,7 +88,8 @@ class Predictor:
         self.name = resolved.name
         self.tokenizer = load_tokenizer(resolved)
         self.task = task_of_model(load_config(resolved), _run_config(resolved))
-        self.per_token, head = _head_of(self.task)
+        kind = task_for(self.task)
+        self.per_token, head = kind.per_token, kind.head_class()
         self.model, self.new_head = load_classifier(resolved, head_class=head)
         self.device = pick_device(device)
         self.model.to(self.device).eval()

@@ -104,6 +104,8 @@ class DataSummary:
     in_train: dict = field(default_factory=dict)                # split -> rows whose input also occurs in train
     notes: list = field(default_factory=list)                   # one-line remarks: why a split reads as unlabelled
     warnings: list = field(default_factory=list)                # one line each: label values training cannot take
+    token_details: dict = field(default_factory=dict)           # token tasks, per split: words per sentence, words
+                                                                # beyond max_length, entities per type, scheme breaks
 
     def overlaps(self) -> list[Overlap]:
         """The splits other than train, with how many of their inputs also occur in train."""

@@ -75,14 +75,20 @@ class Task(ABC):
     # ---- encoding
 
     @abstractmethod
-    def encode(self, data, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None):
-        """One split of a TaskData as an EncodedSplit (labels aligned to the token ids, or None unlabelled)."""
+    def encode(self, data, split: str, tokenizer, max_length: int, label2id: dict[str, int] | None, **options):
+        """One split of a TaskData as an EncodedSplit (labels aligned to the token ids, or None unlabelled);
+        `options`: task settings from the config (label_all_tokens), ignored by tasks that have none."""
 
     # ---- the head
 
     @abstractmethod
     def head_class(self):
         """The transformers AutoModelFor... class this task trains."""
+
+    def fits_model(self, get) -> bool:
+        """Whether a model config (`get(key, default)` reads it) has this task's head."""
+        suffix = self.head_class().__name__.replace("AutoModel", "")
+        return any(str(a).endswith(suffix) for a in get("architectures") or ())
 
     def num_outputs(self, label_names) -> int:
         return len(label_names)
@@ -157,20 +163,24 @@ def register(task: Task) -> Task:
     return task
 
 
+_MODULES = ("sequence", "tokens")    # the task modules, in the order the CLI and the TUI list their keywords
+
+
 def _load_all() -> None:
-    if not _TASKS:
-        from . import sequence  # noqa: F401  (each module registers its tasks)
+    # every time, not only while the registry is empty: a caller may have imported one task module directly
+    from . import sequence, tokens  # noqa: F401  (each module registers its tasks)
 
 
 def all_tasks() -> list[Task]:
     _load_all()
-    return list(_TASKS.values())
+    order = {keyword: i for i, keyword in enumerate(_TASKS)}
+    return sorted(_TASKS.values(), key=lambda t: (_MODULES.index(type(t).__module__.rsplit(".", 1)[-1]),
+                                                  order[t.keyword]))
 
 
 def keywords() -> tuple[str, ...]:
     """The equation keywords TuneLab trains, in the order the CLI and the TUI list them."""
-    _load_all()
-    return tuple(_TASKS)
+    return tuple(task.keyword for task in all_tasks())
 
 
 def canonical_keyword(word: str) -> str | None:
@@ -188,6 +198,20 @@ def task_for(keyword) -> Task:
     if found is None:
         raise TuneLabError(f"unknown task keyword {keyword!r}; use one of: {', '.join(keywords())}")
     return _TASKS[found]
+
+
+def task_of_model(config, run_config: dict | None = None) -> str:
+    """The task keyword a trained model answers: its TuneLab run's equation when the registry knows its keyword,
+    else the first task whose head its config's architecture is (`fits_model`). The one place a loaded model's task
+    is decided (the Predictor, eval without --eqn, check, the screens)."""
+    equation = (run_config or {}).get("equation")
+    if isinstance(equation, str) and ":" in equation:
+        found = canonical_keyword(equation.split(":", 1)[0].strip())
+        if found:
+            return found
+    get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
+    tasks = all_tasks()
+    return next((task.keyword for task in tasks if task.fits_model(get)), tasks[0].keyword)
 
 
 def pad_ragged(rows: list, width: int, fill, dtype) -> np.ndarray:

@@ -149,7 +149,7 @@ class Classify(_SentenceTask):
                                "classification needs at least 2")
         _refuse_labels_train_lacks(data, label2id, train.labels)
 
-    def encode(self, data, split, tokenizer, max_length, label2id):
+    def encode(self, data, split, tokenizer, max_length, label2id, **options):
         from ..batching import encode
 
         labels = data.class_ids(split, label2id) if data.labeled.get(split) else None
@@ -157,6 +157,9 @@ class Classify(_SentenceTask):
 
     def model_kwargs(self, label_names) -> dict:
         return {"id2label": dict(enumerate(label_names)), "problem_type": "single_label_classification"}
+
+    def fits_model(self, get) -> bool:
+        return get("problem_type") != "regression" and (super().fits_model(get) or not get("architectures"))
 
     def score(self, outputs, encoded, label_names, metric):
         from ..metrics import classification_scores, score
@@ -194,7 +197,7 @@ class Regress(_SentenceTask):
     metrics = REGRESSION_METRICS
     has_classes = False
 
-    def encode(self, data, split, tokenizer, max_length, label2id):
+    def encode(self, data, split, tokenizer, max_length, label2id, **options):
         from ..batching import encode, float32_labels
 
         labels = None
@@ -207,6 +210,9 @@ class Regress(_SentenceTask):
 
     def model_kwargs(self, label_names) -> dict:
         return {"num_labels": 1, "problem_type": "regression"}
+
+    def fits_model(self, get) -> bool:
+        return get("problem_type") == "regression"
 
     def score(self, outputs, encoded, label_names, metric):
         from ..metrics import regression_scores, score
@@ -329,6 +335,9 @@ def check_text_inputs(ds, equation: Equation, split: str, name: str, where) -> N
         dtype = getattr(feature, "dtype", None)
         if dtype in ("string", "large_string"):
             continue
+        if type(feature).__name__ in ("List", "Sequence", "LargeList"):   # words, one per item: token tags
+            raise TuneLabError(f"input column {col!r} in split {split!r} of {name} holds lists (words), so the data "
+                               f"looks like token tags: use classify_tokens: {equation.label} ~ {col}")
         if type(feature).__name__ == "Json" and where is not None:  # JSON rows disagree on the type of this field
             for row, value in enumerate(column_values(ds, col)):
                 if value is not None and not isinstance(value, str):
@@ -500,6 +509,10 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
             if dtype is None or not dtype.startswith(("int", "uint", "float")):
                 raise TuneLabError(f"regress needs numeric values in {col!r}; split {split!r} of {name} holds {dtype or 'non-scalar'} values")
             continue
+        if type(feature).__name__ in ("List", "Sequence", "LargeList"):
+            raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings but lists, "
+                               f"as token tags are (a tag per word): for those use classify_tokens: {col} ~ "
+                               f"{' + '.join(equation.inputs)}")
         if dtype is None or dtype.startswith(("list", "struct")) or dtype == "null":
             raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings")
         if dtype.startswith("float"):

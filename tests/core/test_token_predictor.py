@@ -9,7 +9,8 @@ import pytest
 
 from crafted_tagger import SENTENCE, TAGS, build_tagger
 from tunelab.core.errors import TuneLabError
-from tunelab.core.predictor import Predictor, TokenPrediction, task_of_model
+from tunelab.core.predictor import Predictor, TokenPrediction
+from tunelab.core.tasks.base import task_of_model
 
 SENTENCES = [SENTENCE, "the cats sat on the mat.", "Paris, near the big red table: a dog ran!", "xyz qrs the cat"]
 

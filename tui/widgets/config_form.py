@@ -36,6 +36,8 @@ def value_text(value) -> str:
     """A setting's value as the form shows it: '' for None, 5e-05, 4, a,b,c."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (tuple, list)):
         return ",".join(value)
     if isinstance(value, float):
@@ -50,6 +52,11 @@ def parse_value(s: Setting, text: str):
     text = text.strip()
     if s.kind is tuple:
         return tuple(c.strip() for c in text.split(",")) if text else None
+    if s.kind is bool:
+        word = text.lower()
+        if word in ("true", "yes", "on", "1"):
+            return True
+        return False if word in ("false", "no", "off", "0", "") else text
     if text == "":
         return None if (s.optional or s.kind in (int, float)) else ""
     if s.kind is int:

@@ -10,8 +10,9 @@ from rich.segment import Segment
 from rich.text import Text
 
 MODEL_HELP = "a hub id (bert-base-uncased), a local model directory, a run directory, or minilm-l6 (bundled, the default)"
-DATA_HELP = ("demo (bundled, the default), a CSV/TSV/JSON/JSONL/Parquet file, a directory of train/validation/test "
-             "files, explicit splits train=a.tsv,validation=b.tsv, or a hub dataset H:glue,cola")
+DATA_HELP = ("demo (bundled, the default), demo-ner (bundled NER), a CSV/TSV/JSON/JSONL/Parquet/CoNLL file, a "
+             "directory of train/validation/test files, explicit splits train=a.tsv,validation=b.tsv, or a hub dataset "
+             "H:glue,cola")
 EQN_HELP = "gft equation: 'classify: label ~ sentence', 'classify: label ~ sentence1 + sentence2', 'regress: score ~ a + b'"
 
 class SafeStream:
@@ -141,7 +142,8 @@ def add_data(parser, default: str | None = "demo", note: str = "") -> None:
     parser.add_argument("--data", default=default, help=data_help + note)
     parser.add_argument("--eqn", default=None, help=EQN_HELP + " (default for demo data: 'classify: label ~ sentence')")
     parser.add_argument("--columns", default=None, type=_columns,
-                        help="names for the columns of a headerless CSV/TSV, e.g. source,label,mark,sentence")
+                        help="names for the columns of a headerless CSV/TSV, e.g. source,label,mark,sentence, or of a "
+                             "CoNLL file, e.g. tokens,pos_tags,chunk_tags,ner_tags")
 
 
 def add_json(parser) -> None:

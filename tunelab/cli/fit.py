@@ -38,6 +38,9 @@ def register(sub) -> None:
     for s in SETTINGS:
         if not s.flag:
             continue                          # --model/--data/--eqn/--columns come from the shared helpers
+        if s.kind is bool:                    # an on/off switch: the flag turns it on
+            p.add_argument(s.flag, action="store_const", const=True, default=None, help=s.help)
+            continue
         kind = _typed(s.kind) if s.kind in (int, float) else str
         default = "" if s.default in (None, "") else f" (default: {s.default})"
         p.add_argument(s.flag, type=kind, default=None, metavar=s.metavar, help=s.help + default)

@@ -68,7 +68,8 @@ def run(args) -> int:
             table.add_column(col, justify="right", no_wrap=True)
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
-            labels = _balance(bal, n) if "mean" not in bal else f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
+            per = s.token_details.get(split, {}).get("words", n)    # tags are counted per word, labels per row
+            labels = _balance(bal, per) if "mean" not in bal else f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
             table.add_row(Text(split), str(n), Text(labels or "(unlabelled)"), f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
@@ -76,7 +77,7 @@ def run(args) -> int:
         console.print(table)
         from tunelab.core.overlap import overlap_line
 
-        for line in [overlap_line([o]) for o in s.overlaps()] + s.notes + s.warnings:   # plain text, never markup
+        for line in [overlap_line([o]) for o in s.overlaps()] + _token_lines(s) + s.notes + s.warnings:   # plain text
             console.print(line, markup=False, highlight=False)
         return 0
     m = summarize_model(args.model, args.freeze_layers, trust_remote_code=args.trust_remote_code)
@@ -96,6 +97,23 @@ def run(args) -> int:
         table.add_row(Text(row["name"]), f"{row['parameters']:,}", f"{row['trainable']:,}")
     console.print(table)
     return 0
+
+
+def _token_lines(s) -> list[str]:
+    """For token tags, per split: words per sentence, words past --max-length, entities per type, scheme breaks."""
+    lines = []
+    for split, d in s.token_details.items():
+        w = d["words_per_sentence"]
+        cut = d["words_beyond_max_length"]
+        parts = [f"{split}: {d['words']:,} words, p50/p90/p99/max {w['p50']}/{w['p90']}/{w['p99']}/{w['max']} a sentence",
+                 f"{cut:,} words ({cut / max(1, d['words']):.2%}) beyond --max-length {s.max_length} (scored as missed)"]
+        if "entities" in d:
+            parts.append("entities " + (", ".join(f"{k} {v:,}" for k, v in d["entities"].items()) or "none"))
+            parts.append(f"{d['sentences_without_entity']:,} sentences without an entity")
+            if d["scheme_breaks"]:
+                parts.append(f"{d['scheme_breaks']:,} tag rows break IOB2 ({'; '.join(d['scheme_break_examples'])})")
+        lines.append("; ".join(parts))
+    return lines
 
 
 def _number(value: float) -> str:
