@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import math
 import re
 import time
@@ -30,7 +29,7 @@ from .data import TaskData, float32_label_problem, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError, some_of
 from .inference import predict_outputs, softmax
-from .metrics import classification_scores, default_figure_of_merit, regression_scores
+from .tasks.base import task_for, task_of_model
 from .models import default_max_length, load_classifier, load_config, load_tokenizer, max_positions, read_run_config, resolve_model
 
 STATUSES = ("pass", "warn", "fail")
@@ -136,9 +135,10 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     # ---- the model loads with its tokenizer (a broken checkpoint is a failed check, not a crash)
     try:
         config = load_config(resolved)
+        kind = task_for(task) if task is not None else task_for(task_of_model(config, run))
         tokenizer = load_tokenizer(resolved)
         torch.manual_seed(seed)               # a new head comes out the same on every run
-        clf, new_head = load_classifier(resolved, **_head_kwargs(config, task))
+        clf, new_head = load_classifier(resolved, head_class=kind.head_class(), **_head_kwargs(config, task, kind))
     except TuneLabError as err:
         add("loads", "fail", str(err))
         return report()
@@ -159,7 +159,7 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     checks.append(_round_trip(tokenizer))
 
     # ---- one forward pass over varied inputs: labels, probabilities, varied predictions, attention
-    inputs = _sample_inputs(task) if task else list(VARIED_INPUTS)
+    inputs = kind.example_texts(task, task.eval_split_name(), 8) if task else list(VARIED_INPUTS)
     split = encode(tokenizer, inputs, max_length=max_length)
     batch = {k: v.to(dev) for k, v in collate(split, np.arange(len(split)), tokenizer.pad_token_id or 0).items()}
     fast = clf.config._attn_implementation
@@ -171,8 +171,10 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         out = clf(**batch, output_attentions=True)
     clf.set_attn_implementation(fast)
     logits = out.logits.float().cpu().numpy()
+    if logits.ndim == 3:                      # a tag per token: judge the rows of real tokens
+        logits = logits[batch["attention_mask"].bool().cpu().numpy()]
     head_size = logits.shape[-1]
-    label2id, label_check = _label_mapping(clf.config, head_size, new_head, task)
+    label2id, label_check = _label_mapping(clf.config, head_size, new_head, task, kind)
     checks.append(label_check)
     checks.append(_probabilities(logits))
     checks.append(_predictions_vary(logits, clf.config, new_head))
@@ -186,20 +188,18 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         if label2id is None:
             add("beats_baseline", "fail", "skipped: the model's labels do not match the data's (see label_mapping)")
             return report()
-        checks.append(_beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, seed, max_length, dev, figures))
+        checks.append(_beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed, max_length, dev, figures))
         lrs = OVERFIT_LRS if overfit_lr is None else (overfit_lr,)
-        checks.append(_overfits_batch(clf, tokenizer, task, label2id, overfit_examples, overfit_steps, lrs,
+        checks.append(_overfits_batch(clf, tokenizer, task, kind, label2id, overfit_examples, overfit_steps, lrs,
                                       seed, max_length, dev, figures))
     return report()
 
 
-def _head_kwargs(config, task: TaskData | None) -> dict:
-    """Keep a trained classification head as it is; give a bare encoder a head shaped for the data."""
-    if any(a.endswith("ForSequenceClassification") for a in getattr(config, "architectures", None) or []) or task is None:
+def _head_kwargs(config, task: TaskData | None, kind) -> dict:
+    """Keep a trained head of the task's kind as it is; give a bare encoder a head shaped for the data."""
+    if task is None or kind.fits_model(lambda key, default=None: getattr(config, key, default)):
         return {}
-    if task.equation.task == "regress":
-        return {"num_labels": 1, "problem_type": "regression"}
-    return {"id2label": dict(enumerate(task.label_names))}
+    return kind.model_kwargs(task.label_names)
 
 
 # ---------------------------------------------------------------- the checks without data
@@ -226,12 +226,12 @@ def _round_trip(tokenizer) -> CheckResult:
                        f"{len(lost)} of {len(ROUND_TRIP_PLAIN + ROUND_TRIP_ODD)} sentences lose characters, e.g. {text!r} decodes as {back!r}{case}")
 
 
-def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None) -> tuple[dict | None, CheckResult]:
+def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None, kind) -> tuple[dict | None, CheckResult]:
     """The check, and the map from the data's label names to head outputs (None where they do not match)."""
     names = [str(config.id2label[i]) for i in sorted(config.id2label)] if config.id2label else []
     if len(names) != head_size:
         return None, CheckResult("label_mapping", "fail", f"the config names {len(names)} labels but the head has {head_size} outputs")
-    if head_size == 1 or (task is not None and task.equation.task == "regress"):
+    if head_size == 1 or (task is not None and not kind.has_classes):
         if head_size != 1:
             return None, CheckResult("label_mapping", "fail", f"a regress equation needs one output; the head has {head_size}")
         return {}, CheckResult("label_mapping", "warn" if new_head else "pass",
@@ -306,19 +306,6 @@ def _attention_rows(attentions, mask: torch.Tensor) -> CheckResult:
 
 # ---------------------------------------------------------------- the checks with data
 
-def _sample_inputs(task: TaskData, n: int = 8) -> list:
-    """Up to n inputs of the held-out split, taking the labels in turn so that classes are mixed."""
-    split = task.eval_split_name()
-    sample = task.sample(split, 200, 0)
-    texts = sample.texts(split)
-    if task.equation.task == "regress":
-        return list(texts[:n])
-    by_label: dict[str, list] = {}
-    for text, label in zip(texts, sample.labels(split)):
-        by_label.setdefault(str(label), []).append(text)
-    return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
-
-
 def _train_overlap(task: TaskData) -> CheckResult | None:
     """Held-out inputs (the same text, or pair) that are also train inputs: their scores measure memory."""
     from .overlap import Overlap, count_in_split, index_split, overlap_line
@@ -335,33 +322,18 @@ def _train_overlap(task: TaskData) -> CheckResult | None:
     return CheckResult("train_overlap", "pass", f"none of the {counted} inputs occurs in train")
 
 
-def _baseline_preds(task: TaskData, label2id: dict, labels: np.ndarray) -> tuple[np.ndarray, str]:
-    """Always the train split's most frequent label (or its mean value), else the scored sample's own."""
-    col = task.equation.label
-    if task.equation.task == "regress":
-        value = float(np.mean(task.split("train")[col] if task.labeled.get("train") else labels))
-        return np.full(len(labels), value), f"always {value:.3g} (the mean)"
-    ids = task.class_ids("train", label2id) if task.labeled.get("train") else labels
-    top = int(np.bincount(ids).argmax())
-    name = next(n for n, i in label2id.items() if i == top)
-    return np.full(len(labels), top), f"always {name!r}"
-
-
-def _beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, seed, max_length, dev, figures) -> CheckResult:
+def _beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed, max_length, dev, figures) -> CheckResult:
     split = task.eval_split_name()
-    enc = encode_task_split(task.sample(split, limit, seed), split, tokenizer, max_length, label2id)
+    sample = task.sample(split, limit, seed)
+    enc = encode_task_split(sample, split, tokenizer, max_length, label2id)
     outputs = predict_outputs(clf, enc, 64, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
-    metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
-    base_preds, base_name = _baseline_preds(task, label2id, enc.labels)
-    if task.equation.task == "regress":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # SciPy warns on a near-constant prediction; its correlation is still reported
-            scores, base = regression_scores(outputs[:, 0], enc.labels), regression_scores(base_preds, enc.labels)
-        shown = (metric, "mse")
-    else:
-        scores = classification_scores(outputs.argmax(-1), enc.labels, head_size)
-        base = classification_scores(base_preds, enc.labels, head_size)
-        shown = ("accuracy",) + ((metric,) if metric != "accuracy" else ())
+    metric = kind.default_metric(task.label_names, task.name, task.equation.is_pair)
+    names = [str(clf.config.id2label[i]) for i in range(clf.config.num_labels)]   # the head's outputs, in order
+    base_outputs, base_name = kind.baseline_outputs(task, enc, label2id, outputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # SciPy warns on a near-constant prediction; its correlation is still reported
+        scores, base = kind.score(outputs, enc, names, metric), kind.score(base_outputs, enc, names, metric)
+    shown = kind.shown_beside(metric)
     better = scores[metric] > base[metric]          # the figure of merit decides; the other scores inform
     figures.update(split=split, examples=len(enc), figure_of_merit=metric, scores=scores, baseline=base_name, baseline_scores=base)
     versus = "; ".join(f"{m} {scores[m]:.3f} vs {base[m]:.3f}" for m in shown)
@@ -374,7 +346,7 @@ def _beats_baseline(clf, tokenizer, task, label2id, head_size, new_head, limit, 
     return CheckResult("beats_baseline", "fail", f"{detail}: no better than the baseline")
 
 
-def _overfits_batch(clf, tokenizer, task, label2id, n, steps, lrs, seed, max_length, dev, figures) -> CheckResult:
+def _overfits_batch(clf, tokenizer, task, kind, label2id, n, steps, lrs, seed, max_length, dev, figures) -> CheckResult:
     """Train copies of the model on one fixed batch, dropout off: a trainable model fits it in a few dozen steps.
 
     It passes when the loss falls to OVERFIT_RATIO of where it started with, for a classifier, every example of the
@@ -390,7 +362,7 @@ def _overfits_batch(clf, tokenizer, task, label2id, n, steps, lrs, seed, max_len
     split = "train" if task.labeled.get("train") else task.eval_split_name()
     enc = encode_task_split(task.sample(split, n, seed), split, tokenizer, max_length, label2id)
     batch = {k: v.to(dev) for k, v in collate(enc, np.arange(len(enc)), tokenizer.pad_token_id or 0).items()}
-    regress = task.equation.task == "regress"
+    regress = not kind.has_classes
     head = f"{len(enc)} examples"
     if not any(p.requires_grad for p in clf.parameters()):
         return CheckResult("overfits_batch", "fail", f"{head}: no weight is trainable (every parameter is frozen)")
@@ -430,7 +402,7 @@ def _batch_loss(logits: torch.Tensor, labels: torch.Tensor, regress: bool) -> fl
     logits = logits.detach().double()
     if regress:
         return float(torch.nn.functional.mse_loss(logits.view(-1), labels.double().view(-1)))
-    return float(torch.nn.functional.cross_entropy(logits, labels))
+    return float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)))  # -100: skipped
 
 
 def _fit_batch(clf, batch, lr, steps, seed, regress) -> dict:
@@ -457,7 +429,8 @@ def _fit_batch(clf, batch, lr, steps, seed, regress) -> dict:
             # from the start: the model is broken; later: the rate is too high for it
             return result(False, f"the loss is {loss if not math.isfinite(loss) else out.loss.item()} at step {step}", fatal=not losses)
         losses.append(loss)
-        accuracy = None if regress else float((out.logits.argmax(-1) == batch["labels"]).float().mean())
+        scored = batch["labels"] != -100                      # a tag per word: sub-words after the first are not
+        accuracy = None if regress else float((out.logits.argmax(-1) == batch["labels"])[scored].float().mean())
         if loss <= OVERFIT_RATIO * losses[0] and loss < losses[0] and (regress or accuracy == 1.0):
             return result(True)
         if step == steps:

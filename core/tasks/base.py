@@ -109,6 +109,21 @@ class Task(ABC):
         """The data's likely part in a NaN or infinite training loss (`train`: the encoded train split), or None."""
         return None
 
+    # ---- what `tunelab check` tries
+
+    @abstractmethod
+    def example_texts(self, data, split: str, n: int) -> list:
+        """Up to n inputs of `split` as a tokenizer reads them (strings, or pairs), varied (classes mixed)."""
+
+    @abstractmethod
+    def baseline_outputs(self, data, encoded, label2id: dict[str, int], outputs):
+        """Outputs shaped like `outputs` (a model's on `encoded`) of the constant guess a model must beat (train's
+        majority class, its mean value, no entity), and that guess in words."""
+
+    def shown_beside(self, metric: str) -> tuple[str, ...]:
+        """The scores `check` shows for the figure of merit `metric`."""
+        return (metric,)
+
     # ---- scores
 
     @abstractmethod

@@ -113,6 +113,19 @@ class _SentenceTask(Task):
                            ordered(majority_accuracy), ordered(histogram), ordered(in_train), notes,
                            warnings)
 
+    def example_texts(self, data, split, n):
+        """Up to n inputs of `split`, taking the labels in turn so that classes are mixed."""
+        import itertools
+
+        sample = data.sample(split, 200, 0)
+        texts = sample.texts(split)
+        if not self.has_classes:
+            return list(texts[:n])
+        by_label: dict[str, list] = {}
+        for text, label in zip(texts, sample.labels(split)):
+            by_label.setdefault(str(label), []).append(text)
+        return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
+
     def cat_header(self, equation):
         return ["split", equation.label, *equation.inputs]
 
@@ -157,6 +170,17 @@ class Classify(_SentenceTask):
 
     def model_kwargs(self, label_names) -> dict:
         return {"id2label": dict(enumerate(label_names)), "problem_type": "single_label_classification"}
+
+    def baseline_outputs(self, data, encoded, label2id, outputs):
+        """Always the train split's most frequent class (else the scored split's own), as one-hot logits."""
+        ids = data.class_ids("train", label2id) if data.labeled.get("train") else encoded.labels
+        top = int(np.bincount(ids).argmax())
+        guess = np.zeros_like(np.asarray(outputs))
+        guess[:, top] = 1.0
+        return guess, f"always {next(n for n, i in label2id.items() if i == top)!r}"
+
+    def shown_beside(self, metric):
+        return ("accuracy",) + ((metric,) if metric != "accuracy" else ())
 
     def fits_model(self, get) -> bool:
         return get("problem_type") != "regression" and (super().fits_model(get) or not get("architectures"))
@@ -210,6 +234,15 @@ class Regress(_SentenceTask):
 
     def model_kwargs(self, label_names) -> dict:
         return {"num_labels": 1, "problem_type": "regression"}
+
+    def baseline_outputs(self, data, encoded, label2id, outputs):
+        """Always the train split's mean value (else the scored split's own)."""
+        col = data.equation.label
+        value = float(np.mean(data.split("train")[col] if data.labeled.get("train") else encoded.labels))
+        return np.full((len(encoded), 1), value), f"always {value:.3g} (the mean)"
+
+    def shown_beside(self, metric):
+        return tuple(dict.fromkeys((metric, "mse")))
 
     def fits_model(self, get) -> bool:
         return get("problem_type") == "regression"

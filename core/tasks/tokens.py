@@ -245,6 +245,25 @@ class TokenTagging(Task):
                            baseline, data.held_out_validation, OUTSIDE if OUTSIDE in names else None,
                            token_details=details)
 
+    # ---- what `tunelab check` tries
+
+    def example_texts(self, data, split, n):
+        """Up to n sentences of `split`, their words joined by spaces (as a user types them)."""
+        sample = data.sample(split, n, 0)
+        return [" ".join(words) for words in self.words(sample, split)]
+
+    def baseline_outputs(self, data, encoded, label2id, outputs):
+        """No entity anywhere: every word tagged O (the most frequent tag in any NER data)."""
+        guesses = []
+        for logits in outputs:
+            guess = np.zeros_like(np.asarray(logits))
+            guess[:, label2id.get(OUTSIDE, 0)] = 1.0
+            guesses.append(guess)
+        return guesses, f"always {OUTSIDE!r}"
+
+    def shown_beside(self, metric):
+        return tuple(dict.fromkeys((metric, "token_accuracy")))
+
     # ---- what `tunelab cat` prints: CoNLL-style word<TAB>tag lines, a blank line between sentences
 
     def cat_header(self, equation):
