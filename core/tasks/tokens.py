@@ -51,6 +51,9 @@ class TokenTagging(Task):
         if tags not in ds.column_names:
             return
         feature = ds.features[tags]
+        if _is_text(feature) and columns and len(ds) and str(ds[0][tags]).strip().lower() in {c.lower() for c in columns}:
+            raise TuneLabError(f"{where(split, 0)} looks like a header row ({shorten(ds[0][tags])} in column {tags!r}), "
+                               "but --columns says the file has none; drop --columns and use the file's own column names")
         if _is_list(feature) or _is_text(feature) or _is_json(feature):
             return
         if type(feature).__name__ in ("Value", "ClassLabel"):

@@ -341,3 +341,12 @@ def test_label_all_tokens_is_a_fit_setting_with_a_switch():
     assert FitConfig.from_dict({"label_all_tokens": True}).label_all_tokens is True
     with pytest.raises(TuneLabError, match="true or false"):
         FitConfig(label_all_tokens="yes").validate()
+
+
+def test_gft_form_in_a_headerless_tsv_and_its_header_read_as_data(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("the cat sat\tO B-PER O\nnear keys\tO B-LOC\n")
+    data = load_task_data(str(path), "ner: tags ~ text", columns=["text", "tags"], hold_out=False)
+    assert task_for(data).tags(data, "train") == [["O", "B-PER", "O"], ["O", "B-LOC"]]
+    path.write_text("text\ttags\nthe cat sat\tO B-PER O\n")
+    assert "looks like a header row" in _refusal(str(path), "ner: tags ~ words", columns=["words", "tags"])
