@@ -228,6 +228,9 @@ def encode_words(tokenizer, words: list[list[str]], tags: list[np.ndarray] | Non
     words = [list(w) for w in words]
     if not words:
         raise TuneLabError("nothing to encode: the input is empty")
+    if not getattr(tokenizer, "is_fast", False):
+        raise TuneLabError(f"token tagging needs a fast tokenizer, which says which word each sub-word comes from; "
+                           f"{type(tokenizer).__name__} is a slow one (save the model's tokenizer.json beside it)")
     ids, word_ids, truncated, cut = [], [], 0, 0
     unk = tokenizer.unk_token
     for start in range(0, len(words), chunk):

@@ -182,6 +182,7 @@ class _FakeTok:
     """Stands in for a tokenizer where the scoring path is what is tested."""
 
     unk_token = "[UNK]"
+    is_fast = True
 
     def __call__(self, words, **kw):
         class Enc(dict):
@@ -350,3 +351,11 @@ def test_gft_form_in_a_headerless_tsv_and_its_header_read_as_data(tmp_path):
     assert task_for(data).tags(data, "train") == [["O", "B-PER", "O"], ["O", "B-LOC"]]
     path.write_text("text\ttags\nthe cat sat\tO B-PER O\n")
     assert "looks like a header row" in _refusal(str(path), "ner: tags ~ words", columns=["words", "tags"])
+
+
+def test_a_slow_tokenizer_is_refused_in_one_line(tiny_bert):
+    from transformers import BertTokenizer
+
+    slow = BertTokenizer.from_pretrained(tiny_bert)
+    with pytest.raises(TuneLabError, match="needs a fast tokenizer"):
+        encode_words(slow, [["the", "cat"]], None, max_length=16)
