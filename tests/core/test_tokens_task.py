@@ -353,9 +353,8 @@ def test_gft_form_in_a_headerless_tsv_and_its_header_read_as_data(tmp_path):
     assert "looks like a header row" in _refusal(str(path), "ner: tags ~ words", columns=["words", "tags"])
 
 
-def test_a_slow_tokenizer_is_refused_in_one_line(tiny_bert):
-    from transformers import BertTokenizer
-
-    slow = BertTokenizer.from_pretrained(tiny_bert)
+def test_a_slow_tokenizer_is_refused_in_one_line():
+    slow = _FakeTok()
+    slow.is_fast = False          # a Python tokenizer: no word_ids to align tags with
     with pytest.raises(TuneLabError, match="needs a fast tokenizer"):
         encode_words(slow, [["the", "cat"]], None, max_length=16)
