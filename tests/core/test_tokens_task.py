@@ -358,3 +358,10 @@ def test_a_slow_tokenizer_is_refused_in_one_line():
     slow.is_fast = False          # a Python tokenizer: no word_ids to align tags with
     with pytest.raises(TuneLabError, match="needs a fast tokenizer"):
         encode_words(slow, [["the", "cat"]], None, max_length=16)
+
+
+def test_count_broken_reads_per_token_outputs_and_stacked_ones():
+    from tunelab.core.inference import count_broken
+
+    assert count_broken([np.ones((3, 2)), np.array([[np.nan, 0.0]]), np.zeros((1, 2))]) == 1
+    assert count_broken(np.array([[0.0, np.inf], [1.0, 2.0]])) == 1
