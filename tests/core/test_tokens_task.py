@@ -365,3 +365,16 @@ def test_count_broken_reads_per_token_outputs_and_stacked_ones():
 
     assert count_broken([np.ones((3, 2)), np.array([[np.nan, 0.0]]), np.zeros((1, 2))]) == 1
     assert count_broken(np.array([[0.0, np.inf], [1.0, 2.0]])) == 1
+
+
+def test_word_probabilities_are_per_word_and_nan_for_cut_words(tokenizer):
+    from tunelab.core.tasks.tokens import word_probabilities
+
+    words = [["the", "cabinetxy", "sat", "on", "the", "mat", "near", "the", "big", "dog"]]
+    gold = ["O", "B-LOC", "O", "O", "O", "O", "O", "O", "B-PER", "I-PER"]
+    enc = encode_words(tokenizer, words, [np.array([L2I[t] for t in gold])], max_length=8)
+    probs = word_probabilities(_logits_for(enc, [gold]), enc)[0]
+    assert probs.shape == (10, len(TAGS))
+    kept = 10 - enc.words_cut
+    assert np.allclose(probs[:kept].sum(-1), 1.0) and np.isnan(probs[kept:]).all()
+    assert probs[1].argmax() == L2I["B-LOC"]
