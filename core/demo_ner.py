@@ -8,8 +8,10 @@ that hold a place's name, "Tour de France" is an event. A frame may get an openi
 ,", ", officials said ."), which may hold an entity too.
 
 Frames, not sentences, are split 80/10/10 between train, validation and test, so no test sentence is a copy of a
-training one with other names in it: a model must read the context it was not trained on. The entity names are
-shared by all splits, as in most NER data. Rows are `{"tokens": [...], "ner_tags": [...]}` with tags as strings.
+training one with other names in it: a model must read the context it was not trained on. A quarter of each list
+of names is held out of train, and validation and test sentences draw from those half the time, so a model must
+also tag names it has never seen. Some names are ambiguous across types, as real ones are ("Jordan" the person and
+the country, "Washington" the person, the place and, in "Washington Post", the newspaper). Rows are `{"tokens": [...], "ner_tags": [...]}` with tags as strings.
 
 The jsonl files are what TuneLab loads; this module is only run to regenerate them, byte for byte, with
 
@@ -32,28 +34,32 @@ EQUATION = "classify_tokens: ner_tags ~ tokens"
 
 # ---------------------------------------------------------------- names
 
-FIRST = ("Angela Barack Maria John Fatima Wei Olga Pedro Aisha Hans Yuki Carlos Emma Ahmed Sofia Ivan Priya Lars "
+FIRST = ("Jordan Florence Chelsea Victoria Georgia Paris Angela Barack Maria John Fatima Wei Olga Pedro Aisha Hans Yuki Carlos Emma Ahmed Sofia Ivan Priya Lars "
          "Chloe Kenji Amara Luca Nadia Omar Elena Tom Grace Mateo Ingrid Samuel Mei Rafael Leila David Anna Jonas "
          "Zara Victor Hannah Kofi").split()
 LAST = ("Merkel Obama Garcia Smith Haddad Zhang Petrova Alvarez Okafor Schmidt Tanaka Rossi Dubois Kowalski "
         "Nakamura Johansson Mensah Silva Novak Fischer Moreau Ivanova Costa Brown Lindqvist Kim Rahman Bianchi "
-        "Herrera Weber Adeyemi Larsen Santos Muller Chen Fernandes Walker Jensen").split()
+        "Herrera Weber Adeyemi Larsen Santos Muller Chen Fernandes Walker Jensen Lincoln Ford Washington Jordan "
+        "Chelsea").split()
 ORG = ["Bank of America", "University of Paris", "Bank of Canada", "University of Chicago", "Royal Bank of Scotland",
        "New York Times", "General Motors", "Siemens", "Reuters", "United Nations", "European Union", "Red Cross",
        "Ford Motor Company", "Deutsche Bank", "Toyota", "Microsoft", "World Health Organization", "Boston Celtics",
        "Real Madrid", "Manchester United", "Greenpeace", "Nestle", "Airbus", "Samsung Electronics", "BBC",
        "Amnesty International", "Bank of Japan", "University of Oxford", "Texas Instruments", "Tokyo Electric Power",
        "Sydney Opera House Trust", "African Union", "Volkswagen", "Goldman Sachs", "Paris Saint-Germain",
-       "National Bank of Egypt", "Harvard University", "Interpol", "Oxfam", "Philips"]
+       "National Bank of Egypt", "Harvard University", "Interpol", "Oxfam", "Philips", "Washington Post", "Chelsea",
+       "Florence Symphony Orchestra", "Lincoln Center", "Georgia Power"]
 LOC = ["Paris", "New York", "Germany", "South Africa", "Rio de Janeiro", "Tokyo", "Lagos", "Canada", "the Alps",
        "Berlin", "Chicago", "Mexico City", "Brazil", "India", "Cairo", "Sydney", "Norway", "Lake Geneva", "Kenya",
        "Scotland", "Hong Kong", "Madrid", "Texas", "Sao Paulo", "Istanbul", "Vietnam", "Buenos Aires", "Oslo",
        "Peru", "the Nile", "Los Angeles", "Poland", "Seoul", "Dublin", "Chile", "Nairobi", "Bavaria", "Quebec",
-       "Lisbon", "Egypt", "Mount Kenya", "the Sahara"]
+       "Lisbon", "Egypt", "Mount Kenya", "the Sahara", "Jordan", "Washington", "Florence", "Victoria", "Georgia",
+       "Lincoln"]
 MISC = ["German", "French", "World Cup", "Olympic Games", "Nobel Prize", "Tour de France", "Christmas", "English",
         "Japanese", "Brazilian", "Ramadan", "Champions League", "Grammy Award", "Spanish", "Oscar", "Euro 2024",
         "Chinese", "Swahili", "Australian Open", "Booker Prize", "Canadian", "Paris Agreement", "Italian",
-        "Super Bowl", "Mexican", "Cold War", "Kenyan", "Wimbledon", "Arabic", "Norwegian"]
+        "Super Bowl", "Mexican", "Cold War", "Kenyan", "Wimbledon", "Arabic", "Norwegian", "Victoria Cross",
+        "Paris Marathon", "Jordanian", "Lincoln Award"]
 
 # ---------------------------------------------------------------- frames
 
@@ -145,8 +151,22 @@ OPENINGS = ["", "", "", "On Monday ,", "Last year ,", "According to {ORG} ,", "I
 CLOSINGS = ["", "", "", "", ", officials said", ", {ORG} reported", ", {PER} said", ", sources in {LOC} said"]
 
 
-def _fill(frame: str, rng: random.Random) -> tuple[list[str], list[str]]:
-    """A frame with its slots filled: words and their IOB2 tags."""
+HELD_OUT = 0.25       # the share of each list of names that train never sees (validation and test use them half the time)
+
+
+def _names(rng: random.Random) -> dict[str, dict[str, list[str]]]:
+    """Each kind of name split into those every split uses ("seen") and those only validation and test use."""
+    out = {}
+    for kind, names in (("FIRST", FIRST), ("LAST", LAST), ("ORG", ORG), ("LOC", LOC), ("MISC", MISC)):
+        names = sorted(set(names), key=list(names).index)
+        rng.shuffle(names)
+        cut = round(HELD_OUT * len(names))
+        out[kind] = {"seen": names[cut:], "held_out": names[:cut]}
+    return out
+
+
+def _fill(frame: str, rng: random.Random, names: dict) -> tuple[list[str], list[str]]:
+    """A frame with its slots filled from `names` (kind -> list): words and their IOB2 tags."""
     tokens, tags = [], []
     for part in frame.split():
         slot = re.fullmatch(r"\{(PER|ORG|LOC|MISC)\}", part)
@@ -157,10 +177,11 @@ def _fill(frame: str, rng: random.Random) -> tuple[list[str], list[str]]:
         kind = slot.group(1)
         if kind == "PER":
             style = rng.random()
-            name = (f"{rng.choice(FIRST)} {rng.choice(LAST)}" if style < 0.6 else
-                    rng.choice(LAST) if style < 0.85 else f"{rng.choice(FIRST)} {rng.choice(FIRST)[0]}. {rng.choice(LAST)}")
+            first, last = names["FIRST"], names["LAST"]
+            name = (f"{rng.choice(first)} {rng.choice(last)}" if style < 0.6 else
+                    rng.choice(last) if style < 0.85 else f"{rng.choice(first)} {rng.choice(first)[0]}. {rng.choice(last)}")
         else:
-            name = rng.choice({"ORG": ORG, "LOC": LOC, "MISC": MISC}[kind])
+            name = rng.choice(names[kind])
         words = name.split()
         if kind == "LOC" and words[0] == "the":          # "the Alps": the article is not part of the name
             tokens.append("the")
@@ -171,14 +192,14 @@ def _fill(frame: str, rng: random.Random) -> tuple[list[str], list[str]]:
     return tokens, tags
 
 
-def _sentence(frame: str, rng: random.Random) -> tuple[list[str], list[str]]:
+def _sentence(frame: str, rng: random.Random, names: dict) -> tuple[list[str], list[str]]:
     opening, closing = rng.choice(OPENINGS), rng.choice(CLOSINGS)
     body = frame
     if opening:
         body = f"{opening} {body if body.startswith('{') else body[0].lower() + body[1:]}"   # no slot: a common word
     if closing:
         body = body[:-2] + f" {closing} ." if body.endswith(" .") else body
-    tokens, tags = _fill(body, rng)
+    tokens, tags = _fill(body, rng, names)
     tokens[0] = tokens[0][0].upper() + tokens[0][1:]
     return tokens, tags
 
@@ -193,12 +214,15 @@ def generate(seed: int = 7, sentences: int = 3000) -> dict[str, list[dict]]:
                 "test": frames[n_train + n_val:]}
     sizes = {"train": round(0.8 * sentences), "validation": round(0.1 * sentences)}
     sizes["test"] = sentences - sizes["train"] - sizes["validation"]
+    pools = _names(rng)
     seen: set = set()
     splits = {}
     for split in SPLITS:
         rows = []
         while len(rows) < sizes[split]:
-            tokens, tags = _sentence(by_split[split][len(rows) % len(by_split[split])], rng)
+            which = "seen" if split == "train" or rng.random() < 0.5 else "held_out"
+            names = {kind: pool[which] for kind, pool in pools.items()}
+            tokens, tags = _sentence(by_split[split][len(rows) % len(by_split[split])], rng, names)
             if " ".join(tokens) in seen:
                 continue
             seen.add(" ".join(tokens))

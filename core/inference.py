@@ -19,9 +19,9 @@ class ScoringCancelled(Exception):
 def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None,
                     cancel=None, progress=None) -> np.ndarray | list:
     """Logits (or regression values) for every example, in the split's order: one array (examples, outputs), or,
-    for a model with an output per token, a list of (tokens, outputs) arrays cut to each example's length. `cancel` (a threading.Event) is
-    checked between batches, so a stop request does not wait for a long pass to end; `progress(done, total)`
-    hears how many examples are scored after each batch."""
+    for a model with outputs per token, a list of (tokens, outputs) arrays cut to each example's length. `cancel`
+    (a threading.Event) is checked between batches, so a stop request does not wait for a long pass to end;
+    `progress(done, total)` hears how many examples are scored after each batch."""
     model.eval()
     out = [None] * len(split)
     done = 0

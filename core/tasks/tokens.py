@@ -51,6 +51,9 @@ class TokenTagging(Task):
         if tags not in ds.column_names:
             return
         feature = ds.features[tags]
+        if _is_text(feature) and columns and len(ds) and str(ds[0][tags]).strip().lower() in {c.lower() for c in columns}:
+            raise TuneLabError(f"{where(split, 0)} looks like a header row ({shorten(ds[0][tags])} in column {tags!r}), "
+                               "but --columns says the file has none; drop --columns and use the file's own column names")
         if _is_list(feature) or _is_text(feature) or _is_json(feature):
             return
         if type(feature).__name__ in ("Value", "ClassLabel"):
@@ -443,6 +446,9 @@ def encode_words(tokenizer, words: list[list[str]], tags: list[np.ndarray] | Non
     words = [list(w) for w in words]
     if not words:
         raise TuneLabError("nothing to encode: the input is empty")
+    if not getattr(tokenizer, "is_fast", False):
+        raise TuneLabError(f"token tagging needs a fast tokenizer, which says which word each sub-word comes from; "
+                           f"{type(tokenizer).__name__} is a slow one (save the model's tokenizer.json beside it)")
     ids, word_ids, truncated, cut = [], [], 0, 0
     unk = tokenizer.unk_token
     for start in range(0, len(words), chunk):

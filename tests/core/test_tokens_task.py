@@ -182,6 +182,7 @@ class _FakeTok:
     """Stands in for a tokenizer where the scoring path is what is tested."""
 
     unk_token = "[UNK]"
+    is_fast = True
 
     def __call__(self, words, **kw):
         class Enc(dict):
@@ -341,3 +342,39 @@ def test_label_all_tokens_is_a_fit_setting_with_a_switch():
     assert FitConfig.from_dict({"label_all_tokens": True}).label_all_tokens is True
     with pytest.raises(TuneLabError, match="true or false"):
         FitConfig(label_all_tokens="yes").validate()
+
+
+def test_gft_form_in_a_headerless_tsv_and_its_header_read_as_data(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("the cat sat\tO B-PER O\nnear keys\tO B-LOC\n")
+    data = load_task_data(str(path), "ner: tags ~ text", columns=["text", "tags"], hold_out=False)
+    assert task_for(data).tags(data, "train") == [["O", "B-PER", "O"], ["O", "B-LOC"]]
+    path.write_text("text\ttags\nthe cat sat\tO B-PER O\n")
+    assert "looks like a header row" in _refusal(str(path), "ner: tags ~ words", columns=["words", "tags"])
+
+
+def test_a_slow_tokenizer_is_refused_in_one_line():
+    slow = _FakeTok()
+    slow.is_fast = False          # a Python tokenizer: no word_ids to align tags with
+    with pytest.raises(TuneLabError, match="needs a fast tokenizer"):
+        encode_words(slow, [["the", "cat"]], None, max_length=16)
+
+
+def test_count_broken_reads_per_token_outputs_and_stacked_ones():
+    from tunelab.core.inference import count_broken
+
+    assert count_broken([np.ones((3, 2)), np.array([[np.nan, 0.0]]), np.zeros((1, 2))]) == 1
+    assert count_broken(np.array([[0.0, np.inf], [1.0, 2.0]])) == 1
+
+
+def test_word_probabilities_are_per_word_and_nan_for_cut_words(tokenizer):
+    from tunelab.core.tasks.tokens import word_probabilities
+
+    words = [["the", "cabinetxy", "sat", "on", "the", "mat", "near", "the", "big", "dog"]]
+    gold = ["O", "B-LOC", "O", "O", "O", "O", "O", "O", "B-PER", "I-PER"]
+    enc = encode_words(tokenizer, words, [np.array([L2I[t] for t in gold])], max_length=8)
+    probs = word_probabilities(_logits_for(enc, [gold]), enc)[0]
+    assert probs.shape == (10, len(TAGS))
+    kept = 10 - enc.words_cut
+    assert np.allclose(probs[:kept].sum(-1), 1.0) and np.isnan(probs[kept:]).all()
+    assert probs[1].argmax() == L2I["B-LOC"]
