@@ -171,13 +171,15 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         out = clf(**batch, output_attentions=True)
     clf.set_attn_implementation(fast)
     logits = out.logits.float().cpu().numpy()
+    what = f"{len(logits)} varied inputs"
     if logits.ndim == 3:                      # a tag per token: judge the rows of real tokens
         logits = logits[batch["attention_mask"].bool().cpu().numpy()]
+        what = f"the {len(logits)} tokens of {len(inputs)} varied inputs"
     head_size = logits.shape[-1]
     label2id, label_check = _label_mapping(clf.config, head_size, new_head, task, kind)
     checks.append(label_check)
     checks.append(_probabilities(logits))
-    checks.append(_predictions_vary(logits, clf.config, new_head))
+    checks.append(_predictions_vary(logits, clf.config, new_head, what))
     checks.append(_attention_rows(out.attentions, batch["attention_mask"]))
 
     # ---- with data: score against the majority baseline, and overfit one batch
@@ -267,24 +269,25 @@ def _probabilities(logits: np.ndarray) -> CheckResult:
     return CheckResult("probabilities", "pass", f"finite, and every row sums to 1 (off by at most {error:.1g})")
 
 
-def _predictions_vary(logits: np.ndarray, config, new_head: bool) -> CheckResult:
+def _predictions_vary(logits: np.ndarray, config, new_head: bool, what: str = "") -> CheckResult:
     n = len(logits)
+    what = what or f"{n} varied inputs"
     if logits.shape[-1] == 1:
         values = logits[:, 0]
         status = "pass" if np.ptp(values) > 1e-4 else "warn" if new_head else "fail"
-        return CheckResult("predictions_vary", status, f"{n} varied inputs give values from {values.min():.3f} to {values.max():.3f}"
+        return CheckResult("predictions_vary", status, f"{what} give values from {values.min():.3f} to {values.max():.3f}"
                                                        + (": the head is random" if new_head and status != "pass" else ""))
     preds = logits.argmax(-1)
     counts = np.bincount(preds, minlength=logits.shape[-1])
     named = ", ".join(f"{config.id2label.get(i, i)} ×{c}" for i, c in enumerate(counts) if c)
     if len(set(preds.tolist())) > 1:
-        return CheckResult("predictions_vary", "pass", f"{n} varied inputs get {named}")
+        return CheckResult("predictions_vary", "pass", f"{what} get {named}")
     spread = float(np.ptp(softmax(logits), axis=0).max())
     if spread < 1e-3:
         status = "warn" if new_head else "fail"
-        return CheckResult("predictions_vary", status, f"all {n} varied inputs get the same output (probabilities differ by {spread:.1g}): "
+        return CheckResult("predictions_vary", status, f"all {what} get the same output (probabilities differ by {spread:.1g}): "
                                                        + ("the random head ignores its input" if new_head else "the model ignores its input"))
-    return CheckResult("predictions_vary", "warn", f"all {n} varied inputs get {named} (probabilities vary by up to {spread:.2f})"
+    return CheckResult("predictions_vary", "warn", f"all {what} get {named} (probabilities vary by up to {spread:.2f})"
                                                    + (": the head is random" if new_head else ""))
 
 

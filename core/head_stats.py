@@ -149,12 +149,13 @@ def sample_texts(data: str | None, eqn: str | None, *, split: str | None = None,
     """(texts, split name): up to `limit` inputs of a split (default: the validation split), a seeded sample
     kept in file order. Pairs come as (a, b) tuples."""
     from .data import load_task_data
+    from .tasks.base import task_for
 
     if limit < 1:
         raise TuneLabError(f"--limit must be at least 1 (got {limit})")
     task = load_task_data(data, eqn, columns=columns, seed=seed)
     split = split or ("validation" if "validation" in task.splits else next(iter(task.splits)))
-    texts = task.texts(split)
+    texts = task_for(task).input_texts(task, split)
     if len(texts) > limit:
         texts = [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), limit))]
     return list(texts), split

@@ -109,6 +109,11 @@ class Task(ABC):
         """The data's likely part in a NaN or infinite training loss (`train`: the encoded train split), or None."""
         return None
 
+    def input_texts(self, data, split: str) -> list:
+        """Every row's input as a tokenizer reads a typed sentence (a string, or an (a, b) pair): what the attention
+        statistics (heads, attention-diff) run the model on."""
+        return data.texts(split)
+
     # ---- what `tunelab check` tries
 
     @abstractmethod

@@ -248,12 +248,15 @@ class TokenTagging(Task):
                            baseline, data.held_out_validation, OUTSIDE if OUTSIDE in names else None,
                            token_details=details)
 
+    def input_texts(self, data, split):
+        """Each sentence's words joined by spaces, as a user types it."""
+        return [" ".join(words) for words in self.words(data, split)]
+
     # ---- what `tunelab check` tries
 
     def example_texts(self, data, split, n):
         """Up to n sentences of `split`, their words joined by spaces (as a user types them)."""
-        sample = data.sample(split, n, 0)
-        return [" ".join(words) for words in self.words(sample, split)]
+        return self.input_texts(data.sample(split, n, 0), split)
 
     def baseline_outputs(self, data, encoded, label2id, outputs):
         """No entity anywhere: every word tagged O (the most frequent tag in any NER data)."""
