@@ -115,3 +115,36 @@ def train_tiny(root: Path, data: Path, epochs: float, lr: float = 1e-3, **config
 def toy_data(tmp_path) -> Path:
     """A directory with train/validation/test JSONL files of the toy task."""
     return write_toy_splits(tmp_path / "toy")
+
+
+NER_EQN = "classify_tokens: ner_tags ~ tokens"
+
+
+def toy_ner_rows(n: int, seed: int = 0) -> list[dict]:
+    """A toy tagging task a tiny random model learns in seconds: PER and LOC names (one or two words) in a few
+    sentence frames, IOB2 tags, words from the tiny vocabulary."""
+    import random
+
+    rng = random.Random(seed)
+    per, loc = [["boy"], ["girl"], ["big", "boy"], ["small", "girl"]], [["mat"], ["table"], ["red", "cabinet"]]
+    frames = [("the", "P", "sat", "near", "the", "L"), ("a", "P", "ran", "on", "the", "L"), ("there", "is", "a", "P"),
+              ("the", "L", "was", "big"), ("P", "and", "P", "sat", "on", "the", "L", ".")]
+    rows = []
+    for _ in range(n):
+        words, tags = [], []
+        for part in rng.choice(frames):
+            if part in ("P", "L"):
+                name = rng.choice(per if part == "P" else loc)
+                kind = "PER" if part == "P" else "LOC"
+                words += name
+                tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(name) - 1)
+            else:
+                words.append(part)
+                tags.append("O")
+        rows.append({"tokens": words, "ner_tags": tags})
+    return rows
+
+
+def write_toy_ner_splits(directory: Path) -> Path:
+    """train/validation/test JSONL files (160/40/40 sentences) of the toy tagging task in `directory`."""
+    return write_toy_splits(directory, rows=toy_ner_rows)

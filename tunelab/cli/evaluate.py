@@ -81,7 +81,8 @@ def run(args) -> int:
                 console.print(f"  … and {more:,} more classes (--json --full-confusion for the whole matrix)", style="dim")
     if r.entity_confusion:
         names = [*r.labels, "O"]
-        cm = Table(title="entity types (rows: gold, columns: predicted)", title_justify="left", caption="O: no entity there", caption_justify="left")
+        console.print("entity types (rows: gold, columns: predicted; O: no entity there)", style="italic")
+        cm = Table()
         cm.add_column("")
         for name in names:
             cm.add_column(Text(name), justify="right")
