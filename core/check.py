@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .batching import collate, encode, encode_task_split
-from .data import TaskData, float32_label_problem, load_task_data
+from .data import TaskData, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError, some_of
 from .inference import predict_outputs, softmax
@@ -120,7 +120,7 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         run = {}                                     # a damaged run.json: the model itself is what is checked
     minus_one = isinstance(run.get("label_names"), list) and "-1" in run["label_names"]   # a -1/1 run: -1 is a class
     task = load_task_data(data, eqn, columns=columns, seed=seed, minus_one_is_a_label=minus_one) if data else None
-    problem = float32_label_problem(task, trains=True) if task is not None else None
+    problem = task_for(task).label_problem(task, trains=True) if task is not None else None
     if problem:                                      # ±1e308: finite in float64, inf in the float32 trained below
         raise TuneLabError(problem)
     checks: list[CheckResult] = []

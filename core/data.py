@@ -790,31 +790,6 @@ def _invisible_characters() -> dict:
 _INVISIBLE: dict | None = None
 
 
-def float32_label_problem(task: TaskData, *, trains: bool = False) -> str | None:
-    """For regress: the first label, in any labelled split, beyond float32's range (finite in float64, such as
-    1e308, but infinite as the float32 that fit trains and eval scores in), as a one-line message; else None.
-    With `trains`, also one whose squared error would pass float32's range (|label| above ~1.8e19): the loss of a
-    model trained on it is infinite from the first step."""
-    if task.equation.task != "regress":
-        return None
-    limit = FLOAT32_SQRT_MAX if trains else FLOAT32_MAX
-    for split in task.splits:
-        if not task.labeled.get(split):
-            continue
-        for table in _arrow_chunks(task.split(split), [task.equation.label], 100_000):
-            values = np.asarray(table.column(0).to_numpy(zero_copy_only=False), dtype=np.float64)
-            beyond = np.flatnonzero(np.abs(values) > limit)
-            if not len(beyond):
-                continue
-            where = f"label {values[beyond[0]]:g} in column {task.equation.label!r} (split {split!r} of {task.name})"
-            if abs(values[beyond[0]]) > FLOAT32_MAX:
-                return (f"{where} is beyond float32's range (±{FLOAT32_MAX:.3g}), in which TuneLab trains and scores; "
-                        "rescale the label column")
-            return (f"{where} is too large to train on: its squared error passes float32's range (±{FLOAT32_MAX:.3g}), "
-                    "so the loss is infinite; rescale the label column")
-    return None
-
-
 def class_label_names(feature) -> list[str] | None:
     return list(feature.names) if type(feature).__name__ == "ClassLabel" else None
 

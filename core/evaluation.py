@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from . import cls_shortcut
 from .batching import encode_task_split
 from .config import Setting
-from .data import float32_label_problem, hidden_labels_note, load_task_data
+from .data import hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import count_broken, predict_outputs, score_outputs
@@ -66,7 +66,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
                           minus_one_is_a_label=isinstance(run.get("label_names"), list) and "-1" in run["label_names"])
     split = _pick_split(task, split)
     kind = task_for(task)
-    float32_problem = float32_label_problem(task) if not kind.has_classes else None
+    float32_problem = kind.label_problem(task)
     if float32_problem:
         raise TuneLabError(float32_problem)
     tokenizer = load_tokenizer(resolved)

@@ -105,6 +105,11 @@ class Task(ABC):
             raise TuneLabError(f"the equation says {equation.split(':')[0]} but {name} is a {arch}; a {self.keyword} "
                                f"task needs a model with a {expected} head")
 
+    def label_problem(self, data, *, trains: bool = False) -> str | None:
+        """A one-line refusal for label values this task cannot train on or score (`trains`: also those it can
+        score but not train on), or None."""
+        return None
+
     def non_finite_hint(self, train) -> str | None:
         """The data's likely part in a NaN or infinite training loss (`train`: the encoded train split), or None."""
         return None
