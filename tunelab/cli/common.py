@@ -13,7 +13,9 @@ MODEL_HELP = "a hub id (bert-base-uncased), a local model directory, a run direc
 DATA_HELP = ("demo (bundled, the default), demo-ner (bundled NER), a CSV/TSV/JSON/JSONL/Parquet/CoNLL file, a "
              "directory of train/validation/test files, explicit splits train=a.tsv,validation=b.tsv, or a hub dataset "
              "H:glue,cola")
-EQN_HELP = "gft equation: 'classify: label ~ sentence', 'classify: label ~ sentence1 + sentence2', 'regress: score ~ a + b'"
+EQN_HELP = ("gft equation: 'classify: label ~ sentence', 'classify: label ~ sentence1 + sentence2', 'regress: score ~ a + b', "
+            "'classify_tokens: ner_tags ~ tokens' (or 'ner: ...')")
+
 
 class SafeStream:
     """A terminal stream whose writes never raise: when the terminal is gone (a dropped SSH session, a killed tmux:
