@@ -17,7 +17,6 @@ from .data import hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import count_broken, predict_outputs, score_outputs
-from .metrics import check_metric_name, default_figure_of_merit
 from .tasks.base import task_for
 from .models import (check_max_length, default_max_length, load_classifier, load_tokenizer, max_positions,
                      read_run_config, resolve_model)
@@ -81,9 +80,8 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     check_max_length(max_length, limit, resolved.name)
     max_length = max_length or default_max_length(resolved, limit)     # a run's own, else the model's
     named_by_user = metric is not None        # a name from run.json may not name a metric script
-    metric = metric or run.get("figure_of_merit") or default_figure_of_merit(
-        task.equation.task, len(label_names), label_names, task.name, task.equation.is_pair)
-    check_metric_name(metric, task.equation.task, named_by_user=named_by_user)
+    metric = metric or run.get("figure_of_merit") or kind.default_metric(label_names, task.name, task.equation.is_pair)
+    kind.check_metric(metric, named_by_user=named_by_user)
     label2id = {name: i for i, name in enumerate(label_names)}
     enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None)
     dev = pick_device(device)

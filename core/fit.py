@@ -31,7 +31,7 @@ from .inference import ScoringCancelled, predict_outputs, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, SaveStarted)
 from .liveness import RunOwnership
-from .metrics import check_metric_name, default_figure_of_merit, is_better, refuse_metric_script
+from .metrics import is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
 from .atomic_write import write_json_atomic
 from .run_dir import RunDir, check_run_files, new_run_dir, remember_run, replace_dir
@@ -116,9 +116,9 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     task = load_task_data(config.data, config.eqn, columns=list(config.columns) if config.columns else None, seed=config.seed)
     if "train" not in task.splits or not task.labeled.get("train"):
         raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on{hidden_labels_note(task, 'train')}")
-    metric = config.metric or default_figure_of_merit(
-        task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
-    check_metric_name(metric, task.equation.task)
+    kind = task_for(task)
+    metric = config.metric or kind.default_metric(task.label_names, task.name, task.equation.is_pair)
+    kind.check_metric(metric)
     tokenizer = load_tokenizer(model)
     label2id = {name: i for i, name in enumerate(task.label_names)}
     say(f"tokenizing train ({len(task.splits['train']):,} examples)")
@@ -130,7 +130,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
         small = " (train has fewer than 10 rows, so none is held out of it)" if len(task.splits["train"]) < 10 else ""
         raise TuneLabError(f"{flag} scores a validation split, but {task.name} has no labelled validation or test "
                            f"split{small}; give one (--data train=...,validation=...) or drop {flag}")
-    task_for(task).check_trainable(task, label2id, train)
+    kind.check_trainable(task, label2id, train)
     valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None   # scored per word
     plan_steps(config, len(train), _world_size(), resuming)   # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)

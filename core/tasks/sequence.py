@@ -50,12 +50,12 @@ class _SentenceTask(Task):
         """What `tunelab summary --data` reports: rows, label balance, token lengths, the share cut at max_length,
         the majority baseline and the overlap with train, in one chunked pass per split."""
         from ..data import FLOAT32_MAX, FLOAT32_SQRT_MAX, hidden_labels_note
-        from ..metrics import default_figure_of_merit, majority_baseline_of_counts
+        from ..metrics import majority_baseline_of_counts
         from ..overlap import InputIndex
         from ..summary import DataSummary, histogram_of_counts, percentile_of_counts
 
         regress = not self.has_classes
-        metric = default_figure_of_merit(task.equation.task, len(task.label_names), task.label_names, task.name, task.equation.is_pair)
+        metric = self.default_metric(task.label_names, task.name, task.equation.is_pair)
         label2id = {n: i for i, n in enumerate(task.label_names)}
 
         rows, balance, lengths, truncated, baseline, majority_accuracy, histogram = {}, {}, {}, {}, {}, {}, {}
