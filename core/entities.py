@@ -40,14 +40,20 @@ def split_tag(tag: str) -> tuple[str, str]:
     I-, as the pipeline reads it)."""
     if tag == OUTSIDE or not tag:
         return OUTSIDE, ""
-    if len(tag) > 2 and tag[0] in "BIES" and tag[1] == "-":
+    if _prefixed(tag):
         return tag[0], tag[2:]
     return "I", tag
 
 
 def uses_entity_scheme(tag_names: Iterable[str]) -> bool:
-    """Whether tags name entities (B-X / I-X / E-X / S-X): POS tags (NN, VBZ) do not, and are not grouped."""
-    return any(len(t) > 2 and t[0] in "BIES" and t[1] == "-" for t in tag_names)
+    """Whether tags name entities (IOB1/IOB2/IOBES: every tag "O" or B-X / I-X / E-X / S-X, and at least one such):
+    POS tags (NN, VBZ) do not, and are neither grouped nor scored as entities."""
+    names = [str(t) for t in tag_names]
+    return any(_prefixed(t) for t in names) and all(t == OUTSIDE or _prefixed(t) for t in names)
+
+
+def _prefixed(tag: str) -> bool:
+    return len(tag) > 2 and tag[0] in "BIES" and tag[1] == "-"
 
 
 def _ends(prev: str, prev_type: str, tag: str, type_: str) -> bool:

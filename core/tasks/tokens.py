@@ -23,11 +23,11 @@ import re
 import numpy as np
 
 from ..data import column_values, json_kind, shorten
+from ..entities import OUTSIDE
 from ..errors import TuneLabError
 from .base import Task, register
 
 TOKEN_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
-OUTSIDE = "O"                 # the tag of a word in no entity; cut words are predicted as this
 IGNORE = -100                 # label of a sub-word the loss skips (PyTorch's cross-entropy ignore_index)
 _SCHEME_TAG = re.compile(r"^[BIESLU]-.+$")
 
@@ -409,9 +409,10 @@ def tag_order(tags) -> tuple[str, ...]:
 
 
 def follows_scheme(label_names) -> bool:
-    """Whether the tags name entities (IOB1/IOB2/IOBES: "O" or a B-/I-/E-/S- prefix on every tag)."""
-    names = [str(n) for n in label_names]
-    return any(_SCHEME_TAG.match(n) for n in names) and all(n == OUTSIDE or _SCHEME_TAG.match(n) for n in names)
+    """Whether the tags name entities (O and B-/I-/E-/S- tags): then they are scored as entities."""
+    from ..entities import uses_entity_scheme
+
+    return uses_entity_scheme(label_names)
 
 
 def tag_ids(tags, label2id: dict[str, int], column: str, where: str) -> np.ndarray:
