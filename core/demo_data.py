@@ -289,10 +289,16 @@ def generate(seed: int = 13, n_pairs: int = 1500) -> dict[str, list[dict]]:
 
 def write(out_dir: Path, seed: int = 13, n_pairs: int = 1500) -> dict[str, Path]:
     """Write `<split>.jsonl` files into `out_dir` (byte-for-byte deterministic); returns their paths."""
+    return write_splits(out_dir, generate(seed, n_pairs))
+
+
+def write_splits(out_dir: Path, splits: dict[str, list[dict]]) -> dict[str, Path]:
+    """Each split's rows as `<split>.jsonl` in `out_dir`, ASCII JSON one row a line (so the bytes are the same on
+    every machine); returns their paths. Shared by the demo generators."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for split, rows in generate(seed, n_pairs).items():
+    for split, rows in splits.items():
         path = paths[split] = out_dir / f"{split}.jsonl"
         path.write_bytes("".join(json.dumps(r, ensure_ascii=True) + "\n" for r in rows).encode("ascii"))
     return paths

@@ -23,7 +23,6 @@ Pure standard library, and all randomness comes from one `random.Random(seed)`.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 from pathlib import Path
@@ -234,13 +233,9 @@ def generate(seed: int = 7, sentences: int = 3000) -> dict[str, list[dict]]:
 
 def write(out_dir: Path, seed: int = 7, sentences: int = 3000) -> dict[str, Path]:
     """Write `<split>.jsonl` files into `out_dir` (byte-for-byte deterministic); returns their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, rows in generate(seed, sentences).items():
-        path = paths[split] = out_dir / f"{split}.jsonl"
-        path.write_bytes("".join(json.dumps(r, ensure_ascii=True) + "\n" for r in rows).encode("ascii"))
-    return paths
+    from .demo_data import write_splits
+
+    return write_splits(out_dir, generate(seed, sentences))
 
 
 if __name__ == "__main__":
