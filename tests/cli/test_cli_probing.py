@@ -89,6 +89,42 @@ def test_probe_json_with_compare(tiny_bert, toy_data, capsys):
     assert report["train_examples"] == 60 and 0 < report["majority_accuracy"] < 1
 
 
+def _token_splits(directory):
+    """train/validation JSONL of sentences whose tags follow their words (cat/dog: B-ANI, mat/table: B-LOC)."""
+    import random
+
+    rng = random.Random(0)
+    directory.mkdir()
+    for split, n in (("train", 40), ("validation", 20)):
+        rows = []
+        for _ in range(n):
+            words = [rng.choice(["the", "cat", "dog", "sat", "on", "mat", "table", "near"]) for _ in range(rng.randint(3, 7))]
+            rows.append({"tokens": words, "ner_tags": ["B-ANI" if w in ("cat", "dog") else "B-LOC" if w in ("mat", "table")
+                                                       else "O" for w in words]})
+        write_jsonl(directory / f"{split}.jsonl", rows)
+    return directory
+
+
+def test_probe_of_a_token_task_prints_one_word_column_per_model(tiny_bert, tmp_path, capsys):
+    data = _token_splits(tmp_path / "ner")
+    rc = main(["probe", "--model", str(tiny_bert), "--compare", str(tiny_bert), "--data", str(data),
+               "--eqn", "classify_tokens: ner_tags ~ tokens", "--limit", "30"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "words (each read at its first sub-word" in out and "always 'O'" in out and "best: layer" in out
+    assert "[CLS]" not in out and "mean" not in out and out.count("word ") >= 2
+
+
+def test_probe_json_of_a_token_task(tiny_bert, tmp_path, capsys):
+    data = _token_splits(tmp_path / "ner")
+    rc = main(["probe", "--model", str(tiny_bert), "--data", str(data), "--eqn", "ner: ner_tags ~ tokens", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["poolings"] == ["word"] and report["train_examples"] == 40
+    assert report["train_words"] > 40 and report["majority_label"] == "O"
+    assert [s["layer"] for s in report["curves"][0]["layers"]] == [0, 1, 2]
+    assert all(0 <= s["word"] <= 1 and s["cls"] is None for s in report["curves"][0]["layers"])
+
+
 def test_probe_of_a_regression_equation_is_one_line_and_exit_2(tiny_bert, tmp_path, capsys):
     write_jsonl(tmp_path / "train.jsonl", [{"sentence": f"the cat {i}", "score": float(i)} for i in range(20)])
     err = one_line_error(capsys, main(["probe", "--model", str(tiny_bert), "--data", str(tmp_path / "train.jsonl"),

@@ -14,16 +14,19 @@ from tunelab.cli.common import add_data, add_json, add_model, add_trust_remote_c
 
 SPARKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
+POOLING_TITLES = {"cls": "[CLS]", "mean": "mean", "word": "word"}   # core.probe's poolings, as columns
 MARKS = {"pass": "[green]✓ pass[/]", "warn": "[yellow]! warn[/]", "fail": "[red]✗ fail[/]"}
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "probe", help="which layer knows the label: a linear probe on every layer's [CLS] and mean vectors",
+        "probe", help="which layer knows the label: a linear probe on every layer's [CLS] and mean vectors (a "
+                      "token task: each word's vector against its tag)",
         description="Fit a logistic regression on each layer's [CLS] vector and mean-pooled vector (embeddings "
                     "first, then every transformer layer) over a sample of the train split, and report held-out "
-                    "accuracy per layer against the majority-class baseline. --compare probes a second model (e.g. "
-                    "the base of a fine-tuned run) on the same examples, side by side.")
+                    "accuracy per layer against the majority-class baseline. For a token task (classify_tokens) the "
+                    "probe reads each word's vector at its first sub-word and predicts the word's tag. --compare "
+                    "probes a second model (e.g. the base of a fine-tuned run) on the same examples, side by side.")
     add_model(p)
     add_model(p, "--compare", default=None, help="a second model to probe side by side: a run directory, a model directory, a hub id or minilm-l6")
     add_data(p)
@@ -72,32 +75,36 @@ def run_probe(args) -> int:
         print_json(asdict(report))
         return 0
     floor = report.majority_accuracy
-    console.print(f"[bold]probe[/] {escape(report.data)} · {escape(report.equation)} · {report.train_examples} "
-                  f"{escape(report.train_split)} / {report.eval_examples} {escape(report.eval_split)} examples")
+    sample = (f"{report.train_examples} {escape(report.train_split)} / {report.eval_examples} "
+              f"{escape(report.eval_split)} examples")
+    if report.train_words or report.eval_words:
+        sample += (f", {report.train_words} / {report.eval_words} words (each read at its first sub-word"
+                   + (f"; {report.words_cut} beyond the max length left out" if report.words_cut else "") + ")")
+    console.print(f"[bold]probe[/] {escape(report.data)} · {escape(report.equation)} · {sample}")
     console.print(f"majority baseline {floor:.3f} (always {escape(repr(report.majority_label))}); bars: baseline → 1.0")
     table = Table(title_justify="left")
     table.add_column("layer", justify="right")
     for curve in report.curves:
         short = escape(_short(curve.model)) if len(report.curves) > 1 else ""
-        table.add_column(f"{short} [CLS]".strip(), justify="right")
-        table.add_column(f"{short} mean".strip(), justify="right")
+        for pooling in report.poolings:
+            table.add_column(f"{short} {POOLING_TITLES[pooling]}".strip(), justify="right")
         table.add_column("best", no_wrap=True)
     for i in range(max(len(c.layers) for c in report.curves)):
         row = ["emb" if i == 0 else str(i)]
         for curve in report.curves:
             if i < len(curve.layers):
                 s = curve.layers[i]
-                row += [_accuracy(s.cls, floor), _accuracy(s.mean, floor), _bar(s.best, floor)]
+                row += [_accuracy(s.score(p), floor) for p in report.poolings] + [_bar(s.best, floor)]
             else:
-                row += ["", "", ""]
+                row += [""] * (len(report.poolings) + 1)
         table.add_row(*row)
     console.print(table)
     for curve in report.curves:
         best = curve.best_layer
-        which = "[CLS]" if best.cls >= best.mean else "mean"
-        console.print(f"{escape(curve.model)}: [CLS] {_spark([s.cls for s in curve.layers], floor)}  "
-                      f"mean {_spark([s.mean for s in curve.layers], floor)}  best: layer {best.layer} "
-                      f"({escape(which)} {best.best:.3f}), {curve.seconds:.1f}s")
+        sparks = "  ".join(f"{POOLING_TITLES[p]} {_spark([s.score(p) for s in curve.layers], floor)}"
+                           for p in report.poolings)
+        console.print(f"{escape(curve.model)}: {escape(sparks)}  best: layer {best.layer} "
+                      f"({escape(POOLING_TITLES[best.best_pooling])} {best.best:.3f}), {curve.seconds:.1f}s")
     return 0
 
 
