@@ -146,9 +146,9 @@ class PredictScreen(TuneLabScreen):
     PredictScreen.-tokens #predict-bars { display: none; }
     PredictScreen.-tokens #predict-entities { display: block; }
     PredictScreen.-tokens #predict-words { display: block; height: 1fr; min-height: 4; }
-    PredictScreen.-tokens #predict-result { height: 1fr; }
+    PredictScreen.-tokens #predict-result { height: 3fr; }
     PredictScreen.-tokens #predict-history-title { margin-top: 0; }
-    PredictScreen.-tokens #predict-history { height: 4; }
+    PredictScreen.-tokens #predict-history { height: 1fr; min-height: 4; }
     """
 
     BINDINGS = [
