@@ -581,6 +581,10 @@ class PredictScreen(TuneLabScreen):
             return
         from tunelab.tui.screens.attention import AttentionScreen
 
+        if self.per_token:   # the word chosen in the table: its row is the one that decides its tag
+            open_with(self.app, "attention", AttentionScreen, text=text, pair=None, model=self.model_spec,
+                      word=max(0, self.query_one(WordTagTable).cursor_row))
+            return
         open_with(self.app, "attention", AttentionScreen, text=text, pair=pair or None, model=self.model_spec)
 
     def action_run_file(self) -> None:
