@@ -150,3 +150,63 @@ async def test_tags_without_entities_show_word_by_word_without_colours(pos_tagge
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(screen.history) == 1)
         assert screen.history[0]["label"] == "6 words"
+
+
+class GatedTagger:
+    """A token model's Predictor whose answers wait for `release` (after the first): the test sees the screen while
+    a newer prediction is on its way, whatever the machine's speed."""
+
+    def __init__(self, model: str) -> None:
+        import threading
+
+        from tunelab.core.predictor import Predictor
+
+        self._inner = Predictor(model, backend="torch")
+        self.release = threading.Event()
+        self.answered = 0
+        for name in ("name", "backend", "labels", "is_pair", "new_head", "max_length", "per_token"):
+            setattr(self, name, getattr(self._inner, name))
+
+    def predict(self, text: str, pair: str | None = None):
+        if self.answered:
+            self.release.wait(30)
+        self.answered += 1
+        return self._inner.predict(text, pair)
+
+
+@run_async
+async def test_what_is_shown_dims_until_the_newer_prediction_replaces_it(tagger):
+    made = []
+    app = ScreenApp(lambda: PredictScreen(text="the cat sat", model=tagger,
+                                          predictor_factory=lambda m: made.append(GatedTagger(m)) or made[-1]),
+                    Selection(model=tagger, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        first = screen.prediction
+        sentence, table = screen.query_one(EntitySentence), screen.query_one(WordTagTable)
+        assert not sentence.is_stale
+        await pilot.press(*" on the mat")
+        await pilot.pause(0.3)                            # past the debounce: the request is out, its answer held
+        assert screen.prediction is first and sentence.prediction is first      # the old answer stays, dimmed
+        assert sentence.is_stale and table.has_class("-stale")
+        made[0].release.set()
+        await wait_until(pilot, lambda: screen.prediction.text == "the cat sat on the mat")
+        assert not sentence.is_stale and not table.has_class("-stale")
+        assert sentence.render().plain.split("\n")[0] == "the cat PER sat on the mat LOC"
+
+
+@run_async
+async def test_words_past_the_maximum_length_say_they_were_not_read(tagger):
+    from tunelab.core.predictor import Predictor
+
+    text = "Angela " + "the cat " * 20 + "Paris"
+    app = ScreenApp(lambda: PredictScreen(text=text, model=tagger,
+                                          predictor_factory=lambda m: Predictor(m, max_length=12)),
+                    Selection(model=tagger, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        assert "last 37 words were past the model's maximum length" in str(screen.query_one("#predict-label").render())
+        rows = screen.query_one(WordTagTable).rows_shown
+        assert rows[-1] == ("Paris", "O", "not read") and rows[0][1] == "B-PER"
