@@ -52,6 +52,8 @@ async def test_entities_are_highlighted_by_type_as_the_user_types(tagger):
         screen = app.screen
         await wait_until(pilot, lambda: screen._ready)
         assert "tags words" in str(screen.query_one("#predict-model").render())
+        await pilot.press("ctrl+b")                                     # a tagger reads no pairs: no pair field
+        assert not screen.has_class("-pair") and not screen.query_one("#predict-pair-row").display
         await pilot.press(*SENTENCE)
         await wait_until(pilot, lambda: screen.prediction is not None and screen.prediction.text == SENTENCE)
         sentence = screen.query_one(EntitySentence)

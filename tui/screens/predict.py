@@ -324,6 +324,7 @@ class PredictScreen(TuneLabScreen):
         self._labels = event.labels
         self.per_token = event.per_token
         self.set_class(event.per_token, "-tokens")
+        self.refresh_bindings()
         if event.per_token:
             self.remove_class("-pair")      # a tagger reads one sentence
             self.query_one(EntitySentence).set_tags(event.labels)
@@ -561,6 +562,10 @@ class PredictScreen(TuneLabScreen):
         self.query_one("#predict-pair", Input).value = pair
 
     # --- onward and files ---------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """A tagger reads one sentence: no pair field, so its key leaves the footer."""
+        return not (action == "toggle_pair" and self.per_token)
 
     def action_toggle_pair(self) -> None:
         if self.per_token:
