@@ -10,6 +10,8 @@ App-specific variables (each TuneLab theme sets all of them in `Theme.variables`
     series-smooth          the smoothed trend drawn over a noisy series
     heatmap-low            the colour of weight 0 in an attention heatmap
     heatmap-high           the colour of weight 1
+    entity-1 .. entity-6   the highlight of each entity type in tagged text (Predict), in the order a model's
+                           tags name the types; a seventh type takes entity-1 again
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ THEMES: list[Theme] = [DARK, LIGHT, HIGH_CONTRAST]
 DEFAULT_THEME = DARK.name
 
 SERIES_VARIABLES = ("series-1", "series-2", "series-3", "series-4")
-APP_VARIABLES = (*SERIES_VARIABLES, "series-smooth", "heatmap-low", "heatmap-high")
+ENTITY_VARIABLES = ("entity-1", "entity-2", "entity-3", "entity-4", "entity-5", "entity-6")
+APP_VARIABLES = (*SERIES_VARIABLES, "series-smooth", "heatmap-low", "heatmap-high", *ENTITY_VARIABLES)
 
 # Where a theme that does not declare an app variable (a built-in Textual theme) takes it from.
 _FALLBACKS = {
@@ -43,6 +46,12 @@ _FALLBACKS = {
     "series-smooth": "foreground",
     "heatmap-low": "surface",
     "heatmap-high": "accent",
+    "entity-1": "primary",
+    "entity-2": "accent",
+    "entity-3": "success",
+    "entity-4": "secondary",
+    "entity-5": "warning",
+    "entity-6": "error",
 }
 
 
@@ -79,5 +88,5 @@ def theme_color(app: App, name: str) -> Color:
     return color
 
 
-__all__ = ["THEMES", "DEFAULT_THEME", "APP_VARIABLES", "SERIES_VARIABLES", "register_themes",
+__all__ = ["THEMES", "DEFAULT_THEME", "APP_VARIABLES", "SERIES_VARIABLES", "ENTITY_VARIABLES", "register_themes",
            "theme_variable_defaults", "theme_color"]

@@ -30,5 +30,12 @@ DARK = Theme(
         # Attention heatmaps blend from low (weight 0, close to the background) to high (weight 1).
         "heatmap-low": "#1C1C1C",
         "heatmap-high": "#FFD75F",
+        # Entity types in tagged text (Predict), highlighted as a background under contrasting text.
+        "entity-1": "#5FAFFF",
+        "entity-2": "#FFAF5F",
+        "entity-3": "#87D787",
+        "entity-4": "#D787D7",
+        "entity-5": "#FFD75F",
+        "entity-6": "#5FD7D7",
     },
 )

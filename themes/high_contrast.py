@@ -30,6 +30,13 @@ HIGH_CONTRAST = Theme(
         "series-smooth": "#FFFFFF",
         "heatmap-low": "#000000",
         "heatmap-high": "#FFFFFF",
+        # Entity types in tagged text (Predict), highlighted as a background under contrasting text.
+        "entity-1": "#00D7FF",
+        "entity-2": "#FFFF00",
+        "entity-3": "#00FF00",
+        "entity-4": "#FF5FFF",
+        "entity-5": "#FF8700",
+        "entity-6": "#D7D7FF",
         # Keep text muted only slightly: muted grey on black is the first thing that becomes unreadable.
         "foreground-muted": "#D0D0D0",
         "text-muted": "#D0D0D0",

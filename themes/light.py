@@ -26,5 +26,12 @@ LIGHT = Theme(
         "series-smooth": "#1C1C1C",
         "heatmap-low": "#EEEEEE",
         "heatmap-high": "#00005F",
+        # Entity types in tagged text (Predict), highlighted as a background under contrasting text.
+        "entity-1": "#005FD7",
+        "entity-2": "#D75F00",
+        "entity-3": "#008700",
+        "entity-4": "#AF00AF",
+        "entity-5": "#AF8700",
+        "entity-6": "#008787",
     },
 )

@@ -11,6 +11,12 @@ run.json names its base model) `d` measures the attention change against the bas
 lists the heads that moved most (enter jumps to one), and `p` draws the per-layer probe curve of both models
 (`core.probe`). `e` exports the sentence for bertviz (`core.bertviz_export`) and shows the files written.
 
+One query token's row is kept chosen and shown under the status line as the sentence painted by its weights
+(`AttentionRow`), in both views: `,` and `.` step from word to word (a word's first sub-word), the heat map's cursor
+row is the same row, and a head picked in the grid shows that row at once. For a token-tagging model (its encoder
+keeps its architecture, so the task says so) the row starts on the first word, since a word's row is what decides
+its tag; for a sentence model it starts on [CLS], whose row feeds the classifier.
+
 Other screens hand it a sentence with `show_input` (Evaluate's mistakes, Predict's input); a new model picked
 elsewhere in the app replaces the old one. Every model call runs in a thread worker over
 `tunelab.tui.workers.attention` (torch and transformers are imported there); the side panel's words come from
@@ -33,6 +39,7 @@ from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import Target, selected_target
+from tunelab.tui.widgets.attention_row import AttentionRow
 from tunelab.tui.widgets.head_grid import HeadGrid
 from tunelab.tui.widgets.head_panel import changed_option, export_summary, head_info, head_status, standout_option
 from tunelab.tui.widgets.heatmap import AttentionHeatmap
@@ -63,6 +70,7 @@ class AttentionScreen(TuneLabScreen):
     AttentionScreen #att-pair-row { display: none; }
     AttentionScreen.-pair #att-pair-row { display: block; }
     AttentionScreen #att-status { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    AttentionScreen #att-row { margin-bottom: 0; }
     AttentionScreen #att-body { height: 1fr; }
     AttentionScreen #att-views { width: 1fr; height: 1fr; }
     AttentionScreen #att-side { width: 26; height: 1fr; background: $surface; padding: 0 0 0 1;
@@ -84,6 +92,9 @@ class AttentionScreen(TuneLabScreen):
         Binding("left_square_bracket", "step(0, -1)", "Previous head", show=False),
         Binding("right_curly_bracket", "step(1, 0)", "Layer", key_display="{ }", tooltip="next layer (}) or previous ({)"),
         Binding("left_curly_bracket", "step(-1, 0)", "Previous layer", show=False),
+        Binding("full_stop", "word(1)", "Word", key_display=", .",
+                tooltip="the row of the next word (.) or the previous one (,): what that word attends to"),
+        Binding("comma", "word(-1)", "Previous word", show=False),
         Binding("s", "stats", "Stats", tooltip="head statistics over a sample of the data; standouts marked"),
         Binding("d", "diff", "Diff", tooltip="a fine-tuned run: how much each head changed against the base model"),
         Binding("p", "probe", "Probe", tooltip="a fine-tuned run: probe accuracy per layer, run and base (slow)"),
@@ -94,9 +105,10 @@ class AttentionScreen(TuneLabScreen):
     AUTO_FOCUS = "#att-grid"
 
     class AttentionReady(Message):
-        def __init__(self, seq: int, result, stats, model: str) -> None:
+        def __init__(self, seq: int, result, stats, word_starts: list[int], per_token: bool, model: str) -> None:
             super().__init__()
             self.seq, self.result, self.stats, self.model = seq, result, stats, model
+            self.word_starts, self.per_token = word_starts, per_token
 
     class TaskProgress(Message):
         def __init__(self, task: str, text: str) -> None:
@@ -129,10 +141,16 @@ class AttentionScreen(TuneLabScreen):
             self.export, self.self_contained, self.note = export, self_contained, note
 
     def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
-                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
-        """`text`/`pair` preset the sentence; `model` overrides the app's selection."""
+                 word: int | None = None, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        """`text`/`pair` preset the sentence; `model` overrides the app's selection; `word` chooses the row of that
+        word (0: the first) once the attention is in."""
         super().__init__(name=name, id=id, classes=classes)
         self._preset = (text, pair, model)
+        self._pending_word = word                 # the word whose row to choose when the next result comes
+        self.row = 0                              # the query token whose row is chosen (a token index)
+        self.word_starts: list[int] = []          # each word's first token in the result on screen
+        self.per_token = False                    # the model tags words
         self._seq = 0
         self._retype_timer: Timer | None = None
         self._models = AttentionModels()          # loaded once per screen, by its workers
@@ -161,6 +179,7 @@ class AttentionScreen(TuneLabScreen):
             yield Input(pair or "", placeholder="the second sentence", id="att-pair", compact=True,
                         select_on_focus=False)
         yield Static(Text(f"{self.model_spec} · loading ..."), id="att-status")
+        yield AttentionRow(id="att-row")
         with Horizontal(id="att-body"):
             with ContentSwitcher(initial="att-grid", id="att-views"):
                 yield HeadGrid(id="att-grid")
@@ -185,8 +204,11 @@ class AttentionScreen(TuneLabScreen):
 
     # --- what to work on ----------------------------------------------------------------------------------------
 
-    def show_input(self, text: str | None = None, pair: str | None = None, model: str | None = None) -> None:
-        """Look at `text` (and `pair`), with `model` if given (other screens call this)."""
+    def show_input(self, text: str | None = None, pair: str | None = None, model: str | None = None,
+                   word: int | None = None) -> None:
+        """Look at `text` (and `pair`), with `model` if given, and the row of word number `word` if given (other
+        screens call this)."""
+        self._pending_word = word
         if not self.is_mounted:
             self._preset = (text, pair, model or self._preset[2])
             return
@@ -198,7 +220,10 @@ class AttentionScreen(TuneLabScreen):
         if self._retype_timer is not None:
             self._retype_timer.stop()
             self._retype_timer = None
+        seq = self._seq
         self._compute()
+        if seq == self._seq and self.result is not None and self._pending_word is not None:
+            self._choose_word(self._pending_word)     # the sentence on screen already: only the row changes
         self._focus_view()
 
     def on_selection_changed(self, selection) -> None:
@@ -251,8 +276,17 @@ class AttentionScreen(TuneLabScreen):
     def _attention_ready(self, event: AttentionReady) -> None:
         if event.seq != self._seq:
             return
+        first = self.result is None
         self.result = event.result
         self.sentence_stats = event.stats
+        self.word_starts, self.per_token = list(event.word_starts), event.per_token
+        n = len(event.result.tokens)
+        if self._pending_word is not None and self.word_starts:
+            self.row = self.word_starts[max(0, min(self._pending_word, len(self.word_starts) - 1))]
+        elif first and self.per_token and self.word_starts:
+            self.row = self.word_starts[0]     # a tagger: a word's row decides its tag
+        self._pending_word = None
+        self.row = max(0, min(self.row, n - 1))
         self.query_one(HeadGrid).set_maps(event.result.attentions)
         if self.dataset_stats is None:
             self._fill_standouts(event.stats, "this sentence")
@@ -302,9 +336,47 @@ class AttentionScreen(TuneLabScreen):
             return
         layer, head = self.head
         result = self.result
-        self.query_one(AttentionHeatmap).set_matrix(result.attentions[layer, head], result.tokens)
+        heatmap = self.query_one(AttentionHeatmap)
+        heatmap.set_matrix(result.attentions[layer, head], result.tokens)
+        heatmap.move_cursor(self.row, heatmap.cursor[1])      # the chosen row, in the heat map too
+        self._show_row()
         self._show_head_info()
         self._show_status()
+
+    def _show_row(self) -> None:
+        if self.result is None:
+            return
+        layer, head = self.head
+        row = min(self.row, len(self.result.tokens) - 1)
+        self.query_one(AttentionRow).set_row(self.result.tokens, self.result.attentions[layer, head, row], row)
+
+    def action_word(self, step: int) -> None:
+        """Choose the row of the next (step 1) or previous (step -1) word: its first sub-word."""
+        if self.result is None:
+            return
+        starts = self.word_starts or list(range(len(self.result.tokens)))
+        if step > 0:
+            found = next((i for i in starts if i > self.row), None)
+        else:
+            found = next((i for i in reversed(starts) if i < self.row), None)
+        if found is None:
+            return
+        self.row = found
+        heatmap = self.query_one(AttentionHeatmap)
+        heatmap.move_cursor(found, heatmap.cursor[1])
+        self._show_row()
+        self._show_status()
+
+    def _choose_word(self, word: int) -> None:
+        self._pending_word = None
+        if self.word_starts:
+            self.row = self.word_starts[max(0, min(word, len(self.word_starts) - 1))]
+            self._show_head()
+
+    @property
+    def word(self) -> str:
+        """The token whose row is chosen."""
+        return result_token(self.result, self.row) if self.result is not None else ""
 
     def _open_head_view(self) -> None:
         self.query_one(ContentSwitcher).current = "att-heatmap"
@@ -328,7 +400,10 @@ class AttentionScreen(TuneLabScreen):
         (self.query_one(AttentionHeatmap) if self.has_class("-head") else self.query_one(HeadGrid)).focus()
 
     @on(AttentionHeatmap.CursorMoved)
-    def _cursor_moved(self) -> None:
+    def _cursor_moved(self, event: AttentionHeatmap.CursorMoved) -> None:
+        if self.result is not None and event.row != self.row and event.row < len(self.result.tokens):
+            self.row = event.row          # the heat map's cursor row is the chosen row
+            self._show_row()
         self._show_status()
 
     def _show_status(self) -> None:

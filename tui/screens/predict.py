@@ -8,6 +8,12 @@ when the model is idle and the last request went out at least `DEBOUNCE_S` ago; 
 `DEBOUNCE_S` after the latest keystroke, so a burst of typing becomes one request (and steady typing about one
 request per `DEBOUNCE_S`).
 
+A token-classification model (the Predictor says so: `per_token`) answers with a `TokenPrediction`: the screen
+then shows the sentence with each entity highlighted in its type's theme colour over a legend of the model's types
+(`EntitySentence`; tags that name no entities, such as POS tags, read `word/TAG`), and a table of each word's tag
+and probability (`WordTagTable`) in place of the class bars. Debounce, stale results, history and files work the
+same way for both kinds of model.
+
 The latency shown is the model's own (tokenizer + forward pass) and the time from the keystroke to the label on
 screen. Enter keeps the input and its prediction in the history (`PredictHistory`, remembered in the app's state
 file for the next session); up and down recall it. ctrl+o labels a whole
@@ -37,9 +43,11 @@ from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
+from tunelab.tui.widgets.entity_sentence import EntitySentence
 from tunelab.tui.widgets.path_prompt import PathPrompt
 from tunelab.tui.widgets.predict_history import PredictHistory
 from tunelab.tui.widgets.probability_bars import ProbabilityBars
+from tunelab.tui.widgets.word_tags import WordTagTable
 
 DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one prediction
 FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
@@ -90,6 +98,25 @@ def write_jsonl_atomic(path: str, rows: list[dict]) -> None:
         raise TuneLabError(f"cannot write {str(target)!r}: {err.strerror or err}") from None
 
 
+def _is_tagged(prediction) -> bool:
+    """Whether `prediction` is a token model's TokenPrediction (words and tags) rather than one label."""
+    from tunelab.core.predictor import TokenPrediction   # torch comes with it: loaded by then, not at start-up
+
+    return isinstance(prediction, TokenPrediction)
+
+
+def _tagged_summary(p, groups_entities: bool) -> dict:
+    """A token prediction as one history line: its entity types (or its word count for tags without entities) and
+    the mean probability of its entities' (or words') tags."""
+    if groups_entities and p.entities:
+        label = " ".join(e.type for e in p.entities)
+        scores = [e.score for e in p.entities if e.score is not None]
+    else:
+        label = "no entities" if groups_entities else f"{len(p.words)} words"
+        scores = [s for s in p.scores if s is not None]
+    return {"label": label, "score": sum(scores) / len(scores) if scores else 0.0}
+
+
 def default_output(source: str) -> str:
     path = Path(source)
     return str(path.with_name(f"{path.stem}.predictions.jsonl"))
@@ -114,6 +141,14 @@ class PredictScreen(TuneLabScreen):
     PredictScreen #predict-latency { height: 1; color: $foreground-muted; }
     PredictScreen #predict-history-title { height: 1; margin: 1 1 0 1; color: $foreground-muted; }
     PredictScreen #predict-history { height: 1fr; margin: 0 1; }
+    PredictScreen #predict-entities { display: none; margin-bottom: 1; }
+    PredictScreen #predict-words { display: none; }
+    PredictScreen.-tokens #predict-bars { display: none; }
+    PredictScreen.-tokens #predict-entities { display: block; }
+    PredictScreen.-tokens #predict-words { display: block; height: 1fr; min-height: 4; }
+    PredictScreen.-tokens #predict-result { height: 3fr; }
+    PredictScreen.-tokens #predict-history-title { margin-top: 0; }
+    PredictScreen.-tokens #predict-history { height: 1fr; min-height: 4; }
     """
 
     BINDINGS = [
@@ -130,10 +165,10 @@ class PredictScreen(TuneLabScreen):
 
     class ModelReady(Message):
         def __init__(self, spec: str, name: str, backend: str, labels: list[str], is_pair: bool | None,
-                     new_head: bool) -> None:
+                     new_head: bool, per_token: bool = False) -> None:
             super().__init__()
             self.spec, self.name, self.backend, self.labels = spec, name, backend, labels
-            self.is_pair, self.new_head = is_pair, new_head
+            self.is_pair, self.new_head, self.per_token = is_pair, new_head, per_token
 
     class ModelFailed(Message):
         def __init__(self, spec: str, error: str) -> None:
@@ -180,6 +215,7 @@ class PredictScreen(TuneLabScreen):
         self._pending_keep = False
         self._model_name = ""
         self._labels: list[str] = []
+        self.per_token = False        # the model tags words (TokenPrediction) rather than labelling the input
         self.prediction = None        # the prediction on screen
         self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
@@ -202,6 +238,8 @@ class PredictScreen(TuneLabScreen):
         with Vertical(id="predict-result"):
             yield Static("", id="predict-label")
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
+            yield EntitySentence(id="predict-entities", placeholder="the sentence's entities show here")
+            yield WordTagTable(id="predict-words")
             yield Static("", id="predict-latency")
         yield Static("History  (enter keeps the input; ↑/↓ recall)", id="predict-history-title")
         yield PredictHistory(id="predict-history")
@@ -230,7 +268,8 @@ class PredictScreen(TuneLabScreen):
             self.post_message(self.ModelFailed(model, str(err)))
             return
         self.post_message(self.ModelReady(model, predictor.name, predictor.backend, list(predictor.labels),
-                                          predictor.is_pair, bool(predictor.new_head)))
+                                          predictor.is_pair, bool(predictor.new_head),
+                                          bool(getattr(predictor, "per_token", False))))
         while not worker.is_cancelled:
             job = self._mailbox.take(timeout=0.1)
             if job is None:
@@ -256,6 +295,9 @@ class PredictScreen(TuneLabScreen):
         try:
             given = read_predict_input(source)
             texts, pairs = given.texts, given.pairs
+            if getattr(predictor, "per_token", False) and pairs is not None:
+                raise TuneLabError(f"{predictor.name} tags the words of one sentence, but the lines of {source!r} "
+                                   f"are tab-separated pairs; give one sentence per line")
             if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
                 kind = "tab-separated pairs" if predictor.is_pair else "single sentences"
                 raise TuneLabError(f"{predictor.name} expects {kind}, one per line of {source!r}")
@@ -280,10 +322,20 @@ class PredictScreen(TuneLabScreen):
         self._ready = True
         self._model_name = event.name
         self._labels = event.labels
+        self.per_token = event.per_token
+        self.set_class(event.per_token, "-tokens")
+        self.refresh_bindings()
+        if event.per_token:
+            self.remove_class("-pair")      # a tagger reads one sentence
+            self.query_one(EntitySentence).set_tags(event.labels)
+            self.query_one(WordTagTable).set_tags(event.labels)
         if event.is_pair:
             self.add_class("-pair")
-        notes = [event.name, event.backend, f"{len(event.labels)} classes" if event.labels else "regression"]
-        if event.is_pair is not None:
+        kinds = "tags" if event.per_token else "classes"
+        notes = [event.name, event.backend, f"{len(event.labels)} {kinds}" if event.labels else "regression"]
+        if event.per_token:
+            notes.append("tags words")
+        elif event.is_pair is not None:
             notes.append("pairs" if event.is_pair else "single sentences")
         line = Text(" · ".join(notes))
         if event.new_head:
@@ -361,7 +413,7 @@ class PredictScreen(TuneLabScreen):
             self._seq += 1  # whatever is on its way is for text that is gone
             self._show_idle()
             return
-        self.query_one(ProbabilityBars).mark_stale()
+        self._mark_stale()
         in_flight = self._seq != self._shown_seq
         if not in_flight and time.monotonic() - self._last_sent >= DEBOUNCE_S:
             self._send()       # a keystroke after a quiet spell: no reason to wait
@@ -385,16 +437,40 @@ class PredictScreen(TuneLabScreen):
         self.prediction = p = event.prediction
         self.shown_at = self._clock()
         self.key_to_label_ms = (self.shown_at - event.keyed_at) * 1000
-        label = Text.assemble((p.label, "bold"), f"  {p.score:.3f}" if p.probabilities else "")
-        if getattr(p, "truncated", False):
-            label.append("  (input cut at the model's maximum length)", style="italic")
-        self.query_one("#predict-label", Static).update(label)
-        self.query_one(ProbabilityBars).set_probabilities(p.probabilities)
+        if _is_tagged(p):
+            self._show_tagged(p)
+        else:
+            label = Text.assemble((p.label, "bold"), f"  {p.score:.3f}" if p.probabilities else "")
+            if getattr(p, "truncated", False):
+                label.append("  (input cut at the model's maximum length)", style="italic")
+            self.query_one("#predict-label", Static).update(label)
+            self.query_one(ProbabilityBars).set_probabilities(p.probabilities)
         self.query_one("#predict-latency", Static).update(Text(
             f"model {p.latency_ms:.1f} ms · keystroke to label {self.key_to_label_ms:.0f} ms"))
         if self._pending_keep:
             self._pending_keep = False
             self._keep(p)
+
+    def _show_tagged(self, p) -> None:
+        """A token model's answer: how many entities (or words), the highlighted sentence and the word table."""
+        sentence = self.query_one(EntitySentence)
+        if sentence.groups_entities:
+            n = len(p.entities)
+            label = Text.assemble((f"{n} {'entity' if n == 1 else 'entities'}", "bold"), f" in {len(p.words)} words")
+        else:
+            label = Text.assemble((f"{len(p.words)} words", "bold"), " tagged")
+        if p.truncated:
+            label.append(f"  (its last {p.words_cut} words were past the model's maximum length: not read, tagged O)",
+                         style="italic")
+        self.query_one("#predict-label", Static).update(label)
+        sentence.show(p)
+        self.query_one(WordTagTable).show(p)
+
+    def _mark_stale(self) -> None:
+        """The input changed: dim what is shown until the new prediction replaces it."""
+        self.query_one(ProbabilityBars).mark_stale()
+        self.query_one(EntitySentence).mark_stale()
+        self.query_one(WordTagTable).mark_stale()
 
     @on(PredictionFailed)
     def _prediction_failed(self, event: PredictionFailed) -> None:
@@ -402,12 +478,16 @@ class PredictScreen(TuneLabScreen):
             self._shown_seq = event.seq
             self.query_one("#predict-label", Static).update(Text(event.error, style="italic"))
             self.query_one(ProbabilityBars).set_probabilities({})
+            self.query_one(EntitySentence).show(None)
+            self.query_one(WordTagTable).show(None)
 
     def _show_idle(self) -> None:
         self._shown_seq = self._seq
         self.prediction = None
         self.query_one("#predict-label", Static).update(Text("type a sentence to label it", style="italic"))
         self.query_one(ProbabilityBars).set_probabilities({label: 0.0 for label in self._labels}, stale=True)
+        self.query_one(EntitySentence).show(None)
+        self.query_one(WordTagTable).show(None)
         self.query_one("#predict-latency", Static).update("")
 
     # --- history ------------------------------------------------------------------------------------------------
@@ -430,8 +510,11 @@ class PredictScreen(TuneLabScreen):
                 self._send()
 
     def _keep(self, prediction) -> None:
-        entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
-                 "score": prediction.score}
+        if _is_tagged(prediction):
+            entry = {"text": prediction.text, "pair": None, **_tagged_summary(prediction, self.query_one(EntitySentence).groups_entities)}
+        else:
+            entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
+                     "score": prediction.score}
         history = self.query_one(PredictHistory)
         history.keep(entry)
         state, save = getattr(self.app, "state", None), getattr(self.app, "save_state", None)
@@ -445,7 +528,11 @@ class PredictScreen(TuneLabScreen):
         return self.query_one(PredictHistory).entries
 
     def action_history(self, step: int) -> None:
-        """Recall an older (step 1) or newer (step -1) input; past the newest comes back to the draft."""
+        """Recall an older (step 1) or newer (step -1) input; past the newest comes back to the draft. With the
+        word table focused (tab), the arrows move through its words instead."""
+        if isinstance(self.focused, WordTagTable):
+            self.focused.move_cursor(row=self.focused.cursor_row - step)
+            return
         if not self.history:
             return
         if self._history_pos is None:
@@ -476,7 +563,15 @@ class PredictScreen(TuneLabScreen):
 
     # --- onward and files ---------------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """A tagger reads one sentence: no pair field, so its key leaves the footer."""
+        return not (action == "toggle_pair" and self.per_token)
+
     def action_toggle_pair(self) -> None:
+        if self.per_token:
+            self.notify("this model tags the words of one sentence; it reads no pairs", title="Predict",
+                        severity="warning")
+            return
         self.toggle_class("-pair")
         if self.has_class("-pair"):
             self.query_one("#predict-pair", Input).focus()
@@ -491,6 +586,10 @@ class PredictScreen(TuneLabScreen):
             return
         from tunelab.tui.screens.attention import AttentionScreen
 
+        if self.per_token:   # the word chosen in the table: its row is the one that decides its tag
+            open_with(self.app, "attention", AttentionScreen, text=text, pair=None, model=self.model_spec,
+                      word=max(0, self.query_one(WordTagTable).cursor_row))
+            return
         open_with(self.app, "attention", AttentionScreen, text=text, pair=pair or None, model=self.model_spec)
 
     def action_run_file(self) -> None:
@@ -506,8 +605,9 @@ class PredictScreen(TuneLabScreen):
             self._mailbox.put_file(source, output)
             self.query_one("#predict-latency", Static).update(Text(f"labelling {source} ..."))
 
+        what = "one sentence per line" if self.per_token else "one sentence, or a tab-separated pair, per line"
         self.app.push_screen(PathPrompt("Label a file of inputs (JSONL out)",
-                                        [("input: one sentence, or a tab-separated pair, per line", ""),
+                                        [(f"input: {what}", ""),
                                          ("output JSONL (empty: INPUT.predictions.jsonl beside it)", "")]), chosen)
 
     @on(FileProgress)

@@ -1,5 +1,5 @@
 """The Attention screen's long work, called from its thread workers: each model loaded once, one sentence's
-attention with its head statistics, head statistics over a sample of the data, the attention change against a
+attention with its head statistics and its words, head statistics over a sample of the data, the attention change against a
 run's base model, the probe curve of run and base, and the bertviz export.
 
 Every function returns what the screen shows, or raises TuneLabError with the line to show; a `progress(done,
@@ -56,11 +56,13 @@ def task_data(spec: str, target: Target) -> tuple[str | None, str | None, list[s
 
 
 def sentence_attention(models: AttentionModels, spec: str, text: str, pair: str | None, cancelled=lambda: False):
-    """(AttentionResult, HeadStats of this one sentence), or None if `cancelled()` once the model is loaded."""
+    """(AttentionResult, HeadStats of this one sentence, the token index of each word's first sub-word, whether the
+    model tags words), or None if `cancelled()` once the model is loaded."""
     import numpy as np
 
     from tunelab.core.attention import ExampleAttention, attention_for
     from tunelab.core.head_stats import HeadStatsAccumulator
+    from tunelab.core.tasks.base import task_for, task_of_model
 
     model, tokenizer = models.get(spec)
     if cancelled():
@@ -68,7 +70,20 @@ def sentence_attention(models: AttentionModels, spec: str, text: str, pair: str 
     result = attention_for(model, tokenizer, text, pair)
     accumulator = HeadStatsAccumulator(tokenizer.cls_token_id, tokenizer.sep_token_id)
     accumulator.add(ExampleAttention(np.asarray(tokenizer.convert_tokens_to_ids(result.tokens)), result.attentions))
-    return result, accumulator.result()
+    per_token = task_for(task_of_model(model.config)).per_token   # the encoder of a token model keeps its architecture
+    return result, accumulator.result(), word_starts(tokenizer, text, pair, result.tokens), per_token
+
+
+def word_starts(tokenizer, text: str, pair: str | None, tokens: list[str]) -> list[int]:
+    """The token index of each word's first sub-word (special tokens are no word), as the tokenizer's `word_ids`
+    say; without a fast tokenizer, every token that is not a `##` continuation or a special token."""
+    special = set(getattr(tokenizer, "all_special_tokens", []))
+    encoding = tokenizer(text, pair, truncation=True, max_length=max(1, len(tokens)))
+    if getattr(encoding, "is_fast", False):
+        words, sequences = encoding.word_ids(0), encoding.sequence_ids(0)
+        return [i for i in range(min(len(tokens), len(words))) if words[i] is not None
+                and (i == 0 or (words[i], sequences[i]) != (words[i - 1], sequences[i - 1]))]
+    return [i for i, t in enumerate(tokens) if t not in special and not t.startswith("##")]
 
 
 def dataset_stats(models: AttentionModels, spec: str, target: Target, progress) -> tuple:
