@@ -85,17 +85,16 @@ async def test_token_data_shows_words_with_tags_and_tag_and_entity_counts(workdi
         entities = lines[lines.index("entities (train)") + 1:]
         assert entities[0].split()[0] == "LOC" and entities[0].split()[-2:] == ["2", "40%"]
         assert entities[1].split()[0] == "PER" and entities[1].split()[-2:] == ["3", "60%"]
-        assert "1 sentence without an entity" in text                   # train's third sentence
-        assert "1 tag row breaks IOB2" in text and "row 4: word 2 is I-PER after O" in text
+        assert "no entity    1 · 0 · 1 sentences" in text                # train's third, test's second
+        assert "break IOB2   1 · 0 · 0 tag rows" in text and "train row 4: word 2 is I-PER after O" in text
+        assert "words        22 · 14 · 12" in text and "cut at 64    0 · 0 · 0" in text
 
         # a maximum length shorter than the sentences: the words past it are counted
         length = screen.query_one("#data-max-length", Input)
         length.value = "6"
-        await wait_for(pilot, lambda: "cut at 6 tokens" in summary_of(app), timeout=120, what="the new summary")
-        text = summary_of(app)
-        assert "train 22 · p50 5 · max 8 a sentence" in text
-        # [CLS] and [SEP] leave 4 tokens a sentence: "the mat" and "near the red table" are cut
-        assert "6 words cut at 6 tokens · 1 sentence without an entity" in text
+        await wait_for(pilot, lambda: "cut at 6 " in summary_of(app), timeout=120, what="the new summary")
+        # [CLS] and [SEP] leave 4 tokens a sentence: train's "the mat" and "near the red table" are cut
+        assert "cut at 6     6 · 6 · 4 scored as missed" in summary_of(app)
 
 
 @run_async

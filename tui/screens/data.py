@@ -219,22 +219,30 @@ def token_detail_lines(summary) -> list[Content]:
                                           f" {count:,} {100 * count / total:.0f}%"))
         if not entities:
             lines.append(Content.assemble(("  none", muted)))
+    splits = in_split_order(details)
+    names = " · ".join(name for name, _ in splits)
+
+    def row(label: str, values: list, style: str = "", note: str = "") -> Content:
+        return Content.assemble(("  " + label.ljust(13), muted), (" · ".join(f"{v:,}" for v in values), style),
+                                (note, muted))
+
     lines.append(Content(""))
-    lines.append(Content.assemble(("words", "bold")))
-    for name, d in in_split_order(details):
-        w = d["words_per_sentence"]
-        cut = d["words_beyond_max_length"]
-        lines.append(Content(f"  {name} {d['words']:,} · p50 {w['p50']} · max {w['max']} a sentence"))
-        parts = [(f"    {_count(cut, 'word')} cut at {summary.max_length} tokens", "$warning" if cut else muted)]
-        if "sentences_without_entity" in d:
-            parts.append((f" · {_count(d['sentences_without_entity'], 'sentence')} without an entity", muted))
-        lines.append(Content.assemble(*parts))
-        if d.get("scheme_breaks"):
-            breaks = d["scheme_breaks"]
-            lines.append(Content.assemble((f"    {_count(breaks, 'tag row')} break{'s' if breaks == 1 else ''} IOB2",
-                                           "$warning")))
-            for example in d.get("scheme_break_examples", ())[:2]:
-                lines.append(Content.assemble((f"      {example}", muted)))
+    lines.append(Content.assemble(("words", "bold"), (f" ({names})", muted)))
+    lines.append(row("words", [d["words"] for _, d in splits]))
+    w = details[split]["words_per_sentence"]
+    lines.append(Content.assemble(("  " + "a sentence".ljust(13), muted), f"p50 {w['p50']} · max {w['max']}",
+                                  (f" ({split})", muted)))
+    cut = [d["words_beyond_max_length"] for _, d in splits]
+    lines.append(row(f"cut at {summary.max_length}", cut, "$warning" if any(cut) else "", " scored as missed"
+                     if any(cut) else ""))
+    if all("sentences_without_entity" in d for _, d in splits):
+        lines.append(row("no entity", [d["sentences_without_entity"] for _, d in splits], note=" sentences"))
+        breaks = [d.get("scheme_breaks", 0) for _, d in splits]
+        if any(breaks):
+            lines.append(row("break IOB2", breaks, "$warning", " tag rows"))
+            for name, d in splits:
+                for example in d.get("scheme_break_examples", ())[:2]:
+                    lines.append(Content.assemble((f"    {name} {example}", muted)))
     return lines
 
 
@@ -376,8 +384,7 @@ class DataScreen(TuneLabScreen):
         return words, tags
 
     def _fill_preview(self) -> None:
-        """The preview table: the columns as they are, or, for a task that tags words, each sentence as word/TAG
-        first (then the other columns)."""
+        """The preview table: the columns as they are, or, for a task that tags words, each sentence as word/TAG."""
         table = self.query_one("#data-preview", DataTable)
         self._tagged = self._tagged_columns()
         table.clear(columns=True)
@@ -393,13 +400,11 @@ class DataScreen(TuneLabScreen):
         rows = [(_words(row.get(words)), _words(row.get(tags))) for row in self._rows]
         colors = type_colors(self.app, (t[2:] for _, row_tags in rows for t in row_tags if t[1:2] == "-"))
         self._colors = colors
-        others = [c for c in self.columns if c not in (words, tags)]
+        # the equation's two columns only, as wide as the table (other columns are an equation away)
         width = max(20, table.size.width - 4) if table.size.width else 60   # padding and the scroll bar
         table.add_column(Text(f"{words} / {tags}"), key="tagged", width=width)
-        for name in others:
-            table.add_column(Text(str(name)), key=name)
-        for (row_words, row_tags), row in zip(rows, self._rows):
-            table.add_row(tagged_inline(row_words, row_tags, colors), *[_cell(row.get(c)) for c in others])
+        for row_words, row_tags in rows:
+            table.add_row(tagged_inline(row_words, row_tags, colors))
         self._show_row()
 
     @on(DataTable.RowHighlighted, "#data-preview")
@@ -586,10 +591,6 @@ class DataScreen(TuneLabScreen):
 
 class _Superseded(Exception):
     """Raised inside a summary whose result nobody waits for any more."""
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
 
 def _words(value) -> list[str]:
