@@ -140,8 +140,10 @@ async def test_a_narrow_screen_shows_the_table_or_the_grid_by_turns():
         classes, grid = screen.query_one("#eval-classes", DataTable), screen.query_one(ConfusionGrid)
         assert classes.display and not grid.display
         assert [r[0] for r in cells(classes)] == ["LOC", "MISC", "ORG", "PER"]
+        assert str(screen.query_one("#eval-filter").render()).endswith("g: confusion")
         await pilot.press("g")
         assert grid.display and not classes.display and grid._labels == ["LOC", "MISC", "ORG", "PER", "O"]
+        assert str(screen.query_one("#eval-filter").render()).endswith("g: per type")
         await pilot.press("g")
         assert classes.display and not grid.display
         assert cells(screen.query_one("#eval-mistakes", DataTable))[0][1] == "boundary, type"

@@ -354,6 +354,7 @@ class EvaluateScreen(JobScreen):
         if self._one_of_two is not None:
             self._one_of_two = "grid" if self._one_of_two == "classes" else "classes"
             self._arrange()
+            self._show_filter_line()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "toggle_grid":
@@ -427,10 +428,19 @@ class EvaluateScreen(JobScreen):
         for i, m in enumerate(self._shown):
             table.add_row(str(m["errors"]), Text(error_summary(m)), Text(m["text"]), key=str(i))
         kept = f" (the worst {len(report.mistakes)} kept)" if len(report.mistakes) >= MISTAKES else ""
-        self.query_one("#eval-filter", Static).update(Text.assemble(
-            ("Sentences with errors ", "bold"), f"{len(self._shown)} of {self._wrong}{kept}, most first · true ",
-            (gold or "any", "bold"), " · predicted ", (predicted or "any", "bold")))
+        self._filter_line = Text.assemble(
+            ("Sentences with errors ", "bold"), f"{len(self._shown)} of {self._wrong}{kept} · true ",
+            (gold or "any", "bold"), " · predicted ", (predicted or "any", "bold"))
+        self._show_filter_line()
         self._show_example()
+
+    def _show_filter_line(self) -> None:
+        """The tagged mistakes' filter line, with the `g` hint on a screen too narrow for the grid and the table."""
+        line = getattr(self, "_filter_line", None)
+        if line is None:
+            return
+        hint = {"classes": "  g: confusion", "grid": "  g: per type"}.get(self._one_of_two or "", "")
+        self.query_one("#eval-filter", Static).update(Text.assemble(line, (hint, "dim")))
 
     def on_resize(self) -> None:
         if self._report is not None:
