@@ -124,3 +124,21 @@ def test_token_equations_are_guessed_from_list_columns_or_gft_names():
     gft = [{"tokens": "EU rejects German", "ner_tags": "B-ORG O B-MISC"}]
     assert guess_token_equation(["tokens", "ner_tags"], gft) == ("ner_tags", "tokens")
     assert guess_token_equation(["sentence", "label"], [{"sentence": "a cat", "label": "x"}]) is None
+
+
+@run_async
+async def test_tags_stored_as_class_ids_show_by_name(workdir, tiny_model):
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
+    rows = {"tokens": [w for w, _ in TRAIN], "ner_tags": [[names.index(t) for t in tags] for _, tags in TRAIN]}
+    (workdir / "hub").mkdir()
+    Dataset.from_dict(rows, features=features).to_parquet(str(workdir / "hub" / "train.parquet"))
+    app = make_app(workdir, selection=Selection(model=str(tiny_model), data="hub/train.parquet"), start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        preview = app.screen.query_one("#data-preview", DataTable)
+        await wait_for(pilot, lambda: preview.row_count == 4, timeout=120, what="the preview")
+        await pilot.pause()
+        assert app.screen.query_one("#data-eqn", Input).value == EQN
+        assert str(preview.get_row_at(0)[0]) == "the cat/B-PER sat on the mat/B-LOC"

@@ -338,6 +338,12 @@ class DataScreen(TuneLabScreen):
         names = list(ds.column_names)
         head = ds[: min(PREVIEW_ROWS, len(ds))]
         rows = [{name: head[name][i] for name in names} for i in range(len(head[names[0]]) if names else 0)]
+        for name in names:                    # tags stored as ids with names (the hub's conll2003): by name
+            tag_names = _list_class_names(ds.features.get(name))
+            if tag_names:
+                for row in rows:
+                    row[name] = [tag_names[i] if isinstance(i, int) and 0 <= i < len(tag_names) else i
+                                 for i in row[name] or []]
         self.post_message(DataPreviewReady(data, names, rows, splits))
 
     def on_data_preview_ready(self, message: DataPreviewReady) -> None:
@@ -591,6 +597,12 @@ class DataScreen(TuneLabScreen):
 
 class _Superseded(Exception):
     """Raised inside a summary whose result nobody waits for any more."""
+
+
+def _list_class_names(feature) -> list[str] | None:
+    """The names of a list-of-ClassLabel column's ids (datasets' Sequence(ClassLabel) or List(ClassLabel)), or None."""
+    inner = getattr(feature, "feature", None)
+    return list(inner.names) if type(inner).__name__ == "ClassLabel" else None
 
 
 def _words(value) -> list[str]:
