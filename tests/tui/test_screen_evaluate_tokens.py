@@ -149,6 +149,19 @@ async def test_a_narrow_screen_shows_the_table_or_the_grid_by_turns():
         assert cells(screen.query_one("#eval-mistakes", DataTable))[0][1] == "boundary, type"
 
 
+@run_async
+async def test_words_past_the_maximum_length_are_a_metric_row():
+    import dataclasses
+
+    report = dataclasses.replace(token_report(), words_cut=1234)
+    app = ScreenApp(lambda: EvaluateScreen(report=report), Selection(model="runs/ner"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        rows = cells(app.screen.query_one("#eval-metrics", DataTable))
+        assert ["  words cut (missed)", "1,234", ""] in rows
+        assert not any("words cut" in row[0] for row in cells(app.screen.query_one("#eval-classes", DataTable)))
+
+
 def test_mistake_pairs_name_what_the_grid_names():
     report = token_report()
     first = report.mistakes[0]                     # Angela Merkel cut short, Paris read as ORG

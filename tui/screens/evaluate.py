@@ -315,15 +315,10 @@ class EvaluateScreen(JobScreen):
 
         line = self.query_one("#eval-train-overlap", Static)
         in_train = getattr(report, "in_train", None)
-        cut = getattr(report, "words_cut", None)
-        parts = []
+        line.display = in_train is not None
+        line.set_class(bool(in_train), "-leak")
         if in_train is not None:
-            parts.append(overlap_line([Overlap(report.split, in_train, report.examples)], report.train_data or "train"))
-        if cut:
-            parts.append(f"{cut:,} words beyond the maximum length scored as missed")
-        line.display = bool(parts)
-        line.set_class(bool(in_train) or bool(cut), "-leak")
-        line.update(Text(" · ".join(parts)))
+            line.update(Text(overlap_line([Overlap(report.split, in_train, report.examples)], report.train_data or "train")))
 
     # --- arranging the per-class table and the grid ----------------------------------------------------------------
 
@@ -377,6 +372,9 @@ class EvaluateScreen(JobScreen):
         for name, value in report.scores.items():
             if name != report.figure_of_merit and isinstance(value, (int, float)):
                 table.add_row(Text(f"  {name}"), f"{value:.3f}", "")
+        cut = getattr(report, "words_cut", None)
+        if cut:                                   # a token model: words past the maximum length, scored as missed
+            table.add_row(Text("  words cut (missed)"), f"{cut:,}", "")
 
     def _fill_classes(self, report) -> None:
         table = self.query_one("#eval-classes", DataTable)
