@@ -184,3 +184,21 @@ async def test_tags_without_entities_list_the_wrong_words(tagged):
         assert rows and all("→" in r[1] for r in rows)
         example = str(screen.query_one("#eval-example").render())
         assert example.startswith("gold ") and "read as" in example
+
+
+@run_async
+async def test_entity_colours_follow_the_theme():
+    app = ScreenApp(lambda: EvaluateScreen(report=token_report()), Selection(model="runs/ner"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        example = app.screen.query_one("#eval-example")
+
+        def per_colour() -> str:          # the colour of the first gold entity, [Angela Merkel]PER
+            text = example.render()
+            start = str(text).index("[Angela")
+            return next(str(span.style.foreground) for span in text.spans if span.start <= start < span.end)
+
+        before = per_colour()
+        app.theme = "tunelab-light"
+        await pilot.pause()
+        assert per_colour() != before

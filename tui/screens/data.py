@@ -302,6 +302,7 @@ class DataScreen(TuneLabScreen):
         self.query_one("#data-columns", Input).value = ",".join(selection.columns or ())
         self.query_one("#data-eqn", Input).value = selection.eqn or ""
         self._syncing = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._fill_preview() if self._tagged else None)
         self.action_load()
 
     # --- reading the source -------------------------------------------------------------------------------------

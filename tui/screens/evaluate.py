@@ -194,6 +194,7 @@ class EvaluateScreen(JobScreen):
     def on_mount(self) -> None:
         for table_id in ("#eval-metrics", "#eval-classes"):
             self.query_one(table_id, DataTable).can_focus = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._recolor())
         if self._report is not None:
             self._show_report(self._report)
             return
@@ -309,6 +310,13 @@ class EvaluateScreen(JobScreen):
         self._colors = type_colors(self.app, report.labels) if entity_confusion else {}
         self._arrange()
         self._fill_mistakes()
+
+    def _recolor(self) -> None:
+        """Entity types take their colours from the theme: a new theme repaints the selected sentence."""
+        report = self._report
+        if report is not None and getattr(report, "entity_confusion", None):
+            self._colors = type_colors(self.app, report.labels)
+            self._show_example()
 
     def _show_train_overlap(self, report) -> None:
         from tunelab.core.overlap import Overlap, overlap_line
