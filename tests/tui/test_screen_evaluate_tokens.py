@@ -202,3 +202,17 @@ async def test_entity_colours_follow_the_theme():
         app.theme = "tunelab-light"
         await pilot.pause()
         assert per_colour() != before
+
+
+@run_async
+async def test_a_token_model_without_mistakes_says_so_in_its_own_terms():
+    import dataclasses
+
+    report = dataclasses.replace(token_report(), mistakes=[])
+    app = ScreenApp(lambda: EvaluateScreen(report=report), Selection(model="runs/ner"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#eval-mistakes", DataTable)
+        assert [str(c.label) for c in table.ordered_columns] == ["err", "errors", "sentence"]
+        assert "Sentences with errors 0 of 0" in str(app.screen.query_one("#eval-filter").render())
+        assert "no mistakes to show" in str(app.screen.query_one("#eval-example").render())

@@ -51,6 +51,16 @@ def is_tagged(mistake: dict) -> bool:
     return "words" in mistake and "gold_tags" in mistake
 
 
+def tags_words(report) -> bool:
+    """Whether a report is of a model that tags words: what its mistakes hold, or (none) what its task says."""
+    if report.mistakes:
+        return is_tagged(report.mistakes[0])
+    from tunelab.core.tasks.base import canonical_keyword, task_for
+
+    keyword = str(report.task).split(":", 1)[0].strip()
+    return bool(canonical_keyword(keyword)) and task_for(keyword).per_token
+
+
 def entity_errors_of(mistake: dict) -> list:
     """The typed entity errors of a tagged sentence (core.entities.EntityError), [] for tags without entities."""
     from tunelab.core.entities import entity_errors
@@ -166,6 +176,7 @@ class EvaluateScreen(JobScreen):
         self._pairs: list[set] = []     # per mistake of the report: its (true, predicted) pairs (mistake_pairs)
         self._grid_labels: list[str] = []   # the grid's rows and columns, which the filters step through
         self._one_of_two: str | None = None   # narrow screen: "classes" or "grid", the one of the two shown
+        self._per_word = False          # the report is of a model that tags words (tags_words)
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -288,7 +299,8 @@ class EvaluateScreen(JobScreen):
         grid.display = bool(report.labels)
         entity_confusion = getattr(report, "entity_confusion", None)
         self._grid_labels = list(report.labels)
-        self.set_class(any(is_tagged(m) for m in report.mistakes), "-tagged")
+        self._per_word = tags_words(report)
+        self.set_class(self._per_word, "-tagged")
         if entity_confusion:
             # entity types and O (no entity there): few, so the whole matrix
             self._grid_labels = [*report.labels, NONE]
@@ -302,7 +314,7 @@ class EvaluateScreen(JobScreen):
                 self._set_message(f"{report.model} on {report.data} ({report.split}, {report.examples:,} examples): "
                                   f"{report.figure_of_merit} {report.value:.3f} · the {len(shown)} classes with the "
                                   f"most examples shown, of {len(report.labels):,}")
-        if report.mistakes and is_tagged(report.mistakes[0]):
+        if self._per_word:
             self._wrong = len(report.mistakes)      # sentences with errors (the report keeps the worst MISTAKES)
         else:
             self._wrong = (report.examples - sum(row[i] for i, row in enumerate(report.confusion))) if report.confusion else 0
@@ -405,7 +417,7 @@ class EvaluateScreen(JobScreen):
         gold, predicted = self._filters["gold"], self._filters["predicted"]
         self._shown = [m for m, pairs in zip(report.mistakes, self._pairs)
                        if any((gold is None or g == gold) and (predicted is None or p == predicted) for g, p in pairs)]
-        if report.mistakes and is_tagged(report.mistakes[0]):
+        if self._per_word:
             self._fill_tagged_mistakes(table, gold, predicted)
             return
         label_width = max([6, *(min(12, len(label)) for label in report.labels)])
