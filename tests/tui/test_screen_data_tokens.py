@@ -142,3 +142,19 @@ async def test_tags_stored_as_class_ids_show_by_name(workdir, tiny_model):
         await pilot.pause()
         assert app.screen.query_one("#data-eqn", Input).value == EQN
         assert str(preview.get_row_at(0)[0]) == "the cat/B-PER sat on the mat/B-LOC"
+
+
+def test_an_unlabelled_split_shows_a_dash_in_the_token_block():
+    from tunelab.tui.screens.data import token_detail_lines
+
+    class Summary:
+        max_length = 64
+        token_details = {
+            "train": {"words": 22, "words_per_sentence": {"p50": 5, "p90": 7, "p99": 7, "max": 8},
+                      "words_beyond_max_length": 0, "entities": {"PER": 3}, "sentences_without_entity": 1,
+                      "scheme_breaks": 0, "scheme_break_examples": []},
+            "test": {"words": 12, "words_per_sentence": {"p50": 6, "p90": 7, "p99": 7, "max": 8},
+                     "words_beyond_max_length": 0}}
+
+    text = "\n".join(line.plain for line in token_detail_lines(Summary()))
+    assert "words (train · test)" in text and "no entity    1 · – sentences" in text and "IOB2" not in text

@@ -28,7 +28,6 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from tunelab.core.errors import TuneLabError
-
 from tunelab.core.tasks.base import keywords
 
 from ..messages import DataPreviewReady, DataSummaryReady
@@ -223,8 +222,8 @@ def token_detail_lines(summary) -> list[Content]:
     names = " · ".join(name for name, _ in splits)
 
     def row(label: str, values: list, style: str = "", note: str = "") -> Content:
-        return Content.assemble(("  " + label.ljust(13), muted), (" · ".join(f"{v:,}" for v in values), style),
-                                (note, muted))
+        shown = " · ".join(f"{v:,}" if isinstance(v, int) else "–" for v in values)   # –: an unlabelled split
+        return Content.assemble(("  " + label.ljust(13), muted), (shown, style), (note, muted))
 
     lines.append(Content(""))
     lines.append(Content.assemble(("words", "bold"), (f" ({names})", muted)))
@@ -235,9 +234,9 @@ def token_detail_lines(summary) -> list[Content]:
     cut = [d["words_beyond_max_length"] for _, d in splits]
     lines.append(row(f"cut at {summary.max_length}", cut, "$warning" if any(cut) else "", " scored as missed"
                      if any(cut) else ""))
-    if all("sentences_without_entity" in d for _, d in splits):
-        lines.append(row("no entity", [d["sentences_without_entity"] for _, d in splits], note=" sentences"))
-        breaks = [d.get("scheme_breaks", 0) for _, d in splits]
+    if any("sentences_without_entity" in d for _, d in splits):
+        lines.append(row("no entity", [d.get("sentences_without_entity") for _, d in splits], note=" sentences"))
+        breaks = [d.get("scheme_breaks") for _, d in splits]
         if any(breaks):
             lines.append(row("break IOB2", breaks, "$warning", " tag rows"))
             for name, d in splits:
