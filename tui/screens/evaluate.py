@@ -177,6 +177,8 @@ class EvaluateScreen(JobScreen):
         self._grid_labels: list[str] = []   # the grid's rows and columns, which the filters step through
         self._one_of_two: str | None = None   # narrow screen: "classes" or "grid", the one of the two shown
         self._per_word = False          # the report is of a model that tags words (tags_words)
+        self._colors: dict[str, str] = {}     # entity type -> colour from the theme (type_colors)
+        self._filter_line: Text | None = None  # the tagged mistakes' filter line, before the `g` hint
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -454,7 +456,7 @@ class EvaluateScreen(JobScreen):
 
     def _show_filter_line(self) -> None:
         """The tagged mistakes' filter line, with the `g` hint on a screen too narrow for the grid and the table."""
-        line = getattr(self, "_filter_line", None)
+        line = self._filter_line
         if line is None:
             return
         hint = {"classes": "  g: confusion", "grid": "  g: per type"}.get(self._one_of_two or "", "")
