@@ -19,12 +19,19 @@ from .data import visible_label
 
 def input_hashes(texts: list) -> np.ndarray:
     """One 64-bit hash per input: a string, an (a, b) tuple for a pair (the hash of the pair, not of each side) or a
-    list of words (token tags),
-    taken of the text as a reader sees it (`visible_label`: runs of spaces, invisible characters and Unicode
-    normalisation aside), so a copy with a trailing space or a zero-width space is still the same input. Python's
+    token task's words (a list, as their sentence), taken of the text as a reader sees it (`visible_label`: runs of
+    spaces, invisible characters and Unicode normalisation aside), so a copy with a trailing space or a zero-width space is still the same input. Python's
     own hash: stable within a process, which is all a comparison inside one command needs."""
-    return np.fromiter((hash(tuple(map(visible_label, t)) if isinstance(t, (tuple, list)) else visible_label(t)) for t in texts),
-                       dtype=np.int64, count=len(texts))
+    return np.fromiter((hash(_visible_input(t)) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _visible_input(text):
+    """One input as a reader sees it: a pair's two texts, or a token task's words (a list) read as one sentence."""
+    if isinstance(text, tuple):
+        return tuple(map(visible_label, text))
+    if isinstance(text, list):
+        return visible_label(" ".join(map(str, text)))
+    return visible_label(text)
 
 
 class InputIndex:

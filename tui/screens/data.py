@@ -1,8 +1,13 @@
 """The Data screen: `tunelab summary` as a screen. A source field (demo, a file, a directory, explicit splits
 train=a.tsv,validation=b.tsv, or a hub id H:glue,cola), names for a headerless file's columns, an equation
-builder (classify or regress, a label column, one input or a pair, picked from the data's own columns), a
-preview table, and the summary: rows per split, label balance, token lengths, the share cut at the maximum
-length, and the majority-class baseline.
+builder (every task keyword the engine knows, a label column, one input or a pair, picked from the data's own
+columns), a preview table, and the summary: rows per split, label balance, token lengths, the share cut at the
+maximum length, and the majority-class baseline.
+
+For a task that tags words (`classify_tokens: ner_tags ~ tokens`), the preview shows each sentence as
+`word/TAG` (O words bare) and the highlighted sentence whole below it, words over their tags; the summary shows
+the tag counts, the entities per type, sentences with no entity, words past the maximum length and rows that
+break the tag scheme. The screen asks the task (`task_for(...).per_token`, `max_inputs`), never its keyword.
 
 Bad data gets the engine's one-line message under the fields and the screen stays usable. Reading the data
 and summarising it (the tokenizer, the data) run in thread workers; a summary that went through becomes the
@@ -23,13 +28,16 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from tunelab.core.errors import TuneLabError
+from tunelab.core.tasks.base import keywords
 
 from ..messages import DataPreviewReady, DataSummaryReady
+from ..widgets.tagged_words import tagged_inline, tagged_rows, type_colors
 from .base import TuneLabScreen, error_text
 
 PREVIEW_ROWS = 50
-TASKS = ("classify", "regress")
 BAR = "█"
+TAG_COLUMNS = ("ner_tags", "tags", "labels", "pos_tags", "chunk_tags", "ner", "pos", "label")   # a guess's order
+WORD_COLUMNS = ("tokens", "words", "token", "text", "sentence")
 
 
 def equation_text(task: str, label: str, first: str, second: str | None) -> str:
@@ -49,6 +57,42 @@ def guess_equation(columns: list[str]) -> tuple[str, str, str | None] | None:
     if label and first:
         return label, first, None
     return None
+
+
+def guess_token_equation(columns: list[str], rows: list[dict]) -> tuple[str, str] | None:
+    """(tags, words) for data whose rows hold a list of words and a list of tags of the same length (or gft's form:
+    a text column and a tag column, both whitespace-separated, named like tokens/ner_tags)."""
+    names = [c.lower() for c in columns]
+    first = rows[0] if rows else {}
+
+    def listed(column: str) -> bool:
+        return isinstance(first.get(column), (list, tuple))
+
+    words = next((columns[names.index(n)] for n in WORD_COLUMNS if n in names and listed(columns[names.index(n)])),
+                 None) or next((c for c in columns if listed(c) and all(isinstance(w, str) for w in first[c])), None)
+    if words is None:                 # gft's form: whitespace strings, known only by their names
+        words = next((columns[names.index(n)] for n in ("tokens", "words") if n in names), None)
+        if words is None:
+            return None
+    size = len(first[words]) if listed(words) else len(str(first.get(words, "")).split())
+    fits = [c for c in columns if c != words and (len(first[c]) == size if listed(c) else
+                                                   c.lower() in TAG_COLUMNS and len(str(first.get(c, "")).split()) == size)]
+    tags = next((c for n in TAG_COLUMNS for c in fits if c.lower() == n), None) or (fits[-1] if fits else None)
+    return (tags, words) if tags else None
+
+
+def token_keyword() -> str | None:
+    """The equation keyword of the task that tags words, from the registry (None if there is none)."""
+    from tunelab.core.tasks.base import all_tasks
+
+    return next((task.keyword for task in all_tasks() if task.per_token), None)
+
+
+def task_of(keyword: str | None):
+    """The task for a keyword, or None for an unknown or missing one."""
+    from tunelab.core.tasks.base import canonical_keyword, task_for
+
+    return task_for(keyword) if keyword and canonical_keyword(keyword) else None
 
 
 def bar(share: float, width: int = 12) -> str:
@@ -122,7 +166,8 @@ def summary_text(summary) -> Content:
                                  f"min {balance['min']:.3g} · max {balance['max']:.3g}"))
         else:
             total = sum(balance.values()) or 1
-            lines.append(Content.assemble((f"label balance ({split})", "bold")))
+            per_word = bool(getattr(summary, "token_details", None))      # tags are counted per word
+            lines.append(Content.assemble((f"{'tag counts' if per_word else 'label balance'} ({split})", "bold")))
             width = max(len(str(k)) for k in balance) if balance else 5
             shown = list(balance.items())
             if len(shown) > SHOWN_LABELS:     # thousands of classes: the most frequent, and how many more
@@ -132,6 +177,7 @@ def summary_text(summary) -> Content:
                                               f" {count:,} {100 * count / total:.0f}%"))
             if len(balance) > len(shown):
                 lines.append(Content.assemble((f"  … and {len(balance) - len(shown):,} more labels", muted)))
+    lines.extend(token_detail_lines(summary))
     split = "train" if "train" in summary.token_lengths else next(iter(summary.token_lengths), None)
     if split is not None:
         lengths = summary.token_lengths[split]
@@ -152,6 +198,53 @@ def summary_text(summary) -> Content:
     return Content("\n").join(lines)
 
 
+def token_detail_lines(summary) -> list[Content]:
+    """For data that tags words: entities per type (train), then per split the words, the words past the maximum
+    length, the sentences without an entity and the tag rows that break the scheme."""
+    details = getattr(summary, "token_details", None) or {}
+    if not details:
+        return []
+    muted = "$text-muted"
+    lines: list[Content] = []
+    split = "train" if "train" in details else next(iter(details))
+    entities = details[split].get("entities")
+    if entities is not None:
+        lines.append(Content(""))
+        lines.append(Content.assemble((f"entities ({split})", "bold")))
+        total = sum(entities.values()) or 1
+        width = min(16, max([len(k) for k in entities] or [4]))
+        for name, count in entities.items():
+            lines.append(Content.assemble(f"  {name[:16]:<{width}} ", (bar(count / total), "$accent"),
+                                          f" {count:,} {100 * count / total:.0f}%"))
+        if not entities:
+            lines.append(Content.assemble(("  none", muted)))
+    splits = in_split_order(details)
+    names = " · ".join(name for name, _ in splits)
+
+    def row(label: str, values: list, style: str = "", note: str = "") -> Content:
+        shown = " · ".join(f"{v:,}" if isinstance(v, int) else "–" for v in values)   # –: an unlabelled split
+        return Content.assemble(("  " + label.ljust(13), muted), (shown, style), (note, muted))
+
+    lines.append(Content(""))
+    lines.append(Content.assemble(("words", "bold"), (f" ({names})", muted)))
+    lines.append(row("words", [d["words"] for _, d in splits]))
+    w = details[split]["words_per_sentence"]
+    lines.append(Content.assemble(("  " + "a sentence".ljust(13), muted), f"p50 {w['p50']} · max {w['max']}",
+                                  (f" ({split})", muted)))
+    cut = [d["words_beyond_max_length"] for _, d in splits]
+    lines.append(row(f"cut at {summary.max_length}", cut, "$warning" if any(cut) else "", " scored as missed"
+                     if any(cut) else ""))
+    if any("sentences_without_entity" in d for _, d in splits):
+        lines.append(row("no entity", [d.get("sentences_without_entity") for _, d in splits], note=" sentences"))
+        breaks = [d.get("scheme_breaks") for _, d in splits]
+        if any(breaks):
+            lines.append(row("break IOB2", breaks, "$warning", " tag rows"))
+            for name, d in splits:
+                for example in d.get("scheme_break_examples", ())[:2]:
+                    lines.append(Content.assemble((f"    {name} {example}", muted)))
+    return lines
+
+
 class DataScreen(TuneLabScreen):
     MODE = "data"
     BINDINGS = [
@@ -166,6 +259,8 @@ class DataScreen(TuneLabScreen):
         self._summary_key: tuple | None = None
         self._summary_timer = None
         self.summary = None
+        self._rows: list[dict] = []
+        self._tagged: tuple[str, str] | None = None   # (words, tags) columns the preview shows as word/TAG
 
     def compose_body(self) -> ComposeResult:
         blank = Select.NULL
@@ -178,7 +273,8 @@ class DataScreen(TuneLabScreen):
                 yield Input(placeholder="headerless: a,b,c", id="data-columns", compact=True)
             with Horizontal(classes="data-row"):
                 yield Label("task", classes="data-label")
-                yield Select([(t, t) for t in TASKS], value="classify", allow_blank=False, id="eqn-task", compact=True)
+                yield Select([(t, t) for t in keywords()], value=keywords()[0], allow_blank=False, id="eqn-task",
+                             compact=True)
                 yield Label("label", classes="data-label-short")
                 yield Select([], prompt="label", id="eqn-label", compact=True, value=blank)
                 yield Label("input", classes="data-label-short")
@@ -192,7 +288,9 @@ class DataScreen(TuneLabScreen):
                 yield Input(placeholder="128", id="data-max-length", compact=True, restrict=r"\d*")
         yield Static("", id="data-error", markup=False)
         with Horizontal(id="data-body"):
-            yield DataTable(id="data-preview", zebra_stripes=True, cursor_type="row")
+            with Vertical(id="data-left"):
+                yield DataTable(id="data-preview", zebra_stripes=True, cursor_type="row")
+                yield Static("", id="data-row")     # the highlighted sentence whole, words over tags
             with VerticalScroll(id="data-summary"):
                 yield Static("", id="data-summary-text")
 
@@ -203,6 +301,7 @@ class DataScreen(TuneLabScreen):
         self.query_one("#data-columns", Input).value = ",".join(selection.columns or ())
         self.query_one("#data-eqn", Input).value = selection.eqn or ""
         self._syncing = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._fill_preview() if self._tagged else None)
         self.action_load()
 
     # --- reading the source -------------------------------------------------------------------------------------
@@ -239,32 +338,98 @@ class DataScreen(TuneLabScreen):
         names = list(ds.column_names)
         head = ds[: min(PREVIEW_ROWS, len(ds))]
         rows = [{name: head[name][i] for name in names} for i in range(len(head[names[0]]) if names else 0)]
+        for name in names:                    # tags stored as ids with names (the hub's conll2003): by name
+            tag_names = _list_class_names(ds.features.get(name))
+            if tag_names:
+                for row in rows:
+                    row[name] = [tag_names[i] if isinstance(i, int) and 0 <= i < len(tag_names) else i
+                                 for i in row[name] or []]
         self.post_message(DataPreviewReady(data, names, rows, splits))
 
     def on_data_preview_ready(self, message: DataPreviewReady) -> None:
-        table = self.query_one("#data-preview", DataTable)
-        table.clear(columns=True)
         if message.error:
-            self.columns = []
+            self.columns, self._rows, self._tagged = [], [], None
+            self._fill_preview()
             self._set_column_options([])
             self._show_error(message.error)
             self.notify(message.error, severity="error", timeout=8)
             self.query_one("#data-summary-text", Static).update("")
             return
-        self.columns = message.columns
-        for name in message.columns:
-            table.add_column(Text(str(name)), key=name)     # a column's name and cells are data, never markup
-        for row in message.rows:
-            table.add_row(*[_cell(row.get(name)) for name in message.columns])
+        self.columns, self._rows, self._tagged = message.columns, message.rows, None
         self._set_column_options(message.columns)
         eqn = self.query_one("#data-eqn", Input).value.strip()
         if not eqn:
-            guess = ("label", "sentence", None) if message.data == "demo" else guess_equation(message.columns)
+            from tunelab.core.data import demo_equation
+
+            guess = demo_equation(message.data)
+            tokens = guess_token_equation(message.columns, message.rows)
+            keyword = token_keyword()
+            if guess is None and tokens and keyword:
+                guess = equation_text(keyword, *tokens, None)
+            elif guess is None and guess_equation(message.columns):
+                guess = equation_text(self.query_one("#eqn-task", Select).value, *guess_equation(message.columns))
             if guess:
-                self._set_equation(equation_text(self.query_one("#eqn-task", Select).value, *guess))
+                self._set_equation(guess)
         else:
             self._equation_to_pickers(eqn)
+        self._fill_preview()
         self.summarize()
+
+    def _tagged_columns(self) -> tuple[str, str] | None:
+        """(words, tags) when the equation's task tags words and both columns are in the preview."""
+        from tunelab.core.equation import parse_equation
+
+        try:
+            equation = parse_equation(self.query_one("#data-eqn", Input).value.strip())
+        except TuneLabError:
+            return None
+        task = task_of(equation.task)
+        words, tags = equation.inputs[0], equation.label
+        if task is None or not task.per_token or words not in self.columns or tags not in self.columns:
+            return None
+        return words, tags
+
+    def _fill_preview(self) -> None:
+        """The preview table: the columns as they are, or, for a task that tags words, each sentence as word/TAG."""
+        table = self.query_one("#data-preview", DataTable)
+        self._tagged = self._tagged_columns()
+        table.clear(columns=True)
+        row_view = self.query_one("#data-row", Static)
+        row_view.display = self._tagged is not None
+        if self._tagged is None:
+            for name in self.columns:
+                table.add_column(Text(str(name)), key=name)     # a column's name and cells are data, never markup
+            for row in self._rows:
+                table.add_row(*[_cell(row.get(name)) for name in self.columns])
+            return
+        words, tags = self._tagged
+        rows = [(_words(row.get(words)), _words(row.get(tags))) for row in self._rows]
+        colors = type_colors(self.app, (t[2:] for _, row_tags in rows for t in row_tags if t[1:2] == "-"))
+        self._colors = colors
+        # the equation's two columns only, as wide as the table (other columns are an equation away)
+        width = max(20, table.size.width - 4) if table.size.width else 60   # padding and the scroll bar
+        table.add_column(Text(f"{words} / {tags}"), key="tagged", width=width)
+        for row_words, row_tags in rows:
+            table.add_row(tagged_inline(row_words, row_tags, colors))
+        self._show_row()
+
+    @on(DataTable.RowHighlighted, "#data-preview")
+    def _show_row(self) -> None:
+        if self._tagged is None:
+            return
+        table = self.query_one("#data-preview", DataTable)
+        view = self.query_one("#data-row", Static)
+        if not self._rows:
+            view.update("")
+            return
+        row = self._rows[min(max(0, table.cursor_row), len(self._rows) - 1)]
+        words, tags = self._tagged
+        width = max(20, view.size.width - 2 if view.size.width else table.size.width - 2)
+        view.update(tagged_rows(_words(row.get(words)), _words(row.get(tags)), self._colors, width))
+
+    def on_resize(self) -> None:
+        if self._tagged is not None:
+            self.call_after_refresh(self._fill_preview)
 
     def _set_column_options(self, columns: list[str]) -> None:
         self._syncing = True
@@ -294,6 +459,7 @@ class DataScreen(TuneLabScreen):
         self._syncing = True
         try:
             self.query_one("#eqn-task", Select).value = equation.task
+            self._pair_for(equation.task)
             for select_id, name in (("#eqn-label", equation.label), ("#eqn-input", equation.inputs[0]),
                                     ("#eqn-pair", equation.inputs[1] if equation.is_pair else None)):
                 select = self.query_one(select_id, Select)
@@ -310,13 +476,27 @@ class DataScreen(TuneLabScreen):
             return
         values = [self.query_one(i, Select).value for i in ("#eqn-task", "#eqn-label", "#eqn-input", "#eqn-pair")]
         task, label, first, second = (None if v == Select.NULL else v for v in values)
+        if event.select.id == "eqn-task":
+            second = None if self._pair_for(task) else second
         if task and label and first:
             self._syncing = True
             try:
                 self.query_one("#data-eqn", Input).value = equation_text(task, label, first, second)
             finally:
                 self._syncing = False
+            if self._tagged_columns() != self._tagged:
+                self._fill_preview()
             self._schedule_summary()
+
+    def _pair_for(self, keyword: str | None) -> bool:
+        """Disable the pair picker for a task that reads one input (the words); True when it is disabled."""
+        task = task_of(keyword)
+        single = task is not None and task.max_inputs < 2
+        pair = self.query_one("#eqn-pair", Select)
+        pair.disabled = single
+        if single and pair.value != Select.NULL:
+            pair.clear()
+        return single
 
     @on(Input.Changed, "#data-eqn, #data-max-length")
     def _equation_typed(self, event: Input.Changed) -> None:
@@ -324,6 +504,8 @@ class DataScreen(TuneLabScreen):
             return
         if event.input.id == "data-eqn":
             self._equation_to_pickers(event.value)
+            if self._tagged_columns() != self._tagged:
+                self._fill_preview()
         self._schedule_summary()
 
     def _schedule_summary(self) -> None:
@@ -336,7 +518,9 @@ class DataScreen(TuneLabScreen):
     def summarize(self) -> None:
         data, columns = self._source()
         eqn = self.query_one("#data-eqn", Input).value.strip() or None
-        if eqn is None and data != "demo":
+        from tunelab.core.data import demo_equation
+
+        if eqn is None and demo_equation(data) is None:
             self._show_error("pick the label and input columns (or type an equation) to summarise the data")
             return
         text = self.query_one("#data-max-length", Input).value.strip()
@@ -415,6 +599,19 @@ class _Superseded(Exception):
     """Raised inside a summary whose result nobody waits for any more."""
 
 
+def _list_class_names(feature) -> list[str] | None:
+    """The names of a list-of-ClassLabel column's ids (datasets' Sequence(ClassLabel) or List(ClassLabel)), or None."""
+    inner = getattr(feature, "feature", None)
+    return list(inner.names) if type(inner).__name__ == "ClassLabel" else None
+
+
+def _words(value) -> list[str]:
+    """A list cell as strings, or a whitespace-separated string (gft's form) as its words."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return str(value or "").split()
+
+
 def _cell(value) -> Text:
-    text = "" if value is None else str(value)
+    text = "" if value is None else " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     return Text(text if len(text) <= 60 else text[:59] + "…")

@@ -6,6 +6,14 @@ baseline, the confusion matrix as a coloured grid (`ConfusionGrid`), per-class p
 browser of the mistakes, most confident first, filterable by true and by predicted class (or by picking a
 confusion cell). `p` sends the selected mistake to the Predict screen and `a` to the Attention screen.
 
+A model that tags words (`classify_tokens`) gets the same screen, read from what its report holds: the per-type
+precision, recall and F1 (the table's heading is the report's `per_class_title`), the confusion of entity types
+(O: no entity there), and a browser of the sentences with the most entity errors, each error typed (missed,
+spurious, wrong type, wrong boundary); the selected sentence is shown with its gold and predicted entities in
+brackets, coloured by type, the entities in error underlined. A confusion cell, `t` and `o` filter the sentences
+by the (gold, predicted) types of their errors. Tags without entities (POS) list each wrong word instead.
+On a screen too narrow for the per-type table beside the confusion grid, `g` switches between the two.
+
 The model, data and equation come from the app's selection (see `target.py`) and can be edited in the form;
 a new selection elsewhere in the app refills the form.
 """
@@ -26,10 +34,78 @@ from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
 from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
 from tunelab.tui.widgets.confusion import ConfusionGrid
+from tunelab.tui.widgets.tagged_words import marked_entities, tagged_inline, type_colors
 
 _ONE_SCORING = threading.Lock()   # the screen's scorings run one after another (see _score)
 MISTAKES = 500  # mistakes kept for the browser (the most confident first); the rest only count
 PAIR_JOIN = " [SEP] "  # how the evaluation report joins the two sentences of a pair
+
+
+KIND_WORDS = {"missed": "missed", "spurious": "spurious", "wrong_type": "wrong type", "wrong_boundary": "wrong boundary"}
+KIND_SHORT = {"missed": "missed", "spurious": "spurious", "wrong_type": "type", "wrong_boundary": "boundary"}
+NONE = "O"   # the entity confusion's name for "no entity there"
+
+
+def is_tagged(mistake: dict) -> bool:
+    """Whether a mistake is a sentence of tagged words (a token model's) rather than one wrong label."""
+    return "words" in mistake and "gold_tags" in mistake
+
+
+def tags_words(report) -> bool:
+    """Whether a report is of a model that tags words: what its mistakes hold, or (none) what its task says."""
+    if report.mistakes:
+        return is_tagged(report.mistakes[0])
+    from tunelab.core.tasks.base import canonical_keyword, task_for
+
+    keyword = str(report.task).split(":", 1)[0].strip()
+    return bool(canonical_keyword(keyword)) and task_for(keyword).per_token
+
+
+def entity_errors_of(mistake: dict) -> list:
+    """The typed entity errors of a tagged sentence (core.entities.EntityError), [] for tags without entities."""
+    from tunelab.core.entities import entity_errors
+
+    if "kinds" not in mistake:
+        return []
+    return entity_errors(mistake["gold_tags"], mistake["pred_tags"], mistake["words"])
+
+
+def mistake_pairs(mistake: dict) -> set[tuple[str, str]]:
+    """The (true, predicted) pairs a mistake holds, as the confusion grid names them: one wrong label; an entity
+    error's two types (O for a missed or spurious entity); a wrongly tagged word's two tags."""
+    if not is_tagged(mistake):
+        return {(mistake["gold"], mistake["predicted"])}
+    if "kinds" in mistake:
+        return {(e.gold.type if e.gold else NONE, e.predicted.type if e.predicted else NONE)
+                for e in entity_errors_of(mistake)}
+    return {(g, p) for g, p in zip(mistake["gold_tags"], mistake["pred_tags"]) if g != p}
+
+
+def error_summary(mistake: dict) -> str:
+    """A tagged mistake's errors in a few words for the browser: "wrong boundary ×2", "missed, spurious", or
+    (tags without entities) the wrong tags "NN→VB, DT→NN". Wrong type and wrong boundary read "type", "boundary"."""
+    if "kinds" not in mistake:
+        wrong = [f"{g}→{p}" for g, p in zip(mistake["gold_tags"], mistake["pred_tags"]) if g != p]
+        return ", ".join(wrong[:3]) + (", …" if len(wrong) > 3 else "")
+    counts: dict[str, int] = {}
+    for kind in mistake["kinds"]:
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(KIND_SHORT.get(k, k) + (f" ×{n}" if n > 1 else "") for k, n in counts.items())
+
+
+def error_line(error) -> Text:
+    """One typed entity error in words: the kind in bold, then what was read."""
+    g, p = error.gold, error.predicted
+    kind = Text(KIND_WORDS.get(error.kind, error.kind), style="bold")
+    if error.kind == "missed":
+        said = f" {g.type} {g.text!r}"
+    elif error.kind == "spurious":
+        said = f" {p.type} {p.text!r}"
+    elif error.kind == "wrong_type":
+        said = f" {g.text!r} {g.type} read as {p.type}"
+    else:
+        said = f" {g.type} {g.text!r} read as {p.text!r}"
+    return Text.assemble(kind, said)
 
 
 def split_pair(text: str) -> tuple[str, str | None]:
@@ -64,6 +140,9 @@ class EvaluateScreen(JobScreen):
     EvaluateScreen #eval-filter { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     EvaluateScreen #eval-mistakes { height: 1fr; }
     EvaluateScreen #eval-example { height: 3; padding: 0 1; background: $surface; color: $foreground; }
+    EvaluateScreen.-tagged #eval-example { height: auto; max-height: 7; }
+    EvaluateScreen.-beside #eval-right { layout: horizontal; width: auto; }
+    EvaluateScreen.-beside #eval-confusion { margin-bottom: 0; margin-right: 2; }
     """
 
     BINDINGS = [
@@ -75,6 +154,8 @@ class EvaluateScreen(JobScreen):
         Binding("c", "clear_filters", "All", tooltip="show the mistakes of every class"),
         Binding("p", "to_predict", "Predict", tooltip="edit the selected mistake on the Predict screen"),
         Binding("a", "to_attention", "Attention", tooltip="the selected mistake's attention heads"),
+        Binding("g", "toggle_grid", "Grid/table",
+                tooltip="on a narrow screen: the confusion grid or the per-type table (they do not fit side by side)"),
     ]
 
     AUTO_FOCUS = "#eval-mistakes"
@@ -92,6 +173,12 @@ class EvaluateScreen(JobScreen):
         self._columns: list[str] | None = None
         self._model_used: str | None = None
         self._wrong = 0                # wrong answers in the report (the mistakes table keeps the surest MISTAKES)
+        self._pairs: list[set] = []     # per mistake of the report: its (true, predicted) pairs (mistake_pairs)
+        self._grid_labels: list[str] = []   # the grid's rows and columns, which the filters step through
+        self._one_of_two: str | None = None   # narrow screen: "classes" or "grid", the one of the two shown
+        self._per_word = False          # the report is of a model that tags words (tags_words)
+        self._colors: dict[str, str] = {}     # entity type -> colour from the theme (type_colors)
+        self._filter_line: Text | None = None  # the tagged mistakes' filter line, before the `g` hint
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -120,6 +207,7 @@ class EvaluateScreen(JobScreen):
     def on_mount(self) -> None:
         for table_id in ("#eval-metrics", "#eval-classes"):
             self.query_one(table_id, DataTable).can_focus = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._recolor())
         if self._report is not None:
             self._show_report(self._report)
             return
@@ -211,7 +299,15 @@ class EvaluateScreen(JobScreen):
         self._fill_classes(report)
         grid = self.query_one(ConfusionGrid)
         grid.display = bool(report.labels)
-        if report.labels:
+        entity_confusion = getattr(report, "entity_confusion", None)
+        self._grid_labels = list(report.labels)
+        self._per_word = tags_words(report)
+        self.set_class(self._per_word, "-tagged")
+        if entity_confusion:
+            # entity types and O (no entity there): few, so the whole matrix
+            self._grid_labels = [*report.labels, NONE]
+            grid.set_matrix(entity_confusion, self._grid_labels)
+        elif report.labels:
             # thousands of classes: the grid (and the class table) show those with the most examples, so the
             # screen stays responsive; the message says how many more there are
             shown = top_classes(report, SHOWN_CLASSES)
@@ -220,8 +316,21 @@ class EvaluateScreen(JobScreen):
                 self._set_message(f"{report.model} on {report.data} ({report.split}, {report.examples:,} examples): "
                                   f"{report.figure_of_merit} {report.value:.3f} · the {len(shown)} classes with the "
                                   f"most examples shown, of {len(report.labels):,}")
-        self._wrong = (report.examples - sum(row[i] for i, row in enumerate(report.confusion))) if report.confusion else 0
+        if self._per_word:
+            self._wrong = len(report.mistakes)      # sentences with errors (the report keeps the worst MISTAKES)
+        else:
+            self._wrong = (report.examples - sum(row[i] for i, row in enumerate(report.confusion))) if report.confusion else 0
+        self._pairs = [mistake_pairs(m) for m in report.mistakes]
+        self._colors = type_colors(self.app, report.labels) if entity_confusion else {}
+        self._arrange()
         self._fill_mistakes()
+
+    def _recolor(self) -> None:
+        """Entity types take their colours from the theme: a new theme repaints the selected sentence."""
+        report = self._report
+        if report is not None and getattr(report, "entity_confusion", None):
+            self._colors = type_colors(self.app, report.labels)
+            self._show_example()
 
     def _show_train_overlap(self, report) -> None:
         from tunelab.core.overlap import Overlap, overlap_line
@@ -233,6 +342,48 @@ class EvaluateScreen(JobScreen):
         if in_train is not None:
             line.update(Text(overlap_line([Overlap(report.split, in_train, report.examples)], report.train_data or "train")))
 
+    # --- arranging the per-class table and the grid ----------------------------------------------------------------
+
+    def _arrange(self) -> None:
+        """For a report with an entity confusion: the per-type table beside the grid when the screen is wide enough,
+        else one of the two (`g` switches). Other reports keep the grid over the table."""
+        report = self._report
+        grid, classes = self.query_one(ConfusionGrid), self.query_one("#eval-classes", DataTable)
+        if report is None or not getattr(report, "entity_confusion", None):
+            self.remove_class("-beside")
+            self._one_of_two = None
+            return
+        metrics = 2 + max(len(name) + 4 for name in report.scores) + 9 + 10
+        table = 2 + max([len(self._class_heading(report)), *(min(14, len(r["label"])) for r in report.per_class)]) + 4 * 8
+        wanted = metrics + 1 + table + 1 + grid.get_content_width(None, None)
+        wide = wanted <= self.size.width
+        self.set_class(wide, "-beside")
+        if wide:
+            self._one_of_two = None
+            grid.display = classes.display = True
+        else:
+            self._one_of_two = self._one_of_two or "classes"
+            classes.display = self._one_of_two == "classes"
+            grid.display = self._one_of_two == "grid"
+        self.refresh_bindings()
+
+    def action_toggle_grid(self) -> None:
+        if self._one_of_two is not None:
+            self._one_of_two = "grid" if self._one_of_two == "classes" else "classes"
+            self._arrange()
+            self._show_filter_line()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "toggle_grid":
+            return self._one_of_two is not None
+        return super().check_action(action, parameters)
+
+    @staticmethod
+    def _class_heading(report) -> str:
+        """The per-class table's first heading from the report's title: "per entity type" -> "entity type"."""
+        title = getattr(report, "per_class_title", "per class") or "per class"
+        return title[4:] if title.startswith("per ") else title
+
     def _fill_metrics(self, report) -> None:
         table = self.query_one("#eval-metrics", DataTable)
         table.clear(columns=True)
@@ -243,6 +394,9 @@ class EvaluateScreen(JobScreen):
         for name, value in report.scores.items():
             if name != report.figure_of_merit and isinstance(value, (int, float)):
                 table.add_row(Text(f"  {name}"), f"{value:.3f}", "")
+        cut = getattr(report, "words_cut", None)
+        if cut:                                   # a token model: words past the maximum length, scored as missed
+            table.add_row(Text("  words cut (missed)"), f"{cut:,}", "")
 
     def _fill_classes(self, report) -> None:
         table = self.query_one("#eval-classes", DataTable)
@@ -250,7 +404,7 @@ class EvaluateScreen(JobScreen):
         table.display = bool(report.per_class)
         if not report.per_class:
             return
-        table.add_columns("class", "prec", "recall", "F1", "n")
+        table.add_columns(self._class_heading(report), "prec", "recall", "F1", "n")
         for row in (report.per_class[i] for i in top_classes(report, SHOWN_CLASSES)):
             label = row["label"] if len(row["label"]) <= 14 else row["label"][:13] + "…"
             table.add_row(Text(label), f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['f1']:.2f}",
@@ -263,8 +417,11 @@ class EvaluateScreen(JobScreen):
         if report is None:
             return
         gold, predicted = self._filters["gold"], self._filters["predicted"]
-        self._shown = [m for m in report.mistakes
-                       if (gold is None or m["gold"] == gold) and (predicted is None or m["predicted"] == predicted)]
+        self._shown = [m for m, pairs in zip(report.mistakes, self._pairs)
+                       if any((gold is None or g == gold) and (predicted is None or p == predicted) for g, p in pairs)]
+        if self._per_word:
+            self._fill_tagged_mistakes(table, gold, predicted)
+            return
         label_width = max([6, *(min(12, len(label)) for label in report.labels)])
         text_width = max(20, self.size.width - 2 * label_width - 17)
         table.add_column("conf", width=4)
@@ -280,8 +437,34 @@ class EvaluateScreen(JobScreen):
             (gold or "any", "bold"), " · predicted ", (predicted or "any", "bold")))
         self._show_example()
 
+    def _fill_tagged_mistakes(self, table: DataTable, gold: str | None, predicted: str | None) -> None:
+        """The sentences of a token model, the most errors first: the count, the errors' types, the sentence."""
+        report = self._report
+        kinds_width = max([10, *(len(error_summary(m)) for m in self._shown[:200])])
+        kinds_width = min(kinds_width, 26 if self.size.width >= 100 else 18)
+        table.add_column("err", width=3)
+        table.add_column("errors", width=kinds_width)
+        table.add_column("sentence", width=max(20, self.size.width - kinds_width - 13))
+        for i, m in enumerate(self._shown):
+            table.add_row(str(m["errors"]), Text(error_summary(m)), Text(m["text"]), key=str(i))
+        kept = f" (the worst {len(report.mistakes)} kept)" if len(report.mistakes) >= MISTAKES else ""
+        self._filter_line = Text.assemble(
+            ("Sentences with errors ", "bold"), f"{len(self._shown)} of {self._wrong}{kept} · true ",
+            (gold or "any", "bold"), " · predicted ", (predicted or "any", "bold"))
+        self._show_filter_line()
+        self._show_example()
+
+    def _show_filter_line(self) -> None:
+        """The tagged mistakes' filter line, with the `g` hint on a screen too narrow for the grid and the table."""
+        line = self._filter_line
+        if line is None:
+            return
+        hint = {"classes": "  g: confusion", "grid": "  g: per type"}.get(self._one_of_two or "", "")
+        self.query_one("#eval-filter", Static).update(Text.assemble(line, (hint, "dim")))
+
     def on_resize(self) -> None:
         if self._report is not None:
+            self._arrange()
             self._fill_mistakes()
 
     @property
@@ -298,17 +481,40 @@ class EvaluateScreen(JobScreen):
         if m is None:
             example.update(Text("no mistakes to show" if self._report else "", style="italic"))
             return
+        if is_tagged(m):
+            example.update(self._tagged_example(m))
+            return
         example.update(Text.assemble(("true ", ""), (m["gold"], "bold"), "  predicted ", (m["predicted"], "bold"),
                                      f" ({m['confidence']:.0%})  p: Predict  a: Attention\n", m["text"]))
+
+    def _tagged_example(self, m: dict) -> Text:
+        """A tagged sentence with its gold and predicted entities marked (those in error underlined) and its errors,
+        or, for tags without entities, both tag rows and the wrong words."""
+        words, gold_tags, pred_tags = m["words"], m["gold_tags"], m["pred_tags"]
+        muted = "dim"
+        errors = entity_errors_of(m)
+        if errors or "kinds" in m:
+            wrong_gold = {(e.gold.type, e.gold.word_start, e.gold.word_end) for e in errors if e.gold}
+            wrong_pred = {(e.predicted.type, e.predicted.word_start, e.predicted.word_end) for e in errors if e.predicted}
+            lines = [Text.assemble(("gold ", muted), marked_entities(words, gold_tags, self._colors, wrong_gold)),
+                     Text.assemble(("pred ", muted), marked_entities(words, pred_tags, self._colors, wrong_pred)),
+                     Text(" · ").join(error_line(e) for e in errors)]
+        else:
+            lines = [Text.assemble(("gold ", muted), tagged_inline(words, gold_tags, {})),
+                     Text.assemble(("pred ", muted), tagged_inline(words, pred_tags, {})),
+                     Text(m.get("what", ""))]
+        lines[-1].append("   p: Predict  a: Attention", style=muted)
+        return Text("\n").join(lines)
 
     # --- filters ------------------------------------------------------------------------------------------------
 
     def action_cycle_filter(self, which: str) -> None:
-        if self._report is None or not self._report.labels:
+        if self._report is None or not self._grid_labels:
             return
-        labels = self._report.labels
+        labels = self._grid_labels
         if len(labels) > SHOWN_CLASSES:    # thousands of classes: step through those that have mistakes to show
-            seen = {m[which] for m in self._report.mistakes}
+            side = 0 if which == "gold" else 1
+            seen = {pair[side] for pairs in self._pairs for pair in pairs}
             labels = [label for label in labels if label in seen]
         options = [None, *labels]
         self._filters[which] = options[(options.index(self._filters[which]) + 1) % len(options)]
@@ -323,7 +529,8 @@ class EvaluateScreen(JobScreen):
         self._filters = {"gold": event.gold, "predicted": event.predicted}
         self._fill_mistakes()
         if event.gold == event.predicted:
-            self.notify(f"{event.count} right answers for {event.gold}: the browser lists mistakes only",
+            what = "entities found" if getattr(self._report, "entity_confusion", None) else "right answers"
+            self.notify(f"{event.count} {what} for {event.gold}: the browser lists mistakes only",
                         title="Evaluate")
         else:
             self.query_one("#eval-mistakes", DataTable).focus()
@@ -335,6 +542,8 @@ class EvaluateScreen(JobScreen):
         if m is None:
             self.notify("no mistake selected", title="Evaluate", severity="warning")
             return None
+        if is_tagged(m):
+            return m["text"], None           # the words joined by spaces: the sentence as a user would type it
         return split_pair(m["text"])
 
     def _model_for_onward(self) -> str | None:

@@ -1,6 +1,7 @@
 """A confusion matrix as a coloured grid: rows are the true class, columns the predicted one.
 
-The Evaluate screen feeds it `EvalReport.confusion` and `EvalReport.labels`. Each cell shows its count on a
+The Evaluate screen feeds it `EvalReport.confusion` and `EvalReport.labels` (for a model that tags entities,
+`EvalReport.entity_confusion` with the entity types and O, "no entity there"). Each cell shows its count on a
 background blended from the theme's surface towards `success` (the diagonal: right answers) or `error` (off the
 diagonal: mistakes), by the cell's share of its row, so a weak class shows at a glance. Arrow keys move a cursor
 cell; enter posts `CellSelected`, which the Evaluate screen uses to filter its mistakes browser.
