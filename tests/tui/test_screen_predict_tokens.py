@@ -61,7 +61,7 @@ async def test_entities_are_highlighted_by_type_as_the_user_types(tagger):
         assert shown[0] == "Angela Merkel PER visited Paris LOC near the table LOC."
         assert shown[1].split() == ["entities", "PER", "LOC"]          # the legend: the model's types, in order
         colours = highlights(sentence)
-        per, loc = (theme_color(app, name).rich_color for name in ("entity-1", "entity-2"))
+        loc, per = (theme_color(app, name).rich_color for name in ("entity-1", "entity-2"))   # sorted types: LOC, PER
         assert colours["Angela Merkel"] == per and colours["Paris"] == loc and colours["table"] == loc
         assert colours[" PER"] == per                                   # the type sits inside its highlight
         assert "3 entities in 8 words" in str(screen.query_one("#predict-label").render())

@@ -35,9 +35,10 @@ def entity_types(tag_names: Iterable[str]) -> list[str]:
 
 
 def entity_styles(app: App, types: Sequence[str]) -> dict[str, Style]:
-    """A highlight per entity type from the app's theme: `$entity-N` as background, contrasting text on it."""
+    """A highlight per entity type from the app's theme: `$entity-N` as background, contrasting text on it; the
+    sorted types take N = 1, 2, ... in turn, as every screen colours them (tagged_words.type_colors)."""
     styles = {}
-    for i, type_ in enumerate(types):
+    for i, type_ in enumerate(sorted(set(types))):
         background = theme_color(app, ENTITY_VARIABLES[i % len(ENTITY_VARIABLES)])
         text = background.get_contrast_text(1.0)
         styles[type_] = Style(color=text.rich_color, bgcolor=background.rich_color, bold=True)

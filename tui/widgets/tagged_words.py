@@ -8,8 +8,8 @@ Three views of them live here:
 - `marked_entities`: the sentence with each entity in brackets followed by its type, `[Angela Merkel]PER visited`,
   those in `wrong` underlined, for the gold and predicted readings of an Evaluate mistake.
 
-An entity type's colour is a theme variable (`type_colors`): the types in sorted order take `series-1` ..
-`series-4` in turn, so the same type has the same colour on every screen and under every theme. Grouping words
+An entity type's colour is a theme variable (`type_colors`): the types in sorted order take `entity-1` ..
+`entity-6` in turn, so the same type has the same colour on every screen and under every theme. Grouping words
 into entities is `tunelab.core.entities`; nothing here decides what an entity is.
 """
 
@@ -21,13 +21,14 @@ from rich.style import Style
 from rich.text import Text
 
 from tunelab.core.entities import OUTSIDE, group_entities, split_tag, uses_entity_scheme
-from tunelab.themes import SERIES_VARIABLES, theme_color
+from tunelab.themes import ENTITY_VARIABLES, theme_color
 
 
 def type_colors(app, types: Iterable[str]) -> dict[str, str]:
-    """A colour (hex, from the current theme) per entity type, the sorted types taking series-1..4 in turn."""
+    """A colour (hex, from the current theme) per entity type: the sorted types take $entity-1..6 in turn, as the
+    Predict screen's highlights do (entity_sentence.entity_styles), so a type has one colour on every screen."""
     ordered = sorted(set(types))
-    return {t: theme_color(app, SERIES_VARIABLES[i % len(SERIES_VARIABLES)]).hex for i, t in enumerate(ordered)}
+    return {t: theme_color(app, ENTITY_VARIABLES[i % len(ENTITY_VARIABLES)]).hex for i, t in enumerate(ordered)}
 
 
 def tag_type(tag: str) -> str:
