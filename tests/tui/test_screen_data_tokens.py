@@ -158,3 +158,20 @@ def test_an_unlabelled_split_shows_a_dash_in_the_token_block():
 
     text = "\n".join(line.plain for line in token_detail_lines(Summary()))
     assert "words (train · test)" in text and "no entity    1 · – sentences" in text and "IOB2" not in text
+
+
+@run_async
+async def test_loading_other_data_replaces_an_equation_that_names_columns_it_lacks(workdir, tiny_model):
+    """From the sentence demo to token data: the demo's 'classify: label ~ sentence' names columns the new data
+    does not have, so the builder guesses again instead of showing the engine's complaint."""
+    write_ner(workdir / "ner")
+    app = make_app(workdir, selection=Selection(model=str(tiny_model), data="demo"), start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "label balance" in summary_of(app), timeout=180, what="the demo's summary")
+        assert app.screen.query_one("#data-eqn", Input).value == "classify: label ~ sentence"
+        source = app.screen.query_one("#data-source", Input)
+        source.value = "ner"
+        source.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "entities (train)" in summary_of(app), timeout=180, what="the token summary")
+        assert app.screen.query_one("#data-eqn", Input).value == EQN

@@ -44,6 +44,19 @@ def equation_text(task: str, label: str, first: str, second: str | None) -> str:
     return f"{task}: {label} ~ {first}" + (f" + {second}" if second else "")
 
 
+def equation_fits(eqn: str, columns: list[str]) -> bool:
+    """Whether an equation names only columns the data has (a test split may lack the label; the preview shows
+    train's columns). An equation that does not parse is kept for the user to fix."""
+    from tunelab.core.equation import parse_equation
+    from tunelab.core.errors import TuneLabError
+
+    try:
+        equation = parse_equation(eqn)
+    except TuneLabError:
+        return True
+    return all(c in columns for c in (*equation.inputs, *equation.outputs))
+
+
 def guess_equation(columns: list[str]) -> tuple[str, str, str | None] | None:
     """(label, input, pair input) from common column names: label/sentence, label/sentence1+sentence2, ..."""
     names = [c.lower() for c in columns]
@@ -358,7 +371,7 @@ class DataScreen(TuneLabScreen):
         self.columns, self._rows, self._tagged = message.columns, message.rows, None
         self._set_column_options(message.columns)
         eqn = self.query_one("#data-eqn", Input).value.strip()
-        if not eqn:
+        if not eqn or not equation_fits(eqn, message.columns):   # none yet, or the last source's: guess anew
             from tunelab.core.data import demo_equation
 
             guess = demo_equation(message.data)
