@@ -1,0 +1,90 @@
+"""Odd token-tag data a new user brings, read through the task: tags a reader cannot tell apart, a scheme prefix
+without a type, tag names mixed with tag numbers, entity tags mixed with tags of no scheme, and Sequence(ClassLabel)
+ids out of range. Each is one line naming what is wrong, never a silent switch of what is scored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tunelab.core.data import load_task_data
+from tunelab.core.errors import TuneLabError
+
+NER = "classify_tokens: ner_tags ~ tokens"
+GOOD = [{"tokens": ["the", "boy", "sat"], "ner_tags": ["O", "B-PER", "O"]},
+        {"tokens": ["a", "big", "girl"], "ner_tags": ["O", "B-PER", "I-PER"]}]
+
+
+def _jsonl(tmp_path, odd: dict):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in GOOD + [odd]), encoding="utf-8")
+    return str(path)
+
+
+def _refusal(data) -> str:
+    with pytest.raises(TuneLabError) as err:
+        load_task_data(data, NER, hold_out=False)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("tag, shown", [("O\u200b", r"'O\u200b'"), ("B-PER\x07", r"'B-PER\x07'"),
+                                        ("B-PE\u0301R", r"'B-PE\u0301R'"), ("\ufeffO", r"'\ufeffO'")])
+def test_a_tag_with_invisible_characters_is_refused_naming_its_line(tmp_path, tag, shown):
+    # before: 'O\u200b' was a tag of its own that printed as 'O', and turned entity scoring off for all the data
+    msg = _refusal(_jsonl(tmp_path, {"tokens": ["the", "boy"], "ner_tags": [tag, "B-PER"]}))
+    assert "line 3" in msg and shown in msg and "invisible or control characters" in msg
+
+
+def test_a_tag_with_spaces_at_its_ends_is_the_same_tag(tmp_path):
+    # 'O ' and 'O' print alike and are read as one tag (never two classes that look the same)
+    data = load_task_data(_jsonl(tmp_path, {"tokens": ["the", "boy"], "ner_tags": ["O ", " B-PER"]}), NER,
+                          hold_out=False)
+    assert data.label_names == ("O", "B-PER", "I-PER")
+
+
+@pytest.mark.parametrize("tag", ["B-", "I-"])
+def test_a_scheme_prefix_without_a_type_is_refused(tmp_path, tag):
+    msg = _refusal(_jsonl(tmp_path, {"tokens": ["the", "boy"], "ner_tags": ["O", tag]}))
+    assert "line 3" in msg and f"'{tag}'" in msg and "no entity type" in msg
+
+
+def test_tag_names_and_tag_numbers_in_one_column_are_refused(tmp_path):
+    # before: [0, "B-PER"] made a tag '0' beside 'O' and entity scoring silently stopped
+    msg = _refusal(_jsonl(tmp_path, {"tokens": ["the", "boy"], "ner_tags": [0, "B-PER"]}))
+    assert "line 3" in msg and "tag names and tag numbers together" in msg
+
+
+@pytest.mark.parametrize("odd", ["0", "PER"])
+def test_entity_tags_mixed_with_tags_of_no_scheme_are_refused(tmp_path, odd):
+    msg = _refusal(_jsonl(tmp_path, {"tokens": ["the", "boy"], "ner_tags": [odd, "B-PER"]}))
+    assert f"'{odd}'" in msg and "'B-PER'" in msg and "no entity scheme" in msg
+
+
+def test_plain_tags_and_bilou_tags_still_read_as_plain_tags(tmp_path):
+    pos = [{"tokens": ["the", "boy", "sat"], "pos": ["DT", "NN", "VBD"]}]
+    (tmp_path / "pos.jsonl").write_text(json.dumps(pos[0]) + "\n", encoding="utf-8")
+    assert load_task_data(str(tmp_path / "pos.jsonl"), "pos_tagging: pos ~ tokens", hold_out=False).label_names == \
+        ("DT", "NN", "VBD")
+    bilou = {"tokens": ["a", "big", "boy", "and", "girl"], "ner_tags": ["O", "B-PER", "L-PER", "O", "U-PER"]}
+    (tmp_path / "bilou.jsonl").write_text(json.dumps(bilou) + "\n", encoding="utf-8")
+    assert "U-PER" in load_task_data(str(tmp_path / "bilou.jsonl"), NER, hold_out=False).label_names
+
+
+@pytest.mark.parametrize("bad", [7, -1])
+def test_a_class_label_id_out_of_range_names_the_tag_names(tmp_path, bad):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    table = datasets.Dataset.from_dict({"tokens": [["the", "boy"], ["a", "girl"]], "ner_tags": [[0, 1], [0, 1]]},
+                                       features=features).data.table
+    odd = pa.table({"tokens": table.column("tokens"),
+                    "ner_tags": pa.array([[0, 1], [0, bad]], type=table.schema.field("ner_tags").type)})
+    pq.write_table(odd.replace_schema_metadata(table.schema.metadata), tmp_path / "train.parquet")
+    msg = _refusal(str(tmp_path / "train.parquet"))
+    # before: "tag 7 ... is not a tag (give each tag as text or a whole number)": 7 is a whole number
+    assert "row 2" in msg and f"tag id {bad}" in msg and "3 tag names (ids 0 to 2: O, B-PER, I-PER)" in msg
