@@ -28,3 +28,26 @@ def test_label_all_tokens_on_a_sentence_task_is_refused_before_any_run_directory
                             "--epochs", "1", "--label-all-tokens", "--out", str(tmp_path / "run")])
     assert "--label-all-tokens" in err and "classify" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, base):
+    """A token run and a sentence run, each trained for a few steps (their heads are what matters here)."""
+    from conftest import write_toy_ner_splits
+
+    root = tmp_path_factory.mktemp("runs")
+    ner, cls = write_toy_ner_splits(root / "ner"), write_toy_splits(root / "cls")
+    for data, eqn, out in ((ner, "ner: ner_tags ~ tokens", "tok"), (cls, "classify: label ~ sentence", "sent")):
+        assert main(["fit", "--model", str(base), "--data", str(data), "--eqn", eqn, "--epochs", "1", "--batch-size",
+                     "32", "--warmup", "0", "--out", str(root / out)]) == 0
+    return {"tok": str(root / "tok"), "sent": str(root / "sent"), "ner": str(ner), "cls": str(cls)}
+
+
+@pytest.mark.parametrize("model, data, eqn, says", [
+    ("tok", "cls", "classify: label ~ sentence", "the equation says classify but"),
+    ("sent", "ner", "ner: ner_tags ~ tokens", "the equation says classify_tokens but")])
+def test_check_of_a_model_on_data_of_another_task_names_the_heads(runs, capsys, model, data, eqn, says):
+    # before: a failed "loads" check blaming the files: "classifier.bias is [5] in the weights but config.json asks
+    # for [2] ...; the config and the weights belong to different models"
+    err = _refused(capsys, ["check", "--model", runs[model], "--data", runs[data], "--eqn", eqn])
+    assert says in err and "head" in err and "belong to different models" not in err
