@@ -51,3 +51,21 @@ def test_check_of_a_model_on_data_of_another_task_names_the_heads(runs, capsys, 
     # for [2] ...; the config and the weights belong to different models"
     err = _refused(capsys, ["check", "--model", runs[model], "--data", runs[data], "--eqn", eqn])
     assert says in err and "head" in err and "belong to different models" not in err
+
+
+@pytest.mark.parametrize("kind", ["tok", "sent"])
+@pytest.mark.parametrize("odd", [None, "", 0])
+def test_a_model_whose_id2label_has_a_class_without_a_name_is_refused(runs, tmp_path, capsys, kind, odd):
+    # before: predict crashed with a traceback inside rich (None or 0 as a tag), or printed a blank tag ("")
+    import json
+    import shutil
+
+    model = shutil.copytree(f"{runs[kind]}/model", tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    config["id2label"]["0"] = odd
+    (model / "config.json").write_text(json.dumps(config))
+    for verb in (["predict", "--model", str(model), "the big boy sat"], ["eval", "--model", str(model), "--data",
+                 runs["ner" if kind == "tok" else "cls"], "--eqn",
+                 "ner: ner_tags ~ tokens" if kind == "tok" else "classify: label ~ sentence"]):
+        err = _refused(capsys, verb)
+        assert f"id2label gives class 0 the name {json.dumps(odd)}, which is not text" in err
