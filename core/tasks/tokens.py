@@ -54,8 +54,8 @@ class TokenTagging(Task):
         if _is_text(feature) and columns and len(ds) and str(ds[0][tags]).strip().lower() in {c.lower() for c in columns}:
             raise TuneLabError(f"{where(split, 0)} looks like a header row ({shorten(ds[0][tags])} in column {tags!r}), "
                                "but --columns says the file has none; drop --columns and use the file's own column names")
-        if _is_list(feature) or _is_text(feature) or _is_json(feature):
-            return
+        if _is_list(feature) or _is_text(feature) or _is_json(feature) or _is_null(feature):
+            return                  # null in every row (a JSON test file written with "ner_tags": null): unlabelled
         if type(feature).__name__ in ("Value", "ClassLabel"):
             raise TuneLabError(f"column {tags!r} of {name} holds one label per row, not a tag per word: use "
                                f"classify: {tags} ~ {words}")
@@ -598,6 +598,10 @@ def _is_list(feature) -> bool:
 
 def _is_text(feature) -> bool:
     return type(feature).__name__ == "Value" and feature.dtype in ("string", "large_string")
+
+
+def _is_null(feature) -> bool:
+    return type(feature).__name__ == "Value" and feature.dtype == "null"
 
 
 def _is_json(feature) -> bool:

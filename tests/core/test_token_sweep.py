@@ -88,3 +88,13 @@ def test_a_class_label_id_out_of_range_names_the_tag_names(tmp_path, bad):
     msg = _refusal(str(tmp_path / "train.parquet"))
     # before: "tag 7 ... is not a tag (give each tag as text or a whole number)": 7 is a whole number
     assert "row 2" in msg and f"tag id {bad}" in msg and "3 tag names (ids 0 to 2: O, B-PER, I-PER)" in msg
+
+
+def test_a_split_whose_tags_are_null_in_every_row_is_unlabelled(tmp_path):
+    # before: "column 'ner_tags' holds one label per row, not a tag per word: use classify: ..." (a JSON test file
+    # written with "ner_tags": null has type null, not a list)
+    for split, rows in (("train", GOOD * 3), ("test", [{"tokens": ["a", "boy"], "ner_tags": None}] * 2)):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data = load_task_data(str(tmp_path), NER, hold_out=False)
+    assert data.labeled == {"train": True, "test": False}
+    assert data.label_names == ("O", "B-PER", "I-PER")
