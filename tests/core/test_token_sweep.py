@@ -98,3 +98,26 @@ def test_a_split_whose_tags_are_null_in_every_row_is_unlabelled(tmp_path):
     data = load_task_data(str(tmp_path), NER, hold_out=False)
     assert data.labeled == {"train": True, "test": False}
     assert data.label_names == ("O", "B-PER", "I-PER")
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("test.conll", "EU B-ORG\nrejects O\n\nPeter B-PER\n", "a CoNLL data file"),
+    ("test.jsonl", '{"tokens": ["EU", "rejects"], "ner_tags": ["B-ORG", "O"]}\n', "JSON records"),
+    ("test.txt", '\ufeff\n{"sentence": "a cat", "label": "good"}\n', "JSON records")])
+def test_a_data_file_given_to_predict_input_is_refused(tmp_path, name, text, says):
+    # before: each CoNLL line (or JSON record) was labelled as a sentence of its syntax, without a word
+    from tunelab.core.predict_input import read_predict_input
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TuneLabError) as err:
+        read_predict_input(str(path))
+    assert says in str(err.value) and f"tunelab eval --data {path}" in str(err.value)
+
+
+def test_plain_sentences_with_braces_still_read_as_sentences(tmp_path):
+    from tunelab.core.predict_input import read_predict_input
+
+    path = tmp_path / "in.txt"
+    path.write_text('the boy {sat}\n{"a": 1} is text\n[1, 2]\n', encoding="utf-8")
+    assert read_predict_input(str(path)).texts == ["the boy {sat}", '{"a": 1} is text', "[1, 2]"]
