@@ -69,3 +69,29 @@ def test_a_model_whose_id2label_has_a_class_without_a_name_is_refused(runs, tmp_
                  "ner: ner_tags ~ tokens" if kind == "tok" else "classify: label ~ sentence"]):
         err = _refused(capsys, verb)
         assert f"id2label gives class 0 the name {json.dumps(odd)}, which is not text" in err
+
+
+def test_eval_of_thousands_of_entity_types_shows_the_most_frequent(tmp_path, base, capsys):
+    # before: the text view drew every type's row and column (3,000 types: it never finished drawing), and --json
+    # crashed in sub_confusion (a token task with entities has no tag confusion) past 100 types
+    import json
+
+    from conftest import write_jsonl
+
+    rows = [{"tokens": ["the", "boy"], "ner_tags": ["O", f"B-T{i % 150}"]} for i in range(300)]
+    (tmp_path / "data").mkdir()
+    for split in ("train", "validation", "test"):
+        write_jsonl(tmp_path / "data" / f"{split}.jsonl", rows)
+    assert main(["fit", "--model", str(base), "--data", str(tmp_path / "data"), "--eqn", "ner: ner_tags ~ tokens",
+                 "--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tmp_path / "run"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert len(r["labels"]) >= 150 and len(r["entity_confusion"]) == len(r["entity_confusion_labels"]) == 101
+    assert r["entity_confusion_labels"][-1] == "O" and "100 classes with the most examples" in r["confusion_note"]
+    assert main(["eval", "--model", str(tmp_path / "run"), "--json", "--full-confusion"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["entity_confusion"]) == len(r["labels"]) + 1
+    assert main(["eval", "--model", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    table = out.split("entity types (rows: gold")[1].split("more types")[0]
+    assert "the 20 types with the most entities" in table and table.count("\n│") == 21      # 20 types and O
