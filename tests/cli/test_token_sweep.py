@@ -95,3 +95,16 @@ def test_eval_of_thousands_of_entity_types_shows_the_most_frequent(tmp_path, bas
     out = capsys.readouterr().out
     table = out.split("entity types (rows: gold")[1].split("more types")[0]
     assert "the 20 types with the most entities" in table and table.count("\n│") == 21      # 20 types and O
+
+
+def test_summary_of_thousands_of_entity_types_names_the_most_frequent(tmp_path, base, capsys):
+    # before: one line naming all 3,000 types (23,000 characters)
+    from conftest import write_jsonl
+
+    rows = [{"tokens": ["the", "boy"], "ner_tags": ["O", f"B-T{i}"]} for i in range(3000)]
+    rows += [{"tokens": ["a", "girl"], "ner_tags": ["O", "B-ZZZ"]}] * 5
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    assert main(["summary", "--data", str(tmp_path / "train.jsonl"), "--eqn", "ner: ner_tags ~ tokens", "--model",
+                 str(base)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("train:"))
+    assert "ZZZ 5" in line and " more types (--json for all)" in line and len(line) < 600
