@@ -121,3 +121,13 @@ def test_plain_sentences_with_braces_still_read_as_sentences(tmp_path):
     path = tmp_path / "in.txt"
     path.write_text('the boy {sat}\n{"a": 1} is text\n[1, 2]\n', encoding="utf-8")
     assert read_predict_input(str(path)).texts == ["the boy {sat}", '{"a": 1} is text', "[1, 2]"]
+
+
+@pytest.mark.parametrize("columns", [None, ["tokens", "ner_tags"]])
+def test_a_conll_word_with_a_no_break_space_is_named(tmp_path, columns):
+    # before: "line 2: 2 columns, but train.conll line 1 has 3", with line 1 showing two columns on screen
+    path = tmp_path / "train.conll"
+    path.write_text("New\u00a0York B-LOC\nis O\n\nthe O\nboy B-PER\n", encoding="utf-8")
+    with pytest.raises(TuneLabError) as err:
+        load_task_data(str(path), "classify_tokens: ner_tags ~ tokens", columns=columns, hold_out=False)
+    assert "line 1 holds a no-break space U+00A0, which separates columns too" in str(err.value)
