@@ -108,3 +108,11 @@ def test_summary_of_thousands_of_entity_types_names_the_most_frequent(tmp_path, 
                  str(base)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("train:"))
     assert "ZZZ 5" in line and " more types (--json for all)" in line and len(line) < 600
+
+
+def test_predict_top_k_on_a_token_model_is_refused(runs, capsys):
+    # before: accepted and silently ignored (a token model's answer is its words' tags, not a ranked class list)
+    err = _refused(capsys, ["predict", "--model", runs["tok"], "--top-k", "3", "the big boy sat"])
+    assert "--top-k" in err and "tags each word" in err
+    assert main(["predict", "--model", runs["sent"], "--top-k", "1", "the cat is good ."]) == 0
+    assert "1 more classes" in capsys.readouterr().out
