@@ -121,7 +121,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
         raise TuneLabError(f"--label-all-tokens gives every sub-word of a word its tag, but {task.equation.task} "
                            "has one label per example, not a tag per word; drop --label-all-tokens")
     metric = config.metric or kind.default_metric(task.label_names, task.name, task.equation.is_pair)
-    kind.check_metric(metric)
+    kind.check_metric(metric, label_names=task.label_names)
     tokenizer = load_tokenizer(model)
     label2id = {name: i for i, name in enumerate(task.label_names)}
     say(f"tokenizing train ({len(task.splits['train']):,} examples)")

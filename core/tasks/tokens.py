@@ -118,10 +118,12 @@ class TokenTagging(Task):
                 raise TuneLabError(f"split {split!r} of {data.name} has tags that train never has ({names}); a model "
                                    "trained on train cannot predict them: fix the tags or the split files")
 
-    def check_metric(self, name: str, *, named_by_user: bool = True) -> None:
+    def check_metric(self, name: str, *, named_by_user: bool = True, label_names=None) -> None:
         if name not in self.metrics:
             raise TuneLabError(f"metric {name!r} does not apply to a {self.keyword} task; use one of: "
                                f"{', '.join(self.metrics)}")
+        if label_names is not None and name.startswith("entity_") and not follows_scheme(label_names):
+            raise TuneLabError(_needs_entities(name, list(label_names)))
 
     # ---- reading a TaskData
 
@@ -165,8 +167,7 @@ class TokenTagging(Task):
         pred = [[names[i] if i >= 0 else OUTSIDE for i in row] for row in word_predictions(outputs, encoded)]
         scores = tag_scores(gold, pred, entities=follows_scheme(names))
         if metric not in scores:
-            raise TuneLabError(f"metric {metric!r} needs entity tags (B-X, I-X, O), but these tags are "
-                               f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; use token_accuracy")
+            raise TuneLabError(_needs_entities(metric, names))
         return scores
 
     # ---- what `tunelab eval` reports beyond the scores
@@ -407,6 +408,11 @@ def tag_order(tags) -> tuple[str, ...]:
         return tuple(sorted(tags, key=int))
     rest = sorted(tags - {OUTSIDE}, key=lambda t: (t[2:], t[:2]) if _SCHEME_TAG.match(t) else (t, ""))
     return ((OUTSIDE,) if OUTSIDE in tags else ()) + tuple(rest)
+
+
+def _needs_entities(metric: str, names: list[str]) -> str:
+    return (f"metric {metric!r} needs entity tags (B-X, I-X, O), but these tags are "
+            f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; use token_accuracy")
 
 
 def _check_one_scheme(tags, column: str, name: str) -> None:

@@ -116,3 +116,17 @@ def test_predict_top_k_on_a_token_model_is_refused(runs, capsys):
     assert "--top-k" in err and "tags each word" in err
     assert main(["predict", "--model", runs["sent"], "--top-k", "1", "the cat is good ."]) == 0
     assert "1 more classes" in capsys.readouterr().out
+
+
+def test_fit_with_an_entity_metric_on_tags_of_no_scheme_is_refused_before_any_run_directory(tmp_path, base, capsys):
+    # before: refused at the first evaluation, after training had started and the run directory was written
+    from conftest import write_jsonl
+
+    (tmp_path / "pos").mkdir()
+    for split in ("train", "validation"):
+        write_jsonl(tmp_path / "pos" / f"{split}.jsonl", [{"tokens": ["the", "boy", "sat"], "pos": ["DT", "NN", "VBD"]}] * 8)
+    err = _refused(capsys, ["fit", "--model", str(base), "--data", str(tmp_path / "pos"), "--eqn",
+                            "pos_tagging: pos ~ tokens", "--metric", "entity_f1", "--epochs", "1", "--out",
+                            str(tmp_path / "run")])
+    assert "metric 'entity_f1' needs entity tags" in err and "token_accuracy" in err
+    assert not (tmp_path / "run").exists()
