@@ -135,7 +135,13 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     # ---- the model loads with its tokenizer (a broken checkpoint is a failed check, not a crash)
     try:
         config = load_config(resolved)
-        kind = task_for(task) if task is not None else task_for(task_of_model(config, run))
+    except TuneLabError as err:
+        add("loads", "fail", str(err))
+        return report()
+    kind = task_for(task) if task is not None else task_for(task_of_model(config, run))
+    if task is not None:        # a trained head of another task (a sentence model on token data): the user's mistake
+        _check_trained_head(config, kind, resolved.name, str(task.equation))
+    try:
         tokenizer = load_tokenizer(resolved)
         torch.manual_seed(seed)               # a new head comes out the same on every run
         clf, new_head = load_classifier(resolved, head_class=kind.head_class(), **_head_kwargs(config, task, kind))
@@ -195,6 +201,18 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         checks.append(_overfits_batch(clf, tokenizer, task, kind, label2id, overfit_examples, overfit_steps, lrs,
                                       seed, max_length, dev, figures))
     return report()
+
+
+def _check_trained_head(config, kind, name: str, equation: str) -> None:
+    """Refuse data whose task differs from the one the model's trained head answers (TuneLabError, as eval does);
+    a bare encoder gets a new head for the data, so it fits any task."""
+    from .tasks.base import all_tasks
+
+    def get(key, default=None):
+        return getattr(config, key, default)
+
+    if not kind.fits_model(get) and any(other.fits_model(get) for other in all_tasks()):
+        kind.check_head(config, name, equation)
 
 
 def _head_kwargs(config, task: TaskData | None, kind) -> dict:

@@ -477,7 +477,8 @@ def _conll_columns(files: dict[str, Path], columns: list[str] | None) -> dict[st
                     width, start = found, number
                 elif found != width:
                     raise TuneLabError(f"{path} line {number}: {found} columns, but {path.name} line {start} has "
-                                       f"{width}; a CoNLL line holds one word and its tags, separated by spaces or tabs")
+                                       f"{width}; a CoNLL line holds one word and its tags, separated by spaces or tabs"
+                                       + _odd_space_note(path, (start, number)))
         if not sentences:
             raise TuneLabError(f"data file {str(path)!r} holds no sentences (CoNLL: one word per line, a blank line "
                                "between sentences)")
@@ -488,7 +489,7 @@ def _conll_columns(files: dict[str, Path], columns: list[str] | None) -> dict[st
         if expected is not None and width != expected:
             whose = f"--columns names {expected}" if columns else f"{first[0].name} line {first[1]} has {first[2]}"
             raise TuneLabError(f"{path} line {start}: {width} columns, but {whose}; a CoNLL line holds one word and "
-                               "its tags, separated by spaces or tabs")
+                               "its tags, separated by spaces or tabs" + _odd_space_note(path, (start,)))
         first = first or (path, start, width)
         if columns:
             names[split] = list(columns)
@@ -498,6 +499,24 @@ def _conll_columns(files: dict[str, Path], columns: list[str] | None) -> dict[st
             raise TuneLabError(f"{path} has {width} columns per line; name them with --columns, e.g. "
                                f"--columns tokens,{','.join(f'col{i}' for i in range(2, width + 1))}")
     return names
+
+
+def _odd_space_note(path: Path, numbers) -> str:
+    """' (line N holds a no-break space U+00A0, ...)' when one of those lines holds a space other than ' ' or a tab:
+    it separates columns too (as in datasets' reader), so a word 'New York' written with one counts as two."""
+    wanted = set(numbers)
+    with open(path, encoding="utf-8-sig") as fh:
+        for number, line in enumerate(fh, 1):
+            if number in wanted:
+                odd = next((c for c in line if c.isspace() and c not in " \t\r\n"), None)
+                if odd is not None:
+                    import unicodedata
+
+                    return (f" (line {number} holds a {unicodedata.name(odd, 'space').lower()} U+{ord(odd):04X}, "
+                            "which separates columns too: a word may not contain one)")
+            if number >= max(wanted):
+                break
+    return ""
 
 
 def _load_conll(files: dict[str, Path], columns: list[str] | None) -> dict:

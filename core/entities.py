@@ -40,7 +40,7 @@ def split_tag(tag: str) -> tuple[str, str]:
     I-, as the pipeline reads it)."""
     if tag == OUTSIDE or not tag:
         return OUTSIDE, ""
-    if _prefixed(tag):
+    if is_entity_tag(tag):
         return tag[0], tag[2:]
     return "I", tag
 
@@ -49,10 +49,11 @@ def uses_entity_scheme(tag_names: Iterable[str]) -> bool:
     """Whether tags name entities (IOB1/IOB2/IOBES: every tag "O" or B-X / I-X / E-X / S-X, and at least one such):
     POS tags (NN, VBZ) do not, and are neither grouped nor scored as entities."""
     names = [str(t) for t in tag_names]
-    return any(_prefixed(t) for t in names) and all(t == OUTSIDE or _prefixed(t) for t in names)
+    return any(is_entity_tag(t) for t in names) and all(t == OUTSIDE or is_entity_tag(t) for t in names)
 
 
-def _prefixed(tag: str) -> bool:
+def is_entity_tag(tag: str) -> bool:
+    """B-X, I-X, E-X or S-X with a type X (not O, not 'B-' alone)."""
     return len(tag) > 2 and tag[0] in "BIES" and tag[1] == "-"
 
 

@@ -81,7 +81,7 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     max_length = max_length or default_max_length(resolved, limit)     # a run's own, else the model's
     named_by_user = metric is not None        # a name from run.json may not name a metric script
     metric = metric or run.get("figure_of_merit") or kind.default_metric(label_names, task.name, task.equation.is_pair)
-    kind.check_metric(metric, named_by_user=named_by_user)
+    kind.check_metric(metric, named_by_user=named_by_user, label_names=label_names)
     label2id = {name: i for i, name in enumerate(label_names)}
     enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None)
     dev = pick_device(device)

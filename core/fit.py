@@ -117,8 +117,11 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     if "train" not in task.splits or not task.labeled.get("train"):
         raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on{hidden_labels_note(task, 'train')}")
     kind = task_for(task)
+    if config.label_all_tokens and not kind.per_token:
+        raise TuneLabError(f"--label-all-tokens gives every sub-word of a word its tag, but {task.equation.task} "
+                           "has one label per example, not a tag per word; drop --label-all-tokens")
     metric = config.metric or kind.default_metric(task.label_names, task.name, task.equation.is_pair)
-    kind.check_metric(metric)
+    kind.check_metric(metric, label_names=task.label_names)
     tokenizer = load_tokenizer(model)
     label2id = {name: i for i, name in enumerate(task.label_names)}
     say(f"tokenizing train ({len(task.splits['train']):,} examples)")

@@ -13,6 +13,7 @@ rule for how much of an input the verbs read. Called by fit, eval, predict, summ
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import warnings
@@ -447,6 +448,10 @@ def _check_labels(config, name: str) -> None:
         raise TuneLabError(f"model {name!r}: its config.json's id2label has keys {sorted(id2label)[:6]} for {n} "
                            "outputs; they must be 0, 1, ... one per output")
     names = list(id2label.values())
+    unnamed = next((i for i in sorted(id2label) if not isinstance(id2label[i], str) or not id2label[i].strip()), None)
+    if unnamed is not None:         # a null or blank name: nothing a table, a tag or --json could show for it
+        raise TuneLabError(f"model {name!r}: its config.json's id2label gives class {unnamed} the name "
+                           f"{json.dumps(id2label[unnamed])}, which is not text; give each class a name")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise TuneLabError(f"model {name!r}: its config.json's id2label names {twice[0]!r} for more than one class; "

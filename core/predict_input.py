@@ -23,6 +23,32 @@ def is_blank(text: str) -> bool:
     return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc", "Zs", "Zl", "Zp") for ch in text)
 
 
+CONLL_SUFFIXES = (".conll", ".conll2003", ".iob", ".bio")     # data.FORMATS' CoNLL files: one word a line
+
+
+def _refuse_data_file(source: str, where: str, lines: list[str]) -> None:
+    """A labelled data file given as input (a CoNLL file, JSON records) would be read as sentences made of its
+    syntax, one per line (each word of a CoNLL file a sentence of its own, 'EU B-ORG' two words), and labelled
+    without a word of warning: refuse it, naming the verb that reads it."""
+    first = next((line.strip() for line in lines if not is_blank(line)), "")
+    if Path(source).suffix.lower() in CONLL_SUFFIXES:
+        what = "a CoNLL data file (one word and its tags a line)"
+    elif first.startswith("{") and first.endswith("}"):
+        import json
+
+        try:
+            record = json.loads(first)
+        except ValueError:
+            return
+        if not isinstance(record, dict):
+            return
+        what = "JSON records (its first line is an object)"
+    else:
+        return
+    raise TuneLabError(f"input {where} holds {what}, but predict --input reads plain text, one sentence a line; to "
+                       f"score a data file use tunelab eval --data {source}")
+
+
 @dataclass(frozen=True)
 class PredictInput:
     numbers: list[int]             # the line number of each input
@@ -52,6 +78,7 @@ def read_predict_input(source: str, *, stdin_allowed: bool = False) -> PredictIn
         raise TuneLabError(f"cannot read {where}: {err.strerror or err}") from None
     if raw:
         raw[0] = raw[0].lstrip("\ufeff")
+    _refuse_data_file(source, where, raw)
     numbers, parts, skipped = [], [], []
     for number, line in enumerate(raw, 1):
         if is_blank(line):

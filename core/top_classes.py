@@ -28,3 +28,11 @@ def top_classes(report, limit: int | None) -> list[int]:
 def sub_confusion(report, classes: list[int]) -> list[list[int]]:
     """The confusion matrix restricted to `classes` (rows: gold, columns: predicted), in that order."""
     return [[report.confusion[i][j] for j in classes] for i in classes]
+
+
+def sub_entity_confusion(report, classes: list[int]) -> tuple[list[str], list[list[int]]]:
+    """A token task's entity-type confusion (its types, then O) restricted to `classes` of `report.labels` and O:
+    (the row and column names, the matrix)."""
+    keep = [*classes, len(report.labels)]
+    names = [*(report.labels[i] for i in classes), "O"]
+    return names, [[report.entity_confusion[i][j] for j in keep] for i in keep]

@@ -163,8 +163,9 @@ class Task(ABC):
     def default_metric(self, label_names, data_name: str, is_pair: bool) -> str:
         """The figure of merit when the user names none."""
 
-    def check_metric(self, name: str, *, named_by_user: bool = True) -> None:
-        """Refuse, before anything is written, a metric that does not fit this task or cannot be loaded."""
+    def check_metric(self, name: str, *, named_by_user: bool = True, label_names=None) -> None:
+        """Refuse, before anything is written, a metric that does not fit this task or cannot be loaded
+        (`label_names`: the labels it would score, where a metric needs labels of a kind)."""
         from ..metrics import load_metric
 
         others = {m for task in all_tasks() if task is not self for m in task.metrics} - set(self.metrics)

@@ -54,8 +54,8 @@ class TokenTagging(Task):
         if _is_text(feature) and columns and len(ds) and str(ds[0][tags]).strip().lower() in {c.lower() for c in columns}:
             raise TuneLabError(f"{where(split, 0)} looks like a header row ({shorten(ds[0][tags])} in column {tags!r}), "
                                "but --columns says the file has none; drop --columns and use the file's own column names")
-        if _is_list(feature) or _is_text(feature) or _is_json(feature):
-            return
+        if _is_list(feature) or _is_text(feature) or _is_json(feature) or _is_null(feature):
+            return                  # null in every row (a JSON test file written with "ner_tags": null): unlabelled
         if type(feature).__name__ in ("Value", "ClassLabel"):
             raise TuneLabError(f"column {tags!r} of {name} holds one label per row, not a tag per word: use "
                                f"classify: {tags} ~ {words}")
@@ -101,6 +101,7 @@ class TokenTagging(Task):
                 return tuple(names)
             for tags in _read_tags(ds, col, split, None):
                 seen.update(tags or ())
+        _check_one_scheme(seen, col, name)
         return tag_order(seen)
 
     def check_trainable(self, data, label2id, train) -> None:
@@ -117,10 +118,12 @@ class TokenTagging(Task):
                 raise TuneLabError(f"split {split!r} of {data.name} has tags that train never has ({names}); a model "
                                    "trained on train cannot predict them: fix the tags or the split files")
 
-    def check_metric(self, name: str, *, named_by_user: bool = True) -> None:
+    def check_metric(self, name: str, *, named_by_user: bool = True, label_names=None) -> None:
         if name not in self.metrics:
             raise TuneLabError(f"metric {name!r} does not apply to a {self.keyword} task; use one of: "
                                f"{', '.join(self.metrics)}")
+        if label_names is not None and name.startswith("entity_") and not follows_scheme(label_names):
+            raise TuneLabError(_needs_entities(name, list(label_names)))
 
     # ---- reading a TaskData
 
@@ -164,8 +167,7 @@ class TokenTagging(Task):
         pred = [[names[i] if i >= 0 else OUTSIDE for i in row] for row in word_predictions(outputs, encoded)]
         scores = tag_scores(gold, pred, entities=follows_scheme(names))
         if metric not in scores:
-            raise TuneLabError(f"metric {metric!r} needs entity tags (B-X, I-X, O), but these tags are "
-                               f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; use token_accuracy")
+            raise TuneLabError(_needs_entities(metric, names))
         return scores
 
     # ---- what `tunelab eval` reports beyond the scores
@@ -408,6 +410,25 @@ def tag_order(tags) -> tuple[str, ...]:
     return ((OUTSIDE,) if OUTSIDE in tags else ()) + tuple(rest)
 
 
+def _needs_entities(metric: str, names: list[str]) -> str:
+    return (f"metric {metric!r} needs entity tags (B-X, I-X, O), but these tags are "
+            f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; use token_accuracy")
+
+
+def _check_one_scheme(tags, column: str, name: str) -> None:
+    """Refuse entity tags (B-X, I-X, ...) mixed with tags that follow no scheme ('0' for 'O', 'PER' for 'B-PER'):
+    one such tag would silently turn entity scoring off for the whole dataset (it is scored as plain tags then)."""
+    from ..entities import is_entity_tag
+    from ..errors import some_of
+
+    prefixed = sorted(t for t in tags if is_entity_tag(t))
+    other = sorted(t for t in tags if t != OUTSIDE and not _SCHEME_TAG.match(t))    # BILOU's L-/U- stay plain tags
+    if prefixed and other:
+        raise TuneLabError(f"column {column!r} of {name} mixes entity tags ({some_of(prefixed, 3, quote=True)}) with "
+                           f"tags that follow no entity scheme ({some_of(other, 3, quote=True)}), so entities could "
+                           f"not be scored; give every tag as O or B-/I-/E-/S- and a type (a typo?), or none")
+
+
 def follows_scheme(label_names) -> bool:
     """Whether the tags name entities (O and B-/I-/E-/S- tags): then they are scored as entities."""
     from ..entities import uses_entity_scheme
@@ -585,6 +606,10 @@ def _is_text(feature) -> bool:
     return type(feature).__name__ == "Value" and feature.dtype in ("string", "large_string")
 
 
+def _is_null(feature) -> bool:
+    return type(feature).__name__ == "Value" and feature.dtype == "null"
+
+
 def _is_json(feature) -> bool:
     return type(feature).__name__ == "Json"
 
@@ -637,6 +662,7 @@ def _read_tags(ds, col: str, split: str, where) -> list[list[str] | None]:
     string form, a string split on whitespace."""
     names = _class_label_names(ds.features[col])
     out: list = []
+    first_name = first_number = None        # (row, tag): a column of tag names or of tag numbers, never both
     for row, cell in enumerate(_cells(ds, col)):
         if cell is None:
             out.append(None)
@@ -645,23 +671,64 @@ def _read_tags(ds, col: str, split: str, where) -> list[list[str] | None]:
         elif isinstance(cell, (list, tuple)):
             tags = []
             for tag in cell:
-                if names is not None and isinstance(tag, int) and 0 <= tag < len(names):
+                if names is not None and isinstance(tag, int) and not isinstance(tag, bool):
+                    if not 0 <= tag < len(names):
+                        from ..errors import some_of
+
+                        raise TuneLabError(f"{_row(where, split, row, ds)}: tag id {tag} in column {col!r} is not "
+                                           f"one of its {len(names)} tag names (ids 0 to {len(names) - 1}: "
+                                           f"{some_of(names)})")
                     tags.append(names[tag])
                 elif isinstance(tag, str) and tag.strip() and not any(c.isspace() for c in tag.strip()):
                     tags.append(tag.strip())
+                    first_name = first_name or (row, tag.strip())
                 elif isinstance(tag, int) and not isinstance(tag, bool) and names is None:
                     tags.append(str(tag))
+                    first_number = first_number or (row, tag)
                 elif isinstance(tag, float) and tag.is_integer() and names is None:
                     tags.append(str(int(tag)))
+                    first_number = first_number or (row, tag)
                 else:
                     raise TuneLabError(f"{_row(where, split, row, ds)}: tag {shorten(tag)} in column {col!r} is "
                                        "not a tag (give each tag as text or a whole number)")
+                if first_name and first_number:
+                    later = max(first_name, first_number)
+                    raise TuneLabError(f"{_row(where, split, later[0], ds)}: column {col!r} holds tag names and tag "
+                                       f"numbers together ({shorten(first_name[1])} and {shorten(first_number[1])}); "
+                                       "give every tag as a name, or every tag as a number")
             out.append(tags)
         else:
             raise TuneLabError(f"{_row(where, split, row, ds)}: column {col!r} holds {json_kind(cell)} "
                                f"({shorten(cell)}), not tags: give a list of tags or a string of tags separated "
                                "by spaces")
+    _check_tag_names(out, ds, col, split, where)
     return out
+
+
+def _check_tag_names(rows: list, ds, col: str, split: str, where) -> None:
+    """Refuse a tag a reader cannot tell from another: one holding invisible or control characters (a zero-width
+    space, a BEL, a decomposed accent: 'O\u200b' prints as 'O' but would be a tag of its own, and would turn entity
+    scoring off), and a scheme prefix with no entity type ('B-' alone). Checked once per distinct tag; the first
+    row holding a bad one is named."""
+    from ..data import visible_label
+
+    distinct = {t for tags in rows if tags for t in tags}
+    bad = {t: why for t in distinct if (why := _tag_problem(t, visible_label))}
+    if not bad:
+        return
+    row = next(i for i, tags in enumerate(rows) if tags and any(t in bad for t in tags))
+    tag = next(t for t in rows[row] if t in bad)
+    raise TuneLabError(f"{_row(where, split, row, ds)}: tag {ascii(tag)} in column {col!r} {bad[tag]}; clean the "
+                       "tag column")
+
+
+def _tag_problem(tag: str, visible_label) -> str:
+    if visible_label(tag) != tag:
+        return ("holds invisible or control characters (or an accent in decomposed form), so it prints like another "
+                "tag but would be one of its own")
+    if len(tag) == 2 and tag[0] in "BIESLU" and tag[1] == "-":
+        return "has a scheme prefix but no entity type after it (B-PER, I-LOC, ...)"
+    return ""
 
 
 def _row(where, split: str, row: int, ds) -> str:

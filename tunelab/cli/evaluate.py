@@ -36,7 +36,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.evaluation import evaluate_model
-    from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
+    from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, sub_entity_confusion, top_classes
 
     if args.model is None:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
@@ -80,16 +80,21 @@ def run(args) -> int:
             console.print(cm)
             if more:
                 console.print(f"  … and {more:,} more classes (--json --full-confusion for the whole matrix)", style="dim")
-    if r.entity_confusion:
-        names = [*r.labels, "O"]
-        console.print("entity types (rows: gold, columns: predicted; O: no entity there)", style="italic")
+    if r.entity_confusion:           # thousands of types: the most frequent, as the per-class table shows them
+        shown = top_classes(r, SHOWN_CLASSES)
+        more = len(r.labels) - len(shown)
+        names, matrix = sub_entity_confusion(r, shown)
+        which = f", the {len(shown)} types with the most entities" if more else ""
+        console.print(f"entity types (rows: gold, columns: predicted; O: no entity there){which}", style="italic")
         cm = Table()
         cm.add_column("")
         for name in names:
             cm.add_column(Text(name), justify="right")
-        for name, row in zip(names, r.entity_confusion):
+        for name, row in zip(names, matrix):
             cm.add_row(Text(name), *(str(x) for x in row))
         console.print(cm)
+        if more:
+            console.print(f"  … and {more:,} more types (--json --full-confusion for the whole matrix)", style="dim")
     if r.words_cut:
         console.print(f"  {r.words_cut:,} words beyond --max-length were scored as missed (predicted O)", style="dim")
     if r.mistakes:
@@ -107,15 +112,17 @@ def report_json(r, full_confusion: bool = False) -> dict:
     """The report as JSON: everything, except that the confusion matrix of more than JSON_CLASSES classes is cut to
     those with the most examples (3,000 classes made an 81 MB file) unless `full_confusion`; `confusion_labels`
     always names its rows and columns."""
-    from tunelab.core.top_classes import JSON_CLASSES, sub_confusion, top_classes
+    from tunelab.core.top_classes import JSON_CLASSES, sub_confusion, sub_entity_confusion, top_classes
 
     out = {f.name: getattr(r, f.name) for f in fields(r)}   # not asdict: it would deep-copy a large matrix
     shown = top_classes(r, None if full_confusion else JSON_CLASSES)
     out["confusion_labels"] = [r.labels[i] for i in shown] if r.confusion else []
     if r.entity_confusion:
-        out["entity_confusion_labels"] = [*r.labels, "O"]
+        out["entity_confusion_labels"], out["entity_confusion"] = sub_entity_confusion(r, shown)
     if len(shown) < len(r.labels):
-        out["confusion"] = sub_confusion(r, shown)
-        out["confusion_note"] = (f"the confusion matrix of the {len(shown)} classes with the most examples, of "
+        if r.confusion:
+            out["confusion"] = sub_confusion(r, shown)
+        which = "entity-type confusion" if r.entity_confusion else "confusion matrix"
+        out["confusion_note"] = (f"the {which} of the {len(shown)} classes with the most examples, of "
                                  f"{len(r.labels):,}; --full-confusion writes all of it")
     return out

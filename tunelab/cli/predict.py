@@ -29,7 +29,7 @@ def register(sub) -> None:
                         "most 512); cut inputs are flagged")
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
     add_trust_remote_code(p)
-    p.add_argument("--top-k", type=int, default=TOP_K, metavar="K",
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help=f"a single sentence: list the K most probable classes (default: {TOP_K}; 0: all); "
                         "--json and batch mode always give every class's probability")
     add_json(p)
@@ -43,7 +43,7 @@ def _check_args(args) -> None:
 
     check_setting(BATCH_SIZE, args.batch_size)
     check_setting(MAX_LENGTH, args.max_length)
-    if args.top_k < 0:
+    if args.top_k is not None and args.top_k < 0:
         raise TuneLabError(f"--top-k {args.top_k}: give 0 (every class) or more")
     if args.model is None:
         raise TuneLabError("--model is required: a fine-tuned run directory, model directory or hub id")
@@ -157,6 +157,9 @@ def run(args) -> int:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
     predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+    if predictor.per_token and args.top_k is not None:
+        raise TuneLabError(f"--top-k lists the most probable classes of a sentence, but {predictor.name} tags each "
+                           "word; drop --top-k (--json gives every word's probability of every tag)")
     pred = predictor.predict(args.text, args.pair)
     if args.json:
         print_json(asdict(pred))
@@ -168,7 +171,8 @@ def run(args) -> int:
         return 0
     console.print(f"[bold]{literal(pred.label)}[/]  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)")
     ranked = sorted(pred.probabilities.items(), key=lambda kv: -kv[1])
-    shown = ranked if args.top_k == 0 else ranked[:args.top_k]
+    top_k = TOP_K if args.top_k is None else args.top_k
+    shown = ranked if top_k == 0 else ranked[:top_k]
     for name, p in shown:
         console.print(f"  {literal(f'{name:<20}')} {p:.4f}  {'█' * round(p * 30)}")
     if len(shown) < len(ranked):

@@ -108,12 +108,20 @@ def _token_lines(s) -> list[str]:
         parts = [f"{split}: {d['words']:,} words, p50/p90/p99/max {w['p50']}/{w['p90']}/{w['p99']}/{w['max']} a sentence",
                  f"{cut:,} words ({cut / max(1, d['words']):.2%}) beyond --max-length {s.max_length} (scored as missed)"]
         if "entities" in d:
-            parts.append("entities " + (", ".join(f"{k} {v:,}" for k, v in d["entities"].items()) or "none"))
+            parts.append("entities " + (_most_entities(d["entities"]) or "none"))
             parts.append(f"{d['sentences_without_entity']:,} sentences without an entity")
             if d["scheme_breaks"]:
                 parts.append(f"{d['scheme_breaks']:,} tag rows break IOB2 ({'; '.join(d['scheme_break_examples'])})")
         lines.append("; ".join(parts))
     return lines
+
+
+def _most_entities(counts: dict) -> str:
+    """Entity counts per type, the SHOWN_LABELS most frequent (in type order) and how many more: a dataset may have
+    thousands of types, and one line naming them all fills the screen."""
+    top = sorted(sorted(counts, key=lambda k: -counts[k])[:SHOWN_LABELS])
+    more = len(counts) - len(top)
+    return ", ".join(f"{k} {counts[k]:,}" for k in top) + (f" and {more:,} more types (--json for all)" if more else "")
 
 
 def _number(value: float) -> str:
