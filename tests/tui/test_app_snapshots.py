@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from conftest import build_tiny_bert, write_toy_splits
 from fixtures.app_factory import install_runs, make_app
@@ -115,6 +115,10 @@ def test_data_with_a_summary(snap_compare, workdir, tiny_model, size):
     async def run_before(pilot):
         summary = pilot.app.screen.query_one("#data-summary-text", Static)
         await wait_for(pilot, lambda: "majority baseline" in str(summary.render()), timeout=240, what="the summary")
+        # the preview's columns measured from their cells (a busy machine can paint before the table's idle pass
+        # has sized them, when they are still as wide as their headers)
+        preview = pilot.app.screen.query_one("#data-preview", DataTable)
+        await wait_for(pilot, lambda: preview.virtual_size.width > 30, timeout=60, what="the preview's column widths")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
