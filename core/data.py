@@ -1,7 +1,7 @@
 """Reading a dataset and mapping its columns through an equation.
 
 `load_task_data` accepts the bundled demo sets (`demo`, `demo-ner`), one local file (CSV, TSV, JSON, JSONL, Parquet,
-or CoNLL: one word per line), a directory of train/validation/test files, explicit `split=path` pairs, or a hub
+CoNLL: one word per line, or SQuAD's nested JSON: core/squad_json.py), a directory of train/validation/test files, explicit `split=path` pairs, or a hub
 dataset (`H:glue,cola`); it returns the splits with the equation's columns checked, labels validated, and a seeded validation split held
 out when the data has none. Called by fit, eval, summary, cat and the probing verbs.
 """
@@ -416,6 +416,12 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
     import datasets
     from tqdm import tqdm
 
+    if kind == "json" and path.suffix.lower() == ".json":
+        from .squad_json import read_squad_json
+
+        squad = read_squad_json(path)          # SQuAD's nested JSON, flattened to the hub's rows
+        if squad is not None:
+            return squad
     datasets.disable_progress_bars()
     # tqdm's thread_map (datasets reads files with it) creates tqdm's class lock when there is none and deletes it
     # when done; a second thread (the TUI loads data and models in parallel workers) then meets a tqdm class
