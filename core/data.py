@@ -23,6 +23,9 @@ from .tasks.base import task_for
 DEMO_NAME = "demo"
 DEMO_EQUATION = "classify: label ~ sentence"
 DEMO_NER_NAME = "demo-ner"     # the bundled NER set (core/demo_ner.py writes it)
+DEMO_QA_NAME = "demo-qa"       # the bundled extractive QA set (core/demo_qa.py writes it); --data demo-qa and its
+                               # equation are registered in DEMO_EQUATIONS once the classify_spans task exists
+DEMO_FOLDERS = {DEMO_NER_NAME: "ner", DEMO_QA_NAME: "qa"}
 DEMO_EQUATIONS = {DEMO_NAME: DEMO_EQUATION, DEMO_NER_NAME: "classify_tokens: ner_tags ~ tokens"}
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
            ".conll": "conll", ".conll2003": "conll", ".iob": "conll", ".bio": "conll"}
@@ -139,7 +142,7 @@ def load_raw_splits(data: str, columns: list[str] | None = None) -> dict:
 
 def demo_dir(name: str = DEMO_NAME) -> Path:
     """The folder of a bundled demo set's train/validation/test.jsonl files."""
-    return Path(__file__).parent / "demo" / ("ner" if name == DEMO_NER_NAME else "")
+    return Path(__file__).parent / "demo" / DEMO_FOLDERS.get(name, "")
 
 
 def demo_equation(data: str | None) -> str | None:
