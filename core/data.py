@@ -435,7 +435,7 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
         with _quiet():
             # the path is a literal file: datasets reads data_files as glob patterns, so `data[1]/` or `a*b.csv`
             # would match nothing (StopIteration) or other files
-            return datasets.load_dataset(kind, data_files={split: glob.escape(str(path))}, split=split, **kwargs)
+            ds = datasets.load_dataset(kind, data_files={split: glob.escape(str(path))}, split=split, **kwargs)
     except TuneLabError:
         raise
     except Exception as err:  # datasets wraps parse errors in several types
@@ -446,6 +446,11 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
         if found:
             raise TuneLabError(found) from None
         raise TuneLabError(f"could not parse {path}: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]}") from None
+    if kind != "csv":
+        from .squad_json import type_empty_answers
+
+        ds = type_empty_answers(ds)     # a split of unanswerable questions only: its empty lists typed
+    return ds
 
 
 # ---------------------------------------------------------------- CoNLL files

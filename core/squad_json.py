@@ -12,7 +12,7 @@ question without an id, text or answers, and an id used twice are refused in one
 place (`data[0].paragraphs[3].qas[1]`) or the id. Whether each answer_start points at its text is the
 classify_spans task's check (core/squad_metrics.check_answers), not the reader's.
 
-Called by core/data.py for every .json split file.
+Called by core/data.py for every .json split file (and `type_empty_answers` for every JSON and Parquet split).
 """
 
 from __future__ import annotations
@@ -54,6 +54,23 @@ def read_squad_json(path: Path):
     import datasets
 
     return datasets.Dataset.from_dict(flatten(doc, str(path)), features=features())
+
+
+def type_empty_answers(ds):
+    """`ds` with a flat `answers` column ({"text": [...], "answer_start": [...]}) whose lists are all empty (a split
+    of unanswerable v2 questions) typed as strings and ints: JSON gives such lists no element type (null), and the
+    split would then not read like the others."""
+    import datasets
+
+    found = ds.features.get("answers")
+    if not isinstance(found, dict) or set(found) != {"text", "answer_start"}:
+        return ds
+    wanted = dict(found)
+    for key, kind in (("text", "string"), ("answer_start", "int64")):
+        inner = found[key]
+        if isinstance(inner, datasets.List) and getattr(inner.feature, "dtype", None) == "null":
+            wanted[key] = datasets.List(datasets.Value(kind))
+    return ds if wanted == found else ds.cast_column("answers", wanted)
 
 
 def is_squad(doc) -> bool:

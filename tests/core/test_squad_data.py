@@ -101,3 +101,15 @@ def test_other_json_objects_and_json_lines_are_not_taken_for_squad(tmp_path):
     path = tmp_path / "rows.json"
     path.write_text("".join(json.dumps({"sentence": f"s{i}", "label": i % 2}) + "\n" for i in range(4)))
     assert load_raw_splits(str(path))["train"].column_names == ["sentence", "label"]
+
+
+@pytest.mark.parametrize("name", ["only_unanswerable.jsonl", "only_unanswerable.json"])
+def test_a_flat_split_of_unanswerable_questions_only_keeps_typed_answer_lists(tmp_path, name):
+    rows_in = [{"id": f"n{i}", "question": "Who?", "context": "Nobody here.", "answers": {"text": [], "answer_start": []}}
+               for i in range(3)]
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows_in) if name.endswith("l") else json.dumps(rows_in))
+    ds = load_raw_splits(str(path))["train"]
+    assert ds.features["answers"]["text"].feature.dtype == "string"          # JSON alone gives lists of null
+    assert ds.features["answers"]["answer_start"].feature.dtype == "int64"
+    assert rows(ds) == rows_in
