@@ -142,12 +142,13 @@ def _values(rng: random.Random) -> dict[str, str]:
 
     first, last = rng.choice(FIRST), rng.choice(LAST)
     city, city2 = rng.sample(CITIES, 2)
+    employer, company = rng.sample(COMPANIES, 2)
     year = rng.randint(1901, 1985)
     spouse_first = rng.choice([f for f in FIRST if f != first])
     return {
         "NAME": f"{first} {last}", "LAST": last, "CITY": city, "CITY2": city2, "YEAR": str(year),
         "YEAR2": str(year + rng.randint(18, 35)), "UNI": rng.choice(UNIVERSITIES), "FIELD": rng.choice(FIELDS),
-        "JOB": rng.choice(JOBS), "EMPLOYER": rng.choice(COMPANIES), "COMPANY": rng.choice(COMPANIES),
+        "JOB": rng.choice(JOBS), "EMPLOYER": employer, "COMPANY": company,
         "STAFF": str(rng.choice([40, 75, 120, 300, 450, 800, 1200, 2500])), "AWARD": rng.choice(AWARDS),
         "BOOKS": rng.choice(NUMBERS), "SPOUSE": f"{spouse_first} {rng.choice(LAST)}",
         "INSTRUMENT": rng.choice(INSTRUMENTS),
