@@ -1,7 +1,7 @@
 """Reading a dataset and mapping its columns through an equation.
 
 `load_task_data` accepts the bundled demo sets (`demo`, `demo-ner`), one local file (CSV, TSV, JSON, JSONL, Parquet,
-or CoNLL: one word per line), a directory of train/validation/test files, explicit `split=path` pairs, or a hub
+CoNLL: one word per line, or SQuAD's nested JSON: core/squad_json.py), a directory of train/validation/test files, explicit `split=path` pairs, or a hub
 dataset (`H:glue,cola`); it returns the splits with the equation's columns checked, labels validated, and a seeded validation split held
 out when the data has none. Called by fit, eval, summary, cat and the probing verbs.
 """
@@ -23,6 +23,9 @@ from .tasks.base import task_for
 DEMO_NAME = "demo"
 DEMO_EQUATION = "classify: label ~ sentence"
 DEMO_NER_NAME = "demo-ner"     # the bundled NER set (core/demo_ner.py writes it)
+DEMO_QA_NAME = "demo-qa"       # the bundled extractive QA set (core/demo_qa.py writes it); --data demo-qa and its
+                               # equation are registered in DEMO_EQUATIONS once the classify_spans task exists
+DEMO_FOLDERS = {DEMO_NER_NAME: "ner", DEMO_QA_NAME: "qa"}
 DEMO_EQUATIONS = {DEMO_NAME: DEMO_EQUATION, DEMO_NER_NAME: "classify_tokens: ner_tags ~ tokens"}
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
            ".conll": "conll", ".conll2003": "conll", ".iob": "conll", ".bio": "conll"}
@@ -139,7 +142,7 @@ def load_raw_splits(data: str, columns: list[str] | None = None) -> dict:
 
 def demo_dir(name: str = DEMO_NAME) -> Path:
     """The folder of a bundled demo set's train/validation/test.jsonl files."""
-    return Path(__file__).parent / "demo" / ("ner" if name == DEMO_NER_NAME else "")
+    return Path(__file__).parent / "demo" / DEMO_FOLDERS.get(name, "")
 
 
 def demo_equation(data: str | None) -> str | None:
@@ -416,6 +419,12 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
     import datasets
     from tqdm import tqdm
 
+    if kind == "json" and path.suffix.lower() == ".json":
+        from .squad_json import read_squad_json
+
+        squad = read_squad_json(path)          # SQuAD's nested JSON, flattened to the hub's rows
+        if squad is not None:
+            return squad
     datasets.disable_progress_bars()
     # tqdm's thread_map (datasets reads files with it) creates tqdm's class lock when there is none and deletes it
     # when done; a second thread (the TUI loads data and models in parallel workers) then meets a tqdm class
@@ -426,7 +435,7 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
         with _quiet():
             # the path is a literal file: datasets reads data_files as glob patterns, so `data[1]/` or `a*b.csv`
             # would match nothing (StopIteration) or other files
-            return datasets.load_dataset(kind, data_files={split: glob.escape(str(path))}, split=split, **kwargs)
+            ds = datasets.load_dataset(kind, data_files={split: glob.escape(str(path))}, split=split, **kwargs)
     except TuneLabError:
         raise
     except Exception as err:  # datasets wraps parse errors in several types
@@ -437,6 +446,11 @@ def _load_one(kind: str, split: str, path: Path, kwargs: dict, sep: str, columns
         if found:
             raise TuneLabError(found) from None
         raise TuneLabError(f"could not parse {path}: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]}") from None
+    if kind != "csv":
+        from .squad_json import type_empty_answers
+
+        ds = type_empty_answers(ds)     # a split of unanswerable questions only: its empty lists typed
+    return ds
 
 
 # ---------------------------------------------------------------- CoNLL files
