@@ -234,7 +234,7 @@ class Regress(_SentenceTask):
         for i, name in enumerate(outputs):
             if name in outputs[:i]:
                 raise TuneLabError(f"equation {text!r}: output {name!r} is named twice; name each output column once")
-            if name in inputs:
+            if i and name in inputs:            # the first: parse_equation words it, as for one output
                 raise TuneLabError(f"equation {text!r}: the output {name!r} is also an input, so the model would read "
                                    "the answer; name the text column(s) after '~'")
 
