@@ -84,3 +84,19 @@ def test_bad_outputs_are_one_line_and_nothing_is_written(tmp_path, capsys, eqn, 
     assert rc == 2
     assert words in one_line_error(capsys, "fit")
     assert not (tmp_path / "run").exists()
+
+
+def test_check_maps_each_output_and_beats_each_outputs_mean(cli_run, capsys):
+    capsys.readouterr()
+    main(["check", "--model", str(cli_run["run"]), "--data", str(cli_run["data"]), "--eqn", EQN, "--json"])
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["label_mapping"]["status"] == "pass" and "valence, arousal, dominance" in checks["label_mapping"]["detail"]
+    assert checks["predictions_vary"]["status"] == "pass"
+    assert checks["beats_baseline"]["status"] == "pass" and "each output's mean" in checks["beats_baseline"]["detail"]
+    assert checks["overfits_batch"]["status"] == "pass"
+
+
+def test_a_model_of_other_outputs_is_refused_by_eval(cli_run, capsys):
+    capsys.readouterr()
+    rc = main(["eval", "--model", str(cli_run["run"]), "--data", str(cli_run["data"]), "--eqn", "regress: valence ~ word"])
+    assert rc == 2 and "has 3 outputs" in one_line_error(capsys, "eval")
