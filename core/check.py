@@ -184,8 +184,9 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     head_size = logits.shape[-1]
     label2id, label_check = _label_mapping(clf.config, head_size, new_head, task, kind)
     checks.append(label_check)
-    checks.append(_probabilities(logits))
-    checks.append(_predictions_vary(logits, clf.config, new_head, what))
+    regression = getattr(clf.config, "problem_type", None) == "regression"
+    checks.append(_probabilities(logits, regression))
+    checks.append(_predictions_vary(logits, clf.config, new_head, what, regression))
     checks.append(_attention_rows(out.attentions, batch["attention_mask"]))
 
     # ---- with data: score against the majority baseline, and overfit one batch
@@ -251,9 +252,18 @@ def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None
     names = [str(config.id2label[i]) for i in sorted(config.id2label)] if config.id2label else []
     if len(names) != head_size:
         return None, CheckResult("label_mapping", "fail", f"the config names {len(names)} labels but the head has {head_size} outputs")
+    outputs = list(task.label_names) if task is not None and not kind.has_classes else []
+    if head_size > 1 and outputs:           # regress: a + b ~ text: one output per column, named by it
+        if names == outputs and getattr(config, "problem_type", None) == "regression":
+            return {}, CheckResult("label_mapping", "warn" if new_head else "pass",
+                                   "head is randomly initialised: fine-tune first" if new_head
+                                   else f"{head_size} outputs (regression): {some_of(names, 8)}")
+        return None, CheckResult("label_mapping", "fail", f"the equation's {len(outputs)} outputs "
+                                 f"({some_of(outputs, 8)}) are not the head's {head_size} ({some_of(names, 8)})")
     if head_size == 1 or (task is not None and not kind.has_classes):
         if head_size != 1:
-            return None, CheckResult("label_mapping", "fail", f"a regress equation needs one output; the head has {head_size}")
+            return None, CheckResult("label_mapping", "fail", f"a regress equation with one output needs one output; "
+                                     f"the head has {head_size}")
         return {}, CheckResult("label_mapping", "warn" if new_head else "pass",
                                "head is randomly initialised: fine-tune first" if new_head else "one output (regression)")
     shown = some_of(names, 8)
@@ -275,10 +285,10 @@ def _label_mapping(config, head_size: int, new_head: bool, task: TaskData | None
     return None, CheckResult("label_mapping", "fail", f"the model's labels ({shown}) are not the data's ({some_of(data_names, 8)})")
 
 
-def _probabilities(logits: np.ndarray) -> CheckResult:
+def _probabilities(logits: np.ndarray, regression: bool = False) -> CheckResult:
     if not np.isfinite(logits).all():
         return CheckResult("probabilities", "fail", "the model outputs NaN or infinite logits")
-    if logits.shape[-1] == 1:
+    if logits.shape[-1] == 1 or regression:
         return CheckResult("probabilities", "pass", "outputs are finite (a regression head: no probabilities)")
     probs = softmax(logits)
     error = float(np.abs(probs.sum(-1) - 1).max())
@@ -287,9 +297,16 @@ def _probabilities(logits: np.ndarray) -> CheckResult:
     return CheckResult("probabilities", "pass", f"finite, and every row sums to 1 (off by at most {error:.1g})")
 
 
-def _predictions_vary(logits: np.ndarray, config, new_head: bool, what: str = "") -> CheckResult:
+def _predictions_vary(logits: np.ndarray, config, new_head: bool, what: str = "", regression: bool = False) -> CheckResult:
     n = len(logits)
     what = what or f"{n} varied inputs"
+    if regression and logits.shape[-1] > 1:          # several regression outputs: each must vary
+        spread = np.ptp(logits, axis=0)
+        still = [str(config.id2label.get(i, i)) for i in np.flatnonzero(spread <= 1e-4)]
+        status = "pass" if not still else "warn" if new_head else "fail"
+        detail = (f"{what} give every one of {logits.shape[-1]} outputs varied values" if not still
+                  else f"{what} give one value to {', '.join(still)}")
+        return CheckResult("predictions_vary", status, detail + (": the head is random" if new_head and still else ""))
     if logits.shape[-1] == 1:
         values = logits[:, 0]
         status = "pass" if np.ptp(values) > 1e-4 else "warn" if new_head else "fail"

@@ -456,9 +456,11 @@ def _check_labels(config, name: str) -> None:
     if twice:
         raise TuneLabError(f"model {name!r}: its config.json's id2label names {twice[0]!r} for more than one class; "
                            "give each class its own name")
-    if getattr(config, "problem_type", None) == "regression" and getattr(config, "num_labels", 1) > 1:
+    if (getattr(config, "problem_type", None) == "regression" and getattr(config, "num_labels", 1) > 1
+            and getattr(config, "regression_outputs", None) != names):   # fit's several-output regress names them
         raise TuneLabError(f"model {name!r}: its config.json says problem_type regression but the head has "
-                           f"{config.num_labels} outputs; a regression head has one")
+                           f"{config.num_labels} outputs; a regression head has one, or names its outputs in "
+                           "regression_outputs (as one trained on 'regress: a + b ~ text' does)")
 
 
 def max_positions(config) -> int:
@@ -498,6 +500,7 @@ def load_classifier(
     num_labels: int | None = None,
     id2label: dict[int, str] | None = None,
     problem_type: str | None = None,
+    regression_outputs: list[str] | None = None,
     attn_implementation: str = "sdpa",
     head_class=None,
 ):
@@ -520,6 +523,8 @@ def load_classifier(
     clf, info = load_pretrained(head_class or AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
     head_names = ("classifier", "score", "pre_classifier")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
+    if regression_outputs:          # a several-output regress head: its output columns, saved in config.json
+        clf.config.regression_outputs = list(regression_outputs)
     _check_labels(clf.config, model.name)
     return clf, new_head
 

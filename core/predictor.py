@@ -19,7 +19,7 @@ score, and the prediction says how many (`words_cut`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -52,11 +52,23 @@ def check_setting(setting: Setting, value) -> None:
 class Prediction:
     text: str
     pair: str | None
-    label: str                    # the argmax class (or the value, as text, for regression)
-    score: float                  # its probability (or the regression value)
+    label: str                    # the argmax class (or the value, as text, for regression; every output's, named,
+                                  # for a several-output regression)
+    score: float                  # its probability (or the regression value: the first output's, with several)
     probabilities: dict           # every class's probability ({} for regression)
     latency_ms: float             # wall time of this prediction (for a batch: its share)
     truncated: bool = False       # the input was longer than max_length tokens and was cut (the rest unseen)
+    values: dict = field(default_factory=dict)   # a several-output regression: each output's value by name, in
+                                                 # the equation's order ({} otherwise)
+
+
+def prediction_record(pred) -> dict:
+    """A prediction as the JSON `predict --json` writes: its fields, less a `values` that is empty (only a
+    several-output regression has it), so that every other prediction's record is as it always was."""
+    record = asdict(pred)
+    if not record.get("values", True):
+        del record["values"]
+    return record
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,12 @@ class Predictor:
     def _to_predictions(self, texts, pairs, logits: np.ndarray, seconds: float, truncated) -> list[Prediction]:
         out = []
         share = seconds * 1000 / max(1, len(texts))
+        if self.is_regression and len(self.labels) > 1:     # regress: a + b ~ text: every output by name
+            for t, p, row, cut in zip(texts, pairs, logits, truncated):
+                values = {name: float(v) for name, v in zip(self.labels, row)}
+                label = ", ".join(f"{name} {v:.4f}" for name, v in values.items())
+                out.append(Prediction(t, p, label, float(row[0]), {}, share, cut, values))
+            return out
         if self.is_regression:
             for t, p, row, cut in zip(texts, pairs, logits, truncated):
                 out.append(Prediction(t, p, f"{row[0]:.4f}", float(row[0]), {}, share, cut))

@@ -3,11 +3,14 @@
 One example is a sentence or a pair of sentences; the head reads [CLS] (AutoModelForSequenceClassification). Here
 live what their columns must hold (text inputs; labels that are classes, or finite numbers), their encoding,
 their scores (accuracy, F1, macro F1, MCC; Pearson, Spearman, MSE) and GLUE's choice of figure of merit.
+`regress` may name several outputs (`regress: valence + arousal ~ word`): one head with an output per column,
+each scored on its own, the mean Pearson the figure of merit; with one output it is exactly the one-number task.
 Registered with the task registry in `base`; called through it by fit, evaluation, summary and check.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -38,7 +41,8 @@ class _SentenceTask(Task):
     def check_split(self, ds, equation, split: str, where, labelled: bool) -> None:
         _check_texts(ds, equation, split, where)
         if labelled:
-            _check_label_values(ds, equation, split, where)
+            for one in each_output(equation):
+                _check_label_values(ds, one, split, where)
 
     def labelled_splits(self, splits, equation, minus_one_is_a_label=False):
         return _labelled_splits(splits, equation, minus_one_is_a_label)
@@ -127,7 +131,7 @@ class _SentenceTask(Task):
         return [t for row in itertools.zip_longest(*by_label.values()) for t in row if t is not None][:n]
 
     def cat_header(self, equation):
-        return ["split", equation.label, *equation.inputs]
+        return ["split", *equation.outputs, *equation.inputs]
 
     def cat_rows(self, data, split, limit):
         from ..data import class_label_names
@@ -142,7 +146,9 @@ class _SentenceTask(Task):
                 label = names[label]        # a ClassLabel's id means its name (and ids can differ by split)
             elif self.has_classes and isinstance(label, float) and label.is_integer():
                 label = int(label)          # the class 1.0 is '1', as summary, fit and eval name it
-            yield {eq.label: label, **{c: row[c] for c in eq.inputs}}, [[split, label, *(row[c] for c in eq.inputs)]]
+            values = [label, *(row.get(c, "") for c in eq.outputs[1:])]     # regress may name several outputs
+            yield ({**dict(zip(eq.outputs, values)), **{c: row[c] for c in eq.inputs}},
+                   [[split, *values, *(row[c] for c in eq.inputs)]])
 
     def head_class(self):
         from transformers import AutoModelForSequenceClassification
@@ -221,25 +227,74 @@ class Regress(_SentenceTask):
     metrics = REGRESSION_METRICS
     has_classes = False
 
+    # ---- several outputs: `regress: valence + arousal ~ word` (one head, an output per column)
+
+    def check_equation(self, text, outputs, inputs):
+        super().check_equation(text, outputs[:1], inputs)
+        for i, name in enumerate(outputs):
+            if name in outputs[:i]:
+                raise TuneLabError(f"equation {text!r}: output {name!r} is named twice; name each output column once")
+            if i and name in inputs:            # the first: parse_equation words it, as for one output
+                raise TuneLabError(f"equation {text!r}: the output {name!r} is also an input, so the model would read "
+                                   "the answer; name the text column(s) after '~'")
+
+    def labelled_splits(self, splits, equation, minus_one_is_a_label=False):
+        """A split is labelled when every output column holds labels; one that has some outputs and not others is
+        refused, naming the column it lacks."""
+        each = [_labelled_splits(splits, one, minus_one_is_a_label) for one in each_output(equation)]
+        if len(each) == 1:
+            return each[0]
+        for split in splits:
+            have = [one[split] for one in each]
+            if any(have) and not all(have):
+                lacking = equation.outputs[have.index(False)]
+                raise TuneLabError(f"split {split!r} has labels in {equation.outputs[have.index(True)]!r} but none in "
+                                   f"{lacking!r}; every output column of the equation needs its values")
+        return {split: each[0][split] for split in splits}
+
+    def label_names(self, splits, labeled, equation, name):
+        """() for one output (as ever); for several, the output columns' names, so the head's id2label names them.
+        Every output column must hold numbers."""
+        for one in each_output(equation):
+            _label_names(splits, labeled, one, name)
+        return tuple(equation.outputs) if len(equation.outputs) > 1 else ()
+
     def encode(self, data, split, tokenizer, max_length, label2id, **options):
         from ..batching import encode, float32_labels
 
         labels = None
         if data.labeled.get(split):
-            labels = float32_labels(data.labels(split), f"split {split!r} of {data.name}")
+            outputs = data.equation.outputs
+            if len(outputs) == 1:
+                labels = float32_labels(data.labels(split), f"split {split!r} of {data.name}")
+            else:       # (n, k): one column per output, in the equation's order
+                ds = data.split(split)
+                labels = np.stack([float32_labels(column_values(ds, col), f"column {col!r} of split {split!r} of "
+                                                  f"{data.name}") for col in outputs], axis=1)
         return encode(tokenizer, data.texts(split), labels, max_length=max_length)
 
     def num_outputs(self, label_names) -> int:
-        return 1
+        return max(1, len(label_names))
 
     def model_kwargs(self, label_names) -> dict:
+        if len(label_names) > 1:
+            return {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+                    "problem_type": "regression", "regression_outputs": list(label_names)}
         return {"num_labels": 1, "problem_type": "regression"}
 
     def baseline_outputs(self, data, encoded, label2id, outputs):
-        """Always the train split's mean value (else the scored split's own)."""
-        col = data.equation.label
-        value = float(np.mean(data.split("train")[col] if data.labeled.get("train") else encoded.labels))
-        return np.full((len(encoded), 1), value), f"always {value:.3g} (the mean)"
+        """Always the train split's mean value of each output (else the scored split's own)."""
+        cols = data.equation.outputs
+        if data.labeled.get("train"):
+            train = data.split("train")
+            values = [float(np.mean(np.asarray(column_values(train, col), dtype=np.float64))) for col in cols]
+        else:
+            labels = np.asarray(encoded.labels, dtype=np.float64).reshape(len(encoded), -1)
+            values = [float(v) for v in labels.mean(0)]
+        if len(cols) == 1:
+            return np.full((len(encoded), 1), values[0]), f"always {values[0]:.3g} (the mean)"
+        words = ", ".join(f"{col} {v:.3g}" for col, v in zip(cols, values))
+        return np.tile(np.asarray(values), (len(encoded), 1)), f"always each output's mean ({words})"
 
     def shown_beside(self, metric):
         return tuple(dict.fromkeys((metric, "mse")))
@@ -248,12 +303,46 @@ class Regress(_SentenceTask):
         return get("problem_type") == "regression"
 
     def score(self, outputs, encoded, label_names, metric):
+        """Pearson, Spearman and MSE; with several outputs each output's own (`pearson_valence`, ...) and the plain
+        names hold their mean over outputs (the mean Pearson is the figure of merit)."""
         from ..metrics import regression_scores, score
 
-        preds = np.asarray(outputs)[:, 0]
-        scores = regression_scores(preds, encoded.labels)
-        scores[metric] = score(metric, scores, preds, encoded.labels)
-        return scores
+        gold = np.asarray(encoded.labels)
+        if gold.ndim == 1:
+            preds = np.asarray(outputs)[:, 0]
+            scores = regression_scores(preds, gold)
+            scores[metric] = score(metric, scores, preds, gold)
+            return scores
+        return multi_output_scores(np.asarray(outputs), gold, _output_names(label_names, gold.shape[1]))
+
+    def details(self, data, split, outputs, encoded, label_names, metric, mistakes):
+        """With several outputs: a score row per output (its Pearson, Spearman and MSE, and the rows scored)."""
+        gold = np.asarray(encoded.labels)
+        if gold.ndim == 1:
+            return {}
+        names = _output_names(label_names, gold.shape[1])
+        scores = multi_output_scores(np.asarray(outputs), gold, names)
+        rows = [{"label": name, **{m: scores[f"{m}_{name}"] for m in ("pearson", "spearman", "mse")},
+                 "support": int(len(gold))} for name in names]
+        return {"labels": names, "per_class": rows, "per_class_title": "per output"}
+
+    def describe(self, task, tokenizer, max_length, say):
+        """One output: as ever. Several: the label balance (mean, std, min, max) of each output per split, and the
+        baseline MSE of each output's train mean, averaged over outputs."""
+        outputs = task.equation.outputs
+        if len(outputs) == 1:
+            return super().describe(task, tokenizer, max_length, say)
+        firsts = [super(Regress, self).describe(dataclasses.replace(task, equation=one), tokenizer, max_length,
+                                                say if i == 0 else (lambda text: None))
+                  for i, one in enumerate(each_output(task.equation))]
+        first = firsts[0]
+        balance = {split: {col: s.label_balance[split] for col, s in zip(outputs, firsts)}
+                   for split in first.label_balance}
+        baseline = {split: float(np.mean([s.majority_baseline[split] for s in firsts]))
+                    for split in first.majority_baseline if all(split in s.majority_baseline for s in firsts)}
+        warnings = [w for s in firsts for w in s.warnings]
+        return dataclasses.replace(first, equation=str(task.equation), label_balance=balance,
+                                   majority_baseline=baseline, warnings=warnings)
 
     def label_problem(self, data, *, trains: bool = False):
         return float32_label_problem(data, trains=trains)
@@ -269,11 +358,40 @@ class Regress(_SentenceTask):
 
     def check_head(self, config, name, equation):
         super().check_head(config, name, equation)
-        if config.num_labels != 1:
-            raise TuneLabError(f"the equation says regress but {name} has {config.num_labels} outputs")
+        wanted = len(equation.split(":", 1)[-1].split("~")[0].split("+"))
+        if config.num_labels != wanted:
+            if wanted == 1:
+                raise TuneLabError(f"the equation says regress but {name} has {config.num_labels} outputs")
+            raise TuneLabError(f"the equation names {wanted} outputs but {name} has {config.num_labels}")
 
     def default_metric(self, label_names, data_name, is_pair):
         return "pearson"   # GLUE's STS-B
+
+
+def each_output(equation: Equation) -> list[Equation]:
+    """The equation once per output column, as if it named only that one: the one-column checks run on each."""
+    if len(equation.outputs) == 1:
+        return [equation]
+    return [dataclasses.replace(equation, outputs=(col,)) for col in equation.outputs]
+
+
+def _output_names(label_names, k: int) -> list[str]:
+    names = [str(n) for n in label_names]
+    return names if len(names) == k else [f"output_{i}" for i in range(k)]
+
+
+def multi_output_scores(preds: np.ndarray, gold: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Each output's Pearson, Spearman and MSE (`pearson_<name>`, ...) and their means under the plain names."""
+    from ..metrics import regression_scores
+
+    scores: dict[str, float] = {}
+    each = [regression_scores(preds[:, i], gold[:, i]) for i in range(len(names))]
+    for metric in ("pearson", "spearman", "mse"):
+        scores[metric] = float(np.mean([one[metric] for one in each]))
+    for name, one in zip(names, each):
+        for metric in ("pearson", "spearman", "mse"):
+            scores[f"{metric}_{name}"] = one[metric]
+    return scores
 
 
 CLASSIFY = register(Classify())
@@ -304,15 +422,15 @@ def float32_label_problem(task, *, trains: bool = False) -> str | None:
     from ..data import FLOAT32_MAX, FLOAT32_SQRT_MAX, _arrow_chunks
 
     limit = FLOAT32_SQRT_MAX if trains else FLOAT32_MAX
-    for split in task.splits:
+    for split, col in ((split, col) for split in task.splits for col in task.equation.outputs):
         if not task.labeled.get(split):
             continue
-        for table in _arrow_chunks(task.split(split), [task.equation.label], 100_000):
+        for table in _arrow_chunks(task.split(split), [col], 100_000):
             values = np.asarray(table.column(0).to_numpy(zero_copy_only=False), dtype=np.float64)
             beyond = np.flatnonzero(np.abs(values) > limit)
             if not len(beyond):
                 continue
-            where = f"label {values[beyond[0]]:g} in column {task.equation.label!r} (split {split!r} of {task.name})"
+            where = f"label {values[beyond[0]]:g} in column {col!r} (split {split!r} of {task.name})"
             if abs(values[beyond[0]]) > FLOAT32_MAX:
                 return (f"{where} is beyond float32's range (±{FLOAT32_MAX:.3g}), in which TuneLab trains and scores; "
                         "rescale the label column")

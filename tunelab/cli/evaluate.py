@@ -62,11 +62,12 @@ def run(args) -> int:
         more = len(r.labels) - len(shown)
         which = f", the {len(shown)} with the most examples" if more else ""
         table = Table(title=f"{r.per_class_title}{which}", title_justify="left")
-        for col in ("label", "precision", "recall", "f1", "support"):
+        columns = list(r.per_class[0])      # each row's own scores: label, precision, recall, f1, support for
+        for col in columns:                 # classes; label, pearson, spearman, mse, support for outputs
             table.add_column(col, justify="left" if col == "label" else "right")
         for i in shown:
             c = r.per_class[i]
-            table.add_row(Text(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+            table.add_row(Text(c["label"]), *(f"{c[k]:.3f}" if isinstance(c[k], float) else str(c[k]) for k in columns[1:]))
         console.print(table)
         if more:
             console.print(f"  … and {more:,} more classes (--json for every class)", style="dim")

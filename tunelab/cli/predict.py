@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from tunelab.core import strict_json
@@ -111,7 +110,7 @@ STREAM_LINES = 1024   # --input lines labelled (and, to stdout, written) at a ti
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predict_input import read_predict_input
-    from tunelab.core.predictor import Predictor
+    from tunelab.core.predictor import Predictor, prediction_record
 
     _check_args(args)
     if args.input is not None:
@@ -138,7 +137,7 @@ def run(args) -> int:
                                            pairs[start:start + STREAM_LINES] if pairs is not None else None,
                                            batch_size=args.batch_size)
             preds += part
-            lines = "".join(strict_json.dumps(asdict(pr), ensure_ascii=False) + "\n" for pr in part)
+            lines = "".join(strict_json.dumps(prediction_record(pr), ensure_ascii=False) + "\n" for pr in part)
             if output is None:
                 sys.stdout.write(lines)
                 sys.stdout.flush()       # a closed pipe (| head) ends the work here, not after the whole file
@@ -162,12 +161,20 @@ def run(args) -> int:
                            "word; drop --top-k (--json gives every word's probability of every tag)")
     pred = predictor.predict(args.text, args.pair)
     if args.json:
-        print_json(asdict(pred))
+        print_json(prediction_record(pred))
         return 0
     if predictor.new_head:
         console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
     if predictor.per_token:
         _print_tagged(pred, predictor)
+        return 0
+    if pred.values:                         # a several-output regression: every output by name
+        console.print(f"[bold]{len(pred.values)} outputs[/]   ({pred.latency_ms:.1f} ms)")
+        width = max(len(name) for name in pred.values)
+        for name, value in pred.values.items():
+            console.print(f"  {literal(f'{name:<{width}}')}  {value:.4f}")
+        if pred.truncated:
+            console.print(f"[yellow]note: input truncated at {predictor.max_length} tokens; the rest was not read[/]")
         return 0
     console.print(f"[bold]{literal(pred.label)}[/]  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)")
     ranked = sorted(pred.probabilities.items(), key=lambda kv: -kv[1])

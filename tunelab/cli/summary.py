@@ -69,7 +69,10 @@ def run(args) -> int:
         for split, n in s.rows.items():
             bal = s.label_balance.get(split, {})
             per = s.token_details.get(split, {}).get("words", n)    # tags are counted per word, labels per row
-            labels = _balance(bal, per) if "mean" not in bal else f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
+            if bal and all(isinstance(v, dict) for v in bal.values()):     # several regression outputs: each its own
+                labels = "\n".join(f"{name}: {_moments(v)}" for name, v in bal.items())
+            else:
+                labels = _balance(bal, per) if "mean" not in bal else _moments(bal)
             t = s.token_lengths[split]
             base = s.majority_baseline.get(split)
             table.add_row(Text(split), str(n), Text(labels or "(unlabelled)"), f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
@@ -130,6 +133,10 @@ def _number(value: float) -> str:
 
 
 SHOWN_LABELS = 20   # label counts a split's row lists (the most frequent); a dataset may have thousands of classes
+
+
+def _moments(bal: dict) -> str:
+    return f"mean {_number(bal['mean'])} sd {_number(bal['std'])}"
 
 
 def _balance(counts: dict, rows: int) -> str:
