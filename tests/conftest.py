@@ -148,3 +148,38 @@ def toy_ner_rows(n: int, seed: int = 0) -> list[dict]:
 def write_toy_ner_splits(directory: Path) -> Path:
     """train/validation/test JSONL files (160/40/40 sentences) of the toy tagging task in `directory`."""
     return write_toy_splits(directory, rows=toy_ner_rows)
+
+
+# a toy regression with three outputs (valence, arousal, dominance) set by one cue word
+VAD_OUTPUTS = ("valence", "arousal", "dominance")
+# each cue word sets all three outputs: a tiny model learns them from the one word
+VAD_CUES = {"good": (1.0, 0.5, 0.0), "happy": (0.8, 1.0, 0.3), "bad": (-1.0, 0.2, 1.0), "sad": (-0.8, -1.0, 0.6)}
+
+
+def vad_rows(n: int, seed: int) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        cue = rng.choice(list(VAD_CUES))
+        noun = rng.choice(["cat", "dog", "boy", "girl"])
+        place = rng.choice(["", " on the mat", " near the table"])
+        rows.append({"word": f"the {noun} is {cue}{place} .", **dict(zip(VAD_OUTPUTS, VAD_CUES[cue]))})
+    return rows
+
+
+def write_vad_csv(directory: Path, edit=None) -> Path:
+    """train/validation/test CSV files of the toy three-output task (`edit(split, rows)` may spoil them)."""
+    import csv
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
+        rows = vad_rows(n, seed)
+        if edit:
+            edit(split, rows)
+        with open(directory / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, ["word", *VAD_OUTPUTS])
+            writer.writeheader()
+            writer.writerows(rows)
+    return directory

@@ -4,49 +4,17 @@ name; a single-output regress stays exactly as it was."""
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import build_tiny_bert
+from conftest import VAD_OUTPUTS as OUTPUTS, build_tiny_bert, write_vad_csv
 from tunelab.core.equation import parse_equation
 from tunelab.core.errors import TuneLabError
 
 EQN = "regress: valence + arousal + dominance ~ word"
-OUTPUTS = ("valence", "arousal", "dominance")
-# each cue word sets all three outputs: a tiny model learns them from the one word
-CUES = {"good": (1.0, 0.5, 0.0), "happy": (0.8, 1.0, 0.3), "bad": (-1.0, 0.2, 1.0), "sad": (-0.8, -1.0, 0.6)}
-
-
-def vad_rows(n: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        cue = rng.choice(list(CUES))
-        noun = rng.choice(["cat", "dog", "boy", "girl"])
-        place = rng.choice(["", " on the mat", " near the table"])
-        rows.append({"word": f"the {noun} is {cue}{place} .", **dict(zip(OUTPUTS, CUES[cue]))})
-    return rows
-
-
-def write_vad_csv(directory: Path, edit=None) -> Path:
-    """train/validation/test CSV files of the toy three-output task (`edit(split, rows)` may spoil them)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for split, n, seed in (("train", 160, 1), ("validation", 40, 2), ("test", 40, 3)):
-        rows = vad_rows(n, seed)
-        if edit:
-            edit(split, rows)
-        with open(directory / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, ["word", *OUTPUTS])
-            writer.writeheader()
-            writer.writerows(rows)
-    return directory
-
-
 # ---------------------------------------------------------------- the equation
 
 def test_regress_takes_several_outputs_in_their_order():

@@ -177,6 +177,11 @@ def summary_text(summary) -> Content:
             lines.append(Content.assemble((f"label values ({split})", "bold")))
             lines.append(Content(f"  mean {balance['mean']:.3g} · std {balance['std']:.3g} · "
                                  f"min {balance['min']:.3g} · max {balance['max']:.3g}"))
+        elif balance and all(isinstance(v, dict) for v in balance.values()):     # several regression outputs
+            lines.append(Content.assemble((f"label values ({split})", "bold")))
+            for output, v in balance.items():
+                lines.append(Content.assemble(f"  {output}: ", f"mean {v['mean']:.3g} · std {v['std']:.3g} · "
+                                                              f"min {v['min']:.3g} · max {v['max']:.3g}"))
         else:
             total = sum(balance.values()) or 1
             per_word = bool(getattr(summary, "token_details", None))      # tags are counted per word

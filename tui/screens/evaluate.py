@@ -298,8 +298,8 @@ class EvaluateScreen(JobScreen):
         self._fill_metrics(report)
         self._fill_classes(report)
         grid = self.query_one(ConfusionGrid)
-        grid.display = bool(report.labels)
         entity_confusion = getattr(report, "entity_confusion", None)
+        grid.display = bool(report.labels) and bool(report.confusion or entity_confusion)   # outputs have none
         self._grid_labels = list(report.labels)
         self._per_word = tags_words(report)
         self.set_class(self._per_word, "-tagged")
@@ -307,7 +307,7 @@ class EvaluateScreen(JobScreen):
             # entity types and O (no entity there): few, so the whole matrix
             self._grid_labels = [*report.labels, NONE]
             grid.set_matrix(entity_confusion, self._grid_labels)
-        elif report.labels:
+        elif report.labels and report.confusion:
             # thousands of classes: the grid (and the class table) show those with the most examples, so the
             # screen stays responsive; the message says how many more there are
             shown = top_classes(report, SHOWN_CLASSES)
@@ -404,11 +404,12 @@ class EvaluateScreen(JobScreen):
         table.display = bool(report.per_class)
         if not report.per_class:
             return
-        table.add_columns(self._class_heading(report), "prec", "recall", "F1", "n")
+        keys = [k for k in report.per_class[0] if k != "label"]    # a class's P/R/F1, or an output's correlations
+        headings = {"precision": "prec", "recall": "recall", "f1": "F1", "support": "n"}
+        table.add_columns(self._class_heading(report), *(headings.get(k, k) for k in keys))
         for row in (report.per_class[i] for i in top_classes(report, SHOWN_CLASSES)):
             label = row["label"] if len(row["label"]) <= 14 else row["label"][:13] + "…"
-            table.add_row(Text(label), f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['f1']:.2f}",
-                          str(row["support"]))
+            table.add_row(Text(label), *(f"{row[k]:.2f}" if isinstance(row[k], float) else str(row[k]) for k in keys))
 
     def _fill_mistakes(self) -> None:
         report = self._report

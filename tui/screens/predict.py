@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import asdict
+
 from pathlib import Path
 from typing import Callable
 
@@ -309,7 +309,9 @@ class PredictScreen(TuneLabScreen):
                 predictions += predictor.predict_batch(texts[start:start + FILE_BATCH], chunk_pairs,
                                                        batch_size=FILE_BATCH)
                 self.post_message(self.FileProgress(len(predictions), len(texts)))
-            write_jsonl_atomic(output, [asdict(p) for p in predictions])
+            from tunelab.core.predictor import prediction_record   # in the worker: torch stays out of start-up
+
+            write_jsonl_atomic(output, [prediction_record(p) for p in predictions])
         except TuneLabError as err:
             self.post_message(self.FileDone(output, 0, 0, str(err)))
             return
