@@ -342,8 +342,8 @@ def _entity_mistake(m) -> dict:
             return f"{g.text!r} {g.type} read as {p.type}"
         return f"boundary {g.type} {g.text!r} read as {p.text!r}"
 
-    return {"errors": len(m.errors), "what": "; ".join(said(e) for e in m.errors), "text": " ".join(m.words),
-            "index": m.index, "words": list(m.words), "gold_tags": list(m.gold_tags), "pred_tags": list(m.pred_tags),
+    return {"errors": len(m.errors), "row": m.index + 1, "what": "; ".join(said(e) for e in m.errors),
+            "text": " ".join(m.words), "words": list(m.words), "gold_tags": list(m.gold_tags), "pred_tags": list(m.pred_tags),
             "kinds": [e.kind for e in m.errors]}
 
 

@@ -44,6 +44,9 @@ def test_eval_reports_entity_types_their_confusion_and_typed_mistakes(ner_run, c
     for m in r["mistakes"]:
         assert m["errors"] == len(m["kinds"]) > 0 and set(m["kinds"]) <= {"missed", "spurious", "wrong_type", "wrong_boundary"}
     assert [m["errors"] for m in r["mistakes"]] == sorted((m["errors"] for m in r["mistakes"]), reverse=True)
+    rows = [json.loads(line) for line in open(f"{ner_run['data']}/test.jsonl")]
+    for m in r["mistakes"]:                                # "row" is the sentence's line in the scored file
+        assert rows[m["row"] - 1]["tokens"] == m["words"]
     assert main(["eval", "--model", ner_run["run"]]) == 0
     out = capsys.readouterr().out
     assert "per entity type" in out and "entity types (rows: gold, columns: predicted; O: no entity there)" in out
