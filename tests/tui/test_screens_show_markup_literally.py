@@ -85,7 +85,9 @@ async def test_data_screen_shows_bracketed_labels_and_sentences(bracketed):
     app = bracket_app(bracketed, start="data")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen.summary is not None, what="the data summary")
-        await pilot.pause()
+        # the preview loads in its own worker, and its columns are sized from their cells on the table's next idle
+        # pass: on a busy machine the summary can be there first
+        await wait_for(pilot, lambda: "[/b]" in screen_text(app), what="the preview's sentences")
         text = screen_text(app)
         assert f"  {NEG} " in text and f"  {POS} " in text          # the label balance, names and all
         assert "[/b]" in text and "[bold] x" in text                  # the sentences in the preview table
