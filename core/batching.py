@@ -35,6 +35,10 @@ class EncodedSplit:
     word_labels: list | None = None
     word_counts: np.ndarray | None = None
     words_cut: int = 0
+    label_keys: tuple = ("labels",)   # the model's argument(s) for the labels: with two or more, `labels` holds a
+                                      # column per argument (extractive QA: start_positions, end_positions)
+    task_state: object = None         # what the task's own scoring needs besides the labels (QA: the windows of
+                                      # each example and their character offsets)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -104,6 +108,9 @@ def collate(split: EncodedSplit, index: np.ndarray, pad_id: int) -> dict[str, to
             for row, i in enumerate(index):
                 labels[row, :len(split.labels[i])] = split.labels[i]
             batch["labels"] = torch.from_numpy(labels)
+        elif len(split.label_keys) > 1:      # a label column per model argument
+            for j, key in enumerate(split.label_keys):
+                batch[key] = torch.from_numpy(np.ascontiguousarray(split.labels[index, j]))
         else:
             batch["labels"] = torch.from_numpy(split.labels[index])
     return batch

@@ -152,11 +152,29 @@ class FitConfig:
     label_all_tokens: bool = setting(False, "token tags: every sub-word of a word carries its tag (B-X becoming I-X "
                                             "after the first), not only the first sub-word", group="advanced")
     # run_ner.py's default: only the first sub-word of a word is trained on; words are scored on it either way
+    doc_stride: int | None = setting(None, "question answering: tokens shared by two windows of a long context "
+                                           "(default: a third of --max-length, at most 128)",
+                                     minimum=0, maximum=1_000_000, metavar="TOKENS", group="advanced")
+    # run_qa.py's 128 at length 384: an answer near a window's edge is whole in the next one
+    n_best: int = setting(20, "question answering: start and end candidates per window", minimum=1, maximum=1000,
+                          metavar="N", group="advanced")
+    # utils_qa.py's n_best_size
+    max_answer_length: int = setting(30, "question answering: longest answer, in tokens", minimum=1,
+                                     maximum=1_000_000, metavar="TOKENS", group="advanced")
+    # utils_qa.py's default: SQuAD answers are short
+    null_threshold: float = setting(0.0, "question answering with unanswerable questions: say \"no answer\" when its "
+                                         "score beats the best span's by more than this", minimum=-1e6, maximum=1e6,
+                                    metavar="X", group="advanced")
+    # utils_qa.py's null_score_diff_threshold; eval reports the one that would have scored best
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
     trust_remote_code: bool = field(default=False, metadata={"setting": False})
     # run Python code shipped with the model (auto_map): only by the user's --trust-remote-code, never from a file
     # (from_dict drops it, so a run.json from elsewhere cannot turn it on); not a form setting
+
+    def task_options(self) -> dict:
+        """The settings a task's encoding and scoring read (token tags, question answering)."""
+        return task_options(asdict(self))
 
     def with_out(self) -> "FitConfig":
         if self.out:
@@ -237,3 +255,18 @@ def _settings() -> tuple[Setting, ...]:
 
 SETTINGS: tuple[Setting, ...] = _settings()
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+TASK_OPTIONS = ("label_all_tokens", "doc_stride", "n_best", "max_answer_length", "null_threshold")
+
+
+def task_options(config: dict) -> dict:
+    """The task settings (TASK_OPTIONS) of a config as a dict (a run.json's "config", or a FitConfig's fields), each
+    checked as fit checks it; a missing or out-of-range one keeps its default (a run.json from an older TuneLab)."""
+    out = {}
+    for name in TASK_OPTIONS:
+        s = SETTINGS_BY_NAME[name]
+        value = config.get(name, s.default) if isinstance(config, dict) else s.default
+        out[name] = value if s.check(value) is None else s.default
+    return out
+

@@ -23,10 +23,10 @@ from .tasks.base import task_for
 DEMO_NAME = "demo"
 DEMO_EQUATION = "classify: label ~ sentence"
 DEMO_NER_NAME = "demo-ner"     # the bundled NER set (core/demo_ner.py writes it)
-DEMO_QA_NAME = "demo-qa"       # the bundled extractive QA set (core/demo_qa.py writes it); --data demo-qa and its
-                               # equation are registered in DEMO_EQUATIONS once the classify_spans task exists
+DEMO_QA_NAME = "demo-qa"       # the bundled extractive QA set (core/demo_qa.py writes it)
 DEMO_FOLDERS = {DEMO_NER_NAME: "ner", DEMO_QA_NAME: "qa"}
-DEMO_EQUATIONS = {DEMO_NAME: DEMO_EQUATION, DEMO_NER_NAME: "classify_tokens: ner_tags ~ tokens"}
+DEMO_EQUATIONS = {DEMO_NAME: DEMO_EQUATION, DEMO_NER_NAME: "classify_tokens: ner_tags ~ tokens",
+                  DEMO_QA_NAME: "classify_spans: answers ~ question + context"}
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
            ".conll": "conll", ".conll2003": "conll", ".iob": "conll", ".bio": "conll"}
 CONLL_TEXT = ".txt"     # a CoNLL file too, but only when --columns names its columns (.txt alone says nothing)

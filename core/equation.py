@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .errors import TuneLabError
 
 # gft's keywords that TuneLab does not train yet, so the message is precise
-KNOWN_UNSUPPORTED = ("classify_spans", "classify_audio", "classify_images", "ctc")
+KNOWN_UNSUPPORTED = ("classify_audio", "classify_images", "ctc")
 
 _NAME = re.compile(r"^[^\W\d][\w.\-]*$")     # letters of any script (étiquette, 文), digits, _ . -
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import cls_shortcut
 from .batching import encode_task_split
-from .config import Setting
+from .config import Setting, task_options
 from .data import hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
@@ -83,7 +83,8 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     metric = metric or run.get("figure_of_merit") or kind.default_metric(label_names, task.name, task.equation.is_pair)
     kind.check_metric(metric, named_by_user=named_by_user, label_names=label_names)
     label2id = {name: i for i, name in enumerate(label_names)}
-    enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None)
+    options = task_options(run.get("config") if isinstance(run.get("config"), dict) else {})
+    enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None, **options)
     dev = pick_device(device)
     clf.to(dev)
     cls_shortcut.install(clf)

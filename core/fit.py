@@ -84,7 +84,7 @@ class Setup:
         """One split of the data as the model reads it: token ids, lengths and label ids (or values)."""
         label2id = {name: i for i, name in enumerate(self.label_names)}
         return encode_task_split(self.task, split, self.tokenizer, self.config.max_length, label2id,
-                                 label_all_tokens=self.config.label_all_tokens)
+                                 **self.config.task_options())
 
     def score(self, outputs, encoded: EncodedSplit) -> dict[str, float]:
         """The task's scores of a model's outputs on an encoded split, the figure of merit among them."""
@@ -105,9 +105,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     model = resolve_model(config.model, trust_remote_code=config.trust_remote_code)
     model_config = load_config(model)
     limit = max_positions(model_config)
-    if config.max_length is None:
-        config = replace(config, max_length=min(DEFAULT_MAX_LENGTH, limit))
-    if config.max_length > limit:
+    if config.max_length is not None and config.max_length > limit:
         raise TuneLabError(f"--max-length {config.max_length} is beyond {model.name}'s limit of {limit} tokens")
     n_layers = getattr(model_config, "num_hidden_layers", 0)
     if config.freeze_layers > n_layers:
@@ -117,6 +115,8 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     if "train" not in task.splits or not task.labeled.get("train"):
         raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on{hidden_labels_note(task, 'train')}")
     kind = task_for(task)
+    if config.max_length is None:
+        config = replace(config, max_length=min(kind.default_max_length or DEFAULT_MAX_LENGTH, limit))
     if config.label_all_tokens and not kind.per_token:
         raise TuneLabError(f"--label-all-tokens gives every sub-word of a word its tag, but {task.equation.task} "
                            "has one label per example, not a tag per word; drop --label-all-tokens")
@@ -125,8 +125,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     tokenizer = load_tokenizer(model)
     label2id = {name: i for i, name in enumerate(task.label_names)}
     say(f"tokenizing train ({len(task.splits['train']):,} examples)")
-    train = encode_task_split(task, "train", tokenizer, config.max_length, label2id,
-                              label_all_tokens=config.label_all_tokens)
+    train = encode_task_split(task, "train", tokenizer, config.max_length, label2id, **config.task_options())
     valid_split = next((s for s in ("validation", "test") if s in task.splits and task.labeled.get(s)), None)
     if valid_split is None and (config.early_stop or config.eval_every):
         flag = "--early-stop" if config.early_stop else "--eval-every"
@@ -134,7 +133,8 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
         raise TuneLabError(f"{flag} scores a validation split, but {task.name} has no labelled validation or test "
                            f"split{small}; give one (--data train=...,validation=...) or drop {flag}")
     kind.check_trainable(task, label2id, train)
-    valid = encode_task_split(task, valid_split, tokenizer, config.max_length, label2id) if valid_split else None   # scored per word
+    valid = (encode_task_split(task, valid_split, tokenizer, config.max_length, label2id, **config.task_options())
+             if valid_split else None)
     plan_steps(config, len(train), _world_size(), resuming)   # the step plan fits (--grad-accum, --warmup), also for --detach
     return Setup(config, model, tokenizer, task, task.label_names, metric, train, valid, valid_split)
 

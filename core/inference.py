@@ -32,13 +32,14 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
             progress(done, len(split))
         done += len(index)
         batch = collate(split, index, pad_id)
-        batch.pop("labels", None)
+        for key in split.label_keys:
+            batch.pop(key, None)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         if autocast is not None:
             with autocast():
-                logits = model(**batch).logits
+                logits = logits_of(model(**batch))
         else:
-            logits = model(**batch).logits
+            logits = logits_of(model(**batch))
         logits = logits.float().cpu().numpy()
         per_token = logits.ndim == 3
         for row, i in enumerate(index):
@@ -46,6 +47,15 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
     if out and out[0] is not None and np.ndim(out[0]) == 2:
         return out
     return np.stack(out)
+
+
+def logits_of(output) -> torch.Tensor:
+    """A model output's logits: `logits`, or for a span head (extractive QA) its start and end logits as two outputs
+    per token, (batch, tokens, 2)."""
+    logits = getattr(output, "logits", None)
+    if logits is None:
+        logits = torch.stack((output.start_logits, output.end_logits), dim=-1)
+    return logits
 
 
 def count_broken(outputs) -> int:

@@ -521,7 +521,7 @@ def load_classifier(
     if problem_type:
         kwargs["problem_type"] = problem_type
     clf, info = load_pretrained(head_class or AutoModelForSequenceClassification, model, **kwargs)  # the report becomes `new_head`
-    head_names = ("classifier", "score", "pre_classifier")
+    head_names = ("classifier", "score", "pre_classifier", "qa_outputs")
     new_head = any(k.split(".")[0] in head_names for k in info.get("missing_keys", []))
     if regression_outputs:          # a several-output regress head: its output columns, saved in config.json
         clf.config.regression_outputs = list(regression_outputs)

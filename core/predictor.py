@@ -34,7 +34,7 @@ from .entities import OUTSIDE, group_entities, uses_entity_scheme, whitespace_wo
 from .models import (check_max_length, default_max_length, load_classifier, load_config, load_tokenizer,
                      max_positions, read_run_config, resolve_model)
 from .predict_input import is_blank
-from .tasks.base import task_for, task_of_model
+from .tasks.base import Task, task_for, task_of_model
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
 BATCH_SIZE: Setting = SETTINGS_BY_NAME["batch_size"]
@@ -99,8 +99,9 @@ class Predictor:
         resolved = resolve_model(model, trust_remote_code=trust_remote_code)
         self.name = resolved.name
         self.tokenizer = load_tokenizer(resolved)
-        self.task = task_of_model(load_config(resolved), _run_config(resolved))
-        kind = task_for(self.task)
+        self.run_config = _run_config(resolved) or {}
+        self.task = task_of_model(load_config(resolved), self.run_config)
+        self.kind = kind = task_for(self.task)
         self.per_token, head = kind.per_token, kind.head_class()
         self.model, self.new_head = load_classifier(resolved, head_class=head)
         self.device = pick_device(device)
@@ -115,7 +116,12 @@ class Predictor:
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.groups_entities = self.per_token and uses_entity_scheme(self.labels)   # POS tags make no entities
         self.backend, self._onnx = "torch", None
-        if backend == "onnx" or (backend == "auto" and self.device.type == "cpu" and onnx_runtime.available()):
+        own_path = type(kind).predict_batch is not Task.predict_batch     # a task that predicts in its own way
+        if backend == "onnx" and own_path:
+            raise TuneLabError(f"{self.name} is a {self.task} model, which TuneLab runs with PyTorch only; "
+                               "use --backend torch or auto")
+        if not own_path and (backend == "onnx" or (backend == "auto" and self.device.type == "cpu"
+                                                   and onnx_runtime.available())):
             try:
                 graph = onnx_runtime.export(self.model, self.tokenizer, resolved.path, per_token=self.per_token)
                 self._onnx = onnx_runtime.OnnxClassifier(graph, num_labels=config.num_labels, per_token=self.per_token)
@@ -170,6 +176,9 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, text: str, pair: str | None = None) -> Prediction | TokenPrediction:
         self._check(text, pair)
+        own = self.kind.predict_batch(self, [text], [pair], 1)
+        if own is not None:
+            return own[0]
         if self.per_token:
             return self._predict_words(text)
         start = time.perf_counter()
@@ -200,6 +209,9 @@ class Predictor:
                 self._check(t, p)
             except TuneLabError as err:
                 raise (TuneLabError(f"input {i + 1}: {err}") if len(texts) > 1 else err) from None
+        own = self.kind.predict_batch(self, texts, pairs, batch_size)
+        if own is not None:
+            return own
         if self.per_token:
             return self._predict_words_batch(texts, batch_size)
         start = time.perf_counter()

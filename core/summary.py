@@ -106,6 +106,8 @@ class DataSummary:
     warnings: list = field(default_factory=list)                # one line each: label values training cannot take
     token_details: dict = field(default_factory=dict)           # token tasks, per split: words per sentence, words
                                                                 # beyond max_length, entities per type, scheme breaks
+    task_details: dict = field(default_factory=dict)            # other tasks' own figures per split (extractive QA:
+                                                                # question and context lengths, windows, answers)
 
     def overlaps(self) -> list[Overlap]:
         """The splits other than train, with how many of their inputs also occur in train."""
@@ -212,7 +214,7 @@ def summarize_data(data: str | None, eqn: str | None, *, columns: list[str] | No
     task = load_task_data(data, eqn, columns=columns, seed=seed)
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     limit = model_max_length(resolved)
-    max_length = max_length or min(DEFAULT_MAX_LENGTH, limit)
+    max_length = max_length or min(task_for(task).default_max_length or DEFAULT_MAX_LENGTH, limit)
     if max_length > limit:
         raise TuneLabError(f"--max-length {max_length} is beyond {resolved.name}'s limit of {limit} tokens")
     say(f"loading {resolved.name}'s tokenizer")

@@ -183,3 +183,41 @@ def write_vad_csv(directory: Path, edit=None) -> Path:
             writer.writeheader()
             writer.writerows(rows)
     return directory
+
+
+QA_EQN = "classify_spans: answers ~ question + context"
+
+
+def toy_qa_rows(n: int, seed: int = 0, unanswerable: float = 0.25) -> list[dict]:
+    """A toy extractive QA set in the hub's squad_v2 shape, words from the tiny vocabulary: a context of a few short
+    clauses, one of which says where something is ("the cat sat near the red cabinet"); the question asks where it
+    sat, the answer is the place. A `unanswerable` share of the questions ask about an animal the context never
+    places (empty answers)."""
+    import random
+
+    rng = random.Random(seed)
+    animals, places = ["cat", "dog", "boy", "girl"], ["mat", "table", "red cabinet", "big table", "small mat"]
+    filler = ["this is good", "these are bad", "that was big", "those were small", "there is a key"]
+    rows = []
+    for i in range(n):
+        who = rng.sample(animals, 2)
+        place = rng.choice(places)
+        clauses = rng.sample(filler, rng.randint(1, 3))
+        fact = f"the {who[0]} sat near the {place}"
+        clauses.insert(rng.randint(0, len(clauses)), fact)
+        context = " . ".join(clauses) + " ."
+        if rng.random() < unanswerable:
+            question, answers = f"where the {who[1]} sat ?", {"text": [], "answer_start": []}
+        else:
+            question = f"where the {who[0]} sat ?"
+            answers = {"text": [place], "answer_start": [context.index(fact) + len(fact) - len(place)]}
+        rows.append({"id": f"q{seed}-{i}", "title": "toy", "question": question, "context": context, "answers": answers})
+    return rows
+
+
+def write_toy_qa_splits(directory: Path, n: tuple[int, int, int] = (240, 40, 40)) -> Path:
+    """train/validation/test JSONL files of the toy QA task in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for (split, seed), count in zip((("train", 0), ("validation", 1), ("test", 2)), n):
+        write_jsonl(directory / f"{split}.jsonl", toy_qa_rows(count, seed))
+    return directory

@@ -39,6 +39,7 @@ class Task(ABC):
     has_classes: ClassVar[bool] = True      # predicts one of named classes (False: numbers)
     per_token: ClassVar[bool] = False       # one prediction per word rather than per example
     max_inputs: ClassVar[int] = 2
+    default_max_length: ClassVar[int | None] = None   # --max-length when none is given (None: TuneLab's default)
 
     # ---- the equation and its columns
 
@@ -130,6 +131,11 @@ class Task(ABC):
         """Outputs shaped like `outputs` (a model's on `encoded`) of the constant guess a model must beat (train's
         majority class, its mean value, no entity), and that guess in words."""
 
+    def predict_batch(self, predictor, texts: list, pairs: list | None, batch_size: int) -> list | None:
+        """The task's own predictions for `texts` (and `pairs`) with a loaded Predictor, or None when the Predictor's
+        own path (a label per input, a tag per word) serves it."""
+        return None
+
     def shown_beside(self, metric: str) -> tuple[str, ...]:
         """The scores `check` shows for the figure of merit `metric`."""
         return (metric,)
@@ -189,12 +195,12 @@ def register(task: Task) -> Task:
     return task
 
 
-_MODULES = ("sequence", "tokens")    # the task modules, in the order the CLI and the TUI list their keywords
+_MODULES = ("sequence", "tokens", "spans")    # the task modules, in the order the CLI and the TUI list their keywords
 
 
 def _load_all() -> None:
     # every time, not only while the registry is empty: a caller may have imported one task module directly
-    from . import sequence, tokens  # noqa: F401  (each module registers its tasks)
+    from . import sequence, spans, tokens  # noqa: F401  (each module registers its tasks)
 
 
 def all_tasks() -> list[Task]:

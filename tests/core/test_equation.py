@@ -14,7 +14,8 @@ def test_single_and_pair_equations():
 
 @pytest.mark.parametrize("text, fragment", [
     ("clasify: label ~ sentence", "unknown task keyword 'clasify'"),
-    ("classify_spans: answers ~ question + context", "not supported yet"),
+    ("classify_audio: label ~ audio", "not supported yet"),
+    ("classify_spans: answers ~ context", "a question and a context"),
     ("label ~ sentence", "not of the form"),
     ("classify: label sentence", "not of the form"),
     ("classify: label ~ a + b + c", "one input or a pair"),

@@ -21,6 +21,9 @@ def register(sub) -> None:
     add_model(p, default=None, help="a fine-tuned model: a run directory, a model directory or a hub id")
     p.add_argument("text", nargs="?", help="the sentence to label")
     p.add_argument("--pair", default=None, help="the second sentence of a pair")
+    p.add_argument("--question", default=None, help="question answering: the question (instead of the sentence)")
+    p.add_argument("--context", default=None, help="question answering: the paragraph to find the answer in "
+                                                   "(instead of --pair; any length: it is read in windows)")
     p.add_argument("--input", default=None, metavar="FILE", help="batch mode: a text file, or - for stdin")
     p.add_argument("--output", default=None, metavar="FILE", help="batch mode: write JSONL here (default: stdout)")
     p.add_argument("--max-length", type=int, default=None,
@@ -40,6 +43,14 @@ def _check_args(args) -> None:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predictor import BATCH_SIZE, MAX_LENGTH, check_setting, is_blank
 
+    if args.question is not None:
+        if args.text is not None:
+            raise TuneLabError("give the question once: as --question or as the sentence, not both")
+        args.text = args.question
+    if args.context is not None:
+        if args.pair is not None:
+            raise TuneLabError("give the context once: as --context or as --pair, not both")
+        args.pair = args.context
     check_setting(BATCH_SIZE, args.batch_size)
     check_setting(MAX_LENGTH, args.max_length)
     if args.top_k is not None and args.top_k < 0:
@@ -165,6 +176,9 @@ def run(args) -> int:
         return 0
     if predictor.new_head:
         console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
+    if hasattr(pred, "alternatives"):       # an answer span in a context
+        _print_answer(pred, TOP_K if args.top_k is None else args.top_k)
+        return 0
     if predictor.per_token:
         _print_tagged(pred, predictor)
         return 0
@@ -219,3 +233,21 @@ def _print_tagged(pred, predictor) -> None:
     if pred.truncated:
         console.print(f"[yellow]note: input truncated at {predictor.max_length} tokens; its last {pred.words_cut} "
                       f"word(s) were not read (tagged O)[/]")
+
+
+def _print_answer(pred, top_k: int) -> None:
+    """A question's answer: its text, probability and character span, the next best spans, and the probability of
+    no answer."""
+    from rich.text import Text
+
+    if pred.start is None:
+        console.print(Text.assemble(("(no answer)", "bold"), f"  {pred.score:.4f}   ({pred.latency_ms:.1f} ms)"))
+    else:
+        console.print(Text.assemble((pred.answer, "bold"), f"  {pred.score:.4f}  characters {pred.start}-{pred.end}"
+                                    f"   ({pred.latency_ms:.1f} ms)"))
+    shown = pred.alternatives if top_k == 0 else pred.alternatives[:max(0, top_k - 1)]
+    for alt in shown:
+        console.print(Text(f"  {alt['score']:.4f}  {alt['answer']!r}  characters {alt['start']}-{alt['end']}"))
+    windows = f"; read in {pred.windows} windows" if pred.windows > 1 else ""
+    console.print(f"  no answer: {pred.no_answer_probability:.4f}{windows}", style="dim")
+
