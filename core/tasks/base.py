@@ -39,6 +39,7 @@ class Task(ABC):
     has_classes: ClassVar[bool] = True      # predicts one of named classes (False: numbers)
     per_token: ClassVar[bool] = False       # one prediction per word rather than per example
     max_inputs: ClassVar[int] = 2
+    several_outputs: ClassVar[bool] = False   # an equation may name several output columns (`a + b ~ text`)
 
     # ---- the equation and its columns
 
@@ -113,6 +114,11 @@ class Task(ABC):
     def non_finite_hint(self, train) -> str | None:
         """The data's likely part in a NaN or infinite training loss (`train`: the encoded train split), or None."""
         return None
+
+    def run_record(self, train, label_names) -> dict:
+        """What run.json keeps about the training labels besides their names (`train`: the encoded train split),
+        for those who read the run later (the Predict screen scales a regression's bars by it); {} by default."""
+        return {}
 
     def input_texts(self, data, split: str) -> list:
         """Every row's input as a tokenizer reads a typed sentence (a string, or an (a, b) pair): what the attention
