@@ -16,7 +16,8 @@ What a task answers:
 - `details`: what `tunelab eval` reports beyond the scores (per class, confusion, mistakes, the baseline);
 - `describe`: what `tunelab summary --data` reports about the data; `cat_header`, `cat_rows`: what `tunelab cat`
   prints;
-- `check_trainable`: what fit refuses before it writes anything.
+- `check_trainable`: what fit refuses before it writes anything; `run_record`: what run.json keeps about the
+  training labels beyond their names (a regression's range of each output).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from widget_apps import run_async
 
 from tunelab.tui.screens.evaluate import EvaluateScreen
-from tunelab.tui.screens.predict import PredictScreen
+from tunelab.tui.screens.predict import PredictScreen, short_value
 from tunelab.tui.widgets.output_bars import OutputBars
 from tunelab.tui.widgets.probability_bars import ProbabilityBars
 from tunelab.tui.selection import Selection as AppSelection
@@ -163,4 +163,5 @@ async def test_predict_shows_a_named_bar_per_output_with_its_value(vad):
         assert any(ch in lines[2] for ch in "█▌▐")                  # a bar drawn on dominance's 0…1 track
         await pilot.press("enter")                                   # kept: each output's value in the history
         await wait_until(pilot, lambda: len(screen.history) == 1)
-        assert screen.history[0]["label"] == " ".join(f"{v:.2f}" for v in screen.prediction.values.values())
+        assert screen.history[0]["label"] == " ".join(short_value(v) for v in screen.prediction.values.values())
+        assert short_value(-0.8123) == "-.81" and short_value(0.7) == ".70" and short_value(12.345) == "12.35"

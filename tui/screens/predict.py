@@ -123,6 +123,12 @@ def _tagged_summary(p, groups_entities: bool) -> dict:
     return {"label": label, "score": sum(scores) / len(scores) if scores else 0.0}
 
 
+def short_value(value: float) -> str:
+    """A value in two decimals without a leading zero (-.81, .72, 3.50): three outputs fit the history's label."""
+    text = f"{value:.2f}"
+    return text.replace("0.", ".", 1) if text.lstrip("-").startswith("0.") else text
+
+
 def default_output(source: str) -> str:
     path = Path(source)
     return str(path.with_name(f"{path.stem}.predictions.jsonl"))
@@ -564,7 +570,7 @@ class PredictScreen(TuneLabScreen):
             entry = {"text": prediction.text, "pair": None, **_tagged_summary(prediction, self.query_one(EntitySentence).groups_entities)}
         elif self.outputs and getattr(prediction, "values", None):   # each output's value, in the model's order
             entry = {"text": prediction.text, "pair": prediction.pair, "score": prediction.score,
-                     "label": " ".join(f"{v:.2f}" for v in prediction.values.values())}
+                     "label": " ".join(short_value(v) for v in prediction.values.values())}
         else:
             entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
                      "score": prediction.score}
