@@ -41,3 +41,17 @@ async def test_each_output_gets_a_row_with_its_name_value_and_range():
         assert arousal.split()[-2:] == ["-3.200", "-5…5"]             # no training range: ± the largest, rounded up
         assert bars.shared_scale() == (-5.0, 5.0)
         assert valence.index("█") > arousal.index("█")                 # above zero vs below it
+
+
+@run_async
+async def test_more_outputs_than_rows_are_listed_below_the_bars():
+    app = WidgetApp(lambda: [OutputBars(id="bars", max_rows=2)], box=(70, 4))
+    async with app.run_test(size=(70, 4)) as pilot:
+        bars = app.query_one(OutputBars)
+        bars.set_outputs(["a", "b", "c", "d"])
+        bars.set_values({"a": 0.1, "b": 0.2, "c": 0.3, "d": -0.4})
+        await pilot.pause()
+        lines = str(bars.render()).splitlines()
+        assert [line.split()[0] for line in lines[:2]] == ["a", "b"] and len(lines) == 3
+        assert lines[2] == "… and 2 more: c 0.300 · d -0.400"
+        assert bars.size.height == 3

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 ZERO_TICK = "┊"   # where zero is on a track that spans it, when no bar covers it
+MAX_ROWS = 12     # outputs drawn as bars; the rest are listed with their values on one line below
 
 
 def nice_bound(largest: float) -> float:
@@ -73,10 +74,11 @@ class OutputBars(Widget):
     COMPONENT_CLASSES = {"output-bars--bar", "output-bars--zero", "output-bars--label", "output-bars--value",
                          "output-bars--beyond", "output-bars--muted"}
 
-    def __init__(self, *, max_label: int = 16, placeholder: str = "", name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, max_label: int = 16, max_rows: int = MAX_ROWS, placeholder: str = "",
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_label = max_label
+        self.max_rows = max_rows
         self.placeholder = placeholder
         self._names: list[str] = []
         self._values: dict[str, float] = {}
@@ -118,15 +120,17 @@ class OutputBars(Widget):
         return -bound, bound
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(1, len(self._names))
+        n = len(self._names)
+        return max(1, n if n <= self.max_rows else self.max_rows + 1)
 
     def render(self) -> Text:
         if not self._names:
             return Text(self.placeholder, style=self.get_component_rich_style("output-bars--muted"))
-        label_width = min(self.max_label, max(len(name) for name in self._names))
-        values = [format_value(self._values[n]) if n in self._values else "" for n in self._names]
+        names, rest = self._names[: self.max_rows], self._names[self.max_rows:]
+        label_width = min(self.max_label, max(len(name) for name in names))
+        values = [format_value(self._values[n]) if n in self._values else "" for n in names]
         value_width = max([7, *map(len, values)])
-        scales = [self.scale(n) for n in self._names]
+        scales = [self.scale(n) for n in names]
         ends = [f"{lo:.4g}…{hi:.4g}" for lo, hi in scales]
         end_width = max(map(len, ends))
         width = self.content_region.width or self.size.width
@@ -136,7 +140,7 @@ class OutputBars(Widget):
         label_style, value_style = (muted, muted) if self._stale else (style("output-bars--label"),
                                                                         style("output-bars--value"))
         lines = []
-        for name, shown, (low, high), end in zip(self._names, values, scales, ends):
+        for name, shown, (low, high), end in zip(names, values, scales, ends):
             value = self._values.get(name)
             label = name if len(name) <= label_width else name[: label_width - 1] + "…"
             line = Text()
@@ -150,6 +154,10 @@ class OutputBars(Widget):
             line.append(" " + shown.rjust(value_width), style=style("output-bars--beyond") if beyond else value_style)
             line.append("  " + end.ljust(end_width), style=muted)
             lines.append(line)
+        if rest:                          # more outputs than rows: the others by name and value, as far as they fit
+            listed = " · ".join(f"{n} {format_value(self._values[n])}" if n in self._values else n for n in rest)
+            more = f"… and {len(rest)} more: {listed}"
+            lines.append(Text(more if len(more) <= width else more[: max(1, width - 1)] + "…", style=muted))
         return Text("\n").join(lines)
 
 
