@@ -334,8 +334,6 @@ def _run_config(resolved) -> dict | None:
 def _output_ranges(resolved, labels: list[str]) -> dict[str, tuple[float, float]]:
     """Each output's (lowest, highest) value in its run's train split, from run.json's `output_ranges`, for the
     outputs the model names; {} when the run does not say (an older run, a model directory, a damaged file)."""
-    import math
-
     ranges = (_run_config(resolved) or {}).get("output_ranges")
     if not isinstance(ranges, dict):
         return {}

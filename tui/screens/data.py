@@ -2,8 +2,8 @@
 train=a.tsv,validation=b.tsv, or a hub id H:glue,cola), names for a headerless file's columns, an equation
 builder (every task keyword the engine knows, a label column, one input or a pair, picked from the data's own
 columns; for a task that takes several outputs, `regress: valence + arousal ~ word`, a row that adds or drops
-numeric output columns one at a time), a preview table, and the summary: rows per split, label balance, token lengths, the share cut at the
-maximum length, and the majority-class baseline.
+numeric output columns one at a time), a preview table, and the summary: rows per split, label balance, token
+lengths, the share cut at the maximum length, and the majority-class baseline.
 
 For a task that tags words (`classify_tokens: ner_tags ~ tokens`), the preview shows each sentence as
 `word/TAG` (O words bare) and the highlighted sentence whole below it, words over their tags; the summary shows

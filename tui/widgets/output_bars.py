@@ -136,7 +136,8 @@ class OutputBars(Widget):
         width = self.content_region.width or self.size.width
         bar_width = max(4, width - label_width - value_width - end_width - 4)
         style = self.get_component_rich_style
-        muted, bar_style, zero_style = style("output-bars--muted"), style("output-bars--bar"), style("output-bars--zero")
+        muted, bar_style = style("output-bars--muted"), style("output-bars--bar")
+        zero_style = style("output-bars--zero")
         label_style, value_style = (muted, muted) if self._stale else (style("output-bars--label"),
                                                                         style("output-bars--value"))
         lines = []
