@@ -622,7 +622,7 @@ def record_start(loop: Loop) -> None:
             "num_processes": loop.world, "mixed_precision": loop.accelerator.mixed_precision,
             "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
             "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
-            "new_head": loop.new_head})
+            "new_head": loop.new_head, **setup.kind.run_record(setup.train, setup.label_names)})
         remember_run(loop.run.root)
     owner = ownership.owner if ownership else None
     loop.emit(RunStarted(str(loop.run.root), setup.model.name, str(setup.task.equation), str(loop.device),

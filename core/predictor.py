@@ -18,6 +18,7 @@ score, and the prediction says how many (`words_cut`).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -115,6 +116,8 @@ class Predictor:
         self.is_regression = config.problem_type == "regression" or config.num_labels == 1
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.groups_entities = self.per_token and uses_entity_scheme(self.labels)   # POS tags make no entities
+        # a several-output regression: each output's (lowest, highest) train value, from its run ({} when unknown)
+        self.output_ranges = _output_ranges(resolved, self.labels) if self.is_regression else {}
         self.backend, self._onnx = "torch", None
         own_path = type(kind).predict_batch is not Task.predict_batch     # a task that predicts in its own way
         if backend == "onnx" and own_path:
@@ -338,6 +341,21 @@ def _run_config(resolved) -> dict | None:
         return read_run_config(resolved)
     except (TuneLabError, OSError, ValueError):
         return None
+
+
+def _output_ranges(resolved, labels: list[str]) -> dict[str, tuple[float, float]]:
+    """Each output's (lowest, highest) value in its run's train split, from run.json's `output_ranges`, for the
+    outputs the model names; {} when the run does not say (an older run, a model directory, a damaged file)."""
+    ranges = (_run_config(resolved) or {}).get("output_ranges")
+    if not isinstance(ranges, dict):
+        return {}
+    out = {}
+    for name in labels:
+        pair = ranges.get(name)
+        if (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)
+                and all(math.isfinite(v) for v in pair) and pair[0] <= pair[1]):
+            out[name] = (float(pair[0]), float(pair[1]))
+    return out
 
 
 def _trained_inputs(resolved) -> tuple[str, ...] | None:

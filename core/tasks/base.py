@@ -16,7 +16,8 @@ What a task answers:
 - `details`: what `tunelab eval` reports beyond the scores (per class, confusion, mistakes, the baseline);
 - `describe`: what `tunelab summary --data` reports about the data; `cat_header`, `cat_rows`: what `tunelab cat`
   prints;
-- `check_trainable`: what fit refuses before it writes anything.
+- `check_trainable`: what fit refuses before it writes anything; `run_record`: what run.json keeps about the
+  training labels beyond their names (a regression's range of each output).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Task(ABC):
     per_token: ClassVar[bool] = False       # one prediction per word rather than per example
     max_inputs: ClassVar[int] = 2
     default_max_length: ClassVar[int | None] = None   # --max-length when none is given (None: TuneLab's default)
+    several_outputs: ClassVar[bool] = False   # an equation may name several output columns (`a + b ~ text`)
 
     # ---- the equation and its columns
 
@@ -114,6 +116,11 @@ class Task(ABC):
     def non_finite_hint(self, train) -> str | None:
         """The data's likely part in a NaN or infinite training loss (`train`: the encoded train split), or None."""
         return None
+
+    def run_record(self, train, label_names) -> dict:
+        """What run.json keeps about the training labels besides their names (`train`: the encoded train split),
+        for those who read the run later (the Predict screen scales a regression's bars by it); {} by default."""
+        return {}
 
     def input_texts(self, data, split: str) -> list:
         """Every row's input as a tokenizer reads a typed sentence (a string, or an (a, b) pair): what the attention

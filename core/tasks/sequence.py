@@ -226,6 +226,7 @@ class Regress(_SentenceTask):
     title = "a number per example"
     metrics = REGRESSION_METRICS
     has_classes = False
+    several_outputs = True
 
     # ---- several outputs: `regress: valence + arousal ~ word` (one head, an output per column)
 
@@ -275,6 +276,16 @@ class Regress(_SentenceTask):
 
     def num_outputs(self, label_names) -> int:
         return max(1, len(label_names))
+
+    def run_record(self, train, label_names):
+        """With several outputs: each output's lowest and highest train value (`output_ranges`), so that a reader
+        of the run can place a prediction within what training saw. One output: nothing, as ever."""
+        labels = None if train.labels is None else np.asarray(train.labels, dtype=np.float64)
+        if labels is None or labels.ndim != 2 or not len(labels):
+            return {}
+        names = _output_names(label_names, labels.shape[1])
+        return {"output_ranges": {name: [float(lo), float(hi)]
+                                  for name, lo, hi in zip(names, labels.min(0), labels.max(0))}}
 
     def model_kwargs(self, label_names) -> dict:
         if len(label_names) > 1:

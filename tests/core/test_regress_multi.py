@@ -128,6 +128,16 @@ def test_a_single_output_regress_keeps_its_scores_head_and_details():
     assert kind.num_outputs(()) == 1
     assert kind.details(None, "test", np.zeros((4, 1)), _Encoded(gold), ("LABEL_0",), "pearson", 5) == {}
     assert parse_equation("regress: score ~ a").label == "score"
+    assert kind.run_record(_Encoded(gold), ()) == {}          # run.json of a single-output run: as it was
+
+
+def test_the_run_record_keeps_each_outputs_train_range():
+    from tunelab.core.tasks.base import task_for
+
+    gold = np.array([[0.0, -2.0], [1.5, 4.0], [0.5, 1.0]], dtype=np.float32)
+    assert task_for("regress").run_record(_Encoded(gold), ("valence", "arousal")) == {
+        "output_ranges": {"valence": [0.0, 1.5], "arousal": [-2.0, 4.0]}}
+    assert task_for("classify").run_record(_Encoded(np.array([0, 1])), ("a", "b")) == {}
 
 
 # ---------------------------------------------------------------- end to end
@@ -170,3 +180,25 @@ def test_eval_and_predict_name_every_output(vad_run):
     assert good.values["valence"] > sad.values["valence"] and good.values["arousal"] > sad.values["arousal"]
     assert good.values["dominance"] < sad.values["dominance"]
     assert prediction_record(good)["values"] == good.values
+
+
+def test_the_run_and_its_predictor_know_each_outputs_range_in_training(vad_run, tmp_path):
+    """What the Predict screen scales each output's bar by: the lowest and highest train value of each output."""
+    import shutil
+
+    from conftest import VAD_CUES
+    from tunelab.core.predictor import Predictor
+
+    expected = {name: [min(cue[i] for cue in VAD_CUES.values()), max(cue[i] for cue in VAD_CUES.values())]
+                for i, name in enumerate(OUTPUTS)}
+    run = json.loads((vad_run["run"] / "run.json").read_text())
+    assert run["output_ranges"] == expected
+    assert Predictor(str(vad_run["run"]), backend="torch").output_ranges == {n: tuple(r) for n, r in expected.items()}
+    older = shutil.copytree(vad_run["run"], tmp_path / "older")       # a run from before, or a spoilt entry
+    for ranges in (None, {"valence": [1.0, -1.0], "arousal": ["a", 1], "dominance": [0.0, float("inf")]}):
+        if ranges is None:
+            run.pop("output_ranges")
+        else:
+            run["output_ranges"] = ranges
+        (older / "run.json").write_text(json.dumps(run))
+        assert Predictor(str(older), backend="torch").output_ranges == {}

@@ -1,13 +1,15 @@
 """The Data screen: `tunelab summary` as a screen. A source field (demo, a file, a directory, explicit splits
 train=a.tsv,validation=b.tsv, or a hub id H:glue,cola), names for a headerless file's columns, an equation
 builder (every task keyword the engine knows, a label column, one input or a pair, picked from the data's own
-columns), a preview table, and the summary: rows per split, label balance, token lengths, the share cut at the
-maximum length, and the majority-class baseline.
+columns; for a task that takes several outputs, `regress: valence + arousal ~ word`, a row that adds or drops
+numeric output columns one at a time), a preview table, and the summary: rows per split, label balance, token
+lengths, the share cut at the maximum length, and the majority-class baseline.
 
 For a task that tags words (`classify_tokens: ner_tags ~ tokens`), the preview shows each sentence as
 `word/TAG` (O words bare) and the highlighted sentence whole below it, words over their tags; the summary shows
 the tag counts, the entities per type, sentences with no entity, words past the maximum length and rows that
-break the tag scheme. The screen asks the task (`task_for(...).per_token`, `max_inputs`), never its keyword.
+break the tag scheme. The screen asks the task (`task_for(...).per_token`, `max_inputs`, `several_outputs`), never
+its keyword.
 
 Bad data gets the engine's one-line message under the fields and the screen stays usable. Reading the data
 and summarising it (the tokenizer, the data) run in thread workers; a summary that went through becomes the
@@ -42,6 +44,30 @@ WORD_COLUMNS = ("tokens", "words", "token", "text", "sentence")
 
 def equation_text(task: str, label: str, first: str, second: str | None) -> str:
     return f"{task}: {label} ~ {first}" + (f" + {second}" if second else "")
+
+
+def numeric_columns(columns: list[str], rows: list[dict]) -> list[str]:
+    """The columns whose preview cells are all numbers (empty cells aside, at least one): what a regression's
+    outputs can be."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    return [c for c in columns if any(row.get(c) is not None for row in rows)
+            and all(number(row[c]) for row in rows if row.get(c) is not None)]
+
+
+def output_choices(numeric: list[str], outputs: list[str], inputs: list[str]) -> list[tuple[str, str]]:
+    """The outputs picker's entries: `+ name` for a numeric column to add, `− name` for an output to drop (never
+    the last one); the inputs are not offered."""
+    choices = []
+    for column in numeric:
+        if column in inputs:
+            continue
+        if column not in outputs:
+            choices.append((f"+ {column}", column))
+        elif len(outputs) > 1:
+            choices.append((f"− {column}", column))
+    return choices
 
 
 def equation_fits(eqn: str, columns: list[str]) -> bool:
@@ -178,10 +204,13 @@ def summary_text(summary) -> Content:
             lines.append(Content(f"  mean {balance['mean']:.3g} · std {balance['std']:.3g} · "
                                  f"min {balance['min']:.3g} · max {balance['max']:.3g}"))
         elif balance and all(isinstance(v, dict) for v in balance.values()):     # several regression outputs
-            lines.append(Content.assemble((f"label values ({split})", "bold")))
+            lines.append(Content.assemble((f"label values ({split})", "bold")))     # a row each, in a column ~40 wide
+            width = min(12, max(len(str(k)) for k in balance))
+            lines.append(Content.assemble((f"  {'':<{width}} {'mean':>7} {'std':>7}  range", muted)))
             for output, v in balance.items():
-                lines.append(Content.assemble(f"  {output}: ", f"mean {v['mean']:.3g} · std {v['std']:.3g} · "
-                                                              f"min {v['min']:.3g} · max {v['max']:.3g}"))
+                name = str(output) if len(str(output)) <= width else str(output)[: width - 1] + "…"
+                lines.append(Content(f"  {name:<{width}} {v['mean']:>7.3g} {v['std']:>7.3g}  "
+                                     f"{v['min']:.3g}…{v['max']:.3g}"))
         else:
             total = sum(balance.values()) or 1
             per_word = bool(getattr(summary, "token_details", None))      # tags are counted per word
@@ -279,6 +308,7 @@ class DataScreen(TuneLabScreen):
         self.summary = None
         self._rows: list[dict] = []
         self._tagged: tuple[str, str] | None = None   # (words, tags) columns the preview shows as word/TAG
+        self._more_outputs: list[str] = []   # outputs after the label's, for a task that takes several
 
     def compose_body(self) -> ComposeResult:
         blank = Select.NULL
@@ -299,6 +329,10 @@ class DataScreen(TuneLabScreen):
                 yield Select([], prompt="input", id="eqn-input", compact=True, value=blank)
                 yield Label("pair", classes="data-label-short")
                 yield Select([], prompt="(none)", id="eqn-pair", compact=True, value=blank)
+            with Horizontal(classes="data-row", id="eqn-outputs-row"):     # shown for a task with several outputs
+                yield Label("outputs", classes="data-label")
+                yield Select([], prompt="+/− an output", id="eqn-more", compact=True, value=blank)
+                yield Static("", id="eqn-outputs", markup=False)
             with Horizontal(classes="data-row"):
                 yield Label("equation", classes="data-label")
                 yield Input(placeholder="classify: label ~ sentence", id="data-eqn", compact=True)
@@ -456,6 +490,7 @@ class DataScreen(TuneLabScreen):
                 self.query_one(select_id, Select).set_options([(Text(c), c) for c in columns])   # names, not markup
         finally:
             self._syncing = False
+        self._show_outputs()
 
     # --- the equation builder -----------------------------------------------------------------------------------
 
@@ -485,26 +520,80 @@ class DataScreen(TuneLabScreen):
                     select.clear()
                 else:
                     select.value = name
+            self._more_outputs = [name for name in equation.outputs[1:] if name in self.columns]
         finally:
             self._syncing = False
+        self._show_outputs()
 
     @on(Select.Changed)
     def _picker_changed(self, event: Select.Changed) -> None:
-        if self._syncing:
+        if self._syncing or event.select.id == "eqn-more":
             return
         values = [self.query_one(i, Select).value for i in ("#eqn-task", "#eqn-label", "#eqn-input", "#eqn-pair")]
         task, label, first, second = (None if v == Select.NULL else v for v in values)
         if event.select.id == "eqn-task":
             second = None if self._pair_for(task) else second
+        several = getattr(task_of(task), "several_outputs", False)    # a task of one output keeps only the label
+        self._more_outputs = [name for name in self._more_outputs if several and name not in (label, first, second)]
+        self._show_outputs()
         if task and label and first:
-            self._syncing = True
-            try:
-                self.query_one("#data-eqn", Input).value = equation_text(task, label, first, second)
-            finally:
-                self._syncing = False
-            if self._tagged_columns() != self._tagged:
-                self._fill_preview()
-            self._schedule_summary()
+            self._write_equation(task, [label, *self._more_outputs], first, second)
+
+    @on(Select.Changed, "#eqn-more")
+    def _output_toggled(self, event: Select.Changed) -> None:
+        """`+ name` adds an output after the others, `− name` drops one (the label's too: the next one takes its
+        place); the picker goes back to its prompt, ready for the next."""
+        if self._syncing or event.value == Select.NULL:
+            return
+        outputs = self._outputs()
+        column = event.value
+        outputs = [name for name in outputs if name != column] if column in outputs else [*outputs, column]
+        self._syncing = True
+        try:
+            self.query_one("#eqn-label", Select).value = outputs[0]
+        finally:
+            self._syncing = False
+        self._more_outputs = outputs[1:]
+        self._show_outputs()
+        values = [self.query_one(i, Select).value for i in ("#eqn-task", "#eqn-input", "#eqn-pair")]
+        task, first, second = (None if v == Select.NULL else v for v in values)
+        if task and first:
+            self._write_equation(task, outputs, first, second)
+
+    def _outputs(self) -> list[str]:
+        """The equation's outputs as the pickers hold them: the label's column, then any more."""
+        label = self.query_one("#eqn-label", Select).value
+        return ([] if label == Select.NULL else [label]) + [n for n in self._more_outputs if n != label]
+
+    def _write_equation(self, task: str, outputs: list[str], first: str, second: str | None) -> None:
+        self._syncing = True
+        try:
+            self.query_one("#data-eqn", Input).value = equation_text(task, " + ".join(outputs), first, second)
+        finally:
+            self._syncing = False
+        if self._tagged_columns() != self._tagged:
+            self._fill_preview()
+        self._schedule_summary()
+
+    def _show_outputs(self) -> None:
+        """The outputs row, for a task that takes several outputs when the data has a numeric column to add or the
+        equation names more than one: a picker that adds (+) or drops (−) one, and the outputs so far."""
+        task = self.query_one("#eqn-task", Select).value
+        several = getattr(task_of(None if task == Select.NULL else task), "several_outputs", False)
+        outputs = self._outputs()
+        inputs = [self.query_one(i, Select).value for i in ("#eqn-input", "#eqn-pair")]
+        choices = output_choices(numeric_columns(self.columns, self._rows), outputs, inputs) if several else []
+        row = self.query_one("#eqn-outputs-row")
+        row.display = several and (len(outputs) > 1 or any(text.startswith("+") for text, _ in choices))
+        picker = self.query_one("#eqn-more", Select)
+        self._syncing = True
+        try:
+            picker.set_options([(Text(text), value) for text, value in choices])    # names, not markup
+        finally:
+            self._syncing = False
+        picker.disabled = not choices
+        count = f"{len(outputs)} outputs: " if len(outputs) > 1 else "one output: " if outputs else ""
+        self.query_one("#eqn-outputs", Static).update(count + " + ".join(outputs))
 
     def _pair_for(self, keyword: str | None) -> bool:
         """Disable the pair picker for a task that reads one input (the words); True when it is disabled."""

@@ -14,6 +14,11 @@ then shows the sentence with each entity highlighted in its type's theme colour 
 and probability (`WordTagTable`) in place of the class bars. Debounce, stale results, history and files work the
 same way for both kinds of model.
 
+A regression with several outputs (`regress: valence + arousal + dominance ~ word`; the Predictor's
+`is_regression` with more than one label) answers with one value per output (`Prediction.values`): the screen shows
+a bar per output with its name and value (`OutputBars`), each on that output's range in training when the run
+recorded it (`Predictor.output_ranges`), else on a shared symmetric scale, and says which.
+
 The latency shown is the model's own (tokenizer + forward pass) and the time from the keystroke to the label on
 screen. Enter keeps the input and its prediction in the history (`PredictHistory`, remembered in the app's state
 file for the next session); up and down recall it. ctrl+o labels a whole
@@ -44,6 +49,7 @@ from textual.worker import Worker, get_current_worker
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
 from tunelab.tui.widgets.entity_sentence import EntitySentence
+from tunelab.tui.widgets.output_bars import OutputBars
 from tunelab.tui.widgets.path_prompt import PathPrompt
 from tunelab.tui.widgets.predict_history import PredictHistory
 from tunelab.tui.widgets.probability_bars import ProbabilityBars
@@ -117,6 +123,12 @@ def _tagged_summary(p, groups_entities: bool) -> dict:
     return {"label": label, "score": sum(scores) / len(scores) if scores else 0.0}
 
 
+def short_value(value: float) -> str:
+    """A value in two decimals without a leading zero (-.81, .72, 3.50): three outputs fit the history's label."""
+    text = f"{value:.2f}"
+    return text.replace("0.", ".", 1) if text.lstrip("-").startswith("0.") else text
+
+
 def default_output(source: str) -> str:
     path = Path(source)
     return str(path.with_name(f"{path.stem}.predictions.jsonl"))
@@ -149,6 +161,9 @@ class PredictScreen(TuneLabScreen):
     PredictScreen.-tokens #predict-result { height: 3fr; }
     PredictScreen.-tokens #predict-history-title { margin-top: 0; }
     PredictScreen.-tokens #predict-history { height: 1fr; min-height: 4; }
+    PredictScreen #predict-values { display: none; }
+    PredictScreen.-values #predict-bars { display: none; }
+    PredictScreen.-values #predict-values { display: block; }
     """
 
     BINDINGS = [
@@ -165,10 +180,17 @@ class PredictScreen(TuneLabScreen):
 
     class ModelReady(Message):
         def __init__(self, spec: str, name: str, backend: str, labels: list[str], is_pair: bool | None,
-                     new_head: bool, per_token: bool = False) -> None:
+                     new_head: bool, per_token: bool = False, is_regression: bool = False,
+                     output_ranges: dict | None = None) -> None:
             super().__init__()
             self.spec, self.name, self.backend, self.labels = spec, name, backend, labels
             self.is_pair, self.new_head, self.per_token = is_pair, new_head, per_token
+            self.is_regression, self.output_ranges = is_regression, dict(output_ranges or {})
+
+        @property
+        def outputs(self) -> list[str]:
+            """The named outputs of a several-output regression ([] for any other model)."""
+            return list(self.labels) if self.is_regression and len(self.labels) > 1 else []
 
     class ModelFailed(Message):
         def __init__(self, spec: str, error: str) -> None:
@@ -216,6 +238,8 @@ class PredictScreen(TuneLabScreen):
         self._model_name = ""
         self._labels: list[str] = []
         self.per_token = False        # the model tags words (TokenPrediction) rather than labelling the input
+        self.outputs: list[str] = []  # a several-output regression's outputs: a bar per output
+        self._regression = False
         self.prediction = None        # the prediction on screen
         self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
@@ -238,6 +262,7 @@ class PredictScreen(TuneLabScreen):
         with Vertical(id="predict-result"):
             yield Static("", id="predict-label")
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
+            yield OutputBars(id="predict-values", placeholder="each output's value shows here")
             yield EntitySentence(id="predict-entities", placeholder="the sentence's entities show here")
             yield WordTagTable(id="predict-words")
             yield Static("", id="predict-latency")
@@ -269,7 +294,9 @@ class PredictScreen(TuneLabScreen):
             return
         self.post_message(self.ModelReady(model, predictor.name, predictor.backend, list(predictor.labels),
                                           predictor.is_pair, bool(predictor.new_head),
-                                          bool(getattr(predictor, "per_token", False))))
+                                          bool(getattr(predictor, "per_token", False)),
+                                          bool(getattr(predictor, "is_regression", False)),
+                                          getattr(predictor, "output_ranges", None)))
         while not worker.is_cancelled:
             job = self._mailbox.take(timeout=0.1)
             if job is None:
@@ -325,7 +352,10 @@ class PredictScreen(TuneLabScreen):
         self._model_name = event.name
         self._labels = event.labels
         self.per_token = event.per_token
+        self._regression, self.outputs = event.is_regression, event.outputs
         self.set_class(event.per_token, "-tokens")
+        self.set_class(bool(self.outputs), "-values")
+        self.query_one(OutputBars).set_outputs(self.outputs, event.output_ranges)
         self.refresh_bindings()
         if event.per_token:
             self.remove_class("-pair")      # a tagger reads one sentence
@@ -334,7 +364,11 @@ class PredictScreen(TuneLabScreen):
         if event.is_pair:
             self.add_class("-pair")
         kinds = "tags" if event.per_token else "classes"
-        notes = [event.name, event.backend, f"{len(event.labels)} {kinds}" if event.labels else "regression"]
+        if event.is_regression:     # a regression's labels name its outputs (or are a placeholder), not classes
+            shape = f"regression · {len(event.outputs)} outputs" if event.outputs else "regression"
+        else:
+            shape = f"{len(event.labels)} {kinds}" if event.labels else "regression"
+        notes = [event.name, event.backend, shape]
         if event.per_token:
             notes.append("tags words")
         elif event.is_pair is not None:
@@ -441,6 +475,8 @@ class PredictScreen(TuneLabScreen):
         self.key_to_label_ms = (self.shown_at - event.keyed_at) * 1000
         if _is_tagged(p):
             self._show_tagged(p)
+        elif self.outputs and getattr(p, "values", None):
+            self._show_values(p)
         else:
             label = Text.assemble((p.label, "bold"), f"  {p.score:.3f}" if p.probabilities else "")
             if getattr(p, "truncated", False):
@@ -452,6 +488,20 @@ class PredictScreen(TuneLabScreen):
         if self._pending_keep:
             self._pending_keep = False
             self._keep(p)
+
+    def _show_values(self, p) -> None:
+        """A several-output regression's answer: a bar per output, and what the bars are drawn against."""
+        bars = self.query_one(OutputBars)
+        bars.set_values(p.values)
+        shared = bars.shared_scale()
+        if shared is None:
+            scale = "bars span each output's range in training"
+        else:
+            scale = f"bars span {shared[0]:.4g}…{shared[1]:.4g} (no range from training in the run)"
+        label = Text.assemble((f"{len(p.values)} outputs", "bold"), f"  {scale}")
+        if getattr(p, "truncated", False):
+            label.append("  (input cut at the model's maximum length)", style="italic")
+        self.query_one("#predict-label", Static).update(label)
 
     def _show_tagged(self, p) -> None:
         """A token model's answer: how many entities (or words), the highlighted sentence and the word table."""
@@ -471,6 +521,7 @@ class PredictScreen(TuneLabScreen):
     def _mark_stale(self) -> None:
         """The input changed: dim what is shown until the new prediction replaces it."""
         self.query_one(ProbabilityBars).mark_stale()
+        self.query_one(OutputBars).mark_stale()
         self.query_one(EntitySentence).mark_stale()
         self.query_one(WordTagTable).mark_stale()
 
@@ -480,6 +531,7 @@ class PredictScreen(TuneLabScreen):
             self._shown_seq = event.seq
             self.query_one("#predict-label", Static).update(Text(event.error, style="italic"))
             self.query_one(ProbabilityBars).set_probabilities({})
+            self.query_one(OutputBars).set_values({}, stale=True)
             self.query_one(EntitySentence).show(None)
             self.query_one(WordTagTable).show(None)
 
@@ -487,7 +539,9 @@ class PredictScreen(TuneLabScreen):
         self._shown_seq = self._seq
         self.prediction = None
         self.query_one("#predict-label", Static).update(Text("type a sentence to label it", style="italic"))
-        self.query_one(ProbabilityBars).set_probabilities({label: 0.0 for label in self._labels}, stale=True)
+        classes = [] if self._regression else self._labels    # a regression's labels are no classes
+        self.query_one(ProbabilityBars).set_probabilities({label: 0.0 for label in classes}, stale=True)
+        self.query_one(OutputBars).set_values({}, stale=True)
         self.query_one(EntitySentence).show(None)
         self.query_one(WordTagTable).show(None)
         self.query_one("#predict-latency", Static).update("")
@@ -514,6 +568,9 @@ class PredictScreen(TuneLabScreen):
     def _keep(self, prediction) -> None:
         if _is_tagged(prediction):
             entry = {"text": prediction.text, "pair": None, **_tagged_summary(prediction, self.query_one(EntitySentence).groups_entities)}
+        elif self.outputs and getattr(prediction, "values", None):   # each output's value, in the model's order
+            entry = {"text": prediction.text, "pair": prediction.pair, "score": prediction.score,
+                     "label": " ".join(short_value(v) for v in prediction.values.values())}
         else:
             entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
                      "score": prediction.score}
