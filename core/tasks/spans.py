@@ -292,10 +292,6 @@ class ExtractiveQA(Task):
         return DataSummary(data.name, str(data.equation), rows, balance, lengths, truncated, max_length,
                            "f1", baseline, data.held_out_validation, "(no answer)", notes=notes, task_details=details)
 
-    def input_texts(self, data, split):
-        """Each row's (question, context) pair, as the model reads it."""
-        return data.texts(split)
-
     # ---- what `tunelab check` tries
 
     def example_texts(self, data, split, n):
