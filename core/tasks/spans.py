@@ -40,6 +40,15 @@ SPAN_METRICS = ("f1", "exact_match", "HasAns_f1", "HasAns_exact_match", "NoAns_f
 NO_ANSWER = ""                 # what an unanswerable question's answer is (SQuAD v2's convention)
 CHUNK = 1000                   # examples through the tokenizer at a time
 CONTEXT_AROUND = 60            # characters of context shown either side of a mistake's answers
+# What `tunelab check` asks a QA model with no data given: varied questions about short contexts, one unanswerable.
+VARIED_QUESTIONS = (
+    ("Where did the cat sit?", "The cat sat on the mat near the door."),
+    ("Who wrote the letter?", "The letter was written by Anna in 1912 and sent to Paris."),
+    ("When did the bank raise rates?", "Stocks fell sharply on Monday after the central bank raised interest rates."),
+    ("What colour is the car?", "My neighbour drives a small red car to work every day."),
+    ("How many keys are there?", "There are three keys on the table, and one of them opens the cabinet."),
+    ("Who won the race?", "The weather was cold and the road was wet all morning."),
+)
 
 
 @dataclass(frozen=True)
@@ -312,6 +321,45 @@ class ExtractiveQA(Task):
 
     def shown_beside(self, metric):
         return tuple(dict.fromkeys((metric, "exact_match")))
+
+    def varied_inputs(self):
+        return [pair for pair in VARIED_QUESTIONS]
+
+    def output_checks(self, logits, mask, config, new_head):
+        """A start and an end logit per token: each is a distribution over the real tokens of its input, and the
+        best spans (or [CLS], no answer) should differ across varied questions."""
+        head = ("start", "end")
+        real = mask.astype(bool)
+        if logits.ndim != 3 or logits.shape[-1] != 2:
+            return [("label_mapping", "fail", f"a span head gives a start and an end logit per token; this one gives "
+                                              f"outputs of shape {tuple(logits.shape[1:])}")]
+        mapping = ("label_mapping", "warn", "the span head is randomly initialised: fine-tune first") if new_head else \
+            ("label_mapping", "pass", "a start and an end logit per token (its labels are token positions)")
+        if not np.isfinite(logits[real]).all():
+            return [mapping, ("probabilities", "fail", "the model outputs NaN or infinite logits")]
+        error, picks, spread = 0.0, [], 0.0
+        for row, keep in zip(logits, real):
+            scores = row[keep]                                     # (real tokens, 2)
+            probs = np.exp(scores - scores.max(0)) / np.exp(scores - scores.max(0)).sum(0)
+            error = max(error, float(np.abs(probs.sum(0) - 1).max()))
+            spread = max(spread, float(np.ptp(probs, axis=0).max()))
+            picks.append(tuple(int(i) for i in scores.argmax(0)))
+        probabilities = ("probabilities", "pass" if error <= 1e-4 else "fail",
+                         f"start and end each sum to 1 over the tokens (off by at most {error:.1g})" if error <= 1e-4
+                         else f"start or end probabilities do not sum to 1 over the tokens (off by up to {error:.2g})")
+        n = len(picks)
+        silent = sum(1 for s, _ in picks if s == 0)
+        what = f"{n} question–context pairs: {n - silent} answered, {silent} no answer ([CLS])"
+        if len(set(picks)) > 1:
+            vary = ("predictions_vary", "pass", f"{what}, {len(set(picks))} different spans")
+        elif spread < 1e-3:
+            vary = ("predictions_vary", "warn" if new_head else "fail",
+                    f"{what}: every token gets the same {'/'.join(head)} probability, so the "
+                    + ("random head ignores its input" if new_head else "model ignores its input"))
+        else:
+            vary = ("predictions_vary", "warn", f"{what}, all at the same token positions"
+                    + (": the head is random" if new_head else ""))
+        return [mapping, probabilities, vary]
 
     # ---- what `tunelab cat` prints: question<TAB>context<TAB>answer
 
