@@ -144,8 +144,9 @@ class Predictor:
             raise TuneLabError(f"{self.name} tags the words of one sentence, not pairs; drop the second sentence "
                                f"(--pair, or the tab in the input lines)")
         if self.is_pair and pair is None:
-            raise TuneLabError(f"{self.name} was trained on pairs ({' + '.join(self.inputs)}); give the second sentence "
-                               f"too (--pair, or one tab-separated pair per line with --input)")
+            raise TuneLabError(f"{self.name} was trained on pairs ({' + '.join(self.inputs)}); give the "
+                               f"{self.inputs[1]} too (--pair or --context, or one {self.inputs[0]}<TAB>{self.inputs[1]} "
+                               f"line each with --input)")
         if self.is_pair is False and pair is not None:
             raise TuneLabError(f"{self.name} was trained on single sentences ({self.inputs[0]}), not pairs; "
                                f"drop the second sentence (--pair, or the tab in the input lines)")

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..data import column_values, shorten
 from ..errors import TuneLabError
+from ..predict_input import is_blank
 from ..squad_metrics import best_null_threshold, best_over_gold, check_answers, gold_answers, squad_scores
 from .base import Task, register
 
@@ -149,10 +150,10 @@ class ExtractiveQA(Task):
                                    "every question needs its own id")
             seen[qid] = row
         questions, contexts = column_values(ds, q_col), column_values(ds, c_col)
-        for row, (q, c) in enumerate(zip(questions, contexts)):
-            if not isinstance(q, str) or not q.strip():
+        for row, (q, c) in enumerate(zip(questions, contexts)):      # blank: spaces or invisible characters only
+            if not isinstance(q, str) or is_blank(q):
                 raise TuneLabError(f"{where(split, row)} (id {ids[row]!r}): the question is empty")
-            if not isinstance(c, str) or not c.strip():
+            if not isinstance(c, str) or is_blank(c):
                 raise TuneLabError(f"{where(split, row)} (id {ids[row]!r}): the context is empty")
         if not labelled:
             return
@@ -402,7 +403,7 @@ class ExtractiveQA(Task):
         questions = [q.lstrip() for q in texts]
         ids = [str(i) for i in range(len(texts))]
         ids_, types, example_of, context_start, offsets = encode_windows(
-            predictor.tokenizer, questions, list(pairs), predictor.max_length, settings.stride(predictor.max_length), ids)
+            predictor.tokenizer, questions, list(pairs), predictor.max_length, settings.stride(predictor.max_length), None)
         from ..batching import EncodedSplit
 
         windows = Windows(np.asarray(example_of), np.asarray(context_start), offsets, ids, questions, list(pairs),
@@ -430,9 +431,13 @@ QA = register(ExtractiveQA())
 
 # ---------------------------------------------------------------- windows
 
-def encode_windows(tokenizer, questions: list, contexts: list, max_length: int, stride: int, ids: list):
+def encode_windows(tokenizer, questions: list, contexts: list, max_length: int, stride: int, ids: list | None):
     """Every example as windows of question + part of its context: (input ids, token type ids or None, the example
-    of each window, the position of each window's first context token, each window's context offsets)."""
+    of each window, the position of each window's first context token, each window's context offsets).
+
+    A question that leaves no room for the context in `max_length` is refused, and so is a `stride` not below that
+    room (the tokenizer panics on it), naming the question by its id; `ids` None (questions typed at predict time):
+    by its text, and the stride is narrowed to fit instead (the windows still cover the whole context)."""
     if not getattr(tokenizer, "is_fast", False):
         raise TuneLabError("classify_spans needs a fast tokenizer (one with offset mappings, tokenizer.json); this "
                            "model's tokenizer is a slow one")
@@ -441,9 +446,16 @@ def encode_windows(tokenizer, questions: list, contexts: list, max_length: int, 
     if len(q_len):
         longest = int(q_len.argmax())
         room = max_length - int(q_len[longest]) - specials
-        if room <= stride:
+        which = f"id {ids[longest]!r}" if ids is not None else shorten(questions[longest], 50)
+        if room < 1:
+            raise TuneLabError(f"the question ({which}) is {int(q_len[longest])} tokens: with {specials} special "
+                               f"tokens it leaves no room for the context in --max-length {max_length}; shorten the "
+                               "question or raise --max-length")
+        if room <= stride and ids is None:
+            stride = room - 1
+        elif room <= stride:
             raise TuneLabError(f"--doc-stride {stride} is not below --max-length {max_length} minus the longest "
-                               f"question ({int(q_len[longest])} tokens, id {ids[longest]!r}) and {specials} special "
+                               f"question ({int(q_len[longest])} tokens, {which}) and {specials} special "
                                f"tokens, {room}: lower --doc-stride or raise --max-length")
     input_ids, types, example_of, context_start, offsets = [], None, [], [], []
     for first in range(0, len(questions), CHUNK):

@@ -68,9 +68,11 @@ def _check_args(args) -> None:
     if args.output is not None:
         raise TuneLabError("--output is for batch mode (--input FILE); a single prediction prints here (--json for JSON)")
     if is_blank(args.text):
-        raise TuneLabError("the sentence to predict is empty (nothing but spaces or invisible characters)")
+        what = "the question (--question)" if args.question is not None else "the sentence to predict"
+        raise TuneLabError(f"{what} is empty (nothing but spaces or invisible characters)")
     if args.pair is not None and is_blank(args.pair):
-        raise TuneLabError("the second sentence of the pair (--pair) is empty (nothing but spaces or invisible characters)")
+        what = "the context (--context)" if args.context is not None else "the second sentence of the pair (--pair)"
+        raise TuneLabError(f"{what} is empty (nothing but spaces or invisible characters)")
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -139,7 +141,8 @@ def run(args) -> int:
         if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
             trained = " + ".join(predictor.inputs)
             raise TuneLabError(f"{predictor.name} was trained on pairs ({trained}) but the input lines are single sentences; "
-                               f"write each pair on one line, tab-separated" if predictor.is_pair else
+                               f"write each pair on one line, tab-separated: {predictor.inputs[0]}<TAB>"
+                               f"{predictor.inputs[1]}" if predictor.is_pair else
                                f"{predictor.name} was trained on single sentences ({trained}) but the input lines are "
                                f"tab-separated pairs; give one sentence per line")
         preds, rows = [], []
