@@ -260,8 +260,7 @@ class ExtractiveQA(Task):
         wrong.sort(key=lambda m: (-m[0], m[1]))
         return {"mistakes": [_mistake(w, i, text, span, prob, f1) for prob, i, text, span, f1 in wrong[:mistakes]],
                 "mistakes_title": "most confident wrong answers",
-                "majority_label": "(no answer)", "majority_baseline": baseline.get(metric),
-                "majority_accuracy": baseline["exact_match"]}
+                "majority_label": "(no answer)", "majority_baseline": baseline.get(metric)}
 
     # ---- what `tunelab summary --data` reports
 
@@ -548,8 +547,10 @@ def _chosen(cands: list[Candidate], null: float, windows: Windows, threshold: fl
 
 
 def _scores(predictions: dict, answers: list) -> dict:
+    """SQuAD's scores, F1 (the figure of merit) first, as fit's progress lines and eval list them."""
     refs = {str(i): a for i, a in enumerate(answers)}
-    return {k: float(v) for k, v in squad_scores(predictions, refs).items() if not k.endswith("total")}
+    scores = {k: float(v) for k, v in squad_scores(predictions, refs).items() if not k.endswith("total")}
+    return {k: scores[k] for k in SPAN_METRICS if k in scores} | scores
 
 
 def _best_threshold(picked, w: Windows) -> tuple[float, float]:
