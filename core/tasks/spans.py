@@ -269,7 +269,7 @@ class ExtractiveQA(Task):
 
         settings = SpanSettings()
         stride = settings.stride(max_length)
-        rows, balance, lengths, truncated, details, baseline, notes = {}, {}, {}, {}, {}, {}, []
+        rows, balance, lengths, truncated, details, baseline = {}, {}, {}, {}, {}, {}
         q_col, c_col = data.equation.inputs
         for split in data.splits:
             say(f"tokenizing {split}")
@@ -281,11 +281,11 @@ class ExtractiveQA(Task):
             pair = q_len + c_len + tokenizer.num_special_tokens_to_add(pair=True)
             lengths[split] = _percentiles(pair)
             truncated[split] = float(np.mean(pair > max_length)) if len(pair) else 0.0
-            room = np.maximum(max_length - q_len - tokenizer.num_special_tokens_to_add(pair=True), 1)
-            n_windows = np.where(c_len <= room, 1, 1 + np.ceil((c_len - room) / np.maximum(room - stride, 1)))
+            enc = self.encode(data, split, tokenizer, max_length, None)      # the windows as fit cuts them
+            n_windows = np.bincount(enc.task_state.example_of, minlength=len(ds))
             info = {"question_tokens": _percentiles(q_len), "context_tokens": _percentiles(c_len),
                     "windows_per_example": _percentiles(n_windows.astype(np.int64)),
-                    "windows": int(n_windows.sum())}
+                    "windows": int(n_windows.sum()), "doc_stride": stride}
             if data.labeled.get(split):
                 answers = _answer_texts(data, split)
                 empty = sum(not a for a in answers)
@@ -293,13 +293,11 @@ class ExtractiveQA(Task):
                 first = [a[0] for a in answers if a]
                 info["answer_tokens"] = _percentiles(_token_counts(tokenizer, first)) if first else {}
                 info["unanswerable_share"] = empty / max(1, len(answers))
-                enc = self.encode(data, split, tokenizer, max_length, None)
                 info["answers_across_windows"] = enc.task_state.crossing
                 baseline[split] = empty / max(1, len(answers))      # "no answer" everywhere: F1 = the NoAns share
             details[split] = info
-            notes.append(_summary_line(split, info, max_length, stride))
         return DataSummary(data.name, str(data.equation), rows, balance, lengths, truncated, max_length,
-                           "f1", baseline, data.held_out_validation, "(no answer)", notes=notes, task_details=details)
+                           "f1", baseline, data.held_out_validation, "(no answer)", task_details=details)
 
     def input_texts(self, data, split):
         """Each row's (question, context) pair, as the model reads it."""
@@ -607,20 +605,6 @@ def _percentiles(values: np.ndarray) -> dict:
     if not len(values):
         return {}
     return {f"p{q}": int(np.percentile(values, q)) for q in (50, 90, 99)} | {"max": int(values.max())}
-
-
-def _summary_line(split: str, info: dict, max_length: int, stride: int) -> str:
-    q, c, w = info["question_tokens"], info["context_tokens"], info["windows_per_example"]
-    parts = [f"{split}: questions p50/p90/max {q['p50']}/{q['p90']}/{q['max']} tokens",
-             f"contexts {c['p50']}/{c['p90']}/{c['max']}",
-             f"{info['windows']:,} windows at --max-length {max_length}, stride {stride} (max {w['max']} an example)"]
-    if "unanswerable_share" in info:
-        a = info["answer_tokens"]
-        if a:
-            parts.append(f"answers p50/p90/max {a['p50']}/{a['p90']}/{a['max']} tokens")
-        parts.append(f"{info['unanswerable_share']:.1%} unanswerable")
-        parts.append(f"{info['answers_across_windows']:,} answers cross a window boundary")
-    return "; ".join(parts)
 
 
 def _mistake(w: Windows, i: int, text: str, span, prob: float, f1: float) -> dict:
