@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tunelab.core import strict_json
 
-from .common import add_json, add_model, add_trust_remote_code, console, err_console, literal, print_json
+from .common import (add_json, add_model, add_question_and_context, add_trust_remote_code, console, err_console, literal,
+                     print_json, take_question_and_context)
 
 TOP_K = 5   # classes a single prediction lists by default (a model may have thousands)
 
@@ -21,9 +22,7 @@ def register(sub) -> None:
     add_model(p, default=None, help="a fine-tuned model: a run directory, a model directory or a hub id")
     p.add_argument("text", nargs="?", help="the sentence to label")
     p.add_argument("--pair", default=None, help="the second sentence of a pair")
-    p.add_argument("--question", default=None, help="question answering: the question (instead of the sentence)")
-    p.add_argument("--context", default=None, help="question answering: the paragraph to find the answer in "
-                                                   "(instead of --pair; any length: it is read in windows)")
+    add_question_and_context(p, pair="--pair; any length: it is read in windows")
     p.add_argument("--input", default=None, metavar="FILE", help="batch mode: a text file, or - for stdin")
     p.add_argument("--output", default=None, metavar="FILE", help="batch mode: write JSONL here (default: stdout)")
     p.add_argument("--max-length", type=int, default=None,
@@ -43,14 +42,7 @@ def _check_args(args) -> None:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predictor import BATCH_SIZE, MAX_LENGTH, check_setting, is_blank
 
-    if args.question is not None:
-        if args.text is not None:
-            raise TuneLabError("give the question once: as --question or as the sentence, not both")
-        args.text = args.question
-    if args.context is not None:
-        if args.pair is not None:
-            raise TuneLabError("give the context once: as --context or as --pair, not both")
-        args.pair = args.context
+    take_question_and_context(args)
     check_setting(BATCH_SIZE, args.batch_size)
     check_setting(MAX_LENGTH, args.max_length)
     if args.top_k is not None and args.top_k < 0:
