@@ -42,6 +42,7 @@ class Task(ABC):
     per_token: ClassVar[bool] = False       # one prediction per word rather than per example
     max_inputs: ClassVar[int] = 2
     default_max_length: ClassVar[int | None] = None   # --max-length when none is given (None: TuneLab's default)
+    settings: ClassVar[tuple[str, ...]] = ()         # the config's TASK_OPTIONS it reads (others given are refused)
 
     # ---- the equation and its columns
 

@@ -113,6 +113,7 @@ class ExtractiveQA(Task):
     has_classes = False
     max_inputs = 2
     default_max_length = 384
+    settings = ("doc_stride", "n_best", "max_answer_length", "null_threshold")
 
     # ---- the equation and its columns
 
