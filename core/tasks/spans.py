@@ -563,7 +563,11 @@ def _best_threshold(picked, w: Windows) -> tuple[float, float]:
         span_scores.append(best_over_gold(text, gold)[1])
         null_scores.append(1.0 if not gold else 0.0)
     t, best = best_null_threshold(margins, span_scores, null_scores)
-    return -t, best          # answering where margin > t is answering where null - span < -t
+    # best_null_threshold answers where margin > t, t being the highest margin left unanswered; _chosen answers where
+    # null - span <= threshold, i.e. margin >= -threshold. Report the middle of the gap between t and the lowest
+    # answered margin, so that eval --null-threshold with the reported value (even rounded) scores that best F1.
+    answered = [m for m in margins if m > t]
+    return -(t + (min(answered) if answered else t + 1.0)) / 2, best
 
 
 def _trained_with_null(data) -> bool:

@@ -165,3 +165,26 @@ def test_the_onnx_backend_is_refused_for_a_qa_model(run):
         Predictor(run, backend="onnx")
     assert "\n" not in str(err.value)
     assert Predictor(run).backend == "torch"
+
+
+@pytest.mark.parametrize("flag, value", [("--doc-stride", "10"), ("--n-best", "5"), ("--max-answer-length", "3"),
+                                         ("--null-threshold", "1.5")])
+def test_a_qa_setting_on_another_task_is_refused_not_ignored(tmp_path, base, capsys, flag, value):
+    """Before: `fit --data demo --doc-stride 10` trained a sentence classifier and ignored the flag."""
+    from conftest import write_toy_splits
+
+    data = write_toy_splits(tmp_path / "cls")
+    err = _refused(capsys, ["fit", "--model", str(base), "--data", str(data), "--eqn", "classify: label ~ sentence",
+                            "--epochs", "1", flag, value, "--out", str(tmp_path / "out")])
+    assert f"{flag} is a setting of classify_spans, but this is a classify task" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--null-threshold", "nan"], "--null-threshold must be a finite number"),
+    (["--n-best", "0"], "--n-best 0 is out of range"),
+    (["--max-answer-length", "0"], "--max-answer-length 0 is out of range"),
+    (["--doc-stride", "60"], "--doc-stride 60 is not below --max-length 64"),
+])
+def test_eval_refuses_qa_settings_out_of_range(run, capsys, flags, said):
+    assert said in _refused(capsys, ["eval", "--model", run, *flags])

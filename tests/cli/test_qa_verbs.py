@@ -95,6 +95,14 @@ def test_eval_reports_em_f1_hasans_noans_and_readable_mistakes(fitted, capsys, c
     assert "│" not in first                        # not a table folded to a word a line
 
 
+def test_eval_with_the_reported_best_null_threshold_scores_the_best_f1(fitted, capsys):
+    assert main(["eval", "--model", fitted["run"], "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)["scores"]
+    assert main(["eval", "--model", fitted["run"], "--null-threshold", repr(scores["best_null_threshold"]), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["scores"]
+    assert again["f1"] == pytest.approx(scores["best_f1"]) and again["f1"] >= scores["f1"]
+
+
 def test_predict_a_question_about_a_context(fitted, capsys, columns80):
     assert main(["predict", "--model", fitted["run"], "--question", "where the dog sat ?", "--context", CONTEXT,
                  "--json"]) == 0

@@ -25,6 +25,15 @@ def register(sub) -> None:
     p.add_argument("--max-length", type=int, default=None, help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at most 512)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
+    from tunelab.core.config import SETTINGS_BY_NAME, TASK_OPTIONS
+
+    from .fit import _typed
+
+    for name in TASK_OPTIONS:                # question answering's windows and answer picking (default: the run's)
+        s = SETTINGS_BY_NAME[name]
+        if s.kind in (int, float):
+            p.add_argument(s.flag, type=_typed(s.kind), default=None, metavar=s.metavar,
+                           help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
     add_json(p)
     p.add_argument("--full-confusion", action="store_true",
@@ -34,6 +43,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from tunelab.core.config import TASK_OPTIONS
     from tunelab.core.errors import TuneLabError
     from tunelab.core.evaluation import evaluate_model
     from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, sub_entity_confusion, top_classes
@@ -42,7 +52,8 @@ def run(args) -> int:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
     r = evaluate_model(args.model, args.data, args.eqn, split=args.split, columns=args.columns, metric=args.metric,
                        max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
-                       trust_remote_code=args.trust_remote_code)
+                       trust_remote_code=args.trust_remote_code,
+                       settings={name: getattr(args, name, None) for name in TASK_OPTIONS})
     if args.json:
         print_json(report_json(r, full_confusion=args.full_confusion))
         return 0
