@@ -1,5 +1,7 @@
 """`tunelab predict`: label a sentence or a pair, or a file / stdin of them in batch (JSONL out). A token-classification
-model tags the words of each sentence: the entities they make are printed (type, text, character span, score)."""
+model tags the words of each sentence: the entities they make are printed (type, text, character span, score). A
+question-answering model answers a question about a context: the answer, its score and character span, the next
+best answers and the probability of no answer."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ TOP_K = 5   # classes a single prediction lists by default (a model may have tho
 
 
 def register(sub) -> None:
-    p = sub.add_parser("predict", help="predict labels for sentences or pairs (gft predict)",
-                       description="Predict. Give a sentence (and --pair), or --input FILE / '-' for stdin with one "
-                                   "sentence or one tab-separated pair per line; batch mode writes JSON lines.")
+    p = sub.add_parser("predict", help="predict labels for sentences or pairs, or answer questions (gft predict)",
+                       description="Predict. Give a sentence (and --pair), a --question and its --context, or --input "
+                                   "FILE / '-' for stdin with one sentence or one tab-separated pair (question<TAB>"
+                                   "context) per line; batch mode writes JSON lines.")
     add_model(p, default=None, help="a fine-tuned model: a run directory, a model directory or a hub id")
     p.add_argument("text", nargs="?", help="the sentence to label")
     p.add_argument("--pair", default=None, help="the second sentence of a pair")
@@ -31,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
     add_trust_remote_code(p)
     p.add_argument("--top-k", type=int, default=None, metavar="K",
-                   help=f"a single sentence: list the K most probable classes (default: {TOP_K}; 0: all); "
+                   help=f"a single sentence: list the K most probable classes, or a question's K best answers "
+                        f"(default: {TOP_K}; 0: all); "
                         "--json and batch mode always give every class's probability")
     add_json(p)
     p.set_defaults(func=run)
