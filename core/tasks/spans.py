@@ -322,12 +322,11 @@ class ExtractiveQA(Task):
         return tuple(dict.fromkeys((metric, "exact_match")))
 
     def varied_inputs(self):
-        return [pair for pair in VARIED_QUESTIONS]
+        return list(VARIED_QUESTIONS)
 
     def output_checks(self, logits, mask, config, new_head):
         """A start and an end logit per token: each is a distribution over the real tokens of its input, and the
         best spans (or [CLS], no answer) should differ across varied questions."""
-        head = ("start", "end")
         real = mask.astype(bool)
         if logits.ndim != 3 or logits.shape[-1] != 2:
             return [("label_mapping", "fail", f"a span head gives a start and an end logit per token; this one gives "
@@ -339,7 +338,8 @@ class ExtractiveQA(Task):
         error, picks, spread = 0.0, [], 0.0
         for row, keep in zip(logits, real):
             scores = row[keep]                                     # (real tokens, 2)
-            probs = np.exp(scores - scores.max(0)) / np.exp(scores - scores.max(0)).sum(0)
+            e = np.exp(scores - scores.max(0))
+            probs = e / e.sum(0)
             error = max(error, float(np.abs(probs.sum(0) - 1).max()))
             spread = max(spread, float(np.ptp(probs, axis=0).max()))
             picks.append(tuple(int(i) for i in scores.argmax(0)))
@@ -353,7 +353,7 @@ class ExtractiveQA(Task):
             vary = ("predictions_vary", "pass", f"{what}, {len(set(picks))} different spans")
         elif spread < 1e-3:
             vary = ("predictions_vary", "warn" if new_head else "fail",
-                    f"{what}: every token gets the same {'/'.join(head)} probability, so the "
+                    f"{what}: every token gets the same start and end probability, so the "
                     + ("random head ignores its input" if new_head else "model ignores its input"))
         else:
             vary = ("predictions_vary", "warn", f"{what}, all at the same token positions"
