@@ -148,8 +148,8 @@ def _print_scores(scores: dict, figure_of_merit: str) -> None:
 
 
 def _print_mistakes(mistakes: list, title: str) -> None:
-    """The most confident mistakes: a table when its columns fit the terminal at their natural width, else a block
-    per mistake (its numbers on its first line, each text field on its own line below, wrapped under itself), so
+    """The most confident mistakes: a table when its columns fit the terminal with the widest folded to two lines at
+    most, else a block per mistake (its numbers on its first line, each text field on its own line below, wrapped under itself), so
     that a long question or context stays readable at 80 columns. Fields holding lists or mappings: --json only."""
     from rich.padding import Padding
 
@@ -158,8 +158,10 @@ def _print_mistakes(mistakes: list, title: str) -> None:
     def cell(m, c):
         return f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c])
 
-    natural = sum(max(len(c), *(len(cell(m, c)) for m in mistakes)) + 3 for c in columns) + 1
-    if natural <= console.width:
+    widths = {c: max(len(c), *(len(cell(m, c)) for m in mistakes)) for c in columns}
+    widest = max(columns, key=widths.get)
+    room = console.width - sum(widths[c] for c in columns if c != widest) - 3 * len(columns) - 1
+    if room >= 12 and widths[widest] <= 2 * room:       # the widest column folds to two lines at most
         mt = Table(title=title, title_justify="left")
         for col in columns:
             mt.add_column(col.replace("_", " "), overflow="fold")
