@@ -631,9 +631,9 @@ def _mistake(w: Windows, i: int, text: str, span, prob: float, f1: float) -> dic
 
 def predictor_settings(predictor) -> SpanSettings:
     """The run's own --doc-stride, --n-best, --max-answer-length and --null-threshold (defaults for a model that is
-    not a TuneLab run)."""
+    not a TuneLab run), with the Predictor's own `settings` in their place where given."""
     config = (getattr(predictor, "run_config", None) or {}).get("config") or {}
-    return settings_from(config)
+    return settings_from({**config, **(getattr(predictor, "task_settings", None) or {})})
 
 
 def settings_from(config: dict) -> SpanSettings:

@@ -138,6 +138,9 @@ def test_a_question_longer_than_max_length_is_named_by_every_data_verb(tmp_path,
     (["--question", " ".join(["where"] * 80), "--context", "the cat sat"], "is 400 tokens: with 3 special tokens it "
                                                                            "leaves no room for the context"),
     (["--question", "where ?", "where ?", "--context", "c"], "give the question once"),
+    (["--question", "where ?", "--context", "c", "--n-best", "0"], "--n-best 0 is out of range"),
+    (["--question", "where ?", "--context", "c", "--max-answer-length", "0"], "--max-answer-length 0 is out of range"),
+    (["--question", "where ?", "--context", "c", "--null-threshold", "nan"], "--null-threshold must be a finite"),
 ])
 def test_predict_refuses_a_missing_or_empty_context_and_a_question_too_long(run, capsys, args, said):
     assert said in _refused(capsys, ["predict", "--model", run, *args])
@@ -188,3 +191,13 @@ def test_a_qa_setting_on_another_task_is_refused_not_ignored(tmp_path, base, cap
 ])
 def test_eval_refuses_qa_settings_out_of_range(run, capsys, flags, said):
     assert said in _refused(capsys, ["eval", "--model", run, *flags])
+
+
+def test_a_qa_setting_given_to_a_predictor_of_another_task_is_refused(tmp_path):
+    from conftest import train_tiny, write_toy_splits
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.predictor import Predictor
+
+    run = train_tiny(tmp_path, write_toy_splits(tmp_path / "toy"), epochs=1).run_dir
+    with pytest.raises(TuneLabError, match="--null-threshold is a setting of classify_spans, but this is a classify"):
+        Predictor(str(run), settings={"null_threshold": 1.0})

@@ -121,6 +121,17 @@ def test_predict_a_question_about_a_context(fitted, capsys, columns80):
     assert f"no answer: {p['no_answer_probability']:.4f}" in lines[-1]
 
 
+def test_predict_takes_the_null_threshold(fitted, capsys):
+    """--null-threshold (default: the run's own) decides no answer at predict time as at eval."""
+    answers = []
+    for threshold in ("-1000000", "1000000"):
+        assert main(["predict", "--model", fitted["run"], "--question", "where the dog sat ?", "--context", CONTEXT,
+                     "--null-threshold", threshold, "--json"]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    assert answers[0]["answer"] == "" and answers[0]["start"] is None
+    assert answers[1]["answer"] == CONTEXT[answers[1]["start"]:answers[1]["end"]] != ""
+
+
 def test_predict_a_long_question_narrows_the_stride_instead_of_failing(fitted, capsys):
     """A 50-token question leaves 11 tokens of a 64-token window for the context, less than the run's stride (21):
     the stride narrows for it (fit refuses such data; a typed question is answered)."""

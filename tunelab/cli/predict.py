@@ -32,6 +32,15 @@ def register(sub) -> None:
                    help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at "
                         "most 512); cut inputs are flagged")
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
+    from tunelab.core.config import SETTINGS_BY_NAME, TASK_OPTIONS
+
+    from .fit import _typed
+
+    for name in TASK_OPTIONS:                # question answering's windows and answer picking (default: the run's)
+        s = SETTINGS_BY_NAME[name]
+        if s.kind in (int, float):
+            p.add_argument(s.flag, type=_typed(s.kind), default=None, metavar=s.metavar,
+                           help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help=f"a single sentence: list the K most probable classes, or a question's K best answers "
@@ -69,6 +78,12 @@ def _check_args(args) -> None:
     if args.pair is not None and is_blank(args.pair):
         what = "the context (--context)" if args.context is not None else "the second sentence of the pair (--pair)"
         raise TuneLabError(f"{what} is empty (nothing but spaces or invisible characters)")
+
+
+def _task_settings(args) -> dict:
+    from tunelab.core.config import TASK_OPTIONS
+
+    return {name: getattr(args, name, None) for name in TASK_OPTIONS}
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -130,7 +145,8 @@ def run(args) -> int:
             err_console.print(f"[yellow]warning: skipped {len(given.skipped)} line(s) holding only spaces or invisible "
                               f"characters (line {shown})[/]")
         texts, pairs = given.texts, given.pairs
-        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                              settings=_task_settings(args))
         if predictor.per_token and pairs is not None:
             raise TuneLabError(f"{predictor.name} tags the words of one sentence, but the input lines are tab-separated "
                                f"pairs; give one sentence per line")
@@ -165,7 +181,8 @@ def run(args) -> int:
         if predictor.new_head:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
-    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                              settings=_task_settings(args))
     if predictor.per_token and args.top_k is not None:
         raise TuneLabError(f"--top-k lists the most probable classes of a sentence, but {predictor.name} tags each "
                            "word; drop --top-k (--json gives every word's probability of every tag)")
