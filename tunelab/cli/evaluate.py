@@ -19,7 +19,7 @@ def register(sub) -> None:
                                                  "default: test, else validation, else the whole file)")
     p.add_argument("--metric", default=None,
                    help="figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, mse, entity_f1, entity_precision, "
-                        "entity_recall, token_accuracy, or a hub metric name for "
+                        "entity_recall, token_accuracy, exact_match, HasAns_f1, NoAns_f1, or a hub metric name for "
                         "evaluate (default: the run's, else the task's); a local metric script only as a path, "
                         "e.g. ./mymetric/mymetric.py")
     p.add_argument("--max-length", type=int, default=None, help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at most 512)")
