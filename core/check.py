@@ -1,7 +1,7 @@
 """The model sanity check: the battery a user runs in seconds on a model they just got or just trained.
 
-`run_checks(model)` loads the model as a sequence classifier and checks that it loads with
-its tokenizer, that the tokenizer round-trips text, that the label mapping is present and matches the head (a
+`run_checks(model)` loads the model with its task's head (a sequence classifier, a tagger, a span head for
+question answering: the task judges its outputs, `Task.output_checks`) and checks that it loads with its tokenizer, that the tokenizer round-trips text, that the label mapping is present and matches the head (a
 randomly initialised head, e.g. the bundled MiniLM before fine-tuning, is reported as such), that probabilities
 are finite and sum to 1, that predictions vary across varied inputs and that attention rows sum to 1. With data
 it also counts the held-out inputs that also occur in train (a leak: a warning), scores the model on a sample of
@@ -28,7 +28,8 @@ from .batching import collate, encode, encode_task_split
 from .data import TaskData, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError, some_of
-from .inference import predict_outputs, softmax
+from .config import task_options
+from .inference import logits_of, predict_outputs, softmax
 from .tasks.base import task_for, task_of_model
 from .models import default_max_length, load_classifier, load_config, load_tokenizer, max_positions, read_run_config, resolve_model
 
@@ -165,7 +166,7 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     checks.append(_round_trip(tokenizer))
 
     # ---- one forward pass over varied inputs: labels, probabilities, varied predictions, attention
-    inputs = kind.example_texts(task, task.eval_split_name(), 8) if task else list(VARIED_INPUTS)
+    inputs = kind.example_texts(task, task.eval_split_name(), 8) if task else (kind.varied_inputs() or list(VARIED_INPUTS))
     split = encode(tokenizer, inputs, max_length=max_length)
     batch = {k: v.to(dev) for k, v in collate(split, np.arange(len(split)), tokenizer.pad_token_id or 0).items()}
     fast = clf.config._attn_implementation
@@ -176,17 +177,22 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
     with torch.inference_mode():
         out = clf(**batch, output_attentions=True)
     clf.set_attn_implementation(fast)
-    logits = out.logits.float().cpu().numpy()
-    what = f"{len(logits)} varied inputs"
-    if logits.ndim == 3:                      # a tag per token: judge the rows of real tokens
-        logits = logits[batch["attention_mask"].bool().cpu().numpy()]
-        what = f"the {len(logits)} tokens of {len(inputs)} varied inputs"
-    head_size = logits.shape[-1]
-    label2id, label_check = _label_mapping(clf.config, head_size, new_head, task, kind)
-    checks.append(label_check)
-    regression = getattr(clf.config, "problem_type", None) == "regression"
-    checks.append(_probabilities(logits, regression))
-    checks.append(_predictions_vary(logits, clf.config, new_head, what, regression))
+    logits = logits_of(out).float().cpu().numpy()
+    own = kind.output_checks(logits, batch["attention_mask"].cpu().numpy(), clf.config, new_head)
+    if own is not None:                       # a head the task judges itself (start and end logits per token)
+        label2id = {}                         # its labels are positions in the input, not names to map
+        checks.extend(CheckResult(*verdict) for verdict in own)
+    else:
+        what = f"{len(logits)} varied inputs"
+        if logits.ndim == 3:                  # a tag per token: judge the rows of real tokens
+            logits = logits[batch["attention_mask"].bool().cpu().numpy()]
+            what = f"the {len(logits)} tokens of {len(inputs)} varied inputs"
+        head_size = logits.shape[-1]
+        label2id, label_check = _label_mapping(clf.config, head_size, new_head, task, kind)
+        checks.append(label_check)
+        regression = getattr(clf.config, "problem_type", None) == "regression"
+        checks.append(_probabilities(logits, regression))
+        checks.append(_predictions_vary(logits, clf.config, new_head, what, regression))
     checks.append(_attention_rows(out.attentions, batch["attention_mask"]))
 
     # ---- with data: score against the majority baseline, and overfit one batch
@@ -197,10 +203,12 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         if label2id is None:
             add("beats_baseline", "fail", "skipped: the model's labels do not match the data's (see label_mapping)")
             return report()
-        checks.append(_beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed, max_length, dev, figures))
+        options = task_options(run.get("config"))     # a run's own task settings (windows of a long context)
+        checks.append(_beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed, max_length, dev,
+                                      figures, options))
         lrs = OVERFIT_LRS if overfit_lr is None else (overfit_lr,)
         checks.append(_overfits_batch(clf, tokenizer, task, kind, label2id, overfit_examples, overfit_steps, lrs,
-                                      seed, max_length, dev, figures))
+                                      seed, max_length, dev, figures, options))
     return report()
 
 
@@ -360,10 +368,11 @@ def _train_overlap(task: TaskData) -> CheckResult | None:
     return CheckResult("train_overlap", "pass", f"none of the {counted} inputs occurs in train")
 
 
-def _beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed, max_length, dev, figures) -> CheckResult:
+def _beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed, max_length, dev, figures,
+                    options=None) -> CheckResult:
     split = task.eval_split_name()
     sample = task.sample(split, limit, seed)
-    enc = encode_task_split(sample, split, tokenizer, max_length, label2id)
+    enc = encode_task_split(sample, split, tokenizer, max_length, label2id, **(options or {}))
     outputs = predict_outputs(clf, enc, 64, dev, tokenizer.pad_token_id or 0, autocast_for(dev))
     metric = kind.default_metric(task.label_names, task.name, task.equation.is_pair)
     names = [str(clf.config.id2label[i]) for i in range(clf.config.num_labels)]   # the head's outputs, in order
@@ -384,7 +393,8 @@ def _beats_baseline(clf, tokenizer, task, kind, label2id, new_head, limit, seed,
     return CheckResult("beats_baseline", "fail", f"{detail}: no better than the baseline")
 
 
-def _overfits_batch(clf, tokenizer, task, kind, label2id, n, steps, lrs, seed, max_length, dev, figures) -> CheckResult:
+def _overfits_batch(clf, tokenizer, task, kind, label2id, n, steps, lrs, seed, max_length, dev, figures,
+                    options=None) -> CheckResult:
     """Train copies of the model on one fixed batch, dropout off: a trainable model fits it in a few dozen steps.
 
     It passes when the loss falls to OVERFIT_RATIO of where it started with, for a classifier, every example of the
@@ -395,12 +405,13 @@ def _overfits_batch(clf, tokenizer, task, kind, label2id, n, steps, lrs, seed, m
     next a small or random one, the last a large one (tried only where a higher rate was unstable). No trainable
     weight, a loss that no weight moves (a zero gradient) or a loss that is not finite from the start fails at once,
     whatever the rate; a model that fits the batch so exactly that its loss is 0 and float32 leaves it no gradient
-    (saturated logits) gets a warning.
+    (saturated logits) gets a warning. A head with a label per model argument (an answer's start and end token) is
+    judged on each, by the loss alone (the accuracy shown is that of the starts and ends).
     """
     split = "train" if task.labeled.get("train") else task.eval_split_name()
-    enc = encode_task_split(task.sample(split, n, seed), split, tokenizer, max_length, label2id)
+    enc = encode_task_split(task.sample(split, n, seed), split, tokenizer, max_length, label2id, **(options or {}))
     batch = {k: v.to(dev) for k, v in collate(enc, np.arange(len(enc)), tokenizer.pad_token_id or 0).items()}
-    regress = not kind.has_classes
+    regress = not kind.has_classes and enc.label_keys == ("labels",)
     head = f"{len(enc)} examples"
     if not any(p.requires_grad for p in clf.parameters()):
         return CheckResult("overfits_batch", "fail", f"{head}: no weight is trainable (every parameter is frozen)")
@@ -408,7 +419,7 @@ def _overfits_batch(clf, tokenizer, task, kind, label2id, n, steps, lrs, seed, m
     for lr in lrs:
         if tried and lr < min(r["lr"] for r in tried) and not any(map(_unstable, tried)):
             continue                           # a lower rate only helps where a higher one was unstable
-        tried.append(_fit_batch(clf, batch, lr, steps, seed, regress))
+        tried.append(_fit_batch(clf, batch, lr, steps, seed, regress, enc.label_keys))
         if tried[-1]["passed"] or tried[-1]["fatal"]:
             break                              # fitted; or broken in a way no other rate can mend
     last = tried[-1]
@@ -427,7 +438,7 @@ def _overfits_batch(clf, tokenizer, task, kind, label2id, n, steps, lrs, seed, m
     if best["passed"]:
         short = ", ".join(f"{r['lr']:g}" for r in tried[:-1])
         return CheckResult("overfits_batch", "pass", detail + (f"; lr {short} fell short)" if short else ")"))
-    need = f"to {OVERFIT_RATIO:g}× its start" + ("" if regress else " with every example right")
+    need = f"to {OVERFIT_RATIO:g}× its start" + ("" if regress or len(enc.label_keys) > 1 else " with every example right")
     others = ", ".join(f"{r['lr']:g}" for r in tried if r is not best)
     blew = "".join(f"; at lr {r['lr']:g} {r['why']}" for r in tried if r["why"])
     return CheckResult("overfits_batch", "fail",
@@ -443,8 +454,21 @@ def _batch_loss(logits: torch.Tensor, labels: torch.Tensor, regress: bool) -> fl
     return float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)))  # -100: skipped
 
 
-def _fit_batch(clf, batch, lr, steps, seed, regress) -> dict:
-    """Up to `steps` AdamW steps (on the model's own loss, as fit trains) of a fresh copy of `clf` on `batch`."""
+def _judged(out, batch, label_keys) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, labels) as the loss reads them: the logits over classes and the labels; for a label per model
+    argument (an answer's start and end token), each output's logits over the tokens and its position, (batch,
+    outputs, tokens) and (batch, outputs)."""
+    logits = logits_of(out)
+    if len(label_keys) > 1:
+        return logits.transpose(1, 2), torch.stack([batch[key] for key in label_keys], dim=-1)
+    return logits, batch["labels"]
+
+
+def _fit_batch(clf, batch, lr, steps, seed, regress, label_keys=("labels",)) -> dict:
+    """Up to `steps` AdamW steps (on the model's own loss, as fit trains) of a fresh copy of `clf` on `batch`. Token
+    positions (an answer's start and end among a few hundred tokens) are judged by the loss alone, as a regression
+    is: a small model halves it long before it has every position of the batch right."""
+    positions = len(label_keys) > 1
     torch.manual_seed(seed)
     model = copy.deepcopy(clf).eval()          # eval(): dropout off, so the loss curve is the model's alone
     params = [p for p in model.parameters() if p.requires_grad]
@@ -462,14 +486,15 @@ def _fit_batch(clf, batch, lr, steps, seed, regress) -> dict:
 
     for step in range(steps + 1):
         out = model(**batch)
-        loss = _batch_loss(out.logits, batch["labels"], regress)
+        logits, labels = _judged(out, batch, label_keys)
+        loss = _batch_loss(logits, labels, regress)
         if not (math.isfinite(loss) and torch.isfinite(out.loss)):
             # from the start: the model is broken; later: the rate is too high for it
             return result(False, f"the loss is {loss if not math.isfinite(loss) else out.loss.item()} at step {step}", fatal=not losses)
         losses.append(loss)
-        scored = batch["labels"] != -100                      # a tag per word: sub-words after the first are not
-        accuracy = None if regress else float((out.logits.argmax(-1) == batch["labels"])[scored].float().mean())
-        if loss <= OVERFIT_RATIO * losses[0] and loss < losses[0] and (regress or accuracy == 1.0):
+        scored = labels != -100                               # a tag per word: sub-words after the first are not
+        accuracy = None if regress else float((logits.argmax(-1) == labels)[scored].float().mean())
+        if loss <= OVERFIT_RATIO * losses[0] and loss < losses[0] and (regress or positions or accuracy == 1.0):
             return result(True)
         if step == steps:
             break
@@ -479,7 +504,7 @@ def _fit_batch(clf, batch, lr, steps, seed, regress) -> dict:
         if step == 0:
             norm = math.sqrt(sum(float(p.grad.double().square().sum()) for p in params if p.grad is not None))
             if norm == 0.0 or not math.isfinite(norm):
-                saturated = norm == 0.0 and loss < OVERFIT_SATURATED and (regress or accuracy == 1.0)
+                saturated = norm == 0.0 and loss < OVERFIT_SATURATED and (regress or positions or accuracy == 1.0)
                 return result(False, f"the gradient of the loss ({out.loss.item():.4g}) is {'zero' if norm == 0.0 else norm}",
                               fatal=True, saturated=saturated)
         optimizer.step()

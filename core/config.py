@@ -260,6 +260,23 @@ SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 TASK_OPTIONS = ("label_all_tokens", "doc_stride", "n_best", "max_answer_length", "null_threshold")
 
 
+def refuse_foreign_settings(given: dict, kind) -> None:
+    """Refuse a task setting (TASK_OPTIONS) given away from its default to a task that does not read it
+    (`kind.settings`): --doc-stride on a sentence classifier would be silently ignored."""
+    for name in TASK_OPTIONS:
+        s = SETTINGS_BY_NAME[name]
+        if name in given and given[name] is not None and given[name] != s.default and name not in kind.settings:
+            reads = f"; it reads {', '.join('--' + n.replace('_', '-') for n in kind.settings)}" if kind.settings else ""
+            raise TuneLabError(f"{s.flag} is a setting of {_task_of_setting(name)}, but this is a {kind.keyword} task, "
+                               f"which does not read it{reads}; drop {s.flag}")
+
+
+def _task_of_setting(name: str) -> str:
+    from .tasks.base import all_tasks
+
+    return " and ".join(t.keyword for t in all_tasks() if name in t.settings) or "no task"
+
+
 def task_options(config: dict) -> dict:
     """The task settings (TASK_OPTIONS) of a config as a dict (a run.json's "config", or a FitConfig's fields), each
     checked as fit checks it; a missing or out-of-range one keeps its default (a run.json from an older TuneLab)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import cls_shortcut
 from .batching import encode_task_split
-from .config import Setting, task_options
+from .config import SETTINGS_BY_NAME, Setting, refuse_foreign_settings, task_options
 from .data import hidden_labels_note, load_task_data
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
@@ -50,9 +50,16 @@ class EvalReport:
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
                    columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
                    batch_size: int = 64, mistakes: int = 10, device: str | None = None,
-                   progress=None, cancel=None, trust_remote_code: bool = False) -> EvalReport:
+                   progress=None, cancel=None, trust_remote_code: bool = False,
+                   settings: dict | None = None) -> EvalReport:
     """Score a model (or run) on a labelled split or file. `progress(done, total)` hears the examples scored;
-    setting `cancel` (a threading.Event) stops between batches with inference.ScoringCancelled."""
+    setting `cancel` (a threading.Event) stops between batches with inference.ScoringCancelled. `settings`: task
+    settings (config.TASK_OPTIONS, e.g. {"null_threshold": 1.5}) that replace the run's own; None values keep them."""
+    settings = {k: v for k, v in (settings or {}).items() if v is not None}
+    for name, value in settings.items():
+        problem = SETTINGS_BY_NAME[name].check(value)
+        if problem:
+            raise TuneLabError(problem)
     _check_numbers(batch_size, mistakes, max_length)
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     run = read_run_config(resolved) or {}
@@ -83,7 +90,8 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     metric = metric or run.get("figure_of_merit") or kind.default_metric(label_names, task.name, task.equation.is_pair)
     kind.check_metric(metric, named_by_user=named_by_user, label_names=label_names)
     label2id = {name: i for i, name in enumerate(label_names)}
-    options = task_options(run.get("config") if isinstance(run.get("config"), dict) else {})
+    refuse_foreign_settings(settings, kind)
+    options = task_options(run.get("config") if isinstance(run.get("config"), dict) else {}) | settings
     enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None, **options)
     dev = pick_device(device)
     clf.to(dev)

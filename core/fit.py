@@ -24,7 +24,7 @@ from . import allocator, checkpoint as checkpoints, cls_shortcut
 from .checkpoint import TrainState
 from .tasks.base import Task, task_for
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
-from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_untrusted_resume
+from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_foreign_settings, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
 from .errors import TuneLabError, some_of
 from .inference import ScoringCancelled, predict_outputs, score_outputs
@@ -120,6 +120,7 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     if config.label_all_tokens and not kind.per_token:
         raise TuneLabError(f"--label-all-tokens gives every sub-word of a word its tag, but {task.equation.task} "
                            "has one label per example, not a tag per word; drop --label-all-tokens")
+    refuse_foreign_settings(asdict(config), kind)      # --doc-stride on a sentence task would be ignored
     metric = config.metric or kind.default_metric(task.label_names, task.name, task.equation.is_pair)
     kind.check_metric(metric, label_names=task.label_names)
     tokenizer = load_tokenizer(model)

@@ -30,7 +30,7 @@ from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
 from . import onnx_runtime
-from .config import SETTINGS_BY_NAME, Setting
+from .config import SETTINGS_BY_NAME, Setting, refuse_foreign_settings
 from .entities import OUTSIDE, group_entities, uses_entity_scheme, whitespace_words
 from .models import (check_max_length, default_max_length, load_classifier, load_config, load_tokenizer,
                      max_positions, read_run_config, resolve_model)
@@ -91,9 +91,16 @@ class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_length: int | None = None,
-                 backend: str = "auto", trust_remote_code: bool = False):
+                 backend: str = "auto", trust_remote_code: bool = False, settings: dict | None = None):
         """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch".
-        trust_remote_code: run Python code shipped with the model (its auto_map); off unless the user opts in."""
+        trust_remote_code: run Python code shipped with the model (its auto_map); off unless the user opts in.
+        settings: task settings (config.TASK_OPTIONS, e.g. {"null_threshold": 1.5}) that replace the run's own; None
+        values keep them; refused for a task that does not read them."""
+        self.task_settings = {k: v for k, v in (settings or {}).items() if v is not None}
+        for name, value in self.task_settings.items():
+            problem = SETTINGS_BY_NAME[name].check(value)
+            if problem:
+                raise TuneLabError(problem)
         if backend not in ("auto", "onnx", "torch"):
             raise TuneLabError(f"backend {backend!r}: use auto, onnx or torch")
         check_setting(MAX_LENGTH, max_length)
@@ -103,6 +110,7 @@ class Predictor:
         self.run_config = _run_config(resolved) or {}
         self.task = task_of_model(load_config(resolved), self.run_config)
         self.kind = kind = task_for(self.task)
+        refuse_foreign_settings(self.task_settings, kind)
         self.per_token, head = kind.per_token, kind.head_class()
         self.model, self.new_head = load_classifier(resolved, head_class=head)
         self.device = pick_device(device)
@@ -147,8 +155,9 @@ class Predictor:
             raise TuneLabError(f"{self.name} tags the words of one sentence, not pairs; drop the second sentence "
                                f"(--pair, or the tab in the input lines)")
         if self.is_pair and pair is None:
-            raise TuneLabError(f"{self.name} was trained on pairs ({' + '.join(self.inputs)}); give the second sentence "
-                               f"too (--pair, or one tab-separated pair per line with --input)")
+            raise TuneLabError(f"{self.name} was trained on pairs ({' + '.join(self.inputs)}); give the "
+                               f"{self.inputs[1]} too (--pair or --context, or one {self.inputs[0]}<TAB>{self.inputs[1]} "
+                               f"line each with --input)")
         if self.is_pair is False and pair is not None:
             raise TuneLabError(f"{self.name} was trained on single sentences ({self.inputs[0]}), not pairs; "
                                f"drop the second sentence (--pair, or the tab in the input lines)")

@@ -17,7 +17,9 @@ What a task answers:
 - `describe`: what `tunelab summary --data` reports about the data; `cat_header`, `cat_rows`: what `tunelab cat`
   prints;
 - `check_trainable`: what fit refuses before it writes anything; `run_record`: what run.json keeps about the
-  training labels beyond their names (a regression's range of each output).
+  training labels beyond their names (a regression's range of each output);
+- `example_texts`, `baseline_outputs`, `varied_inputs`, `output_checks`, `shown_beside`: what `tunelab check` runs the
+  model on and how it judges its outputs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Task(ABC):
     max_inputs: ClassVar[int] = 2
     default_max_length: ClassVar[int | None] = None   # --max-length when none is given (None: TuneLab's default)
     several_outputs: ClassVar[bool] = False   # an equation may name several output columns (`a + b ~ text`)
+    settings: ClassVar[tuple[str, ...]] = ()         # the config's TASK_OPTIONS it reads (others given are refused)
 
     # ---- the equation and its columns
 
@@ -141,6 +144,18 @@ class Task(ABC):
     def predict_batch(self, predictor, texts: list, pairs: list | None, batch_size: int) -> list | None:
         """The task's own predictions for `texts` (and `pairs`) with a loaded Predictor, or None when the Predictor's
         own path (a label per input, a tag per word) serves it."""
+        return None
+
+    def varied_inputs(self) -> list | None:
+        """What `check` runs a model of this task on when no data is given (strings, or pairs), or None for check's own
+        varied sentences."""
+        return None
+
+    def output_checks(self, logits, mask, config, new_head: bool) -> list | None:
+        """`check`'s verdicts on one forward pass over varied inputs, as (name, status, detail) for label_mapping,
+        probabilities and predictions_vary, where this task's head is not one distribution over named classes per
+        example or per token; None: check judges the logits itself. `logits` as inference.logits_of gives them,
+        `mask` the attention mask (numpy)."""
         return None
 
     def shown_beside(self, metric: str) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..data import column_values, shorten
 from ..errors import TuneLabError
+from ..predict_input import is_blank
 from ..squad_metrics import best_null_threshold, best_over_gold, check_answers, gold_answers, squad_scores
 from .base import Task, register
 
@@ -40,6 +41,15 @@ SPAN_METRICS = ("f1", "exact_match", "HasAns_f1", "HasAns_exact_match", "NoAns_f
 NO_ANSWER = ""                 # what an unanswerable question's answer is (SQuAD v2's convention)
 CHUNK = 1000                   # examples through the tokenizer at a time
 CONTEXT_AROUND = 60            # characters of context shown either side of a mistake's answers
+# What `tunelab check` asks a QA model with no data given: varied questions about short contexts, one unanswerable.
+VARIED_QUESTIONS = (
+    ("Where did the cat sit?", "The cat sat on the mat near the door."),
+    ("Who wrote the letter?", "The letter was written by Anna in 1912 and sent to Paris."),
+    ("When did the bank raise rates?", "Stocks fell sharply on Monday after the central bank raised interest rates."),
+    ("What colour is the car?", "My neighbour drives a small red car to work every day."),
+    ("How many keys are there?", "There are three keys on the table, and one of them opens the cabinet."),
+    ("Who won the race?", "The weather was cold and the road was wet all morning."),
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class ExtractiveQA(Task):
     has_classes = False
     max_inputs = 2
     default_max_length = 384
+    settings = ("doc_stride", "n_best", "max_answer_length", "null_threshold")
 
     # ---- the equation and its columns
 
@@ -140,10 +151,10 @@ class ExtractiveQA(Task):
                                    "every question needs its own id")
             seen[qid] = row
         questions, contexts = column_values(ds, q_col), column_values(ds, c_col)
-        for row, (q, c) in enumerate(zip(questions, contexts)):
-            if not isinstance(q, str) or not q.strip():
+        for row, (q, c) in enumerate(zip(questions, contexts)):      # blank: spaces or invisible characters only
+            if not isinstance(q, str) or is_blank(q):
                 raise TuneLabError(f"{where(split, row)} (id {ids[row]!r}): the question is empty")
-            if not isinstance(c, str) or not c.strip():
+            if not isinstance(c, str) or is_blank(c):
                 raise TuneLabError(f"{where(split, row)} (id {ids[row]!r}): the context is empty")
         if not labelled:
             return
@@ -250,8 +261,7 @@ class ExtractiveQA(Task):
         wrong.sort(key=lambda m: (-m[0], m[1]))
         return {"mistakes": [_mistake(w, i, text, span, prob, f1) for prob, i, text, span, f1 in wrong[:mistakes]],
                 "mistakes_title": "most confident wrong answers",
-                "majority_label": "(no answer)", "majority_baseline": baseline.get(metric),
-                "majority_accuracy": baseline["exact_match"]}
+                "majority_label": "(no answer)", "majority_baseline": baseline.get(metric)}
 
     # ---- what `tunelab summary --data` reports
 
@@ -260,7 +270,7 @@ class ExtractiveQA(Task):
 
         settings = SpanSettings()
         stride = settings.stride(max_length)
-        rows, balance, lengths, truncated, details, baseline, notes = {}, {}, {}, {}, {}, {}, []
+        rows, balance, lengths, truncated, details, baseline = {}, {}, {}, {}, {}, {}
         q_col, c_col = data.equation.inputs
         for split in data.splits:
             say(f"tokenizing {split}")
@@ -272,11 +282,11 @@ class ExtractiveQA(Task):
             pair = q_len + c_len + tokenizer.num_special_tokens_to_add(pair=True)
             lengths[split] = _percentiles(pair)
             truncated[split] = float(np.mean(pair > max_length)) if len(pair) else 0.0
-            room = np.maximum(max_length - q_len - tokenizer.num_special_tokens_to_add(pair=True), 1)
-            n_windows = np.where(c_len <= room, 1, 1 + np.ceil((c_len - room) / np.maximum(room - stride, 1)))
+            enc = self.encode(data, split, tokenizer, max_length, None)      # the windows as fit cuts them
+            n_windows = np.bincount(enc.task_state.example_of, minlength=len(ds))
             info = {"question_tokens": _percentiles(q_len), "context_tokens": _percentiles(c_len),
                     "windows_per_example": _percentiles(n_windows.astype(np.int64)),
-                    "windows": int(n_windows.sum())}
+                    "windows": int(n_windows.sum()), "doc_stride": stride}
             if data.labeled.get(split):
                 answers = _answer_texts(data, split)
                 empty = sum(not a for a in answers)
@@ -284,13 +294,11 @@ class ExtractiveQA(Task):
                 first = [a[0] for a in answers if a]
                 info["answer_tokens"] = _percentiles(_token_counts(tokenizer, first)) if first else {}
                 info["unanswerable_share"] = empty / max(1, len(answers))
-                enc = self.encode(data, split, tokenizer, max_length, None)
                 info["answers_across_windows"] = enc.task_state.crossing
                 baseline[split] = empty / max(1, len(answers))      # "no answer" everywhere: F1 = the NoAns share
             details[split] = info
-            notes.append(_summary_line(split, info, max_length, stride))
         return DataSummary(data.name, str(data.equation), rows, balance, lengths, truncated, max_length,
-                           "f1", baseline, data.held_out_validation, "(no answer)", notes=notes, task_details=details)
+                           "f1", baseline, data.held_out_validation, "(no answer)", task_details=details)
 
     # ---- what `tunelab check` tries
 
@@ -308,6 +316,45 @@ class ExtractiveQA(Task):
 
     def shown_beside(self, metric):
         return tuple(dict.fromkeys((metric, "exact_match")))
+
+    def varied_inputs(self):
+        return list(VARIED_QUESTIONS)
+
+    def output_checks(self, logits, mask, config, new_head):
+        """A start and an end logit per token: each is a distribution over the real tokens of its input, and the
+        best spans (or [CLS], no answer) should differ across varied questions."""
+        real = mask.astype(bool)
+        if logits.ndim != 3 or logits.shape[-1] != 2:
+            return [("label_mapping", "fail", f"a span head gives a start and an end logit per token; this one gives "
+                                              f"outputs of shape {tuple(logits.shape[1:])}")]
+        mapping = ("label_mapping", "warn", "the span head is randomly initialised: fine-tune first") if new_head else \
+            ("label_mapping", "pass", "a start and an end logit per token (its labels are token positions)")
+        if not np.isfinite(logits[real]).all():
+            return [mapping, ("probabilities", "fail", "the model outputs NaN or infinite logits")]
+        error, picks, spread = 0.0, [], 0.0
+        for row, keep in zip(logits, real):
+            scores = row[keep]                                     # (real tokens, 2)
+            e = np.exp(scores - scores.max(0))
+            probs = e / e.sum(0)
+            error = max(error, float(np.abs(probs.sum(0) - 1).max()))
+            spread = max(spread, float(np.ptp(probs, axis=0).max()))
+            picks.append(tuple(int(i) for i in scores.argmax(0)))
+        probabilities = ("probabilities", "pass" if error <= 1e-4 else "fail",
+                         f"start and end each sum to 1 over the tokens (off by at most {error:.1g})" if error <= 1e-4
+                         else f"start or end probabilities do not sum to 1 over the tokens (off by up to {error:.2g})")
+        n = len(picks)
+        silent = sum(1 for s, _ in picks if s == 0)
+        what = f"{n} question–context pairs: {n - silent} answered, {silent} no answer ([CLS])"
+        if len(set(picks)) > 1:
+            vary = ("predictions_vary", "pass", f"{what}, {len(set(picks))} different spans")
+        elif spread < 1e-3:
+            vary = ("predictions_vary", "warn" if new_head else "fail",
+                    f"{what}: every token gets the same start and end probability, so the "
+                    + ("random head ignores its input" if new_head else "model ignores its input"))
+        else:
+            vary = ("predictions_vary", "warn", f"{what}, all at the same token positions"
+                    + (": the head is random" if new_head else ""))
+        return [mapping, probabilities, vary]
 
     # ---- what `tunelab cat` prints: question<TAB>context<TAB>answer
 
@@ -350,7 +397,7 @@ class ExtractiveQA(Task):
         questions = [q.lstrip() for q in texts]
         ids = [str(i) for i in range(len(texts))]
         ids_, types, example_of, context_start, offsets = encode_windows(
-            predictor.tokenizer, questions, list(pairs), predictor.max_length, settings.stride(predictor.max_length), ids)
+            predictor.tokenizer, questions, list(pairs), predictor.max_length, settings.stride(predictor.max_length), None)
         from ..batching import EncodedSplit
 
         windows = Windows(np.asarray(example_of), np.asarray(context_start), offsets, ids, questions, list(pairs),
@@ -378,9 +425,13 @@ QA = register(ExtractiveQA())
 
 # ---------------------------------------------------------------- windows
 
-def encode_windows(tokenizer, questions: list, contexts: list, max_length: int, stride: int, ids: list):
+def encode_windows(tokenizer, questions: list, contexts: list, max_length: int, stride: int, ids: list | None):
     """Every example as windows of question + part of its context: (input ids, token type ids or None, the example
-    of each window, the position of each window's first context token, each window's context offsets)."""
+    of each window, the position of each window's first context token, each window's context offsets).
+
+    A question that leaves no room for the context in `max_length` is refused, and so is a `stride` not below that
+    room (the tokenizer panics on it), naming the question by its id; `ids` None (questions typed at predict time):
+    by its text, and the stride is narrowed to fit instead (the windows still cover the whole context)."""
     if not getattr(tokenizer, "is_fast", False):
         raise TuneLabError("classify_spans needs a fast tokenizer (one with offset mappings, tokenizer.json); this "
                            "model's tokenizer is a slow one")
@@ -389,9 +440,16 @@ def encode_windows(tokenizer, questions: list, contexts: list, max_length: int, 
     if len(q_len):
         longest = int(q_len.argmax())
         room = max_length - int(q_len[longest]) - specials
-        if room <= stride:
+        which = f"id {ids[longest]!r}" if ids is not None else shorten(questions[longest], 50)
+        if room < 1:
+            raise TuneLabError(f"the question ({which}) is {int(q_len[longest])} tokens: with {specials} special "
+                               f"tokens it leaves no room for the context in --max-length {max_length}; shorten the "
+                               "question or raise --max-length")
+        if room <= stride and ids is None:
+            stride = room - 1
+        elif room <= stride:
             raise TuneLabError(f"--doc-stride {stride} is not below --max-length {max_length} minus the longest "
-                               f"question ({int(q_len[longest])} tokens, id {ids[longest]!r}) and {specials} special "
+                               f"question ({int(q_len[longest])} tokens, {which}) and {specials} special "
                                f"tokens, {room}: lower --doc-stride or raise --max-length")
     input_ids, types, example_of, context_start, offsets = [], None, [], [], []
     for first in range(0, len(questions), CHUNK):
@@ -484,8 +542,10 @@ def _chosen(cands: list[Candidate], null: float, windows: Windows, threshold: fl
 
 
 def _scores(predictions: dict, answers: list) -> dict:
+    """SQuAD's scores, F1 (the figure of merit) first, as fit's progress lines and eval list them."""
     refs = {str(i): a for i, a in enumerate(answers)}
-    return {k: float(v) for k, v in squad_scores(predictions, refs).items() if not k.endswith("total")}
+    scores = {k: float(v) for k, v in squad_scores(predictions, refs).items() if not k.endswith("total")}
+    return {k: scores[k] for k in SPAN_METRICS if k in scores} | scores
 
 
 def _best_threshold(picked, w: Windows) -> tuple[float, float]:
@@ -499,7 +559,11 @@ def _best_threshold(picked, w: Windows) -> tuple[float, float]:
         span_scores.append(best_over_gold(text, gold)[1])
         null_scores.append(1.0 if not gold else 0.0)
     t, best = best_null_threshold(margins, span_scores, null_scores)
-    return -t, best          # answering where margin > t is answering where null - span < -t
+    # best_null_threshold answers where margin > t, t being the highest margin left unanswered; _chosen answers where
+    # null - span <= threshold, i.e. margin >= -threshold. Report the middle of the gap between t and the lowest
+    # answered margin, so that eval --null-threshold with the reported value (even rounded) scores that best F1.
+    answered = [m for m in margins if m > t]
+    return -(t + (min(answered) if answered else t + 1.0)) / 2, best
 
 
 def _trained_with_null(data) -> bool:
@@ -544,20 +608,6 @@ def _percentiles(values: np.ndarray) -> dict:
     return {f"p{q}": int(np.percentile(values, q)) for q in (50, 90, 99)} | {"max": int(values.max())}
 
 
-def _summary_line(split: str, info: dict, max_length: int, stride: int) -> str:
-    q, c, w = info["question_tokens"], info["context_tokens"], info["windows_per_example"]
-    parts = [f"{split}: questions p50/p90/max {q['p50']}/{q['p90']}/{q['max']} tokens",
-             f"contexts {c['p50']}/{c['p90']}/{c['max']}",
-             f"{info['windows']:,} windows at --max-length {max_length}, stride {stride} (max {w['max']} an example)"]
-    if "unanswerable_share" in info:
-        a = info["answer_tokens"]
-        if a:
-            parts.append(f"answers p50/p90/max {a['p50']}/{a['p90']}/{a['max']} tokens")
-        parts.append(f"{info['unanswerable_share']:.1%} unanswerable")
-        parts.append(f"{info['answers_across_windows']:,} answers cross a window boundary")
-    return "; ".join(parts)
-
-
 def _mistake(w: Windows, i: int, text: str, span, prob: float, f1: float) -> dict:
     """One wrong answer as `tunelab eval` shows it: the question, the predicted and gold answers, the context around
     both; for --json and the Evaluate screen also the whole context and the character spans."""
@@ -577,9 +627,9 @@ def _mistake(w: Windows, i: int, text: str, span, prob: float, f1: float) -> dic
 
 def predictor_settings(predictor) -> SpanSettings:
     """The run's own --doc-stride, --n-best, --max-answer-length and --null-threshold (defaults for a model that is
-    not a TuneLab run)."""
+    not a TuneLab run), with the Predictor's own `settings` in their place where given."""
     config = (getattr(predictor, "run_config", None) or {}).get("config") or {}
-    return settings_from(config)
+    return settings_from({**config, **(getattr(predictor, "task_settings", None) or {})})
 
 
 def settings_from(config: dict) -> SpanSettings:

@@ -38,6 +38,7 @@ class TokenTagging(Task):
     title = "a tag per word"
     metrics = TOKEN_METRICS
     per_token = True
+    settings = ("label_all_tokens",)
     max_inputs = 1
 
     # ---- the equation and its columns

@@ -9,7 +9,8 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, print_json
+from tunelab.cli.common import (add_data, add_json, add_model, add_question_and_context, add_trust_remote_code, console,
+                                err_console, print_json, take_question_and_context)
 
 LIMIT_HELP = "how many sentences of the split to average over (a seeded sample; default: %(default)s)"
 
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
     add_model(p)
     p.add_argument("sentence", nargs="?", default=None, help="the sentence to look at")
     p.add_argument("--pair", default=None, help="a second sentence, for a sentence pair")
+    add_question_and_context(p)
     p.add_argument("--out", default=None,
                    help="folder for head_view.html, model_view.html, attention.npz, tokens.json (required)")
     p.add_argument("--layers", default=None, help="layers to keep, e.g. 0,3 or 2-5 (default: all)")
@@ -120,6 +122,7 @@ def run_attention(args) -> int:
     from tunelab.core.bertviz_export import export_attention
     from tunelab.core.errors import TuneLabError
 
+    take_question_and_context(args, "sentence")
     if args.fetch_scripts:
         fetched = _fetch_scripts(args)
         if args.sentence is None:
@@ -129,7 +132,8 @@ def run_attention(args) -> int:
                 console.print(f"require.js, d3 and jQuery checked and ready in {escape(str(fetched[0].parent))}")
             return 0
     if args.sentence is None:
-        raise TuneLabError("give a sentence to look at (or --fetch-scripts alone to fill the script cache)")
+        raise TuneLabError("give a sentence to look at, or --question and --context (or --fetch-scripts alone to fill "
+                           "the script cache)")
     if args.out is None:
         raise TuneLabError("--out is required: the folder for head_view.html, model_view.html, attention.npz "
                            "and tokens.json")

@@ -181,3 +181,26 @@ def _plain(obj):
 
         return asdict(obj)
     return str(obj)
+
+
+def add_question_and_context(p, sentence: str = "the sentence", pair: str = "--pair") -> None:
+    """--question and --context: a question-answering model's two inputs, by their names (`sentence` and `pair`
+    are what they stand in for)."""
+    p.add_argument("--question", default=None, help=f"question answering: the question (instead of {sentence})")
+    p.add_argument("--context", default=None, help=f"question answering: the paragraph to find the answer in "
+                                                   f"(instead of {pair})")
+
+
+def take_question_and_context(args, text: str = "text") -> None:
+    """Move --question and --context into the sentence (`args.<text>`) and --pair, refusing either given twice."""
+    from tunelab.core.errors import TuneLabError
+
+    if args.question is not None:
+        if getattr(args, text) is not None:
+            raise TuneLabError("give the question once: as --question or as the sentence, not both")
+        setattr(args, text, args.question)
+    if args.context is not None:
+        if args.pair is not None:
+            raise TuneLabError("give the context once: as --context or as --pair, not both")
+        args.pair = args.context
+

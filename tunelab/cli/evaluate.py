@@ -19,12 +19,21 @@ def register(sub) -> None:
                                                  "default: test, else validation, else the whole file)")
     p.add_argument("--metric", default=None,
                    help="figure of merit: accuracy, f1, macro_f1, mcc, pearson, spearman, mse, entity_f1, entity_precision, "
-                        "entity_recall, token_accuracy, or a hub metric name for "
+                        "entity_recall, token_accuracy, exact_match, HasAns_f1, NoAns_f1, or a hub metric name for "
                         "evaluate (default: the run's, else the task's); a local metric script only as a path, "
                         "e.g. ./mymetric/mymetric.py")
     p.add_argument("--max-length", type=int, default=None, help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at most 512)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mistakes", type=int, default=10, help="how many of the most confident mistakes to show (default: 10; 0: none)")
+    from tunelab.core.config import SETTINGS_BY_NAME, TASK_OPTIONS
+
+    from .fit import _typed
+
+    for name in TASK_OPTIONS:                # question answering's windows and answer picking (default: the run's)
+        s = SETTINGS_BY_NAME[name]
+        if s.kind in (int, float):
+            p.add_argument(s.flag, type=_typed(s.kind), default=None, metavar=s.metavar,
+                           help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
     add_json(p)
     p.add_argument("--full-confusion", action="store_true",
@@ -34,6 +43,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from tunelab.core.config import TASK_OPTIONS
     from tunelab.core.errors import TuneLabError
     from tunelab.core.evaluation import evaluate_model
     from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, sub_entity_confusion, top_classes
@@ -42,16 +52,18 @@ def run(args) -> int:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
     r = evaluate_model(args.model, args.data, args.eqn, split=args.split, columns=args.columns, metric=args.metric,
                        max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
-                       trust_remote_code=args.trust_remote_code)
+                       trust_remote_code=args.trust_remote_code,
+                       settings={name: getattr(args, name, None) for name in TASK_OPTIONS})
     if args.json:
         print_json(report_json(r, full_confusion=args.full_confusion))
         return 0
     console.print(f"[bold]{literal(r.model)}[/] on {literal(r.data)} (split {literal(r.split)}), {r.examples} examples, {r.task}")
     base = f"  (majority-class baseline {r.majority_baseline:.4f})" if r.majority_baseline is not None else ""
-    if r.majority_label is not None and r.majority_accuracy is not None:
-        base = base[:-1] + f": always {literal(repr(r.majority_label))}, accuracy {r.majority_accuracy:.4f})"
+    if base and r.majority_label is not None:
+        accuracy = f", accuracy {r.majority_accuracy:.4f}" if r.majority_accuracy is not None else ""
+        base = base[:-1] + f": always {literal(repr(r.majority_label))}{accuracy})"
     console.print(f"[bold]{literal(r.figure_of_merit)} {r.value:.4f}[/]{base}")
-    console.print("  " + literal(", ".join(f"{k} {v:.4f}" for k, v in r.scores.items() if k != r.figure_of_merit)))
+    _print_scores(r.scores, r.figure_of_merit)
     if r.in_train is not None:                       # plain text: a data path is never read as markup
         from tunelab.core.overlap import Overlap, overlap_line
 
@@ -99,14 +111,77 @@ def run(args) -> int:
     if r.words_cut:
         console.print(f"  {r.words_cut:,} words beyond --max-length were scored as missed (predicted O)", style="dim")
     if r.mistakes:
-        mt = Table(title=r.mistakes_title, title_justify="left")
-        columns = [k for k, v in r.mistakes[0].items() if isinstance(v, (str, int, float))]   # lists: --json only
+        _print_mistakes(r.mistakes, r.mistakes_title)
+    return 0
+
+
+def _print_scores(scores: dict, figure_of_merit: str) -> None:
+    """The scores besides the figure of merit. Scores of parts of the data, two or more named `PART_score` beside
+    `score` itself (SQuAD v2's HasAns_f1, HasAns_exact_match, NoAns_...), as a table with a row per part; the others
+    as `name value` pairs, a pair never split across lines."""
+    split = [k.split("_", 1) for k in scores if "_" in k and k.split("_", 1)[1] in scores]
+    parts = [part for part in dict.fromkeys(p for p, _ in split)
+             if part not in scores and sum(1 for p, _ in split if p == part) >= 2]
+    grouped = [m for m in scores if any(f"{part}_{m}" in scores for part in parts)]
+    rest = [k for k in scores if k != figure_of_merit and k not in grouped
+            and not any(k == f"{part}_{m}" for part in parts for m in grouped)]
+    if grouped:
+        from rich.padding import Padding
+
+        table = Table(box=None, pad_edge=False, padding=(0, 1))
+        table.add_column("")
+        for m in grouped:
+            table.add_column(m.replace("_", " "), justify="right")
+        for part in ["all", *parts]:
+            row = [scores.get(m if part == "all" else f"{part}_{m}") for m in grouped]
+            table.add_row(Text(part), *("" if v is None else f"{v:.4f}" for v in row))
+        console.print(Padding(table, (0, 0, 0, 2), expand=False))
+    pairs = [f"{k} {scores[k]:.4f}" for k in rest]
+    line, width = "", max(20, console.width - 2)
+    for pair in pairs:
+        if line and len(line) + 2 + len(pair) > width:
+            console.print("  " + line, markup=False, highlight=False)
+            line = ""
+        line = f"{line}, {pair}" if line else pair
+    if line:
+        console.print("  " + line, markup=False, highlight=False)
+
+
+def _print_mistakes(mistakes: list, title: str) -> None:
+    """The most confident mistakes: a table when its columns fit the terminal with the widest folded to two lines at
+    most, else a block per mistake (its numbers on its first line, each text field on its own line below, wrapped under itself), so
+    that a long question or context stays readable at 80 columns. Fields holding lists or mappings: --json only."""
+    from rich.padding import Padding
+
+    columns = [k for k, v in mistakes[0].items() if isinstance(v, (str, int, float))]
+
+    def cell(m, c):
+        return f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c])
+
+    widths = {c: max(len(c), *(len(cell(m, c)) for m in mistakes)) for c in columns}
+    widest = max(columns, key=widths.get)
+    room = console.width - sum(widths[c] for c in columns if c != widest) - 3 * len(columns) - 1
+    if room >= 12 and widths[widest] <= 2 * room:       # the widest column folds to two lines at most
+        mt = Table(title=title, title_justify="left")
         for col in columns:
             mt.add_column(col.replace("_", " "), overflow="fold")
-        for m in r.mistakes:
-            mt.add_row(*(f"{m[c]:.3f}" if isinstance(m[c], float) else Text(str(m[c])) for c in columns))
+        for m in mistakes:
+            mt.add_row(*(cell(m, c) if isinstance(m[c], float) else Text(str(m[c])) for c in columns))
         console.print(mt)
-    return 0
+        return
+    console.print(Text(title, style="italic"))
+    numbers = [c for c in columns if not isinstance(mistakes[0][c], str)]
+    texts = [c for c in columns if c not in numbers]
+    label = max(len(c) for c in texts) if texts else 0
+    for n, m in enumerate(mistakes, 1):
+        head = "  ".join(f"{c.replace('_', ' ')} {cell(m, c)}" for c in numbers)
+        console.print(Text(f"{n:>2}. {head}".rstrip(), style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for c in texts:
+            grid.add_row(c.replace("_", " ").ljust(label), Text(str(m[c])))
+        console.print(Padding(grid, (0, 0, 0, 4), expand=False))
 
 
 def report_json(r, full_confusion: bool = False) -> dict:

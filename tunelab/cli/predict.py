@@ -1,5 +1,7 @@
 """`tunelab predict`: label a sentence or a pair, or a file / stdin of them in batch (JSONL out). A token-classification
-model tags the words of each sentence: the entities they make are printed (type, text, character span, score)."""
+model tags the words of each sentence: the entities they make are printed (type, text, character span, score). A
+question-answering model answers a question about a context: the answer, its score and character span, the next
+best answers and the probability of no answer."""
 
 from __future__ import annotations
 
@@ -9,30 +11,40 @@ from pathlib import Path
 
 from tunelab.core import strict_json
 
-from .common import add_json, add_model, add_trust_remote_code, console, err_console, literal, print_json
+from .common import (add_json, add_model, add_question_and_context, add_trust_remote_code, console, err_console, literal,
+                     print_json, take_question_and_context)
 
 TOP_K = 5   # classes a single prediction lists by default (a model may have thousands)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("predict", help="predict labels for sentences or pairs (gft predict)",
-                       description="Predict. Give a sentence (and --pair), or --input FILE / '-' for stdin with one "
-                                   "sentence or one tab-separated pair per line; batch mode writes JSON lines.")
+    p = sub.add_parser("predict", help="predict labels for sentences or pairs, or answer questions (gft predict)",
+                       description="Predict. Give a sentence (and --pair), a --question and its --context, or --input "
+                                   "FILE / '-' for stdin with one sentence or one tab-separated pair (question<TAB>"
+                                   "context) per line; batch mode writes JSON lines.")
     add_model(p, default=None, help="a fine-tuned model: a run directory, a model directory or a hub id")
     p.add_argument("text", nargs="?", help="the sentence to label")
     p.add_argument("--pair", default=None, help="the second sentence of a pair")
-    p.add_argument("--question", default=None, help="question answering: the question (instead of the sentence)")
-    p.add_argument("--context", default=None, help="question answering: the paragraph to find the answer in "
-                                                   "(instead of --pair; any length: it is read in windows)")
+    add_question_and_context(p, pair="--pair; any length: it is read in windows")
     p.add_argument("--input", default=None, metavar="FILE", help="batch mode: a text file, or - for stdin")
     p.add_argument("--output", default=None, metavar="FILE", help="batch mode: write JSONL here (default: stdout)")
     p.add_argument("--max-length", type=int, default=None,
                    help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit, at "
                         "most 512); cut inputs are flagged")
     p.add_argument("--batch-size", type=int, default=64, help="batch mode: inputs per forward pass (default: 64)")
+    from tunelab.core.config import SETTINGS_BY_NAME, TASK_OPTIONS
+
+    from .fit import _typed
+
+    for name in TASK_OPTIONS:                # question answering's windows and answer picking (default: the run's)
+        s = SETTINGS_BY_NAME[name]
+        if s.kind in (int, float):
+            p.add_argument(s.flag, type=_typed(s.kind), default=None, metavar=s.metavar,
+                           help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
     p.add_argument("--top-k", type=int, default=None, metavar="K",
-                   help=f"a single sentence: list the K most probable classes (default: {TOP_K}; 0: all); "
+                   help=f"a single sentence: list the K most probable classes, or a question's K best answers "
+                        f"(default: {TOP_K}; 0: all); "
                         "--json and batch mode always give every class's probability")
     add_json(p)
     p.set_defaults(func=run)
@@ -43,14 +55,7 @@ def _check_args(args) -> None:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predictor import BATCH_SIZE, MAX_LENGTH, check_setting, is_blank
 
-    if args.question is not None:
-        if args.text is not None:
-            raise TuneLabError("give the question once: as --question or as the sentence, not both")
-        args.text = args.question
-    if args.context is not None:
-        if args.pair is not None:
-            raise TuneLabError("give the context once: as --context or as --pair, not both")
-        args.pair = args.context
+    take_question_and_context(args)
     check_setting(BATCH_SIZE, args.batch_size)
     check_setting(MAX_LENGTH, args.max_length)
     if args.top_k is not None and args.top_k < 0:
@@ -68,9 +73,17 @@ def _check_args(args) -> None:
     if args.output is not None:
         raise TuneLabError("--output is for batch mode (--input FILE); a single prediction prints here (--json for JSON)")
     if is_blank(args.text):
-        raise TuneLabError("the sentence to predict is empty (nothing but spaces or invisible characters)")
+        what = "the question (--question)" if args.question is not None else "the sentence to predict"
+        raise TuneLabError(f"{what} is empty (nothing but spaces or invisible characters)")
     if args.pair is not None and is_blank(args.pair):
-        raise TuneLabError("the second sentence of the pair (--pair) is empty (nothing but spaces or invisible characters)")
+        what = "the context (--context)" if args.context is not None else "the second sentence of the pair (--pair)"
+        raise TuneLabError(f"{what} is empty (nothing but spaces or invisible characters)")
+
+
+def _task_settings(args) -> dict:
+    from tunelab.core.config import TASK_OPTIONS
+
+    return {name: getattr(args, name, None) for name in TASK_OPTIONS}
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -132,14 +145,16 @@ def run(args) -> int:
             err_console.print(f"[yellow]warning: skipped {len(given.skipped)} line(s) holding only spaces or invisible "
                               f"characters (line {shown})[/]")
         texts, pairs = given.texts, given.pairs
-        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                              settings=_task_settings(args))
         if predictor.per_token and pairs is not None:
             raise TuneLabError(f"{predictor.name} tags the words of one sentence, but the input lines are tab-separated "
                                f"pairs; give one sentence per line")
         if predictor.is_pair is not None and predictor.is_pair != (pairs is not None):
             trained = " + ".join(predictor.inputs)
             raise TuneLabError(f"{predictor.name} was trained on pairs ({trained}) but the input lines are single sentences; "
-                               f"write each pair on one line, tab-separated" if predictor.is_pair else
+                               f"write each pair on one line, tab-separated: {predictor.inputs[0]}<TAB>"
+                               f"{predictor.inputs[1]}" if predictor.is_pair else
                                f"{predictor.name} was trained on single sentences ({trained}) but the input lines are "
                                f"tab-separated pairs; give one sentence per line")
         preds, rows = [], []
@@ -166,7 +181,8 @@ def run(args) -> int:
         if predictor.new_head:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
-    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                              settings=_task_settings(args))
     if predictor.per_token and args.top_k is not None:
         raise TuneLabError(f"--top-k lists the most probable classes of a sentence, but {predictor.name} tags each "
                            "word; drop --top-k (--json gives every word's probability of every tag)")

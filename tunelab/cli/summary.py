@@ -78,6 +78,8 @@ def run(args) -> int:
             table.add_row(Text(split), str(n), Text(labels or "(unlabelled)"), f"{t['p50']}/{t['p90']}/{t['p99']}/{t['max']}",
                           f"{s.truncated_share[split]:.1%}", "" if base is None else _number(base))
         console.print(table)
+        if s.task_details:
+            console.print(_task_table(s.task_details))
         from tunelab.core.overlap import overlap_line
 
         for line in [overlap_line([o]) for o in s.overlaps()] + _token_lines(s) + s.notes + s.warnings:   # plain text
@@ -100,6 +102,31 @@ def run(args) -> int:
         table.add_row(Text(row["name"]), f"{row['parameters']:,}", f"{row['trainable']:,}")
     console.print(table)
     return 0
+
+
+def _task_table(details: dict) -> Table:
+    """A task's own figures (DataSummary.task_details: extractive QA's question and context lengths, windows,
+    answers), a row per figure and a column per split: lengths as p50/p90/max, shares as percentages, counts."""
+    splits = list(details)
+    names = list(dict.fromkeys(k for info in details.values() for k in info))
+    table = Table(title_justify="left", title="per split (lengths in tokens: p50/p90/max)")
+    table.add_column("")
+    for split in splits:
+        table.add_column(Text(split), justify="right", no_wrap=True)
+
+    def shown(name, value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dict):
+            return "/".join(str(value[k]) for k in ("p50", "p90", "max") if k in value) or "-"
+        if isinstance(value, float):
+            return f"{value:.1%}" if name.endswith("share") else _number(value)
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    for name in names:
+        label = name.replace("_", " ").removesuffix(" share")
+        table.add_row(Text(label), *(shown(name, details[split].get(name)) for split in splits))
+    return table
 
 
 def _token_lines(s) -> list[str]:
