@@ -27,14 +27,14 @@ Registered with the task registry in `base`; called through it by fit, evaluatio
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..data import column_values, shorten
 from ..errors import TuneLabError
 from ..predict_input import is_blank
-from ..squad_metrics import best_null_threshold, best_over_gold, check_answers, gold_answers, squad_scores
+from ..squad_metrics import best_null_threshold, best_over_gold, check_answers, squad_scores
 from .base import Task, register
 
 SPAN_METRICS = ("f1", "exact_match", "HasAns_f1", "HasAns_exact_match", "NoAns_f1", "NoAns_exact_match")
