@@ -24,7 +24,7 @@ loading, tokenising, final test scoring and saving included) against the recipe'
 bench_fit.py reports it) and against the recipe's whole run (loading, tokenising, training, test prediction and
 post-processing), both test F1 and EM scores (HasAns/NoAns too), then the ratios.
 
-    python bench/bench_fit_qa.py [--epochs 2] [--order trainer,tunelab] [--only trainer] [--json out.json]
+    python bench/bench_fit_qa.py [--epochs 4] [--order trainer,tunelab] [--only trainer] [--json out.json]
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     datasets.disable_progress_bars()
     p = argparse.ArgumentParser()
-    p.add_argument("--epochs", type=float, default=2)
+    p.add_argument("--epochs", type=float, default=4)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--order", default="trainer,tunelab")
     p.add_argument("--only", choices=("trainer", "tunelab"), default=None,
