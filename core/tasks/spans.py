@@ -101,6 +101,7 @@ class ExtractiveQA(Task):
     title = "an answer span in the context"
     metrics = SPAN_METRICS
     has_classes = False
+    answers_from_context = True
     max_inputs = 2
     default_max_length = 384
 

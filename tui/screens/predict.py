@@ -14,6 +14,13 @@ then shows the sentence with each entity highlighted in its type's theme colour 
 and probability (`WordTagTable`) in place of the class bars. Debounce, stale results, history and files work the
 same way for both kinds of model.
 
+A model that answers questions from a context (its task says so: `answers_from_context`; it answers with a
+`SpanPrediction`) gets a question field and a context area (`ContextArea`: paste a long paragraph, edit it
+anywhere) in place of the sentence and pair fields. As the question or the context changes, the best answer is
+highlighted in the context itself, with its probability, the next few answers with theirs, and the probability of
+"no answer"; when "no answer" wins, the screen says so in words. A context longer than the model's maximum length
+is read in windows by the model; nothing on screen changes for it.
+
 The latency shown is the model's own (tokenizer + forward pass) and the time from the keystroke to the label on
 screen. Enter keeps the input and its prediction in the history (`PredictHistory`, remembered in the app's state
 file for the next session); up and down recall it. ctrl+o labels a whole
@@ -38,11 +45,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TextArea
 from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
+from tunelab.tui.widgets.context_area import ContextArea
 from tunelab.tui.widgets.entity_sentence import EntitySentence
 from tunelab.tui.widgets.path_prompt import PathPrompt
 from tunelab.tui.widgets.predict_history import PredictHistory
@@ -52,6 +60,7 @@ from tunelab.tui.widgets.word_tags import WordTagTable
 DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one prediction
 FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
 HISTORY_STATE = "predict_history"   # the key of the kept inputs in the app's state file
+ALTERNATIVES = 3      # the next best answers shown under a QA model's answer
 
 
 class LatestRequest:
@@ -105,6 +114,37 @@ def _is_tagged(prediction) -> bool:
     return isinstance(prediction, TokenPrediction)
 
 
+def _is_answer(prediction) -> bool:
+    """Whether `prediction` is a QA model's SpanPrediction (an answer span in a context)."""
+    from tunelab.core.tasks.spans import SpanPrediction
+
+    return isinstance(prediction, SpanPrediction)
+
+
+def answer_lines(p) -> tuple[Text, Text]:
+    """A QA model's answer in words: the answer (or "no answer", said plainly) with its probability; then the next
+    answers with theirs and the probability of no answer."""
+    if p.start is None:
+        head = Text.assemble(("no answer", "bold"), f"  {p.no_answer_probability:.3f}",
+                             ("  the model finds no answer in the context", "italic"))
+    else:
+        head = Text.assemble(("answer ", "dim"), (p.answer, "bold"), f"  {p.score:.3f}")
+    more = Text("next  ", style="dim")
+    shown = p.alternatives[:ALTERNATIVES]
+    for i, alt in enumerate(shown):
+        if i:
+            more.append(" · ", style="dim")
+        more.append(alt["answer"])
+        more.append(f" {alt['score']:.3f}", style="dim")
+    if not shown:
+        more.append("(none)", style="dim")
+    if p.start is not None:
+        more.append("\n")
+        more.append("no answer ", style="dim")
+        more.append(f"{p.no_answer_probability:.3f}")
+    return head, more
+
+
 def _tagged_summary(p, groups_entities: bool) -> dict:
     """A token prediction as one history line: its entity types (or its word count for tags without entities) and
     the mean probability of its entities' (or words') tags."""
@@ -149,6 +189,18 @@ class PredictScreen(TuneLabScreen):
     PredictScreen.-tokens #predict-result { height: 3fr; }
     PredictScreen.-tokens #predict-history-title { margin-top: 0; }
     PredictScreen.-tokens #predict-history { height: 1fr; min-height: 4; }
+    PredictScreen #predict-context-row { display: none; height: 2fr; min-height: 3; margin: 0 1; }
+    PredictScreen #predict-context-row > Static { width: 11; color: $foreground-muted; }
+    PredictScreen #predict-context-row > ContextArea { width: 1fr; height: 1fr; background: $surface; }
+    PredictScreen #predict-answer-more { display: none; height: auto; }
+    PredictScreen.-context .predict-prompt > Static { width: 11; }
+    PredictScreen.-context #predict-context-row { display: block; layout: horizontal; }
+    PredictScreen.-context #predict-pair-row { display: none; }
+    PredictScreen.-context #predict-bars { display: none; }
+    PredictScreen.-context #predict-answer-more { display: block; }
+    PredictScreen.-context #predict-result { margin-top: 0; }
+    PredictScreen.-context #predict-history-title { margin-top: 0; }
+    PredictScreen.-context #predict-history { height: 1fr; min-height: 3; }
     """
 
     BINDINGS = [
@@ -165,10 +217,11 @@ class PredictScreen(TuneLabScreen):
 
     class ModelReady(Message):
         def __init__(self, spec: str, name: str, backend: str, labels: list[str], is_pair: bool | None,
-                     new_head: bool, per_token: bool = False) -> None:
+                     new_head: bool, per_token: bool = False, context: bool = False) -> None:
             super().__init__()
             self.spec, self.name, self.backend, self.labels = spec, name, backend, labels
             self.is_pair, self.new_head, self.per_token = is_pair, new_head, per_token
+            self.context = context         # the model answers a question from a context (QA)
 
     class ModelFailed(Message):
         def __init__(self, spec: str, error: str) -> None:
@@ -216,6 +269,7 @@ class PredictScreen(TuneLabScreen):
         self._model_name = ""
         self._labels: list[str] = []
         self.per_token = False        # the model tags words (TokenPrediction) rather than labelling the input
+        self.reads_context = False    # the model answers a question from a context (SpanPrediction)
         self.prediction = None        # the prediction on screen
         self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
@@ -228,15 +282,20 @@ class PredictScreen(TuneLabScreen):
         self.model_spec = self._preset_model or selected_target(self.app).model
         yield Static(Text(f"{self.model_spec} · loading ..."), id="predict-model")
         with Horizontal(classes="predict-prompt"):
-            yield Static("text  ›")
+            yield Static("text  ›", id="predict-text-prompt")
             yield Input(self._preset_text or "", placeholder="type a sentence", id="predict-text", compact=True,
                         select_on_focus=False)
         with Horizontal(classes="predict-prompt", id="predict-pair-row"):
             yield Static("pair  ›")
             yield Input(self._preset_pair or "", placeholder="the second sentence of the pair", id="predict-pair",
                         compact=True, select_on_focus=False)
+        with Horizontal(id="predict-context-row"):
+            yield Static("context ›")
+            yield ContextArea(self._preset_pair or "", id="predict-context", compact=True,
+                              placeholder="paste or type the passage the answer is in")
         with Vertical(id="predict-result"):
             yield Static("", id="predict-label")
+            yield Static("", id="predict-answer-more")
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
             yield EntitySentence(id="predict-entities", placeholder="the sentence's entities show here")
             yield WordTagTable(id="predict-words")
@@ -269,7 +328,9 @@ class PredictScreen(TuneLabScreen):
             return
         self.post_message(self.ModelReady(model, predictor.name, predictor.backend, list(predictor.labels),
                                           predictor.is_pair, bool(predictor.new_head),
-                                          bool(getattr(predictor, "per_token", False))))
+                                          bool(getattr(predictor, "per_token", False)),
+                                          bool(getattr(getattr(predictor, "kind", None), "answers_from_context",
+                                                       False))))
         while not worker.is_cancelled:
             job = self._mailbox.take(timeout=0.1)
             if job is None:
@@ -326,16 +387,19 @@ class PredictScreen(TuneLabScreen):
         self._labels = event.labels
         self.per_token = event.per_token
         self.set_class(event.per_token, "-tokens")
+        self._set_reads_context(event.context)
         self.refresh_bindings()
         if event.per_token:
             self.remove_class("-pair")      # a tagger reads one sentence
             self.query_one(EntitySentence).set_tags(event.labels)
             self.query_one(WordTagTable).set_tags(event.labels)
-        if event.is_pair:
+        if event.is_pair and not event.context:
             self.add_class("-pair")
         kinds = "tags" if event.per_token else "classes"
         notes = [event.name, event.backend, f"{len(event.labels)} {kinds}" if event.labels else "regression"]
-        if event.per_token:
+        if event.context:
+            notes[2:] = ["answers a question from the context"]
+        elif event.per_token:
             notes.append("tags words")
         elif event.is_pair is not None:
             notes.append("pairs" if event.is_pair else "single sentences")
@@ -373,6 +437,21 @@ class PredictScreen(TuneLabScreen):
         self.query_one("#predict-model", Static).update(Text(f"{model} · loading ..."))
         self._serve(model)
 
+    def _set_reads_context(self, context: bool) -> None:
+        """A QA model: a question field and a context area (the context takes what the pair field held)."""
+        if context == self.reads_context:
+            return
+        self.reads_context = context
+        self.set_class(context, "-context")
+        field = self.query_one("#predict-text", Input)
+        self.query_one("#predict-text-prompt", Static).update("question ›" if context else "text  ›")
+        field.placeholder = "ask a question about the context" if context else "type a sentence"
+        area = self.query_one(ContextArea)
+        if context:
+            self.remove_class("-pair")
+            if not area.text and self.query_one("#predict-pair", Input).value:
+                area.text = self.query_one("#predict-pair", Input).value
+
     def is_running_model(self) -> bool:
         return any(w.group == "predict" and not w.is_finished for w in self.workers)
 
@@ -384,7 +463,8 @@ class PredictScreen(TuneLabScreen):
             return
         if model:
             self.load_model(model)
-        self.set_class(pair is not None or self.has_class("-pair"), "-pair")
+        if not self.reads_context:
+            self.set_class(pair is not None or self.has_class("-pair"), "-pair")
         self._history_pos = None
         self._set_inputs(text or "", pair or "")
         self.query_one("#predict-text", Input).focus()
@@ -396,12 +476,19 @@ class PredictScreen(TuneLabScreen):
 
     def _inputs(self) -> tuple[str, str | None]:
         text = self.query_one("#predict-text", Input).value
+        if self.reads_context:
+            return text, self.query_one(ContextArea).text
         pair = self.query_one("#predict-pair", Input).value if self.has_class("-pair") else None
         return text, pair
 
     def _has_input(self) -> bool:
         text, pair = self._inputs()
         return bool(text.strip()) and (pair is None or bool(pair.strip()))
+
+    @on(TextArea.Changed, "#predict-context")
+    def _context_changed(self) -> None:
+        if self.reads_context:
+            self._changed()
 
     @on(Input.Changed, ".predict-prompt Input")
     def _changed(self) -> None:
@@ -441,6 +528,8 @@ class PredictScreen(TuneLabScreen):
         self.key_to_label_ms = (self.shown_at - event.keyed_at) * 1000
         if _is_tagged(p):
             self._show_tagged(p)
+        elif _is_answer(p):
+            self._show_answer(p)
         else:
             label = Text.assemble((p.label, "bold"), f"  {p.score:.3f}" if p.probabilities else "")
             if getattr(p, "truncated", False):
@@ -468,8 +557,17 @@ class PredictScreen(TuneLabScreen):
         sentence.show(p)
         self.query_one(WordTagTable).show(p)
 
+    def _show_answer(self, p) -> None:
+        """A QA model's answer: highlighted in the context (when the context is still the one it was found in), the
+        answer and its probability, the next answers, the probability of no answer."""
+        head, more = answer_lines(p)
+        self.query_one("#predict-label", Static).update(head)
+        self.query_one("#predict-answer-more", Static).update(more)
+        self.query_one(ContextArea).mark(p.start, p.end, p.context)
+
     def _mark_stale(self) -> None:
         """The input changed: dim what is shown until the new prediction replaces it."""
+        self.query_one(ContextArea).mark_stale()
         self.query_one(ProbabilityBars).mark_stale()
         self.query_one(EntitySentence).mark_stale()
         self.query_one(WordTagTable).mark_stale()
@@ -479,6 +577,8 @@ class PredictScreen(TuneLabScreen):
         if event.seq == self._seq:
             self._shown_seq = event.seq
             self.query_one("#predict-label", Static).update(Text(event.error, style="italic"))
+            self.query_one("#predict-answer-more", Static).update("")
+            self.query_one(ContextArea).mark(None, None)
             self.query_one(ProbabilityBars).set_probabilities({})
             self.query_one(EntitySentence).show(None)
             self.query_one(WordTagTable).show(None)
@@ -486,7 +586,10 @@ class PredictScreen(TuneLabScreen):
     def _show_idle(self) -> None:
         self._shown_seq = self._seq
         self.prediction = None
-        self.query_one("#predict-label", Static).update(Text("type a sentence to label it", style="italic"))
+        idle = "ask a question about the context" if self.reads_context else "type a sentence to label it"
+        self.query_one("#predict-label", Static).update(Text(idle, style="italic"))
+        self.query_one("#predict-answer-more", Static).update("")
+        self.query_one(ContextArea).mark(None, None)
         self.query_one(ProbabilityBars).set_probabilities({label: 0.0 for label in self._labels}, stale=True)
         self.query_one(EntitySentence).show(None)
         self.query_one(WordTagTable).show(None)
@@ -514,6 +617,10 @@ class PredictScreen(TuneLabScreen):
     def _keep(self, prediction) -> None:
         if _is_tagged(prediction):
             entry = {"text": prediction.text, "pair": None, **_tagged_summary(prediction, self.query_one(EntitySentence).groups_entities)}
+        elif _is_answer(prediction):
+            entry = {"text": prediction.question, "pair": prediction.context,
+                     "label": prediction.answer or "(no answer)",
+                     "score": prediction.score if prediction.start is not None else prediction.no_answer_probability}
         else:
             entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
                      "score": prediction.score}
@@ -534,6 +641,9 @@ class PredictScreen(TuneLabScreen):
         word table focused (tab), the arrows move through its words instead."""
         if isinstance(self.focused, WordTagTable):
             self.focused.move_cursor(row=self.focused.cursor_row - step)
+            return
+        if isinstance(self.focused, TextArea):   # the context: the arrows move its cursor
+            (self.focused.action_cursor_up if step > 0 else self.focused.action_cursor_down)()
             return
         if not self.history:
             return
@@ -562,14 +672,24 @@ class PredictScreen(TuneLabScreen):
         field.value = text
         field.cursor_position = len(text)
         self.query_one("#predict-pair", Input).value = pair
+        if self.reads_context:
+            area = self.query_one(ContextArea)
+            if area.text != pair:
+                area.text = pair
+        elif self.is_mounted and pair:
+            self.query_one(ContextArea).text = pair          # kept for a QA model still loading
 
     # --- onward and files ---------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """A tagger reads one sentence: no pair field, so its key leaves the footer."""
-        return not (action == "toggle_pair" and self.per_token)
+        return not (action == "toggle_pair" and (self.per_token or self.reads_context))
 
     def action_toggle_pair(self) -> None:
+        if self.reads_context:
+            self.notify("this model answers a question from the context: both are always read", title="Predict",
+                        severity="warning")
+            return
         if self.per_token:
             self.notify("this model tags the words of one sentence; it reads no pairs", title="Predict",
                         severity="warning")
@@ -607,7 +727,8 @@ class PredictScreen(TuneLabScreen):
             self._mailbox.put_file(source, output)
             self.query_one("#predict-latency", Static).update(Text(f"labelling {source} ..."))
 
-        what = "one sentence per line" if self.per_token else "one sentence, or a tab-separated pair, per line"
+        what = ("one sentence per line" if self.per_token else "a question and its context, tab-separated, per line"
+                if self.reads_context else "one sentence, or a tab-separated pair, per line")
         self.app.push_screen(PathPrompt("Label a file of inputs (JSONL out)",
                                         [(f"input: {what}", ""),
                                          ("output JSONL (empty: INPUT.predictions.jsonl beside it)", "")]), chosen)
