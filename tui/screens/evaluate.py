@@ -514,11 +514,12 @@ class EvaluateScreen(JobScreen):
         marks = {"gold": spans.get("gold") or [], "predicted": predicted}
         around = max(40, self.size.width)            # about two lines of context either side
         context = marked_context(spans["context"], marks, styles, around=around)
-        roles = [r for r in ("predicted", "gold") if marks[r]]
+        # each chip names its colour and the answer beside it: a legend and the two answers in one line
+        said = Text.assemble(legend(styles, ["predicted"]), (m["predicted"], "bold"), f" {m['probability']:.0%}  ",
+                             legend(styles, ["gold"]), (m["gold"], "bold"))
         if predicted and marks["gold"] and any(p0 < g1 and g0 < p1 for p0, p1 in predicted for g0, g1 in marks["gold"]):
-            roles.append("both")
-        said = Text.assemble(legend(styles, roles), (m["predicted"], "bold"), f" {m['probability']:.0%}",
-                             (" · gold ", "dim"), (m["gold"], "bold"), (" · F1 ", "dim"), f"{spans.get('f1', 0.0):.2f}")
+            said.append_text(Text.assemble("  ", legend(styles, ["both"])))
+        said.append(f" F1 {spans.get('f1', 0.0):.2f}", style="dim")
         return Text("\n").join([Text.assemble(("Q ", "dim"), (m["question"], "bold")), context, said])
 
     def _show_filter_line(self) -> None:

@@ -88,9 +88,10 @@ def _word_end(context: str, at: int) -> int:
 
 
 def legend(styles: Mapping[str, Style], roles: Iterable[str]) -> Text:
-    """The roles as coloured chips: ` gold  predicted  both `."""
+    """The roles as coloured chips (` gold `, ` predicted `), a space after each."""
     text = Text()
     for role in roles:
+        if text:
+            text.append(" ")
         text.append(f" {ROLE_WORDS.get(role, role)} ", style=styles[role])
-        text.append(" ")
-    return text
+    return text + Text(" ")
