@@ -43,9 +43,10 @@ def _bounds(marks: Mapping[str, Sequence[Sequence[int]]], length: int) -> list[t
 
 
 def marked_context(context: str, marks: Mapping[str, Sequence[Sequence[int]]], styles: Mapping[str, Style],
-                   around: int | None = None) -> Text:
+                   around: int | None = None, whole_words: bool = True) -> Text:
     """The context with each role's spans highlighted (characters in two roles' spans: "both"), cut to `around`
-    characters either side of the marks when given (the first 2 x `around` characters when nothing is marked)."""
+    characters either side of the marks when given (the first 2 x `around` characters when nothing is marked), at
+    word boundaries unless `whole_words` is False (a one-line cell, where every character counts)."""
     bounds = _bounds(marks, len(context))
     lo, hi = 0, len(context)
     if around is not None:
@@ -54,8 +55,8 @@ def marked_context(context: str, marks: Mapping[str, Sequence[Sequence[int]]], s
             hi = min(len(context), max(b[2] for b in bounds) + around)
         else:
             hi = min(len(context), 2 * around)
-        lo = _word_start(context, lo)
-        hi = _word_end(context, hi)
+        if whole_words:
+            lo, hi = _word_start(context, lo), _word_end(context, hi)
     roles: list[set] = [set() for _ in range(hi - lo)]
     for role, start, end in bounds:
         for i in range(max(start, lo), min(end, hi)):
