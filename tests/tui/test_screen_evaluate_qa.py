@@ -119,3 +119,19 @@ async def test_a_tiny_qa_run_is_scored_through_the_screen(tiny_qa_run):
             m = screen.selected_mistake
             text = str(screen.query_one("#eval-example").render())
             assert text.startswith(f"Q {m['question']}") and f"gold  {m['gold']}" in text
+
+
+@run_async
+async def test_a_qa_report_without_wrong_answers_says_so():
+    from dataclasses import replace
+
+    report = replace(qa_report(), mistakes=[], scores={**qa_report().scores, "exact_match": 1.0})
+    app = ScreenApp(lambda: EvaluateScreen(report=report), Selection(model="runs/qa", data="demo-qa"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        assert screen.has_class("-answers")
+        assert "Wrong answers 0 of 0" in str(screen.query_one("#eval-filter").render())
+        assert [str(c.label) for c in screen.query_one("#eval-mistakes", DataTable).ordered_columns] == \
+            ["p", "predicted", "gold", "question"]
+        assert "no mistakes to show" in str(screen.query_one("#eval-example").render())

@@ -129,3 +129,24 @@ async def test_a_long_pasted_context_is_answered_with_a_tiny_qa_run(tiny_qa_run)
         else:
             assert area.answer_shown == p.answer == long[p.start:p.end] and p.answer in label
         assert "window" not in label + shown(screen, "#predict-answer-more") + shown(screen, "#predict-latency")
+
+
+@run_async
+async def test_a_file_of_questions_and_contexts_is_answered_into_jsonl(tmp_path):
+    import json
+
+    source = tmp_path / "questions.tsv"
+    source.write_text(f"where the dog sat ?\t{CONTEXT}\nwhere the boy sat ?\t{CONTEXT}\n", encoding="utf-8")
+    app = reader_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen._ready)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press(*str(source), "enter", "enter")
+        output = tmp_path / "questions.predictions.jsonl"
+        await wait_until(pilot, lambda: output.exists() and "written" in shown(screen, "#predict-latency"))
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [(r["question"], r["answer"]) for r in rows] == [("where the dog sat ?", "red cabinet"),
+                                                            ("where the boy sat ?", "")]
+    assert rows[0]["start"] == CONTEXT.index("red cabinet") and rows[1]["no_answer_probability"] == 0.91

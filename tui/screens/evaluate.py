@@ -65,6 +65,17 @@ def answers_in_context(mistake: dict) -> bool:
     return isinstance(mistake.get("spans"), dict) and "context" in mistake["spans"]
 
 
+def answers_questions(report) -> bool:
+    """Whether a report is of a model that answers questions from a context: what its mistakes hold, or (none) what
+    its task says."""
+    if report.mistakes:
+        return answers_in_context(report.mistakes[0])
+    from tunelab.core.tasks.base import canonical_keyword, task_for
+
+    keyword = str(report.task).split(":", 1)[0].strip()
+    return bool(canonical_keyword(keyword)) and task_for(keyword).answers_from_context
+
+
 def tags_words(report) -> bool:
     """Whether a report is of a model that tags words: what its mistakes hold, or (none) what its task says."""
     if report.mistakes:
@@ -321,7 +332,7 @@ class EvaluateScreen(JobScreen):
         self._grid_labels = list(report.labels)
         self._per_word = tags_words(report)
         self.set_class(self._per_word, "-tagged")
-        self._answers = bool(report.mistakes) and answers_in_context(report.mistakes[0])
+        self._answers = answers_questions(report)
         self.set_class(self._answers, "-answers")
         self.refresh_bindings()
         if entity_confusion:
