@@ -66,6 +66,16 @@ async def test_the_answer_is_highlighted_in_the_context_as_the_user_types():
         assert "next  the red cabinet 0.060 · mat 0.020" in more      # the next answers, best first
         assert "no answer 0.030" in more
 
+        # Another theme: the highlight takes its accent.
+        from tunelab.themes import THEMES
+
+        app.theme = THEMES[1].name
+        await pilot.pause()
+        light = theme_color(app, "accent").rich_color
+        assert light != accent and highlighted(area, light) == ["red cabinet"]
+        app.theme = THEMES[0].name
+        await pilot.pause()
+
         # Edit the context: the highlight moves with the answer.
         area.text = CONTEXT.replace("the dog sat near the red cabinet", "the cat sat near the red cabinet") \
                            .replace("the cat sat near the mat", "the dog sat near the small mat")

@@ -324,6 +324,7 @@ class DataScreen(TuneLabScreen):
         self._rows: list[dict] = []
         self._tagged: tuple[str, str] | None = None   # (words, tags) columns the preview shows as word/TAG
         self._answers: tuple[str, str, str] | None = None   # (question, context, answers) columns of a QA preview
+        self._waited_for_layout = False               # the QA preview was filled again once the table had a width
 
     def compose_body(self) -> ComposeResult:
         blank = Select.NULL
@@ -507,7 +508,8 @@ class DataScreen(TuneLabScreen):
     def _fill_answers(self, table: DataTable) -> None:
         """QA rows: the question, the context cut around its answer (marked) to one line, the answer."""
         question, context, answers = self._answers
-        if not table.size.width:                     # not laid out yet: again once it is
+        if not table.size.width and not self._waited_for_layout:   # not laid out yet: once more when it is
+            self._waited_for_layout = True
             self.call_after_refresh(self._fill_preview)
         width = max(30, table.size.width - 4) if table.size.width else 76          # padding and the scroll bar
         with_answer = width >= 60                    # narrow: the answer is the mark in the context
