@@ -160,3 +160,19 @@ async def test_a_file_of_questions_and_contexts_is_answered_into_jsonl(tmp_path)
     assert [(r["question"], r["answer"]) for r in rows] == [("where the dog sat ?", "red cabinet"),
                                                             ("where the boy sat ?", "")]
     assert rows[0]["start"] == CONTEXT.index("red cabinet") and rows[1]["no_answer_probability"] == 0.91
+
+
+@run_async
+async def test_an_answer_pages_down_a_long_context_is_scrolled_into_view():
+    app = reader_app(text="where the dog sat ?")
+    long = "\n".join(["this is good ."] * 60) + "\nthe dog sat near the red cabinet ."
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen._ready)
+        area = screen.query_one(ContextArea)
+        assert screen.focused is not area
+        area.text = long                                   # as a paste would leave it, the question still focused
+        await wait_until(pilot, lambda: screen.prediction is not None and screen.prediction.context == long)
+        await pilot.pause()
+        assert area.scroll_offset.y > 0
+        assert highlighted(area, theme_color(app, "accent").rich_color) == ["red cabinet"]    # on screen

@@ -5,13 +5,15 @@ A `TextArea` (paste a long paragraph, edit it anywhere, soft-wrapped) that can m
 text: `mark(start, end)` paints the answer with the theme's `$accent` under contrasting bold text, `mark(None,
 None)` clears it. The mark belongs to the text it was computed for: an edit of the context drops it (its offsets
 would point at other characters) until the next answer marks the new text; `mark_stale()` dims it meanwhile, for
-an edited question. The paint goes through TextArea's own highlight map (what syntax highlighting uses), so the
-cursor, the selection and wrapping keep working.
+an edited question. A new mark scrolls into view unless the user is editing the context (their cursor leads). The
+paint goes through TextArea's own highlight map (what syntax highlighting uses), so the cursor, the selection and
+wrapping keep working.
 """
 
 from __future__ import annotations
 
 from rich.style import Style
+from textual.geometry import Region
 from textual.widgets import TextArea
 
 from tunelab.themes import theme_color
@@ -48,6 +50,17 @@ class ContextArea(TextArea):
         self.mark_is_stale = False
         self._build_highlight_map()
         self.refresh()
+        if self.answer_shown is not None and not self.has_focus:
+            self.call_after_refresh(self._scroll_to_mark)
+
+    def _scroll_to_mark(self) -> None:
+        """Bring the answer into view (a long context's answer may be pages down); not while the user edits here,
+        where the view follows their cursor."""
+        if self.answer_shown is None or self.has_focus:
+            return
+        start = self.wrapped_document.location_to_offset(self.document.get_location_from_index(self.marked[0]))
+        end = self.wrapped_document.location_to_offset(self.document.get_location_from_index(self.marked[1]))
+        self.scroll_to_region(Region(0, start.y, 1, max(1, end.y - start.y + 1)), animate=False, force=True)
 
     def mark_stale(self) -> None:
         """The answer on screen is for an older question: dim its highlight until the new one comes."""
