@@ -135,3 +135,12 @@ async def test_a_qa_report_without_wrong_answers_says_so():
         assert [str(c.label) for c in screen.query_one("#eval-mistakes", DataTable).ordered_columns] == \
             ["p", "predicted", "gold", "question"]
         assert "no mistakes to show" in str(screen.query_one("#eval-example").render())
+
+
+def test_gold_answers_given_several_times_are_shown_once():
+    from tunelab.tui.screens.evaluate import gold_text
+
+    m = {"gold": "Denver Broncos | Denver Broncos | the Broncos",
+         "spans": {"gold_answers": ["Denver Broncos", "Denver Broncos", "the Broncos"]}}
+    assert gold_text(m) == "Denver Broncos | the Broncos"
+    assert gold_text({"gold": "(no answer)", "spans": {"gold_answers": []}}) == "(no answer)"

@@ -65,6 +65,12 @@ def answers_in_context(mistake: dict) -> bool:
     return isinstance(mistake.get("spans"), dict) and "context" in mistake["spans"]
 
 
+def gold_text(mistake: dict) -> str:
+    """A wrong answer's gold answers, each once (SQuAD's annotators often gave the same answer three times)."""
+    answers = mistake["spans"].get("gold_answers") or []
+    return " | ".join(dict.fromkeys(answers)) if answers else mistake["gold"]
+
+
 def answers_questions(report) -> bool:
     """Whether a report is of a model that answers questions from a context: what its mistakes hold, or (none) what
     its task says."""
@@ -508,7 +514,7 @@ class EvaluateScreen(JobScreen):
         table.add_column("gold", width=answer_width)
         table.add_column("question", width=max(20, self.size.width - 2 * answer_width - 14))
         for i, m in enumerate(self._shown):
-            table.add_row(f"{m['probability']:.2f}", Text(m["predicted"]), Text(m["gold"]), Text(m["question"]),
+            table.add_row(f"{m['probability']:.2f}", Text(m["predicted"]), Text(gold_text(m)), Text(m["question"]),
                           key=str(i))
         kept = f" (the surest {len(report.mistakes)} kept)" if self._wrong > len(report.mistakes) else ""
         self._filter_line = None
@@ -527,7 +533,7 @@ class EvaluateScreen(JobScreen):
         context = marked_context(spans["context"], marks, styles, around=around)
         # each chip names its colour and the answer beside it: a legend and the two answers in one line
         said = Text.assemble(legend(styles, ["predicted"]), (m["predicted"], "bold"), f" {m['probability']:.0%}  ",
-                             legend(styles, ["gold"]), (m["gold"], "bold"))
+                             legend(styles, ["gold"]), (gold_text(m), "bold"))
         if predicted and marks["gold"] and any(p0 < g1 and g0 < p1 for p0, p1 in predicted for g0, g1 in marks["gold"]):
             said.append_text(Text.assemble("  ", legend(styles, ["both"])))
         said.append(f" F1 {spans.get('f1', 0.0):.2f}", style="dim")
