@@ -119,7 +119,8 @@ async def test_a_long_pasted_context_is_answered_with_a_tiny_qa_run(tiny_qa_run)
     whole context, highlighted where it is; the screen never mentions windows."""
     model = str(tiny_qa_run)
     app = ScreenApp(lambda: PredictScreen(model=model), Selection(model=model, data=None))
-    long = " . ".join(["this is good"] * 25) + " . the dog sat near the big table . " + " . ".join(["that was big"] * 10)
+    long = (" . ".join(["this is good"] * 25) + " . the dog sat near the big table . "
+            + " . ".join(["that was big"] * 10))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen._ready, timeout=120)
@@ -128,7 +129,8 @@ async def test_a_long_pasted_context_is_answered_with_a_tiny_qa_run(tiny_qa_run)
         area = screen.query_one(ContextArea)
         area.focus()
         app.post_message(Paste(long))                          # as the terminal sends it: to the focused widget
-        await wait_until(pilot, lambda: screen.prediction is not None and screen.prediction.context == long, timeout=120)
+        await wait_until(pilot, lambda: screen.prediction is not None and screen.prediction.context == long,
+                         timeout=120)
         await pilot.pause()
         assert area.text == long
         p = screen.prediction
