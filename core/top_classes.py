@@ -15,7 +15,7 @@ JSON_CLASSES = 100      # classes whose confusion matrix `eval --json` writes un
 def top_classes(report, limit: int | None) -> list[int]:
     """Indices of the `limit` classes with the most gold examples in `report` (an evaluation.EvalReport): all when
     limit is None or there are no more; in label order, so the matrix reads as before; ties go to the earlier label."""
-    n = len(report.labels)
+    n = len(report.labels) or len(report.per_class)     # rows that name no class (QA's parts) are all shown
     if limit is None or n <= limit:
         return list(range(n))
     if report.per_class:

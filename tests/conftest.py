@@ -221,3 +221,18 @@ def write_toy_qa_splits(directory: Path, n: tuple[int, int, int] = (240, 40, 40)
     for (split, seed), count in zip((("train", 0), ("validation", 1), ("test", 2)), n):
         write_jsonl(directory / f"{split}.jsonl", toy_qa_rows(count, seed))
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_qa_run(tmp_path_factory) -> Path:
+    """A tiny QA run trained in seconds on the toy questions (write_toy_qa_splits): the run directory. Its data is
+    the directory beside it ("data"). Shared by the TUI's QA tests (the core's own test trains its own)."""
+    from tunelab.core.config import FitConfig
+    from tunelab.core.fit import fit
+
+    root = tmp_path_factory.mktemp("tiny-qa-run")
+    data = write_toy_qa_splits(root / "data")
+    base = build_tiny_bert(root / "base", max_positions=128)
+    fit(FitConfig(model=str(base), data=str(data), eqn=QA_EQN, out=str(root / "run"), epochs=12, lr=3e-3,
+                  batch_size=16, warmup=0, max_length=64))
+    return root / "run"

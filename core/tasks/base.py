@@ -41,6 +41,7 @@ class Task(ABC):
     metrics: ClassVar[tuple[str, ...]]      # scores it computes itself (offline); the first few are shown first
     has_classes: ClassVar[bool] = True      # predicts one of named classes (False: numbers)
     per_token: ClassVar[bool] = False       # one prediction per word rather than per example
+    answers_from_context: ClassVar[bool] = False   # the answer is a span of the second input, a passage (QA)
     max_inputs: ClassVar[int] = 2
     default_max_length: ClassVar[int | None] = None   # --max-length when none is given (None: TuneLab's default)
     several_outputs: ClassVar[bool] = False   # an equation may name several output columns (`a + b ~ text`)

@@ -111,6 +111,7 @@ class ExtractiveQA(Task):
     title = "an answer span in the context"
     metrics = SPAN_METRICS
     has_classes = False
+    answers_from_context = True
     max_inputs = 2
     default_max_length = 384
     settings = ("doc_stride", "n_best", "max_answer_length", "null_threshold")
@@ -259,8 +260,10 @@ class ExtractiveQA(Task):
             if em < 1:
                 wrong.append((prob, i, text, span, f1))
         wrong.sort(key=lambda m: (-m[0], m[1]))
+        predictions = {str(i): _chosen(c, null, w)[0] for i, (c, null) in enumerate(picked)}
         return {"mistakes": [_mistake(w, i, text, span, prob, f1) for prob, i, text, span, f1 in wrong[:mistakes]],
                 "mistakes_title": "most confident wrong answers",
+                "per_class": _parts(predictions, w.answers), "per_class_title": "per kind of question",
                 "majority_label": "(no answer)", "majority_baseline": baseline.get(metric)}
 
     # ---- what `tunelab summary --data` reports
@@ -546,6 +549,20 @@ def _scores(predictions: dict, answers: list) -> dict:
     refs = {str(i): a for i, a in enumerate(answers)}
     scores = {k: float(v) for k, v in squad_scores(predictions, refs).items() if not k.endswith("total")}
     return {k: scores[k] for k in SPAN_METRICS if k in scores} | scores
+
+
+def _parts(predictions: dict, answers: list) -> list[dict]:
+    """Exact match, F1 and the count of questions: all of them, and for v2 data those with an answer (HasAns) and
+    those without (NoAns), under SQuAD's own names (the rows `tunelab eval` and the Evaluate screen show)."""
+    refs = {str(i): a for i, a in enumerate(answers)}
+    scores = squad_scores(predictions, refs)
+    rows = [{"label": "all", "exact_match": float(scores["exact_match"]), "f1": float(scores["f1"]),
+             "support": int(scores["total"])}]
+    for part in ("HasAns", "NoAns"):
+        if f"{part}_total" in scores:
+            rows.append({"label": part, "exact_match": float(scores[f"{part}_exact_match"]),
+                         "f1": float(scores[f"{part}_f1"]), "support": int(scores[f"{part}_total"])})
+    return rows
 
 
 def _best_threshold(picked, w: Windows) -> tuple[float, float]:

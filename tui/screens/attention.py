@@ -15,7 +15,9 @@ One query token's row is kept chosen and shown under the status line as the sent
 (`AttentionRow`), in both views: `,` and `.` step from word to word (a word's first sub-word), the heat map's cursor
 row is the same row, and a head picked in the grid shows that row at once. For a token-tagging model (its encoder
 keeps its architecture, so the task says so) the row starts on the first word, since a word's row is what decides
-its tag; for a sentence model it starts on [CLS], whose row feeds the classifier.
+its tag; for a sentence model it starts on [CLS], whose row feeds the classifier. A model that answers a question
+from a context (its task says so) reads the two as a pair: the fields become "question" and "context", the context
+field shows even when no screen handed one over, and a context past the maximum length is cut (the status says so).
 
 Other screens hand it a sentence with `show_input` (Evaluate's mistakes, Predict's input); a new model picked
 elsewhere in the app replaces the old one. Every model call runs in a thread worker over
@@ -66,6 +68,7 @@ class AttentionScreen(TuneLabScreen):
     AttentionScreen { layout: vertical; background: $background; }
     AttentionScreen .att-prompt { height: 1; }
     AttentionScreen .att-prompt > Static { width: 8; color: $foreground-muted; padding-left: 1; }
+    AttentionScreen.-context .att-prompt > Static { width: 12; }
     AttentionScreen .att-prompt > Input { width: 1fr; }
     AttentionScreen #att-pair-row { display: none; }
     AttentionScreen.-pair #att-pair-row { display: block; }
@@ -105,10 +108,11 @@ class AttentionScreen(TuneLabScreen):
     AUTO_FOCUS = "#att-grid"
 
     class AttentionReady(Message):
-        def __init__(self, seq: int, result, stats, word_starts: list[int], per_token: bool, model: str) -> None:
+        def __init__(self, seq: int, result, stats, word_starts: list[int], per_token: bool, context: bool,
+                     model: str) -> None:
             super().__init__()
             self.seq, self.result, self.stats, self.model = seq, result, stats, model
-            self.word_starts, self.per_token = word_starts, per_token
+            self.word_starts, self.per_token, self.context = word_starts, per_token, context
 
     class TaskProgress(Message):
         def __init__(self, task: str, text: str) -> None:
@@ -151,6 +155,7 @@ class AttentionScreen(TuneLabScreen):
         self.row = 0                              # the query token whose row is chosen (a token index)
         self.word_starts: list[int] = []          # each word's first token in the result on screen
         self.per_token = False                    # the model tags words
+        self.reads_context = False                # the model answers a question from a context (QA)
         self._seq = 0
         self._retype_timer: Timer | None = None
         self._models = AttentionModels()          # loaded once per screen, by its workers
@@ -171,11 +176,11 @@ class AttentionScreen(TuneLabScreen):
         self.target: Target = selected_target(self.app)
         self.model_spec = model or self.target.model
         with Horizontal(classes="att-prompt"):
-            yield Static("text ›")
+            yield Static("text ›", id="att-text-prompt")
             yield Input(text or DEFAULT_TEXT, placeholder="a sentence to look at", id="att-text", compact=True,
                         select_on_focus=False)
         with Horizontal(classes="att-prompt", id="att-pair-row"):
-            yield Static("pair ›")
+            yield Static("pair ›", id="att-pair-prompt")
             yield Input(pair or "", placeholder="the second sentence", id="att-pair", compact=True,
                         select_on_focus=False)
         yield Static(Text(f"{self.model_spec} · loading ..."), id="att-status")
@@ -214,7 +219,7 @@ class AttentionScreen(TuneLabScreen):
             return
         if model and model != self.model_spec:
             self._use_model(model)
-        self.set_class(pair is not None, "-pair")
+        self.set_class(pair is not None or self.reads_context, "-pair")
         self.query_one("#att-text", Input).value = text or ""
         self.query_one("#att-pair", Input).value = pair or ""
         if self._retype_timer is not None:
@@ -231,6 +236,17 @@ class AttentionScreen(TuneLabScreen):
         if self.target.model != self.model_spec:
             self._use_model(self.target.model)
             self._compute()
+
+    def _set_reads_context(self, context: bool) -> None:
+        """A QA model reads a question and a context: name the fields so, and keep the context field shown."""
+        self.reads_context = context
+        self.set_class(context, "-context")
+        self.query_one("#att-text-prompt", Static).update("question ›" if context else "text ›")
+        self.query_one("#att-pair-prompt", Static).update("context ›" if context else "pair ›")
+        self.query_one("#att-pair", Input).placeholder = ("the passage the answer is in" if context
+                                                           else "the second sentence")
+        if context:
+            self.add_class("-pair")
 
     def _use_model(self, model: str) -> None:
         """Switch to another model: what was computed for the old one goes."""
@@ -280,6 +296,7 @@ class AttentionScreen(TuneLabScreen):
         self.result = event.result
         self.sentence_stats = event.stats
         self.word_starts, self.per_token = list(event.word_starts), event.per_token
+        self._set_reads_context(event.context)
         n = len(event.result.tokens)
         if self._pending_word is not None and self.word_starts:
             self.row = self.word_starts[max(0, min(self._pending_word, len(self.word_starts) - 1))]

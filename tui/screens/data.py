@@ -8,8 +8,11 @@ lengths, the share cut at the maximum length, and the majority-class baseline.
 For a task that tags words (`classify_tokens: ner_tags ~ tokens`), the preview shows each sentence as
 `word/TAG` (O words bare) and the highlighted sentence whole below it, words over their tags; the summary shows
 the tag counts, the entities per type, sentences with no entity, words past the maximum length and rows that
-break the tag scheme. The screen asks the task (`task_for(...).per_token`, `max_inputs`, `several_outputs`), never
-its keyword.
+break the tag scheme. For a task that answers a question from a context (`classify_spans: answers ~ question +
+context`), the preview shows the question, the context cut around its answer (marked) and the answer, and the
+highlighted row whole below it; data whose rows hold SQuAD-shaped answers ({"text": [...], "answer_start": [...]})
+gets that equation guessed. The screen asks the task (`task_for(...).per_token`, `max_inputs`, `several_outputs`,
+`answers_from_context`, `default_max_length`), never its keyword.
 
 Bad data gets the engine's one-line message under the fields and the screen stays usable. Reading the data
 and summarising it (the tokenizer, the data) run in thread workers; a summary that went through becomes the
@@ -33,6 +36,7 @@ from tunelab.core.errors import TuneLabError
 from tunelab.core.tasks.base import keywords
 
 from ..messages import DataPreviewReady, DataSummaryReady
+from ..widgets.answer_spans import marked_context, span_styles
 from ..widgets.tagged_words import tagged_inline, tagged_rows, type_colors
 from .base import TuneLabScreen, error_text
 
@@ -125,6 +129,45 @@ def token_keyword() -> str | None:
     from tunelab.core.tasks.base import all_tasks
 
     return next((task.keyword for task in all_tasks() if task.per_token), None)
+
+
+def span_keyword() -> str | None:
+    """The equation keyword of the task that answers a question from a context, from the registry (None if none)."""
+    from tunelab.core.tasks.base import all_tasks
+
+    return next((task.keyword for task in all_tasks() if task.answers_from_context), None)
+
+
+def is_answers(value) -> bool:
+    """Whether a cell holds SQuAD-shaped answers: {"text": [...], "answer_start": [...]}."""
+    return isinstance(value, dict) and {"text", "answer_start"} <= set(value)
+
+
+def guess_span_equation(columns: list[str], rows: list[dict]) -> tuple[str, str, str] | None:
+    """(answers, question, context) for data whose rows hold SQuAD-shaped answers: the question and context columns
+    by name, else the first two text columns other than an id or a title."""
+    first = rows[0] if rows else {}
+    answers = next((c for c in columns if is_answers(first.get(c))), None)
+    if answers is None:
+        return None
+    names = {c.lower(): c for c in columns}
+    texts = [c for c in columns if isinstance(first.get(c), str) and c.lower() not in ("id", "title")]
+    question = names.get("question") or (texts[0] if texts else None)
+    context = names.get("context") or next((c for c in texts if c != question), None)
+    return (answers, question, context) if question and context else None
+
+
+def answer_spans(value) -> list[tuple[int, int]]:
+    """The character spans of a row's answers in its context."""
+    if not is_answers(value):
+        return []
+    return [(int(s), int(s) + len(str(t))) for t, s in zip(value["text"] or [], value["answer_start"] or [])]
+
+
+def answer_words(value) -> Text:
+    """A row's answers as a cell: the texts joined, or a muted (no answer)."""
+    texts = [str(t) for t in (value.get("text") or [])] if is_answers(value) else []
+    return Text(" | ".join(dict.fromkeys(texts))) if texts else Text("(no answer)", style="dim")
 
 
 def task_of(keyword: str | None):
@@ -309,6 +352,8 @@ class DataScreen(TuneLabScreen):
         self._rows: list[dict] = []
         self._tagged: tuple[str, str] | None = None   # (words, tags) columns the preview shows as word/TAG
         self._more_outputs: list[str] = []   # outputs after the label's, for a task that takes several
+        self._answers: tuple[str, str, str] | None = None   # (question, context, answers) columns of a QA preview
+        self._waited_for_layout = False               # the QA preview was filled again once the table had a width
 
     def compose_body(self) -> ComposeResult:
         blank = Select.NULL
@@ -353,7 +398,8 @@ class DataScreen(TuneLabScreen):
         self.query_one("#data-columns", Input).value = ",".join(selection.columns or ())
         self.query_one("#data-eqn", Input).value = selection.eqn or ""
         self._syncing = False
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._fill_preview() if self._tagged else None)
+        self.app.theme_changed_signal.subscribe(
+            self, lambda _theme: self._fill_preview() if self._tagged or self._answers else None)
         self.action_load()
 
     # --- reading the source -------------------------------------------------------------------------------------
@@ -400,14 +446,14 @@ class DataScreen(TuneLabScreen):
 
     def on_data_preview_ready(self, message: DataPreviewReady) -> None:
         if message.error:
-            self.columns, self._rows, self._tagged = [], [], None
+            self.columns, self._rows, self._tagged, self._answers = [], [], None, None
             self._fill_preview()
             self._set_column_options([])
             self._show_error(message.error)
             self.notify(message.error, severity="error", timeout=8)
             self.query_one("#data-summary-text", Static).update("")
             return
-        self.columns, self._rows, self._tagged = message.columns, message.rows, None
+        self.columns, self._rows, self._tagged, self._answers = message.columns, message.rows, None, None
         self._set_column_options(message.columns)
         eqn = self.query_one("#data-eqn", Input).value.strip()
         if not eqn or not equation_fits(eqn, message.columns):   # none yet, or the last source's: guess anew
@@ -416,7 +462,10 @@ class DataScreen(TuneLabScreen):
             guess = demo_equation(message.data)
             tokens = guess_token_equation(message.columns, message.rows)
             keyword = token_keyword()
-            if guess is None and tokens and keyword:
+            spans, span_task = guess_span_equation(message.columns, message.rows), span_keyword()
+            if guess is None and spans and span_task:
+                guess = equation_text(span_task, *spans)
+            elif guess is None and tokens and keyword:
                 guess = equation_text(keyword, *tokens, None)
             elif guess is None and guess_equation(message.columns):
                 guess = equation_text(self.query_one("#eqn-task", Select).value, *guess_equation(message.columns))
@@ -441,13 +490,37 @@ class DataScreen(TuneLabScreen):
             return None
         return words, tags
 
+    def _answer_columns(self) -> tuple[str, str, str] | None:
+        """(question, context, answers) when the equation's task answers from a context and its columns are in the
+        preview."""
+        from tunelab.core.equation import parse_equation
+
+        try:
+            equation = parse_equation(self.query_one("#data-eqn", Input).value.strip())
+        except TuneLabError:
+            return None
+        task = task_of(equation.task)
+        if task is None or not task.answers_from_context or len(equation.inputs) != 2:
+            return None
+        wanted = (*equation.inputs, equation.label)
+        return wanted if all(c in self.columns for c in wanted) else None
+
+    def _preview_changed(self) -> bool:
+        return self._tagged_columns() != self._tagged or self._answer_columns() != self._answers
+
     def _fill_preview(self) -> None:
-        """The preview table: the columns as they are, or, for a task that tags words, each sentence as word/TAG."""
+        """The preview table: the columns as they are, or, for a task that tags words, each sentence as word/TAG, or,
+        for a task that answers from a context, the question, the context around its answer and the answer."""
         table = self.query_one("#data-preview", DataTable)
         self._tagged = self._tagged_columns()
+        self._answers = None if self._tagged else self._answer_columns()
         table.clear(columns=True)
         row_view = self.query_one("#data-row", Static)
-        row_view.display = self._tagged is not None
+        row_view.display = self._tagged is not None or self._answers is not None
+        self._set_max_length_hint()
+        if self._answers is not None:
+            self._fill_answers(table)
+            return
         if self._tagged is None:
             for name in self.columns:
                 table.add_column(Text(str(name)), key=name)     # a column's name and cells are data, never markup
@@ -465,8 +538,61 @@ class DataScreen(TuneLabScreen):
             table.add_row(tagged_inline(row_words, row_tags, colors))
         self._show_row()
 
+    def _fill_answers(self, table: DataTable) -> None:
+        """QA rows: the question, the context cut around its answer (marked) to one line, the answer."""
+        question, context, answers = self._answers
+        if not table.size.width and not self._waited_for_layout:   # not laid out yet: once more when it is
+            self._waited_for_layout = True
+            self.call_after_refresh(self._fill_preview)
+        width = max(30, table.size.width - 4) if table.size.width else 76          # padding and the scroll bar
+        with_answer = width >= 60                    # narrow: the answer is the mark in the context
+        a_width = max(12, width // 6) if with_answer else 0
+        q_width = max(12, width // 3)
+        c_width = max(12, width - q_width - a_width - (6 if with_answer else 4))
+        styles = span_styles(self.app)
+        table.add_column(Text(str(question)), key="question", width=q_width)
+        table.add_column(Text(str(context)), key="context", width=c_width)
+        if with_answer:
+            table.add_column(Text(str(answers)), key="answers", width=a_width)
+        for row in self._rows:
+            spans = answer_spans(row.get(answers))
+            around = max(2, (c_width - 2 - max((e - s for s, e in spans[:1]), default=0)) // 2)
+            cut = marked_context(str(row.get(context) or ""), {"answer": spans[:1]}, styles, around=around,
+                                 whole_words=False)
+            cut.no_wrap, cut.overflow = True, "ellipsis"
+            cells = [Text(str(row.get(question) or ""), no_wrap=True, overflow="ellipsis"), cut]
+            table.add_row(*cells, *([answer_words(row.get(answers))] if with_answer else []))
+        self._show_row()
+
+    def _answer_row(self, row: dict) -> Text:
+        """One QA row whole: its question, its context with the answers marked, the answers."""
+        question, context, answers = self._answers
+        styles = span_styles(self.app)
+        text = str(row.get(context) or "")
+        marked = marked_context(text, {"answer": answer_spans(row.get(answers))}, styles,
+                                around=None if len(text) <= 400 else 200)
+        return Text("\n").join([Text.assemble(("Q ", "dim"), (str(row.get(question) or ""), "bold")),
+                                 Text.assemble(("A ", "dim"), answer_words(row.get(answers))), marked])
+
+    def _set_max_length_hint(self) -> None:
+        """The max length field's placeholder: the equation's task's own default (QA reads 384), else 128."""
+        from tunelab.core.equation import parse_equation
+
+        try:
+            task = task_of(parse_equation(self.query_one("#data-eqn", Input).value.strip()).task)
+        except TuneLabError:
+            task = None
+        default = getattr(task, "default_max_length", None) or 128
+        self.query_one("#data-max-length", Input).placeholder = str(default)
+
     @on(DataTable.RowHighlighted, "#data-preview")
     def _show_row(self) -> None:
+        if self._answers is not None:
+            table = self.query_one("#data-preview", DataTable)
+            if self._rows:
+                row = self._rows[min(max(0, table.cursor_row), len(self._rows) - 1)]
+                self.query_one("#data-row", Static).update(self._answer_row(row))
+            return
         if self._tagged is None:
             return
         table = self.query_one("#data-preview", DataTable)
@@ -480,7 +606,7 @@ class DataScreen(TuneLabScreen):
         view.update(tagged_rows(_words(row.get(words)), _words(row.get(tags)), self._colors, width))
 
     def on_resize(self) -> None:
-        if self._tagged is not None:
+        if self._tagged is not None or self._answers is not None:
             self.call_after_refresh(self._fill_preview)
 
     def _set_column_options(self, columns: list[str]) -> None:
@@ -571,7 +697,7 @@ class DataScreen(TuneLabScreen):
             self.query_one("#data-eqn", Input).value = equation_text(task, " + ".join(outputs), first, second)
         finally:
             self._syncing = False
-        if self._tagged_columns() != self._tagged:
+        if self._preview_changed():
             self._fill_preview()
         self._schedule_summary()
 
@@ -611,7 +737,7 @@ class DataScreen(TuneLabScreen):
             return
         if event.input.id == "data-eqn":
             self._equation_to_pickers(event.value)
-            if self._tagged_columns() != self._tagged:
+            if self._preview_changed():
                 self._fill_preview()
         self._schedule_summary()
 

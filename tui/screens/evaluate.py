@@ -14,6 +14,13 @@ brackets, coloured by type, the entities in error underlined. A confusion cell, 
 by the (gold, predicted) types of their errors. Tags without entities (POS) list each wrong word instead.
 On a screen too narrow for the per-type table beside the confusion grid, `g` switches between the two.
 
+A model that answers questions from a context (`classify_spans`: its mistakes carry their character `spans`) gets
+exact match and F1 with SQuAD v2's parts as rows of the per-class table (all questions, HasAns, NoAns: EM, F1 and
+how many), the figure of merit and the best null threshold beside them, and a browser of the most confident wrong
+answers; the selected one shows its question and the context around both answers, the predicted span and the
+gold answer(s) marked in different colours over a legend (`widgets/answer_spans.py`). `p` and `a` take its
+question and whole context to Predict and Attention.
+
 The model, data and equation come from the app's selection (see `target.py`) and can be edited in the form;
 a new selection elsewhere in the app refills the form.
 """
@@ -33,6 +40,7 @@ from textual.widgets import DataTable, Input, ProgressBar, Static
 from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
 from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
+from tunelab.tui.widgets.answer_spans import legend, marked_context, span_styles
 from tunelab.tui.widgets.confusion import ConfusionGrid
 from tunelab.tui.widgets.tagged_words import marked_entities, tagged_inline, type_colors
 
@@ -49,6 +57,29 @@ NONE = "O"   # the entity confusion's name for "no entity there"
 def is_tagged(mistake: dict) -> bool:
     """Whether a mistake is a sentence of tagged words (a token model's) rather than one wrong label."""
     return "words" in mistake and "gold_tags" in mistake
+
+
+def answers_in_context(mistake: dict) -> bool:
+    """Whether a mistake is a wrong answer to a question about a context (a QA model's): it holds the character
+    spans of the predicted and gold answers in that context."""
+    return isinstance(mistake.get("spans"), dict) and "context" in mistake["spans"]
+
+
+def gold_text(mistake: dict) -> str:
+    """A wrong answer's gold answers, each once (SQuAD's annotators often gave the same answer three times)."""
+    answers = mistake["spans"].get("gold_answers") or []
+    return " | ".join(dict.fromkeys(answers)) if answers else mistake["gold"]
+
+
+def answers_questions(report) -> bool:
+    """Whether a report is of a model that answers questions from a context: what its mistakes hold, or (none) what
+    its task says."""
+    if report.mistakes:
+        return answers_in_context(report.mistakes[0])
+    from tunelab.core.tasks.base import canonical_keyword, task_for
+
+    keyword = str(report.task).split(":", 1)[0].strip()
+    return bool(canonical_keyword(keyword)) and task_for(keyword).answers_from_context
 
 
 def tags_words(report) -> bool:
@@ -141,6 +172,9 @@ class EvaluateScreen(JobScreen):
     EvaluateScreen #eval-mistakes { height: 1fr; }
     EvaluateScreen #eval-example { height: 3; padding: 0 1; background: $surface; color: $foreground; }
     EvaluateScreen.-tagged #eval-example { height: auto; max-height: 7; }
+    EvaluateScreen.-answers #eval-example { height: auto; max-height: 9; }
+    EvaluateScreen.-answers #eval-top { max-height: 40%; }
+    EvaluateScreen.-answers #eval-metrics { max-width: 46; }
     EvaluateScreen.-beside #eval-right { layout: horizontal; width: auto; }
     EvaluateScreen.-beside #eval-confusion { margin-bottom: 0; margin-right: 2; }
     """
@@ -177,6 +211,7 @@ class EvaluateScreen(JobScreen):
         self._grid_labels: list[str] = []   # the grid's rows and columns, which the filters step through
         self._one_of_two: str | None = None   # narrow screen: "classes" or "grid", the one of the two shown
         self._per_word = False          # the report is of a model that tags words (tags_words)
+        self._answers = False           # the report's mistakes are wrong answers in a context (answers_in_context)
         self._colors: dict[str, str] = {}     # entity type -> colour from the theme (type_colors)
         self._filter_line: Text | None = None  # the tagged mistakes' filter line, before the `g` hint
 
@@ -303,6 +338,9 @@ class EvaluateScreen(JobScreen):
         self._grid_labels = list(report.labels)
         self._per_word = tags_words(report)
         self.set_class(self._per_word, "-tagged")
+        self._answers = answers_questions(report)
+        self.set_class(self._answers, "-answers")
+        self.refresh_bindings()
         if entity_confusion:
             # entity types and O (no entity there): few, so the whole matrix
             self._grid_labels = [*report.labels, NONE]
@@ -318,6 +356,8 @@ class EvaluateScreen(JobScreen):
                                   f"most examples shown, of {len(report.labels):,}")
         if self._per_word:
             self._wrong = len(report.mistakes)      # sentences with errors (the report keeps the worst MISTAKES)
+        elif self._answers:                         # answers that are not an exact match
+            self._wrong = max(len(report.mistakes), round(report.examples * (1 - report.scores.get("exact_match", 0))))
         else:
             self._wrong = (report.examples - sum(row[i] for i, row in enumerate(report.confusion))) if report.confusion else 0
         self._pairs = [mistake_pairs(m) for m in report.mistakes]
@@ -330,6 +370,8 @@ class EvaluateScreen(JobScreen):
         report = self._report
         if report is not None and getattr(report, "entity_confusion", None):
             self._colors = type_colors(self.app, report.labels)
+            self._show_example()
+        elif report is not None and self._answers:
             self._show_example()
 
     def _show_train_overlap(self, report) -> None:
@@ -376,6 +418,8 @@ class EvaluateScreen(JobScreen):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "toggle_grid":
             return self._one_of_two is not None
+        if action in ("cycle_filter", "clear_filters") and self._answers:
+            return False       # answers have no classes to filter by
         return super().check_action(action, parameters)
 
     @staticmethod
@@ -391,8 +435,10 @@ class EvaluateScreen(JobScreen):
         baseline = "" if report.majority_baseline is None else f"{report.majority_baseline:.3f}"
         table.add_row(Text(f"★ {report.figure_of_merit}", style="bold"), Text(f"{report.value:.3f}", style="bold"),
                       baseline)
+        # a score the per-class table holds as a row's column (QA's HasAns_f1: row HasAns, column f1) is not repeated
+        in_rows = {f"{row['label']}_{key}" for row in report.per_class for key in row}
         for name, value in report.scores.items():
-            if name != report.figure_of_merit and isinstance(value, (int, float)):
+            if name != report.figure_of_merit and isinstance(value, (int, float)) and name not in in_rows:
                 table.add_row(Text(f"  {name}"), f"{value:.3f}", "")
         cut = getattr(report, "words_cut", None)
         if cut:                                   # a token model: words past the maximum length, scored as missed
@@ -405,7 +451,7 @@ class EvaluateScreen(JobScreen):
         if not report.per_class:
             return
         keys = [k for k in report.per_class[0] if k != "label"]    # a class's P/R/F1, or an output's correlations
-        headings = {"precision": "prec", "recall": "recall", "f1": "F1", "support": "n"}
+        headings = {"precision": "prec", "recall": "recall", "f1": "F1", "support": "n", "exact_match": "EM"}
         table.add_columns(self._class_heading(report), *(headings.get(k, k) for k in keys))
         for row in (report.per_class[i] for i in top_classes(report, SHOWN_CLASSES)):
             label = row["label"] if len(row["label"]) <= 14 else row["label"][:13] + "…"
@@ -422,6 +468,9 @@ class EvaluateScreen(JobScreen):
                        if any((gold is None or g == gold) and (predicted is None or p == predicted) for g, p in pairs)]
         if self._per_word:
             self._fill_tagged_mistakes(table, gold, predicted)
+            return
+        if self._answers:
+            self._fill_wrong_answers(table)
             return
         label_width = max([6, *(min(12, len(label)) for label in report.labels)])
         text_width = max(20, self.size.width - 2 * label_width - 17)
@@ -455,6 +504,41 @@ class EvaluateScreen(JobScreen):
         self._show_filter_line()
         self._show_example()
 
+    def _fill_wrong_answers(self, table: DataTable) -> None:
+        """A QA model's wrong answers, the most confident first: its probability, the predicted and gold answers,
+        the question."""
+        report = self._report
+        answer_width = 20 if self.size.width >= 100 else 15
+        table.add_column("p", width=4)
+        table.add_column("predicted", width=answer_width)
+        table.add_column("gold", width=answer_width)
+        table.add_column("question", width=max(20, self.size.width - 2 * answer_width - 14))
+        for i, m in enumerate(self._shown):
+            table.add_row(f"{m['probability']:.2f}", Text(m["predicted"]), Text(gold_text(m)), Text(m["question"]),
+                          key=str(i))
+        kept = f" (the surest {len(report.mistakes)} kept)" if self._wrong > len(report.mistakes) else ""
+        self._filter_line = None
+        self.query_one("#eval-filter", Static).update(Text.assemble(
+            ("Wrong answers ", "bold"), f"{len(self._shown)} of {self._wrong}{kept}, surest first"))
+        self._show_example()
+
+    def _answer_example(self, m: dict) -> Text:
+        """A wrong answer: its question, the context around both answers with the predicted span and the gold
+        answer(s) marked, and a legend saying which is which."""
+        spans = m["spans"]
+        styles = span_styles(self.app)
+        predicted = [spans["predicted"]] if spans.get("predicted") else []
+        marks = {"gold": spans.get("gold") or [], "predicted": predicted}
+        around = max(40, self.size.width)            # about two lines of context either side
+        context = marked_context(spans["context"], marks, styles, around=around)
+        # each chip names its colour and the answer beside it: a legend and the two answers in one line
+        said = Text.assemble(legend(styles, ["predicted"]), (m["predicted"], "bold"), f" {m['probability']:.0%}  ",
+                             legend(styles, ["gold"]), (gold_text(m), "bold"))
+        if predicted and marks["gold"] and any(p0 < g1 and g0 < p1 for p0, p1 in predicted for g0, g1 in marks["gold"]):
+            said.append_text(Text.assemble("  ", legend(styles, ["both"])))
+        said.append(f" F1 {spans.get('f1', 0.0):.2f}", style="dim")
+        return Text("\n").join([Text.assemble(("Q ", "dim"), (m["question"], "bold")), context, said])
+
     def _show_filter_line(self) -> None:
         """The tagged mistakes' filter line, with the `g` hint on a screen too narrow for the grid and the table."""
         line = self._filter_line
@@ -484,6 +568,9 @@ class EvaluateScreen(JobScreen):
             return
         if is_tagged(m):
             example.update(self._tagged_example(m))
+            return
+        if answers_in_context(m):
+            example.update(self._answer_example(m))
             return
         example.update(Text.assemble(("true ", ""), (m["gold"], "bold"), "  predicted ", (m["predicted"], "bold"),
                                      f" ({m['confidence']:.0%})  p: Predict  a: Attention\n", m["text"]))
@@ -545,6 +632,8 @@ class EvaluateScreen(JobScreen):
             return None
         if is_tagged(m):
             return m["text"], None           # the words joined by spaces: the sentence as a user would type it
+        if answers_in_context(m):
+            return m["question"], m["spans"]["context"]      # the question about its whole context
         return split_pair(m["text"])
 
     def _model_for_onward(self) -> str | None:

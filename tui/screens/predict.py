@@ -19,6 +19,13 @@ A regression with several outputs (`regress: valence + arousal + dominance ~ wor
 a bar per output with its name and value (`OutputBars`), each on that output's range in training when the run
 recorded it (`Predictor.output_ranges`), else on a shared symmetric scale, and says which.
 
+A model that answers questions from a context (its task says so: `answers_from_context`; it answers with a
+`SpanPrediction`) gets a question field and a context area (`ContextArea`: paste a long paragraph, edit it
+anywhere) in place of the sentence and pair fields. As the question or the context changes, the best answer is
+highlighted in the context itself, with its probability, the next few answers with theirs, and the probability of
+"no answer"; when "no answer" wins, the screen says so in words. A context longer than the model's maximum length
+is read in windows by the model; nothing on screen changes for it.
+
 The latency shown is the model's own (tokenizer + forward pass) and the time from the keystroke to the label on
 screen. Enter keeps the input and its prediction in the history (`PredictHistory`, remembered in the app's state
 file for the next session); up and down recall it. ctrl+o labels a whole
@@ -43,11 +50,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TextArea
 from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
+from tunelab.tui.widgets.context_area import ContextArea
 from tunelab.tui.widgets.entity_sentence import EntitySentence
 from tunelab.tui.widgets.output_bars import OutputBars
 from tunelab.tui.widgets.path_prompt import PathPrompt
@@ -58,6 +66,7 @@ from tunelab.tui.widgets.word_tags import WordTagTable
 DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one prediction
 FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
 HISTORY_STATE = "predict_history"   # the key of the kept inputs in the app's state file
+ALTERNATIVES = 3      # the next best answers shown under a QA model's answer
 
 
 class LatestRequest:
@@ -109,6 +118,37 @@ def _is_tagged(prediction) -> bool:
     from tunelab.core.predictor import TokenPrediction   # torch comes with it: loaded by then, not at start-up
 
     return isinstance(prediction, TokenPrediction)
+
+
+def _is_answer(prediction) -> bool:
+    """Whether `prediction` is a QA model's SpanPrediction (an answer span in a context)."""
+    from tunelab.core.tasks.spans import SpanPrediction
+
+    return isinstance(prediction, SpanPrediction)
+
+
+def answer_lines(p) -> tuple[Text, Text]:
+    """A QA model's answer in words: the answer (or "no answer", said plainly) with its probability; then the next
+    answers with theirs and the probability of no answer."""
+    if p.start is None:
+        head = Text.assemble(("no answer", "bold"), f"  {p.no_answer_probability:.3f}",
+                             ("  the model finds no answer in the context", "italic"))
+    else:
+        head = Text.assemble(("answer ", "dim"), (p.answer, "bold"), f"  {p.score:.3f}")
+    more = Text("next  ", style="dim")
+    shown = p.alternatives[:ALTERNATIVES]
+    for i, alt in enumerate(shown):
+        if i:
+            more.append(" · ", style="dim")
+        more.append(alt["answer"])
+        more.append(f" {alt['score']:.3f}", style="dim")
+    if not shown:
+        more.append("(none)", style="dim")
+    if p.start is not None:
+        more.append("\n")
+        more.append("no answer ", style="dim")
+        more.append(f"{p.no_answer_probability:.3f}")
+    return head, more
 
 
 def _tagged_summary(p, groups_entities: bool) -> dict:
@@ -164,6 +204,18 @@ class PredictScreen(TuneLabScreen):
     PredictScreen #predict-values { display: none; }
     PredictScreen.-values #predict-bars { display: none; }
     PredictScreen.-values #predict-values { display: block; }
+    PredictScreen #predict-context-row { display: none; height: 2fr; min-height: 3; margin: 0 1; }
+    PredictScreen #predict-context-row > Static { width: 11; color: $foreground-muted; }
+    PredictScreen #predict-context-row > ContextArea { width: 1fr; height: 1fr; background: $surface; }
+    PredictScreen #predict-answer-more { display: none; height: auto; }
+    PredictScreen.-context .predict-prompt > Static { width: 11; }
+    PredictScreen.-context #predict-context-row { display: block; layout: horizontal; }
+    PredictScreen.-context #predict-pair-row { display: none; }
+    PredictScreen.-context #predict-bars { display: none; }
+    PredictScreen.-context #predict-answer-more { display: block; }
+    PredictScreen.-context #predict-result { margin-top: 0; }
+    PredictScreen.-context #predict-history-title { margin-top: 0; }
+    PredictScreen.-context #predict-history { height: 1fr; min-height: 3; }
     """
 
     BINDINGS = [
@@ -181,11 +233,12 @@ class PredictScreen(TuneLabScreen):
     class ModelReady(Message):
         def __init__(self, spec: str, name: str, backend: str, labels: list[str], is_pair: bool | None,
                      new_head: bool, per_token: bool = False, is_regression: bool = False,
-                     output_ranges: dict | None = None) -> None:
+                     output_ranges: dict | None = None, context: bool = False) -> None:
             super().__init__()
             self.spec, self.name, self.backend, self.labels = spec, name, backend, labels
             self.is_pair, self.new_head, self.per_token = is_pair, new_head, per_token
             self.is_regression, self.output_ranges = is_regression, dict(output_ranges or {})
+            self.context = context         # the model answers a question from a context (QA)
 
         @property
         def outputs(self) -> list[str]:
@@ -240,6 +293,7 @@ class PredictScreen(TuneLabScreen):
         self.per_token = False        # the model tags words (TokenPrediction) rather than labelling the input
         self.outputs: list[str] = []  # a several-output regression's outputs: a bar per output
         self._regression = False
+        self.reads_context = False    # the model answers a question from a context (SpanPrediction)
         self.prediction = None        # the prediction on screen
         self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
@@ -252,15 +306,20 @@ class PredictScreen(TuneLabScreen):
         self.model_spec = self._preset_model or selected_target(self.app).model
         yield Static(Text(f"{self.model_spec} · loading ..."), id="predict-model")
         with Horizontal(classes="predict-prompt"):
-            yield Static("text  ›")
+            yield Static("text  ›", id="predict-text-prompt")
             yield Input(self._preset_text or "", placeholder="type a sentence", id="predict-text", compact=True,
                         select_on_focus=False)
         with Horizontal(classes="predict-prompt", id="predict-pair-row"):
             yield Static("pair  ›")
             yield Input(self._preset_pair or "", placeholder="the second sentence of the pair", id="predict-pair",
                         compact=True, select_on_focus=False)
+        with Horizontal(id="predict-context-row"):
+            yield Static("context ›")
+            yield ContextArea(self._preset_pair or "", id="predict-context", compact=True,
+                              placeholder="paste or type the passage the answer is in")
         with Vertical(id="predict-result"):
             yield Static("", id="predict-label")
+            yield Static("", id="predict-answer-more")
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
             yield OutputBars(id="predict-values", placeholder="each output's value shows here")
             yield EntitySentence(id="predict-entities", placeholder="the sentence's entities show here")
@@ -296,7 +355,9 @@ class PredictScreen(TuneLabScreen):
                                           predictor.is_pair, bool(predictor.new_head),
                                           bool(getattr(predictor, "per_token", False)),
                                           bool(getattr(predictor, "is_regression", False)),
-                                          getattr(predictor, "output_ranges", None)))
+                                          getattr(predictor, "output_ranges", None),
+                                          bool(getattr(getattr(predictor, "kind", None), "answers_from_context",
+                                                       False))))
         while not worker.is_cancelled:
             job = self._mailbox.take(timeout=0.1)
             if job is None:
@@ -356,12 +417,13 @@ class PredictScreen(TuneLabScreen):
         self.set_class(event.per_token, "-tokens")
         self.set_class(bool(self.outputs), "-values")
         self.query_one(OutputBars).set_outputs(self.outputs, event.output_ranges)
+        self._set_reads_context(event.context)
         self.refresh_bindings()
         if event.per_token:
             self.remove_class("-pair")      # a tagger reads one sentence
             self.query_one(EntitySentence).set_tags(event.labels)
             self.query_one(WordTagTable).set_tags(event.labels)
-        if event.is_pair:
+        if event.is_pair and not event.context:
             self.add_class("-pair")
         kinds = "tags" if event.per_token else "classes"
         if event.is_regression:     # a regression's labels name its outputs (or are a placeholder), not classes
@@ -369,7 +431,9 @@ class PredictScreen(TuneLabScreen):
         else:
             shape = f"{len(event.labels)} {kinds}" if event.labels else "regression"
         notes = [event.name, event.backend, shape]
-        if event.per_token:
+        if event.context:
+            notes[2:] = ["answers a question from the context"]
+        elif event.per_token:
             notes.append("tags words")
         elif event.is_pair is not None:
             notes.append("pairs" if event.is_pair else "single sentences")
@@ -407,6 +471,21 @@ class PredictScreen(TuneLabScreen):
         self.query_one("#predict-model", Static).update(Text(f"{model} · loading ..."))
         self._serve(model)
 
+    def _set_reads_context(self, context: bool) -> None:
+        """A QA model: a question field and a context area (the context takes what the pair field held)."""
+        if context == self.reads_context:
+            return
+        self.reads_context = context
+        self.set_class(context, "-context")
+        field = self.query_one("#predict-text", Input)
+        self.query_one("#predict-text-prompt", Static).update("question ›" if context else "text  ›")
+        field.placeholder = "ask a question about the context" if context else "type a sentence"
+        area = self.query_one(ContextArea)
+        if context:
+            self.remove_class("-pair")
+            if not area.text and self.query_one("#predict-pair", Input).value:
+                area.text = self.query_one("#predict-pair", Input).value
+
     def is_running_model(self) -> bool:
         return any(w.group == "predict" and not w.is_finished for w in self.workers)
 
@@ -418,7 +497,8 @@ class PredictScreen(TuneLabScreen):
             return
         if model:
             self.load_model(model)
-        self.set_class(pair is not None or self.has_class("-pair"), "-pair")
+        if not self.reads_context:
+            self.set_class(pair is not None or self.has_class("-pair"), "-pair")
         self._history_pos = None
         self._set_inputs(text or "", pair or "")
         self.query_one("#predict-text", Input).focus()
@@ -430,12 +510,19 @@ class PredictScreen(TuneLabScreen):
 
     def _inputs(self) -> tuple[str, str | None]:
         text = self.query_one("#predict-text", Input).value
+        if self.reads_context:
+            return text, self.query_one(ContextArea).text
         pair = self.query_one("#predict-pair", Input).value if self.has_class("-pair") else None
         return text, pair
 
     def _has_input(self) -> bool:
         text, pair = self._inputs()
         return bool(text.strip()) and (pair is None or bool(pair.strip()))
+
+    @on(TextArea.Changed, "#predict-context")
+    def _context_changed(self) -> None:
+        if self.reads_context:
+            self._changed()
 
     @on(Input.Changed, ".predict-prompt Input")
     def _changed(self) -> None:
@@ -477,6 +564,8 @@ class PredictScreen(TuneLabScreen):
             self._show_tagged(p)
         elif self.outputs and getattr(p, "values", None):
             self._show_values(p)
+        elif _is_answer(p):
+            self._show_answer(p)
         else:
             label = Text.assemble((p.label, "bold"), f"  {p.score:.3f}" if p.probabilities else "")
             if getattr(p, "truncated", False):
@@ -518,8 +607,17 @@ class PredictScreen(TuneLabScreen):
         sentence.show(p)
         self.query_one(WordTagTable).show(p)
 
+    def _show_answer(self, p) -> None:
+        """A QA model's answer: highlighted in the context (when the context is still the one it was found in), the
+        answer and its probability, the next answers, the probability of no answer."""
+        head, more = answer_lines(p)
+        self.query_one("#predict-label", Static).update(head)
+        self.query_one("#predict-answer-more", Static).update(more)
+        self.query_one(ContextArea).mark(p.start, p.end, p.context)
+
     def _mark_stale(self) -> None:
         """The input changed: dim what is shown until the new prediction replaces it."""
+        self.query_one(ContextArea).mark_stale()
         self.query_one(ProbabilityBars).mark_stale()
         self.query_one(OutputBars).mark_stale()
         self.query_one(EntitySentence).mark_stale()
@@ -530,6 +628,8 @@ class PredictScreen(TuneLabScreen):
         if event.seq == self._seq:
             self._shown_seq = event.seq
             self.query_one("#predict-label", Static).update(Text(event.error, style="italic"))
+            self.query_one("#predict-answer-more", Static).update("")
+            self.query_one(ContextArea).mark(None, None)
             self.query_one(ProbabilityBars).set_probabilities({})
             self.query_one(OutputBars).set_values({}, stale=True)
             self.query_one(EntitySentence).show(None)
@@ -538,7 +638,10 @@ class PredictScreen(TuneLabScreen):
     def _show_idle(self) -> None:
         self._shown_seq = self._seq
         self.prediction = None
-        self.query_one("#predict-label", Static).update(Text("type a sentence to label it", style="italic"))
+        idle = "ask a question about the context" if self.reads_context else "type a sentence to label it"
+        self.query_one("#predict-label", Static).update(Text(idle, style="italic"))
+        self.query_one("#predict-answer-more", Static).update("")
+        self.query_one(ContextArea).mark(None, None)
         classes = [] if self._regression else self._labels    # a regression's labels are no classes
         self.query_one(ProbabilityBars).set_probabilities({label: 0.0 for label in classes}, stale=True)
         self.query_one(OutputBars).set_values({}, stale=True)
@@ -571,6 +674,10 @@ class PredictScreen(TuneLabScreen):
         elif self.outputs and getattr(prediction, "values", None):   # each output's value, in the model's order
             entry = {"text": prediction.text, "pair": prediction.pair, "score": prediction.score,
                      "label": " ".join(short_value(v) for v in prediction.values.values())}
+        elif _is_answer(prediction):
+            entry = {"text": prediction.question, "pair": prediction.context,
+                     "label": prediction.answer or "(no answer)",
+                     "score": prediction.score if prediction.start is not None else prediction.no_answer_probability}
         else:
             entry = {"text": prediction.text, "pair": prediction.pair, "label": prediction.label,
                      "score": prediction.score}
@@ -591,6 +698,9 @@ class PredictScreen(TuneLabScreen):
         word table focused (tab), the arrows move through its words instead."""
         if isinstance(self.focused, WordTagTable):
             self.focused.move_cursor(row=self.focused.cursor_row - step)
+            return
+        if isinstance(self.focused, TextArea):   # the context: the arrows move its cursor
+            (self.focused.action_cursor_up if step > 0 else self.focused.action_cursor_down)()
             return
         if not self.history:
             return
@@ -619,14 +729,24 @@ class PredictScreen(TuneLabScreen):
         field.value = text
         field.cursor_position = len(text)
         self.query_one("#predict-pair", Input).value = pair
+        if self.reads_context:
+            area = self.query_one(ContextArea)
+            if area.text != pair:
+                area.text = pair
+        elif self.is_mounted and pair:
+            self.query_one(ContextArea).text = pair          # kept for a QA model still loading
 
     # --- onward and files ---------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """A tagger reads one sentence: no pair field, so its key leaves the footer."""
-        return not (action == "toggle_pair" and self.per_token)
+        return not (action == "toggle_pair" and (self.per_token or self.reads_context))
 
     def action_toggle_pair(self) -> None:
+        if self.reads_context:
+            self.notify("this model answers a question from the context: both are always read", title="Predict",
+                        severity="warning")
+            return
         if self.per_token:
             self.notify("this model tags the words of one sentence; it reads no pairs", title="Predict",
                         severity="warning")
@@ -664,7 +784,8 @@ class PredictScreen(TuneLabScreen):
             self._mailbox.put_file(source, output)
             self.query_one("#predict-latency", Static).update(Text(f"labelling {source} ..."))
 
-        what = "one sentence per line" if self.per_token else "one sentence, or a tab-separated pair, per line"
+        what = ("one sentence per line" if self.per_token else "a question and its context, tab-separated, per line"
+                if self.reads_context else "one sentence, or a tab-separated pair, per line")
         self.app.push_screen(PathPrompt("Label a file of inputs (JSONL out)",
                                         [(f"input: {what}", ""),
                                          ("output JSONL (empty: INPUT.predictions.jsonl beside it)", "")]), chosen)

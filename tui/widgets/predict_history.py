@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 HISTORY_LIMIT = 200   # inputs kept in the history
+PAIR_SHOWN = 24      # characters of a second input shown (a pasted context can be pages long)
 
 
 class PredictHistory(DataTable):
@@ -47,7 +48,10 @@ class PredictHistory(DataTable):
             return
         self.clear()
         for item in self.entries:
-            shown = item["text"] if item["pair"] is None else f"{item['text']}  ‖  {item['pair']}"
+            pair = item["pair"]
+            if pair is not None and len(pair) > PAIR_SHOWN:        # a QA model's context: its start is enough
+                pair = pair[:PAIR_SHOWN - 1] + "…"
+            shown = item["text"] if pair is None else f"{item['text']}  ‖  {pair}"
             self.add_row(Text(item["label"]), f"{item['score']:.2f}", Text(shown))
 
 

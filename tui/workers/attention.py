@@ -57,7 +57,8 @@ def task_data(spec: str, target: Target) -> tuple[str | None, str | None, list[s
 
 def sentence_attention(models: AttentionModels, spec: str, text: str, pair: str | None, cancelled=lambda: False):
     """(AttentionResult, HeadStats of this one sentence, the token index of each word's first sub-word, whether the
-    model tags words), or None if `cancelled()` once the model is loaded."""
+    model tags words, whether it answers a question from a context), or None if `cancelled()` once the model is
+    loaded."""
     import numpy as np
 
     from tunelab.core.attention import ExampleAttention, attention_for
@@ -70,8 +71,9 @@ def sentence_attention(models: AttentionModels, spec: str, text: str, pair: str 
     result = attention_for(model, tokenizer, text, pair)
     accumulator = HeadStatsAccumulator(tokenizer.cls_token_id, tokenizer.sep_token_id)
     accumulator.add(ExampleAttention(np.asarray(tokenizer.convert_tokens_to_ids(result.tokens)), result.attentions))
-    per_token = task_for(task_of_model(model.config)).per_token   # the encoder of a token model keeps its architecture
-    return result, accumulator.result(), word_starts(tokenizer, text, pair, result.tokens), per_token
+    task = task_for(task_of_model(model.config))     # the encoder of a token or QA model keeps its architecture
+    return (result, accumulator.result(), word_starts(tokenizer, text, pair, result.tokens), task.per_token,
+            task.answers_from_context)
 
 
 def word_starts(tokenizer, text: str, pair: str | None, tokens: list[str]) -> list[int]:

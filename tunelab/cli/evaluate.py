@@ -71,7 +71,7 @@ def run(args) -> int:
                       markup=False, highlight=False)
     if r.per_class:
         shown = top_classes(r, SHOWN_CLASSES)
-        more = len(r.labels) - len(shown)
+        more = len(r.labels or r.per_class) - len(shown)
         which = f", the {len(shown)} with the most examples" if more else ""
         table = Table(title=f"{r.per_class_title}{which}", title_justify="left")
         columns = list(r.per_class[0])      # each row's own scores: label, precision, recall, f1, support for
