@@ -63,13 +63,13 @@ def run(args) -> int:
         accuracy = f", accuracy {r.majority_accuracy:.4f}" if r.majority_accuracy is not None else ""
         base = base[:-1] + f": always {literal(repr(r.majority_label))}{accuracy})"
     console.print(f"[bold]{literal(r.figure_of_merit)} {r.value:.4f}[/]{base}")
-    _print_scores(r.scores, r.figure_of_merit)
+    parts_shown = _print_scores(r.scores, r.figure_of_merit)
     if r.in_train is not None:                       # plain text: a data path is never read as markup
         from tunelab.core.overlap import Overlap, overlap_line
 
         console.print(overlap_line([Overlap(r.split, r.in_train, r.examples)], r.train_data or "train"),
                       markup=False, highlight=False)
-    if r.per_class:
+    if r.per_class and not {c["label"] for c in r.per_class} <= parts_shown:   # not a repeat of the parts' table
         shown = top_classes(r, SHOWN_CLASSES)
         more = len(r.labels or r.per_class) - len(shown)
         which = f", the {len(shown)} with the most examples" if more else ""
@@ -115,10 +115,11 @@ def run(args) -> int:
     return 0
 
 
-def _print_scores(scores: dict, figure_of_merit: str) -> None:
+def _print_scores(scores: dict, figure_of_merit: str) -> set:
     """The scores besides the figure of merit. Scores of parts of the data, two or more named `PART_score` beside
     `score` itself (SQuAD v2's HasAns_f1, HasAns_exact_match, NoAns_...), as a table with a row per part; the others
-    as `name value` pairs, a pair never split across lines."""
+    as `name value` pairs, a pair never split across lines. Returns the rows of that table ("all" and the parts;
+    empty when there is none)."""
     split = [k.split("_", 1) for k in scores if "_" in k and k.split("_", 1)[1] in scores]
     parts = [part for part in dict.fromkeys(p for p, _ in split)
              if part not in scores and sum(1 for p, _ in split if p == part) >= 2]
@@ -145,6 +146,7 @@ def _print_scores(scores: dict, figure_of_merit: str) -> None:
         line = f"{line}, {pair}" if line else pair
     if line:
         console.print("  " + line, markup=False, highlight=False)
+    return {"all", *parts} if grouped else set()
 
 
 def _print_mistakes(mistakes: list, title: str) -> None:
