@@ -80,9 +80,11 @@ def test_eval_reports_em_f1_hasans_noans_and_readable_mistakes(fitted, capsys, c
     assert f"f1 {r['value']:.4f}  (majority-class baseline {r['majority_baseline']:.4f}: always '(no answer)')" in out
     assert "accuracy" not in out                  # "no answer" everywhere is scored by F1, not an accuracy
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()[:3] in ("all", "Has", "NoA")}
-    assert rows["all"] == [f"{s['exact_match']:.4f}", f"{s['f1']:.4f}"]
-    assert rows["HasAns"] == [f"{s['HasAns_exact_match']:.4f}", f"{s['HasAns_f1']:.4f}"]
-    assert rows["NoAns"] == [f"{s['NoAns_exact_match']:.4f}", f"{s['NoAns_f1']:.4f}"]
+    assert ["f1", "exact", "match", "count"] in [line.split() for line in out.splitlines()]
+    assert rows["all"][:2] == [f"{s['f1']:.4f}", f"{s['exact_match']:.4f}"]
+    assert rows["HasAns"][:2] == [f"{s['HasAns_f1']:.4f}", f"{s['HasAns_exact_match']:.4f}"]
+    assert rows["NoAns"][:2] == [f"{s['NoAns_f1']:.4f}", f"{s['NoAns_exact_match']:.4f}"]
+    assert int(rows["HasAns"][2]) + int(rows["NoAns"][2]) == int(rows["all"][2]) == r["examples"]
     assert f"best_null_threshold {s['best_null_threshold']:.4f}" in out
     # each mistake a block: its probability, then question, predicted, gold and context each on its own line
     assert "most confident wrong answers" in out

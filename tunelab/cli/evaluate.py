@@ -63,13 +63,13 @@ def run(args) -> int:
         accuracy = f", accuracy {r.majority_accuracy:.4f}" if r.majority_accuracy is not None else ""
         base = base[:-1] + f": always {literal(repr(r.majority_label))}{accuracy})"
     console.print(f"[bold]{literal(r.figure_of_merit)} {r.value:.4f}[/]{base}")
-    parts_shown = _print_scores(r.scores, r.figure_of_merit)
+    covered = _print_scores(r.scores, r.figure_of_merit, r.per_class)
     if r.in_train is not None:                       # plain text: a data path is never read as markup
         from tunelab.core.overlap import Overlap, overlap_line
 
         console.print(overlap_line([Overlap(r.split, r.in_train, r.examples)], r.train_data or "train"),
                       markup=False, highlight=False)
-    if r.per_class and not {c["label"] for c in r.per_class} <= parts_shown:   # not a repeat of the parts' table
+    if r.per_class and not covered:
         shown = top_classes(r, SHOWN_CLASSES)
         more = len(r.labels or r.per_class) - len(shown)
         which = f", the {len(shown)} with the most examples" if more else ""
@@ -115,17 +115,19 @@ def run(args) -> int:
     return 0
 
 
-def _print_scores(scores: dict, figure_of_merit: str) -> set:
+def _print_scores(scores: dict, figure_of_merit: str, per_class: list = ()) -> bool:
     """The scores besides the figure of merit. Scores of parts of the data, two or more named `PART_score` beside
     `score` itself (SQuAD v2's HasAns_f1, HasAns_exact_match, NoAns_...), as a table with a row per part; the others
-    as `name value` pairs, a pair never split across lines. Returns the rows of that table ("all" and the parts;
-    empty when there is none)."""
+    as `name value` pairs, a pair never split across lines. Where the report's per-class rows are those parts
+    ("all" and each part: QA's per kind of question), the table gains their counts and True says it showed them."""
     split = [k.split("_", 1) for k in scores if "_" in k and k.split("_", 1)[1] in scores]
     parts = [part for part in dict.fromkeys(p for p, _ in split)
              if part not in scores and sum(1 for p, _ in split if p == part) >= 2]
     grouped = [m for m in scores if any(f"{part}_{m}" in scores for part in parts)]
     rest = [k for k in scores if k != figure_of_merit and k not in grouped
             and not any(k == f"{part}_{m}" for part in parts for m in grouped)]
+    counts = {row.get("label"): row.get("support") for row in per_class}
+    covered = bool(grouped) and {"all", *parts} == set(counts)
     if grouped:
         from rich.padding import Padding
 
@@ -133,9 +135,12 @@ def _print_scores(scores: dict, figure_of_merit: str) -> set:
         table.add_column("")
         for m in grouped:
             table.add_column(m.replace("_", " "), justify="right")
+        if covered:
+            table.add_column("count", justify="right")
         for part in ["all", *parts]:
             row = [scores.get(m if part == "all" else f"{part}_{m}") for m in grouped]
-            table.add_row(Text(part), *("" if v is None else f"{v:.4f}" for v in row))
+            count = [f"{counts[part]:,}"] if covered else []
+            table.add_row(Text(part), *("" if v is None else f"{v:.4f}" for v in row), *count)
         console.print(Padding(table, (0, 0, 0, 2), expand=False))
     pairs = [f"{k} {scores[k]:.4f}" for k in rest]
     line, width = "", max(20, console.width - 2)
@@ -146,7 +151,7 @@ def _print_scores(scores: dict, figure_of_merit: str) -> set:
         line = f"{line}, {pair}" if line else pair
     if line:
         console.print("  " + line, markup=False, highlight=False)
-    return {"all", *parts} if grouped else set()
+    return covered
 
 
 def _print_mistakes(mistakes: list, title: str) -> None:
