@@ -705,6 +705,10 @@ def _label_names(splits: dict, labeled: dict, equation: Equation, name: str) -> 
             raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings but lists, "
                                f"as token tags are (a tag per word): for those use classify_tokens: {col} ~ "
                                f"{' + '.join(equation.inputs)}")
+        if isinstance(feature, dict) and {"text", "answer_start"} <= set(feature):
+            raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are answer spans (text and "
+                               f"answer_start), as extractive QA's are: for those use classify_spans: {col} ~ "
+                               f"{' + '.join(equation.inputs) if len(equation.inputs) == 2 else 'question + context'}")
         if dtype is None or dtype.startswith(("list", "struct")) or dtype == "null":
             raise TuneLabError(f"labels in {col!r} (split {split!r} of {name}) are neither ints nor strings")
         if dtype.startswith("float"):

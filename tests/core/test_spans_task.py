@@ -242,3 +242,9 @@ def test_predict_answers_with_a_span_of_the_context_and_alternatives(qa_run):
     far = p.predict("where the dog sat ?", long)
     assert far.windows > 1
     assert far.answer == "" or far.answer == long[far.start:far.end]
+
+
+def test_answers_under_a_sentence_equation_point_to_classify_spans(tmp_path):
+    """SQuAD-shaped answers under `classify:` are named as answer spans, with the equation that reads them."""
+    msg = _refused(tmp_path, [_row(), _row(id="r2")], "classify: answers ~ question + context")
+    assert "answer spans" in msg and "classify_spans: answers ~ question + context" in msg
