@@ -126,7 +126,7 @@ class ConfigForm(Vertical):
         height: 1;
     }
     ConfigForm .form-row Label {
-        width: 16;
+        width: 18;
         color: $text-muted;
     }
     ConfigForm .form-row Input {
