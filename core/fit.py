@@ -27,7 +27,8 @@ from .batching import EncodedSplit, collate, encode_task_split, length_grouped_b
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_foreign_settings, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
 from .errors import TuneLabError, some_of
-from .inference import ScoringCancelled, predict_outputs, score_outputs
+from .eval_shards import predict_across
+from .inference import ScoringCancelled, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, SaveStarted)
 from .liveness import RunOwnership
@@ -520,8 +521,9 @@ class Loop:
             return False
         self.refuse_non_finite_loss()
         self.emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
-        outputs = predict_outputs(self.model, setup.valid, self.config.eval_batch_size, self.device, self.pad_id,
-                                  self.accelerator.autocast, cancel=self.stop if self.world == 1 else None)
+        # each process scores its share and all get every output back (eval_shards): the same scores as one process
+        outputs = predict_across(self.accelerator, self.unwrapped, setup.valid, self.config.eval_batch_size,
+                                 self.pad_id, self.accelerator.autocast, cancel=self.stop if self.world == 1 else None)
         self.model.train()
         self.steps.restart_clock()
         scores = setup.score(outputs, setup.valid)
@@ -716,8 +718,8 @@ def final_scores(loop: Loop) -> dict:
                 continue
             encoded = setup.valid if split == setup.valid_split else setup.encode(split)
             loop.emit(EvalStarted(state.step, split, len(encoded), final=True))
-            outputs = predict_outputs(loop.unwrapped, encoded, loop.config.eval_batch_size, loop.device, loop.pad_id,
-                                      loop.accelerator.autocast)
+            outputs = predict_across(loop.accelerator, loop.unwrapped, encoded, loop.config.eval_batch_size,
+                                     loop.pad_id, loop.accelerator.autocast)
             final[split] = setup.score(outputs, encoded)
     return final
 
