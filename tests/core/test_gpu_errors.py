@@ -155,3 +155,46 @@ def test_a_device_error_during_fit_is_one_line_in_the_events(tmp_path, toy_data,
     failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if isinstance(e, RunFailed)]
     assert len(failed) == 1 and "on different devices (cuda:0 and cpu)" in failed[0].error
     assert json.loads((tmp_path / "run" / "run.json").read_text())
+
+
+# ---- on a GPU: torch's own errors, raised for real (skipped without CUDA)
+
+GPU_SCRIPT = """
+import torch
+from tunelab.core.device import gpu_error_message
+try:
+    {body}
+    torch.cuda.synchronize()
+except Exception as err:
+    print(type(err).__name__, "|", gpu_error_message(err))
+"""
+
+
+def run_on_gpu(body: str) -> str:
+    """A device-side assert leaves the process's CUDA context unusable, so each runs in its own process."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", GPU_SCRIPT.format(body=body)], capture_output=True, text=True,
+                          timeout=300)
+    return proc.stdout
+
+
+@pytest.mark.gpu
+def test_a_real_device_side_assert_from_a_label_outside_the_head():
+    out = run_on_gpu("torch.nn.functional.cross_entropy(torch.zeros(2, 3, device='cuda'), "
+                     "torch.tensor([0, 5], device='cuda'))")
+    assert "label id outside the model's head" in out, out
+
+
+@pytest.mark.gpu
+def test_a_real_two_device_error():
+    out = run_on_gpu("torch.nn.Linear(3, 3).cuda()(torch.zeros(2, 3))")
+    assert "on different devices" in out, out
+
+
+@pytest.mark.gpu
+def test_pick_device_refuses_a_gpu_that_is_not_there():
+    with pytest.raises(TuneLabError, match="does not exist"):
+        pick_device(f"cuda:{torch.cuda.device_count()}")
+    assert pick_device("cuda:0").type == "cuda"
