@@ -66,6 +66,14 @@ def nvidia_driver_present() -> bool:
     return os.path.exists("/proc/driver/nvidia/version")
 
 
+def unused_gpu_note() -> str | None:
+    """A line for a run about to use the CPU on a machine whose NVIDIA GPU this torch cannot use (a CPU-only build,
+    or a driver too old for its CUDA); None when there is no such GPU or torch can use it."""
+    if not nvidia_driver_present() or torch.cuda.is_available():
+        return None
+    return f"note: running on the CPU although this machine has an NVIDIA driver: {no_cuda_message()}"
+
+
 def no_cuda_message() -> str:
     """Why torch cannot use a GPU here, and what to do: a CPU-only build of torch, or a CUDA build with no usable
     driver or GPU."""

@@ -198,3 +198,26 @@ def test_pick_device_refuses_a_gpu_that_is_not_there():
     with pytest.raises(TuneLabError, match="does not exist"):
         pick_device(f"cuda:{torch.cuda.device_count()}")
     assert pick_device("cuda:0").type == "cuda"
+
+
+def test_a_cpu_run_on_a_gpu_machine_says_why(monkeypatch):
+    """The reverse of a CUDA build without a driver: a CPU-only torch on a machine with an NVIDIA driver trains on
+    the CPU, and the run's first line says why and what to install."""
+    import io
+
+    from rich.console import Console
+
+    import tunelab.core.device as device
+    from tunelab.cli.progress import RunProgress
+    from tunelab.core.events import RunStarted
+
+    monkeypatch.setattr(device, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    text = io.StringIO()
+    RunProgress(Console(file=text, width=400))(RunStarted("/r", "m", "classify: label ~ sentence", "cpu", 10, 1,
+                                                          100, 0, 1, 1, ""))
+    assert "running on the CPU although this machine has an NVIDIA driver" in text.getvalue()
+    assert "CPU-only build" in text.getvalue()
+    monkeypatch.setattr(device, "nvidia_driver_present", lambda: False)
+    assert device.unused_gpu_note() is None
