@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import allocator, checkpoint as checkpoints, cls_shortcut
@@ -26,8 +27,10 @@ from .tasks.base import Task, task_for
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_foreign_settings, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
+from .device import gpu_error_message
 from .errors import TuneLabError, some_of
-from .inference import ScoringCancelled, predict_outputs, score_outputs
+from .eval_shards import predict_across
+from .inference import ScoringCancelled, score_outputs
 from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
                      RunStarted, SaveStarted)
 from .liveness import RunOwnership
@@ -401,6 +404,10 @@ def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState
         emit(RunFailed(state.step, "aborted (a second Ctrl-C); resume from the last checkpoint, if any"))
         raise
     except BaseException as err:
+        message = gpu_error_message(err) if isinstance(err, Exception) else None
+        if message:                   # a device error users meet on GPUs: one line saying what to do
+            emit(RunFailed(state.step, message))
+            raise TuneLabError(message) from None
         emit(RunFailed(state.step, f"{type(err).__name__}: {err}"))
         raise
     seconds = time.time() - started
@@ -520,8 +527,9 @@ class Loop:
             return False
         self.refuse_non_finite_loss()
         self.emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
-        outputs = predict_outputs(self.model, setup.valid, self.config.eval_batch_size, self.device, self.pad_id,
-                                  self.accelerator.autocast, cancel=self.stop if self.world == 1 else None)
+        # each process scores its share and all get every output back (eval_shards): the same scores as one process
+        outputs = predict_across(self.accelerator, self.unwrapped, setup.valid, self.config.eval_batch_size,
+                                 self.pad_id, self.accelerator.autocast, cancel=self.stop if self.world == 1 else None)
         self.model.train()
         self.steps.restart_clock()
         scores = setup.score(outputs, setup.valid)
@@ -601,6 +609,7 @@ def build_loop(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainS
     steps = StepLog(emit, config.log_seconds, accelerator.device)
     set_seed(config.seed)
     model, new_head = setup.build_model()
+    refuse_labels_beyond_head(model, setup)
     freeze(model, config.freeze_layers)
     optimizer = adamw(model, config.lr, config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
@@ -610,6 +619,26 @@ def build_loop(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainS
         checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=accelerator.process_index)
     return Loop(setup, plan, run, state, accelerator, model, unwrapped, optimizer, scheduler, new_head, steps, emit,
                 stop, ownership, parse_interval(config.save_every), setup.tokenizer.pad_token_id or 0)
+
+
+def refuse_labels_beyond_head(model, setup: Setup) -> None:
+    """A class id the head has no output for fails the loss (on a GPU as a device-side assert that takes the
+    process's GPU state with it): refused here, before the first step, naming the label."""
+    if not setup.kind.has_classes:
+        return
+    outputs = int(getattr(model.config, "num_labels", 0) or 0)
+    for name, split in (("train", setup.train), (setup.valid_split, setup.valid)):
+        if split is None or split.labels is None:
+            continue
+        labels = split.labels
+        ids = np.concatenate([np.ravel(x) for x in labels]) if isinstance(labels, list) else np.ravel(labels)
+        ids = ids[ids != -100]                      # sub-words the loss skips
+        if ids.size and (int(ids.max()) >= outputs or int(ids.min()) < 0):
+            bad = int(ids.max()) if int(ids.max()) >= outputs else int(ids.min())
+            label = setup.label_names[bad] if 0 <= bad < len(setup.label_names) else bad
+            raise TuneLabError(f"{name} has label {label!r} (id {bad}), but the model's head has {outputs} outputs "
+                               f"(ids 0 to {outputs - 1}); the head must have one output per label "
+                               f"({len(setup.label_names)} here)")
 
 
 def record_start(loop: Loop) -> None:
@@ -716,8 +745,8 @@ def final_scores(loop: Loop) -> dict:
                 continue
             encoded = setup.valid if split == setup.valid_split else setup.encode(split)
             loop.emit(EvalStarted(state.step, split, len(encoded), final=True))
-            outputs = predict_outputs(loop.unwrapped, encoded, loop.config.eval_batch_size, loop.device, loop.pad_id,
-                                      loop.accelerator.autocast)
+            outputs = predict_across(loop.accelerator, loop.unwrapped, encoded, loop.config.eval_batch_size,
+                                     loop.pad_id, loop.accelerator.autocast)
             final[split] = setup.score(outputs, encoded)
     return final
 

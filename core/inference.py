@@ -17,20 +17,23 @@ class ScoringCancelled(Exception):
 
 @torch.inference_mode()
 def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id: int, autocast=None,
-                    cancel=None, progress=None) -> np.ndarray | list:
+                    cancel=None, progress=None, examples: np.ndarray | None = None) -> np.ndarray | list:
     """Logits (or regression values) for every example, in the split's order: one array (examples, outputs), or,
     for a model with outputs per token, a list of (tokens, outputs) arrays cut to each example's length. `cancel`
     (a threading.Event) is checked between batches, so a stop request does not wait for a long pass to end;
-    `progress(done, total)` hears how many examples are scored after each batch."""
+    `progress(done, total)` hears how many examples are scored after each batch. `examples` (indices into the
+    split) scores only those, in that order (one process's share of a multi-process evaluation)."""
     model.eval()
-    out = [None] * len(split)
+    examples = np.arange(len(split)) if examples is None else np.asarray(examples, dtype=np.int64)
+    out = [None] * len(examples)
     done = 0
-    for index in sorted_batches(split.lengths, batch_size):
+    for at in sorted_batches(split.lengths[examples], batch_size):
         if cancel is not None and cancel.is_set():
             raise ScoringCancelled()
         if progress is not None:
-            progress(done, len(split))
-        done += len(index)
+            progress(done, len(examples))
+        done += len(at)
+        index = examples[at]
         batch = collate(split, index, pad_id)
         for key in split.label_keys:
             batch.pop(key, None)
@@ -42,8 +45,8 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
             logits = logits_of(model(**batch))
         logits = logits.float().cpu().numpy()
         per_token = logits.ndim == 3
-        for row, i in enumerate(index):
-            out[i] = logits[row, :split.lengths[i]] if per_token else logits[row]
+        for row, (j, i) in enumerate(zip(at, index)):
+            out[j] = logits[row, :split.lengths[i]] if per_token else logits[row]
     if out and out[0] is not None and np.ndim(out[0]) == 2:
         return out
     return np.stack(out)

@@ -25,6 +25,16 @@ import torch  # noqa: E402
 # Tiny models gain nothing from a second thread, and OpenMP's spin-waits make a busy machine crawl.
 torch.set_num_threads(1)
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu run only where torch can use CUDA; elsewhere (CPU CI) they are skipped, saying why."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu)")
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
+
 WORDS = ("the a cat cats dog dogs is are was were sat ran on mat table near keys key cabinet boy girl "
          "himself herself themselves this these that those there big small red happy sad good bad . , ?").split()
 

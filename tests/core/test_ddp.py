@@ -10,6 +10,9 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+from conftest import NER_EQN, QA_EQN
 from tunelab.core.events import StepLogged, read_events
 
 
@@ -80,3 +83,30 @@ def test_two_processes_stop_and_resume_exactly(tmp_path, toy_data, capsys):
     assert got[0].step < 20 and got[-1].step == 20 == max(want)
     for e in got:
         assert e.loss == pytest.approx(want[e.step], rel=1e-4, abs=1e-6), e.step
+
+
+@pytest.mark.parametrize("eqn, rows, extra", [("classify: label ~ sentence", "agreement", ()), (NER_EQN, "ner", ()),
+                                               (QA_EQN, "qa", ("--max-length", "32", "--doc-stride", "8"))])
+def test_two_processes_score_like_one(tmp_path, eqn, rows, extra):
+    """Evaluation during a 2-process fit is split between the processes and gathered back: an odd number of
+    validation and test examples (the last share and the last batch uneven) scores exactly as one process scores
+    the saved model, for sentence labels, per-token tags (ragged outputs) and QA (several windows a question)."""
+    from conftest import agreement_rows, build_tiny_bert, toy_ner_rows, toy_qa_rows, write_jsonl
+    from tunelab.core.evaluation import evaluate_model
+
+    make = {"agreement": agreement_rows, "ner": toy_ner_rows, "qa": toy_qa_rows}[rows]
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, n, seed in (("train", 160, 1), ("validation", 41, 2), ("test", 43, 3)):
+        write_jsonl(data / f"{split}.jsonl", make(n, seed))
+    model = build_tiny_bert(tmp_path / "m", seed=3)
+    out = tmp_path / "run"
+    proc = _torchrun("--model", str(model), "--data", str(data), "--eqn", eqn, "--epochs", "1", "--lr", "3e-3",
+                     "--batch-size", "8", "--eval-batch-size", "8", "--out", str(out), *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "run.json").read_text())["num_processes"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split, n in (("validation", 41), ("test", 43)):
+        one = evaluate_model(str(out / "model"), split=split, batch_size=8)
+        assert one.examples >= n                                  # QA: windows, more than the questions
+        assert metrics[split] == one.scores, split

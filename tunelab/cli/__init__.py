@@ -91,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except (RuntimeError, AssertionError, IndexError) as err:
+        from tunelab.core.device import gpu_error_message
+
+        message = gpu_error_message(err)    # a device error users meet on GPUs (eval, predict, probes): what to do
+        if message is None:
+            raise
+        print(f"tunelab {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except OSError as err:
         if err.errno not in _ENVIRONMENT_ERRORS:
             raise

@@ -37,6 +37,12 @@ class RunProgress:
             resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
             self.console.print(f"run {literal(event.run_dir)}: {literal(event.model)} on {event.train_examples} examples, "
                                f"{literal(event.task)}, {event.total_steps} steps on {literal(event.device)}{resumed}")
+            if event.device.startswith("cpu"):
+                from tunelab.core.device import unused_gpu_note
+
+                note = unused_gpu_note()     # a GPU box whose torch cannot use the GPU: say so, once
+                if note:
+                    self.console.print(literal(note))
             if self.live:
                 if self.task_id is None:
                     self.progress.start()  # only now: a run that fails before it starts prints just its error
