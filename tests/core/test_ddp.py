@@ -80,3 +80,16 @@ def test_two_processes_stop_and_resume_exactly(tmp_path, toy_data, capsys):
     assert got[0].step < 20 and got[-1].step == 20 == max(want)
     for e in got:
         assert e.loss == pytest.approx(want[e.step], rel=1e-4, abs=1e-6), e.step
+
+
+def test_two_processes_agree_on_the_batch_size_auto_chooses(tiny_bert, toy_data, tmp_path):
+    """Each process searches its own device, then all take the smallest micro-batch (on CPU, 32 fits both)."""
+    out = tmp_path / "auto"
+    proc = _torchrun("--model", str(tiny_bert), "--data", str(toy_data), "--eqn", "classify: label ~ sentence",
+                     "--epochs", "1", "--batch-size", "auto", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["num_processes"] == 2 and run["config"]["batch_size"] == "auto"
+    assert run["batch"]["micro_batch"] == 32 and run["batch"]["grad_accum"] == 1
+    assert run["total_steps"] == 2          # 160 examples: 5 batches of 32, 2 for each process
+    assert "--batch-size auto: micro-batch 32 x 1" in proc.stderr + proc.stdout
