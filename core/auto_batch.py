@@ -132,15 +132,17 @@ def find_micro_batch(config: FitConfig, fits: Callable[[int], None], on_try: Cal
         if not failed or size != 0 or is_out_of_memory(err):
             raise
         length = f" (now {max_length})" if max_length else ""
-        raise TuneLabError(f"out of memory even at a micro-batch of 1 (--batch-size auto tried "
-                           f"{', '.join(map(str, failed))}); try a smaller --max-length{length} or a smaller model") from None
+        tried = ", ".join(map(str, failed))
+        raise TuneLabError(f"out of memory even at a micro-batch of 1 (--batch-size auto tried {tried}); "
+                           f"try a smaller --max-length{length} or a smaller model") from None
     finally:
         free_device_memory()
     return BatchChoice(micro, effective // micro, auto=True, did_not_fit=tuple(failed))
 
 
 def score_lowering_on_oom(score: Callable[[int], object], batch_size: int,
-                          on_lower: Callable[[int, tuple[int, ...]], None], what: str = "scoring") -> tuple[object, int]:
+                          on_lower: Callable[[int, tuple[int, ...]], None],
+                          what: str = "scoring") -> tuple[object, int]:
     """`score(batch_size)`, and on an out-of-memory error the same pass again at half the batch, down to 1;
     `on_lower(new_size, sizes_that_failed)` hears each lowering. Returns (result, the batch size that worked).
     Out of memory at 1 is a TuneLabError naming --max-length."""

@@ -390,13 +390,14 @@ def choose_batch(accelerator, setup: Setup, on_phase=None) -> BatchChoice:
     config, device = setup.config, accelerator.device
     say = on_phase or (lambda text: None)
     set_seed(config.seed)
-    model, _ = setup.build_model()
-    freeze(model, config.freeze_layers)
-    model.to(device).train()
+    probe = {"model": setup.build_model()[0]}          # dropped once the search ends, so its memory is freed
+    freeze(probe["model"], config.freeze_layers)
+    probe["model"].to(device).train()
     longest = np.argsort(-setup.train.lengths, kind="stable")
     pad_id = setup.tokenizer.pad_token_id or 0
 
     def fits(size: int) -> None:        # raises the device's out-of-memory error when `size` does not fit
+        model = probe["model"]
         model.zero_grad(set_to_none=True)
         batch = {n: t.to(device) for n, t in collate(setup.train, longest[:size], pad_id).items()}
         optimizer = adamw(model, config.lr, config.weight_decay)
@@ -407,11 +408,13 @@ def choose_batch(accelerator, setup: Setup, on_phase=None) -> BatchChoice:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
+    def trying(size: int) -> None:
+        say(f"--batch-size auto: trying a micro-batch of {size}")
+
     try:
-        choice = find_micro_batch(config, fits, on_try=lambda size: say(f"--batch-size auto: trying a micro-batch of {size}"),
-                                  max_length=config.max_length)
+        choice = find_micro_batch(config, fits, on_try=trying, max_length=config.max_length)
     finally:
-        del model
+        probe.clear()
         free_device_memory()
     if accelerator.num_processes > 1:
         smallest = int(accelerator.gather(torch.tensor([choice.micro_batch], device=device)).min())

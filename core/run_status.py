@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import strict_json
-from .events import (FINAL_EVENTS, BatchSizeChosen, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted, SaveStarted,
-                     event_from_json)
+from .events import (FINAL_EVENTS, BatchSizeChosen, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted,
+                     SaveStarted, event_from_json)
 from .liveness import (FUTURE_TOLERANCE, HEARTBEAT_SECONDS, LOCK_NAME, Owner, heartbeat_pid, is_alive,
                        lock_is_held, read_heartbeat, read_owner)
 from .run_dir import odd_run_file

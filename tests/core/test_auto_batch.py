@@ -128,7 +128,8 @@ def test_out_of_memory_while_scoring_lowers_the_evaluation_batch_not_the_trainin
     from tunelab.cli.progress import batch_size_line
 
     line = batch_size_line(lowered[-1])
-    assert "lowered to 8" in line and "training batch is unchanged" in line and "\n" not in line
+    assert line == ("out of memory scoring validation at an evaluation batch of 16: lowered to 8 (--eval-batch-size; "
+                    "the training batch is unchanged)")
 
 
 def test_other_out_of_memory_stays_one_line_naming_the_settings(tiny_bert, toy_data, tmp_path, memory_limit):

@@ -86,8 +86,10 @@ def batch_size_line(event: BatchSizeChosen) -> str:
     """One line on a batch size fit chose: --batch-size auto's micro-batch, or an evaluation batch lowered."""
     failed = ", ".join(str(n) for n in event.did_not_fit)
     if event.what == "eval":
-        return (f"out of memory scoring {event.split or 'the validation split'} at an evaluation batch of {failed or '?'}: "
-                f"lowered to {event.batch_size} (--eval-batch-size; the training batch is unchanged)")
+        split = event.split or "the validation split"
+        was = event.did_not_fit[-1] if event.did_not_fit else "?"
+        return (f"out of memory scoring {split} at an evaluation batch of {was}: lowered to "
+                f"{event.batch_size} (--eval-batch-size; the training batch is unchanged)")
     return (f"--batch-size auto: micro-batch {event.batch_size} x {event.grad_accum} accumulated = "
             f"{event.effective_batch} per optimizer step" + (f" ({failed} did not fit)" if failed else ""))
 
