@@ -19,6 +19,7 @@ from .errors import TuneLabError
 
 
 DEFAULT_MAX_LENGTH = 128  # covers CoLA (longest 47 tokens) and SST-2; capped at the model's own limit
+AUTO_BATCH = "auto"       # --batch-size auto: the largest micro-batch that fits (core/auto_batch.py)
 MAX_SEED = 2**32 - 1       # numpy's and torch's seedable range
 
 
@@ -36,6 +37,7 @@ class Setting:
     flag: str | None = None     # None: no flag of its own (shared flags like --model, or internal)
     metavar: str | None = None
     group: str = "training"     # where the TUI's form puts it: data, training, evaluation, saving, advanced
+    words: tuple[str, ...] = () # values a number setting also takes (--batch-size auto)
 
     @property
     def optional(self) -> bool:
@@ -57,8 +59,10 @@ class Setting:
         if self.kind is bool:
             return None if isinstance(value, bool) else f"{self.label} must be true or false, not {value!r}"
         if self.kind in (int, float):
+            if isinstance(value, str) and value in self.words:
+                return None
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return f"{self.label} must be a number, not {value!r}"
+                return f"{self.label} must be a number{''.join(' or ' + w for w in self.words)}, not {value!r}"
             if self.kind is int and not float(value).is_integer():
                 return f"{self.label} must be a whole number, not {value!r}"
             if not math.isfinite(value):
@@ -84,10 +88,10 @@ def _number(value) -> str:
 
 
 def setting(default, help: str, *, minimum=None, maximum=None, above=False, flag: str | None = "", metavar=None,
-            group="training"):
+            group="training", words: tuple[str, ...] = ()):
     """A dataclass field carrying its Setting; flag "" means --name-with-dashes, None means no flag."""
     return field(default=default, metadata={"help": help, "minimum": minimum, "maximum": maximum, "above": above,
-                                            "flag": flag, "metavar": metavar, "group": group})
+                                            "flag": flag, "metavar": metavar, "group": group, "words": words})
 
 
 def parse_interval(text: str) -> tuple[str, float]:
@@ -118,8 +122,10 @@ class FitConfig:
     # BERT authors: 2-4; the demo set passes 0.9 test accuracy after 3
     lr: float = setting(5e-5, "peak learning rate", minimum=0, above=True, maximum=1.0)
     # top of BERT's 2e-5..5e-5 range: small encoders like the larger end
-    batch_size: int = setting(32, "examples per micro-batch", minimum=1, maximum=65536)
-    # BERT authors' 16 or 32
+    batch_size: int | str = setting(32, "examples per micro-batch, or auto: the largest micro-batch that fits the "
+                                        "device, the effective batch (32 x --grad-accum) kept by gradient accumulation",
+                                    minimum=1, maximum=65536, words=(AUTO_BATCH,))
+    # BERT authors' 16 or 32; auto finds what fits a GPU without trial and error (core/auto_batch.py)
     max_length: int | None = setting(None, "truncate inputs at N tokens; batches pad only to their longest "
                                            "(default: 128, or the model's limit)", minimum=8, maximum=1_000_000)
     # a cap, not a pad width; None: 128 or the model's limit
@@ -249,7 +255,8 @@ def _settings() -> tuple[Setting, ...]:
         flag = None if flag is None else (flag or "--" + f.name.replace("_", "-"))
         default = f.default if f.default is not MISSING else None
         out.append(Setting(f.name, kind, default, meta.get("help", ""), meta.get("minimum"), meta.get("maximum"),
-                           meta.get("above", False), flag, meta.get("metavar"), meta.get("group", "training")))
+                           meta.get("above", False), flag, meta.get("metavar"), meta.get("group", "training"),
+                           tuple(meta.get("words", ()))))
     return tuple(out)
 
 

@@ -64,6 +64,22 @@ class EvalStarted:
 
 
 @dataclass(frozen=True)
+class BatchSizeChosen:
+    """The batch in use changed from what the config says: `--batch-size auto` chose its micro-batch and gradient
+    accumulation (what="train", before the first step of each segment), or an out-of-memory error while scoring
+    lowered the evaluation batch (what="eval"; the training batch is left as it was)."""
+
+    step: int
+    what: str                   # "train" or "eval"
+    batch_size: int             # the micro-batch (train) or the evaluation batch (eval) used from now on
+    grad_accum: int = 1         # micro-batches per optimizer step (train)
+    effective_batch: int = 0    # examples per optimizer step, batch_size x grad_accum (train): what the user asked for
+    did_not_fit: list = field(default_factory=list)   # the sizes that ran out of memory, largest first
+    split: str = ""             # the split being scored when the evaluation batch was lowered (eval)
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
 class EvalDone:
     step: int
     epoch: float
@@ -109,9 +125,10 @@ class RunFailed:
     time: float = field(default_factory=time.time)
 
 
-Event = Union[RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted, CheckpointSaved, RunFinished, RunFailed]
+Event = Union[RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted, CheckpointSaved, RunFinished, RunFailed,
+              BatchSizeChosen]
 EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted,
-                                             CheckpointSaved, RunFinished, RunFailed)}
+                                             CheckpointSaved, RunFinished, RunFailed, BatchSizeChosen)}
 FINAL_EVENTS = (RunFinished, RunFailed)
 EventCallback = Callable[[Event], None]
 

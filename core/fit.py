@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 from . import allocator, checkpoint as checkpoints, cls_shortcut
+from .auto_batch import (BatchChoice, effective_batch, find_micro_batch, free_device_memory, is_auto,
+                         score_lowering_on_oom, starting_choice, with_batch)
 from .checkpoint import TrainState
 from .tasks.base import Task, task_for
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
@@ -31,8 +33,8 @@ from .device import gpu_error_message
 from .errors import TuneLabError, some_of
 from .eval_shards import predict_across
 from .inference import ScoringCancelled, score_outputs
-from .events import (CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed, RunFinished,
-                     RunStarted, SaveStarted)
+from .events import (BatchSizeChosen, CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed,
+                     RunFinished, RunStarted, SaveStarted)
 from .liveness import RunOwnership
 from .metrics import is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
@@ -67,6 +69,8 @@ class Setup:
     train: EncodedSplit
     valid: EncodedSplit | None
     valid_split: str | None
+    batch: BatchChoice | None = None    # the micro-batch and accumulation trained with (set when training starts)
+    asked: FitConfig | None = None      # the config as given when it said --batch-size auto (config has the numbers)
 
     # ---- what the task decides: fit's loop asks these and never tests the task itself
 
@@ -259,7 +263,10 @@ def _world_size() -> int:
 
 def plan_steps(config: FitConfig, train_examples: int, world: int, resuming: bool = False) -> Plan:
     """The run's step plan; refuses a --grad-accum beyond an epoch and (for a new run: a resume keeps the plan it
-    began with) a warm-up longer than the run."""
+    began with) a warm-up longer than the run. --batch-size auto plans at its starting point (the whole effective
+    batch in one micro-batch) until the search has chosen."""
+    if is_auto(config):
+        config = with_batch(config, starting_choice(config))
     batches_per_epoch = math.ceil(train_examples / config.batch_size) // world
     if batches_per_epoch == 0:
         raise TuneLabError(f"{train_examples} training examples make no batch for {world} processes at --batch-size {config.batch_size}")
@@ -326,13 +333,15 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     config = setup.config
     if resume and checkpoint is not None:
         _refuse_changed_data(run, setup)
+    batch = _recorded_batch(run) if resume and checkpoint is not None and is_auto(config) else None
     # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
     on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     accelerator = Accelerator(mixed_precision=mixed_precision(), cpu=on_cpu)
     if on_cpu:
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
-    plan = plan_steps(config, len(setup.train), accelerator.num_processes, bool(resume))
+    plan = plan_steps(with_batch(config, batch) if batch else config, len(setup.train), accelerator.num_processes,
+                      bool(resume))
 
     # ---- phase 2: claim the run directory: one process owns it (a lock held for the run's life)
     stop = stop or threading.Event()
@@ -352,7 +361,8 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     accelerator.wait_for_everyone()
     emit = _Emitter(EventLog(run.events) if main else None, on_event)
     try:
-        return _train(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership)
+        return _train(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership, batch=batch,
+                      on_phase=on_phase)
     except BaseException:
         if main and not resume and not emit.started:
             _remove_unstarted_run(run)   # failed while building the model: leave --out as it was, reusable
@@ -361,6 +371,59 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         emit.close()
         if ownership is not None:
             ownership.close()
+
+
+def _recorded_batch(run: RunDir) -> BatchChoice:
+    """The micro-batch and accumulation a --batch-size auto run chose when it began (run.json's "batch"): a resume
+    continues with them, since its checkpoint counts micro-batches of that size."""
+    choice = BatchChoice.from_record(run.read_config().get("batch"))
+    if choice is None:
+        raise TuneLabError(f"{run.config} does not say which micro-batch --batch-size auto chose, so the checkpoint "
+                           f"cannot be continued; train again into a new --out")
+    return choice
+
+
+def choose_batch(accelerator, setup: Setup, on_phase=None) -> BatchChoice:
+    """--batch-size auto: the largest micro-batch that fits this device, tried on the longest training rows with a
+    throwaway copy of the model (two training steps each, so the optimizer's state is in memory as it is from the
+    second step on). Under several processes each searches its own device and all take the smallest."""
+    from accelerate.utils import set_seed
+
+    config, device = setup.config, accelerator.device
+    say = on_phase or (lambda text: None)
+    set_seed(config.seed)
+    probe = {"model": setup.build_model()[0]}          # dropped once the search ends, so its memory is freed
+    freeze(probe["model"], config.freeze_layers)
+    probe["model"].to(device).train()
+    longest = np.argsort(-setup.train.lengths, kind="stable")
+    pad_id = setup.tokenizer.pad_token_id or 0
+
+    def fits(size: int) -> None:        # raises the device's out-of-memory error when `size` does not fit
+        model = probe["model"]
+        model.zero_grad(set_to_none=True)
+        batch = {n: t.to(device) for n, t in collate(setup.train, longest[:size], pad_id).items()}
+        optimizer = adamw(model, config.lr, config.weight_decay)
+        for _ in range(2):
+            with accelerator.autocast():
+                loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def trying(size: int) -> None:
+        say(f"--batch-size auto: trying a micro-batch of {size}")
+
+    try:
+        choice = find_micro_batch(config, fits, on_try=trying, max_length=config.max_length)
+    finally:
+        probe.clear()
+        free_device_memory()
+    if accelerator.num_processes > 1:
+        smallest = int(accelerator.gather(torch.tensor([choice.micro_batch], device=device)).min())
+        if smallest < choice.micro_batch:
+            tried = tuple(sorted({*choice.did_not_fit, choice.micro_batch}, reverse=True))
+            choice = BatchChoice(smallest, effective_batch(config) // smallest, True, tried)
+    return choice
 
 
 def _set_aside_events(run: RunDir) -> None:
@@ -380,11 +443,21 @@ def _remove_unstarted_run(run: RunDir) -> None:
 # ---------------------------------------------------------------- phases 3-5: build, train, finish
 
 def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState, checkpoint: Path | None,
-           emit: _Emitter, stop: threading.Event, ownership: RunOwnership | None) -> FitResult:
-    """Phases 3-5 of fit(): build, train, finish. Every exit goes through RunFinished or RunFailed."""
+           emit: _Emitter, stop: threading.Event, ownership: RunOwnership | None, *, batch: BatchChoice | None = None,
+           on_phase=None) -> FitResult:
+    """Phases 3-5 of fit(): build, train, finish. Every exit goes through RunFinished or RunFailed.
+    `batch`: the micro-batch a resumed --batch-size auto run chose when it began (None: search for it now)."""
     config = setup.config
     started = time.time()
     try:
+        # ---- --batch-size auto: the largest micro-batch that fits, the effective batch kept by accumulation
+        if is_auto(config):
+            batch = batch or choose_batch(accelerator, setup, on_phase)
+            setup = replace(setup, config=with_batch(config, batch), asked=config, batch=batch)
+            config = setup.config
+            plan = _auto_plan(setup, accelerator.num_processes, resuming=checkpoint is not None)
+        else:
+            setup = replace(setup, batch=BatchChoice(config.batch_size, config.grad_accum))
         # ---- phase 3: model, optimizer, schedule (seeded: a new head is the same on every process), run.json
         loop = build_loop(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership)
         record_start(loop)
@@ -393,8 +466,9 @@ def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState
         # ---- phase 5: finish: a stopped run keeps a resumable checkpoint; a finished one saves its model
         status, model_dir, final = finish(loop, status)
     except torch.cuda.OutOfMemoryError:
-        message = (f"CUDA out of memory at --batch-size {config.batch_size}; try --batch-size {max(1, config.batch_size // 2)} "
-                   f"--grad-accum {config.grad_accum * 2}, or a smaller --max-length")
+        chosen = " (chosen by --batch-size auto)" if setup.asked is not None else ""
+        message = (f"CUDA out of memory at --batch-size {config.batch_size}{chosen}; try --batch-size "
+                   f"{max(1, config.batch_size // 2)} --grad-accum {config.grad_accum * 2}, or a smaller --max-length")
         emit(RunFailed(state.step, message))
         raise TuneLabError(message) from None
     except TuneLabError as err:
@@ -414,6 +488,19 @@ def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState
     emit(RunFinished(state.step, status, state.best, setup.metric, model_dir, seconds))
     return FitResult(str(run.root), model_dir, status, state.step, setup.metric, state.best, final,
                      seconds, loop.steps.samples_per_second)
+
+
+def _auto_plan(setup: Setup, world: int, resuming: bool) -> Plan:
+    """The step plan at the micro-batch --batch-size auto chose; an accumulation longer than an epoch is named
+    in the words of what the user gave."""
+    try:
+        return plan_steps(setup.config, len(setup.train), world, resuming)
+    except TuneLabError:
+        batch = setup.batch
+        raise TuneLabError(f"--batch-size auto: only a micro-batch of {batch.micro_batch} fits, and the "
+                           f"{batch.grad_accum} of them that make the effective batch of {batch.effective_batch} are "
+                           f"more than an epoch of {len(setup.train):,} examples holds; give a smaller --grad-accum, "
+                           f"or a smaller --max-length") from None
 
 
 @dataclass
@@ -438,6 +525,7 @@ class Loop:
     save_every: tuple[str, float]   # parse_interval(--save-every): ("steps", n), ("seconds", s) or ("off", 0)
     pad_id: int
     last_save: float = 0.0          # time.monotonic() of the last periodic checkpoint (or the loop's start)
+    eval_batch: int = 0             # examples per scoring batch: --eval-batch-size, lowered by out of memory (0: as set)
 
     @property
     def config(self) -> FitConfig:
@@ -528,8 +616,8 @@ class Loop:
         self.refuse_non_finite_loss()
         self.emit(EvalStarted(state.step, setup.valid_split, len(setup.valid)))
         # each process scores its share and all get every output back (eval_shards): the same scores as one process
-        outputs = predict_across(self.accelerator, self.unwrapped, setup.valid, self.config.eval_batch_size,
-                                 self.pad_id, self.accelerator.autocast, cancel=self.stop if self.world == 1 else None)
+        outputs = self.predict(self.unwrapped, setup.valid, setup.valid_split,
+                               cancel=self.stop if self.world == 1 else None)
         self.model.train()
         self.steps.restart_clock()
         scores = setup.score(outputs, setup.valid)
@@ -546,6 +634,20 @@ class Loop:
         if best:
             self.emit(CheckpointSaved(state.step, str(self.run.best), "best"))
         return self.config.early_stop > 0 and state.bad_evals >= self.config.early_stop
+
+    def predict(self, model, encoded: EncodedSplit, split: str, cancel=None):
+        """The model's outputs on an encoded split, at the evaluation batch; out of memory there halves the
+        evaluation batch (for this pass and the rest of the run, never the training batch) and says so."""
+        def lowered(size: int, failed: tuple[int, ...]) -> None:
+            self.emit(BatchSizeChosen(self.state.step, "eval", size, did_not_fit=list(failed), split=split))
+
+        def score(size: int):      # each process scores its share, all get every output back (eval_shards)
+            return predict_across(self.accelerator, model, encoded, size, self.pad_id, self.accelerator.autocast,
+                                  cancel=cancel)
+
+        outputs, self.eval_batch = score_lowering_on_oom(score, self.eval_batch or self.config.eval_batch_size,
+                                                         lowered, what=f"scoring {split}")
+        return outputs
 
     def save_best(self) -> None:
         """The weights as they are now, as best/ (main process): written aside, then swapped in."""
@@ -646,7 +748,9 @@ def record_start(loop: Loop) -> None:
     setup, config, plan, state, ownership = loop.setup, loop.config, loop.plan, loop.state, loop.ownership
     if loop.main and state.segment == 1:
         write_json_atomic(loop.run.config, {
-            "config": {**asdict(config), "model": _local_path(config.model), "data": absolute_data_spec(config.data)},
+            "config": {**asdict(setup.asked or config), "model": _local_path(config.model),
+                       "data": absolute_data_spec(config.data)},
+            "batch": setup.batch.record() if setup.batch else None,
             "model_path": setup.model.path, "equation": str(setup.task.equation),
             "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(loop.device),
             "num_processes": loop.world, "mixed_precision": loop.accelerator.mixed_precision,
@@ -658,6 +762,10 @@ def record_start(loop: Loop) -> None:
     loop.emit(RunStarted(str(loop.run.root), setup.model.name, str(setup.task.equation), str(loop.device),
                          plan.total_steps, math.ceil(config.epochs), len(setup.train), state.step, state.segment,
                          owner.pid if owner else os.getpid(), owner.host if owner else ""))
+    if setup.asked is not None and setup.batch is not None:     # --batch-size auto: what it chose
+        batch = setup.batch
+        loop.emit(BatchSizeChosen(state.step, "train", batch.micro_batch, batch.grad_accum, batch.effective_batch,
+                                  list(batch.did_not_fit)))
     if ownership is not None:
         ownership.step = state.step
 
@@ -745,8 +853,7 @@ def final_scores(loop: Loop) -> dict:
                 continue
             encoded = setup.valid if split == setup.valid_split else setup.encode(split)
             loop.emit(EvalStarted(state.step, split, len(encoded), final=True))
-            outputs = predict_across(loop.accelerator, loop.unwrapped, encoded, loop.config.eval_batch_size,
-                                     loop.pad_id, loop.accelerator.autocast)
+            outputs = loop.predict(loop.unwrapped, encoded, split)
             final[split] = setup.score(outputs, encoded)
     return final
 

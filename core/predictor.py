@@ -18,6 +18,7 @@ score, and the prediction says how many (`words_cut`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,7 +39,8 @@ from .predict_input import is_blank
 from .tasks.base import Task, task_for, task_of_model
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
-BATCH_SIZE: Setting = SETTINGS_BY_NAME["batch_size"]
+# (a number only: fit's --batch-size auto searches for a training micro-batch, which scoring has none of)
+BATCH_SIZE: Setting = dataclasses.replace(SETTINGS_BY_NAME["batch_size"], words=())
 MAX_LENGTH: Setting = SETTINGS_BY_NAME["max_length"]
 
 

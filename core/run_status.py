@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import strict_json
-from .events import (FINAL_EVENTS, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted, SaveStarted,
-                     event_from_json)
+from .events import (FINAL_EVENTS, BatchSizeChosen, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted,
+                     SaveStarted, event_from_json)
 from .liveness import (FUTURE_TOLERANCE, HEARTBEAT_SECONDS, LOCK_NAME, Owner, heartbeat_pid, is_alive,
                        lock_is_held, read_heartbeat, read_owner)
 from .run_dir import odd_run_file
@@ -146,6 +146,8 @@ def _scan_events(path: Path) -> dict:
 def _phase(event) -> str:
     if isinstance(event, EvalStarted):
         return "evaluating" if not event.final else "final scoring"
+    if isinstance(event, BatchSizeChosen):       # lowered while scoring, or chosen before the first step
+        return "evaluating" if event.what == "eval" else "starting"
     if isinstance(event, SaveStarted):
         return "saving"
     if event is None or isinstance(event, RunStarted):

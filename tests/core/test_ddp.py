@@ -110,3 +110,16 @@ def test_two_processes_score_like_one(tmp_path, eqn, rows, extra):
         one = evaluate_model(str(out / "model"), split=split, batch_size=8)
         assert one.examples >= n                                  # QA: windows, more than the questions
         assert metrics[split] == one.scores, split
+
+
+def test_two_processes_agree_on_the_batch_size_auto_chooses(tiny_bert, toy_data, tmp_path):
+    """Each process searches its own device, then all take the smallest micro-batch (on CPU, 32 fits both)."""
+    out = tmp_path / "auto"
+    proc = _torchrun("--model", str(tiny_bert), "--data", str(toy_data), "--eqn", "classify: label ~ sentence",
+                     "--epochs", "1", "--batch-size", "auto", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["num_processes"] == 2 and run["config"]["batch_size"] == "auto"
+    assert run["batch"]["micro_batch"] == 32 and run["batch"]["grad_accum"] == 1
+    assert run["total_steps"] == 2          # 160 examples: 5 batches of 32, 2 for each process
+    assert "--batch-size auto: micro-batch 32 x 1" in proc.stderr + proc.stdout

@@ -59,6 +59,8 @@ def parse_value(s: Setting, text: str):
         return False if word in ("false", "no", "off", "0", "") else text
     if text == "":
         return None if (s.optional or s.kind in (int, float)) else ""
+    if text.lower() in s.words:                     # a word a number setting also takes: --batch-size auto
+        return text.lower()
     if s.kind is int:
         for kind in (int, float):
             try:

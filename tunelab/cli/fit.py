@@ -17,13 +17,17 @@ from .common import add_data, add_json, add_model, add_trust_remote_code, consol
 from .progress import RunProgress, said, say
 
 
-def _typed(kind: type):
-    """An argparse type that names the flag's expected kind in its one-line error."""
+def _typed(kind: type, words: tuple[str, ...] = ()):
+    """An argparse type that names the flag's expected kind in its one-line error; `words` are the values it takes
+    besides numbers (--batch-size auto)."""
     def parse(text: str):
+        if text.strip().lower() in words:
+            return text.strip().lower()
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+            expected = "whole number" if kind is int else "number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {expected}{''.join(' or ' + w for w in words)}") from None
     parse.__name__ = kind.__name__
     return parse
 
@@ -41,7 +45,7 @@ def register(sub) -> None:
         if s.kind is bool:                    # an on/off switch: the flag turns it on
             p.add_argument(s.flag, action="store_const", const=True, default=None, help=s.help)
             continue
-        kind = _typed(s.kind) if s.kind in (int, float) else str
+        kind = _typed(s.kind, s.words) if s.kind in (int, float) else str
         default = "" if s.default in (None, "") else f" (default: {s.default})"
         p.add_argument(s.flag, type=kind, default=None, metavar=s.metavar, help=s.help + default)
     p.add_argument("--resume", default=None, metavar="DIR",

@@ -12,8 +12,8 @@ import time
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from tunelab.core.events import (CheckpointSaved, EvalDone, EvalStarted, RunFailed, RunFinished, RunStarted,
-                                 SaveStarted, StepLogged)
+from tunelab.core.events import (BatchSizeChosen, CheckpointSaved, EvalDone, EvalStarted, RunFailed, RunFinished,
+                                 RunStarted, SaveStarted, StepLogged)
 
 from .common import err_console, literal
 
@@ -64,6 +64,8 @@ class RunProgress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
             self.console.print(f"epoch {event.epoch:.2f} step {event.step}: {literal(event.split)} {literal(shown)}"
                                + ("  [green]best[/]" if event.is_best else ""))
+        elif isinstance(event, BatchSizeChosen):
+            self.console.print(batch_size_line(event))
         elif isinstance(event, CheckpointSaved) and event.reason != "best":
             self.console.print(f"step {event.step}: resumable checkpoint saved ({event.reason})")
         elif isinstance(event, RunFinished):
@@ -84,6 +86,18 @@ class RunProgress:
         if self.task_id is not None:
             self.progress.stop()
             self.task_id = None
+
+
+def batch_size_line(event: BatchSizeChosen) -> str:
+    """One line on a batch size fit chose: --batch-size auto's micro-batch, or an evaluation batch lowered."""
+    failed = ", ".join(str(n) for n in event.did_not_fit)
+    if event.what == "eval":
+        split = event.split or "the validation split"
+        was = event.did_not_fit[-1] if event.did_not_fit else "?"
+        return (f"out of memory scoring {split} at an evaluation batch of {was}: lowered to "
+                f"{event.batch_size} (--eval-batch-size; the training batch is unchanged)")
+    return (f"--batch-size auto: micro-batch {event.batch_size} x {event.grad_accum} accumulated = "
+            f"{event.effective_batch} per optimizer step" + (f" ({failed} did not fit)" if failed else ""))
 
 
 _status = None
