@@ -63,7 +63,8 @@ def test_the_fused_graph_has_fused_attention(model, tmp_path):
 
     pred = Predictor(str(model), backend="onnx")
     # the export switched to eager attention for the optimizer's sake; the PyTorch model (predict_batch) is as loaded
-    assert pred.model.config._attn_implementation == Predictor(str(model), backend="torch").model.config._attn_implementation
+    loaded = Predictor(str(model), backend="torch").model.config._attn_implementation
+    assert pred.model.config._attn_implementation == loaded
     from tunelab.core.run_dir import state_dir
 
     graph = onnx.load(str(state_dir() / "onnx" / onnx_runtime._cache_key(str(model)) / "model.onnx"))
