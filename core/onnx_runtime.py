@@ -8,6 +8,11 @@ a folder), so only the first prediction pays for it; a cached graph is used only
 files and of the graph match what was recorded when it was exported, its head is the model's, and its output width
 is the model's number of classes (else it is exported again). A token head's graph gives logits per token
 (batch, tokens, classes); a sequence head's, per example. Called by the Predictor on CPU.
+
+The graph is exported with eager attention (a pattern ONNX Runtime's transformer optimizer recognises) and then run
+through that optimizer (`optimize`: fused attention, embedding LayerNorm, SkipLayerNorm and BiasGelu, still fp32).
+The fused graph is kept only when it gives the plain graph's logits on a sample (to 1e-4); when the optimizer is
+missing, fails or disagrees, the plain graph is cached instead. export.json says which (`optimized`).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def _cache_key(model_path: str, head: str = "") -> str:
 # the graph's inputs and outputs are the model's. Anything else is exported again, silently (it is a cache).
 SOURCE_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 META_NAME = "export.json"
-META_VERSION = 1
+META_VERSION = 2     # 2: the graph may be the optimizer's (older caches are exported again)
 
 
 def _sha256_file(path: Path) -> str:
@@ -118,17 +123,85 @@ def export(model, tokenizer, model_path: str, *, per_token: bool = False) -> byt
     names = [n for n in INPUTS if n in sample]
     tmp = target.with_name(f"model.{os.getpid()}.tmp.onnx")
     model = model.eval()
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings(), _eager_attention(model):
         warnings.simplefilter("ignore")  # tracer notes about shape checks that are constant for an encoder
         torch.onnx.export(model, tuple(sample[n] for n in names), str(tmp), input_names=names, output_names=["logits"],
                           dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
                                         "logits": {0: "batch", 1: "tokens"} if per_token else {0: "batch"}},
                           opset_version=17, dynamo=False)
-    graph = tmp.read_bytes()
+    plain = tmp.read_bytes()
+    feed = {n: sample[n].numpy().astype(np.int64) for n in names}
+    fused = optimize(tmp, model.config, feed)
+    graph = fused if fused is not None else plain
+    tmp.write_bytes(graph)
     os.replace(tmp, target)
     meta = {"version": META_VERSION, "model_path": str(Path(model_path).resolve()), "source": source,
-            "num_labels": num_labels, "head": head, "onnx_sha256": hashlib.sha256(graph).hexdigest()}
+            "num_labels": num_labels, "head": head, "optimized": fused is not None,
+            "onnx_sha256": hashlib.sha256(graph).hexdigest()}
     write_atomic(folder / META_NAME, json.dumps(meta, indent=2))
+    return graph
+
+
+class _eager_attention:
+    """Within it, the model computes attention in plain operators (the pattern the optimizer fuses), not SDPA;
+    the model's own setting is restored after. A model that cannot switch is exported as it is."""
+
+    def __init__(self, model):
+        self.model, self.before = model, getattr(model.config, "_attn_implementation", None)
+
+    def __enter__(self):
+        if self.before not in (None, "eager") and hasattr(self.model, "set_attn_implementation"):
+            try:
+                self.model.set_attn_implementation("eager")
+            except Exception:   # noqa: BLE001 - an architecture without eager attention: export it as it is
+                self.before = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.before not in (None, "eager"):
+            self.model.set_attn_implementation(self.before)
+        return False
+
+
+def _optimizer():
+    """ONNX Runtime's transformer optimizer (`optimize_model`), or None when this install has none."""
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+    except Exception:   # noqa: BLE001 - an install without the transformers tools (or a broken one)
+        return None
+    return optimize_model
+
+
+def optimize(path: Path, config, feed: dict) -> bytes | None:
+    """The graph at `path` with ONNX Runtime's BERT fusions (attention, embedding LayerNorm, SkipLayerNorm,
+    BiasGelu; fp32), or None when the optimizer is not installed, fails, or its graph's logits on `feed` differ from
+    the plain graph's by more than 1e-4."""
+    optimize_model = _optimizer()
+    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
+    if optimize_model is None or not heads or not hidden:
+        return None
+    out = path.with_name(f"{path.stem}.fused.onnx")
+    try:
+        import logging
+
+        quiet = logging.getLogger("onnxruntime.transformers")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            fused = optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(hidden),
+                                   opt_level=0, use_gpu=False)
+            fused.save_model_to_file(str(out))
+        finally:
+            quiet.setLevel(level)
+        graph = out.read_bytes()
+        plain_logits = OnnxClassifier(path.read_bytes(), threads=1).session.run(None, feed)[0]
+        fused_logits = OnnxClassifier(graph, threads=1).session.run(None, feed)[0]
+    except Exception:   # noqa: BLE001 - the optimizer is a speed-up only: the plain graph still works
+        return None
+    finally:
+        out.unlink(missing_ok=True)
+    if fused_logits.shape != plain_logits.shape or not np.allclose(fused_logits, plain_logits, rtol=0, atol=1e-4):
+        return None
     return graph
 
 

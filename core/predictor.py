@@ -129,7 +129,8 @@ class Predictor:
         # a several-output regression: each output's (lowest, highest) train value, from its run ({} when unknown)
         self.output_ranges = _output_ranges(resolved, self.labels) if self.is_regression else {}
         self.backend, self._onnx = "torch", None
-        own_path = type(kind).predict_batch is not Task.predict_batch     # a task that predicts in its own way
+        # a task that predicts in its own way (decided once here, not asked on every prediction)
+        self._own_path = own_path = type(kind).predict_batch is not Task.predict_batch
         if backend == "onnx" and own_path:
             raise TuneLabError(f"{self.name} is a {self.task} model, which TuneLab runs with PyTorch only; "
                                "use --backend torch or auto")
@@ -190,9 +191,10 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, text: str, pair: str | None = None) -> Prediction | TokenPrediction:
         self._check(text, pair)
-        own = self.kind.predict_batch(self, [text], [pair], 1)
-        if own is not None:
-            return own[0]
+        if self._own_path:
+            own = self.kind.predict_batch(self, [text], [pair], 1)
+            if own is not None:
+                return own[0]
         if self.per_token:
             return self._predict_words(text)
         start = time.perf_counter()
@@ -223,9 +225,10 @@ class Predictor:
                 self._check(t, p)
             except TuneLabError as err:
                 raise (TuneLabError(f"input {i + 1}: {err}") if len(texts) > 1 else err) from None
-        own = self.kind.predict_batch(self, texts, pairs, batch_size)
-        if own is not None:
-            return own
+        if self._own_path:
+            own = self.kind.predict_batch(self, texts, pairs, batch_size)
+            if own is not None:
+                return own
         if self.per_token:
             return self._predict_words_batch(texts, batch_size)
         start = time.perf_counter()
