@@ -88,6 +88,8 @@ async def test_data_screen_shows_bracketed_labels_and_sentences(bracketed):
         # the preview loads in its own worker, and its columns are sized from their cells on the table's next idle
         # pass: on a busy machine the summary can be there first
         await wait_for(pilot, lambda: "[/b]" in screen_text(app), what="the preview's sentences")
+        # the summary object is set before its table is drawn: wait for the drawn label balance too
+        await wait_for(pilot, lambda: f"  {NEG} " in screen_text(app), what="the summary's label balance")
         text = screen_text(app)
         assert f"  {NEG} " in text and f"  {POS} " in text          # the label balance, names and all
         assert "[/b]" in text and "[bold] x" in text                  # the sentences in the preview table
