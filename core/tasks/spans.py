@@ -291,7 +291,7 @@ class ExtractiveQA(Task):
                     "windows_per_example": _percentiles(n_windows.astype(np.int64)),
                     "windows": int(n_windows.sum()), "doc_stride": stride}
             if data.labeled.get(split):
-                answers = _answer_texts(data, split)
+                answers = enc.task_state.answers             # read once, by encode
                 empty = sum(not a for a in answers)
                 balance[split] = {"answerable": len(answers) - empty, "unanswerable": empty}
                 first = [a[0] for a in answers if a]
