@@ -69,6 +69,12 @@ def run(args) -> int:
     from tunelab.core.sweep import check_new_sweep_dir
 
     check_new_sweep_dir(Path(out).expanduser())       # before the model and data are read
+    from tunelab.core.sweep import CONFIRM_ABOVE, grid_points
+
+    if args.search == "grid" and not args.yes:       # said before the model and data are read
+        count = len(grid_points(space))
+        if count > CONFIRM_ABOVE:
+            raise TuneLabError(f"this grid makes {count:,} runs (more than {CONFIRM_ABOVE}); pass --yes to start them all")
     base = replace(config_from_args(args), out="")
     base.validate()
     direction = _check_points(base, space, args.search)
