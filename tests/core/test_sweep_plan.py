@@ -129,3 +129,41 @@ def test_compare_shows_only_the_settings_that_differ(tmp_path):
     assert [r.settings for r in result.rows] == [{"freeze_layers": -1}, {"freeze_layers": 4}]
     with pytest.raises(TuneLabError, match="neither a run"):
         compare([tmp_path])
+
+
+# ---------------------------------------------------------------- the Optuna queue
+
+def test_a_trial_falling_behind_the_median_is_stopped_and_told_pruned(tmp_path):
+    """The median pruner at each evaluation: a run whose validation figure falls below the median of earlier
+    trials' at the same evaluation is asked to stop (stop.request), and its trial is told PRUNED once it has."""
+    import optuna
+
+    from tunelab.core.events import EvalDone, RunFinished, RunStarted, event_to_json
+    from tunelab.core.sweep import sweep_info
+    from tunelab.core.sweep_driver import OptunaQueue
+
+    sweep = plan_sweep(tmp_path / "o", FitConfig(model="m", data="d"), {"lr": Range(1e-5, 1e-3, True)},
+                       search="optuna", trials=10)
+    queue = OptunaQueue(sweep)
+    for _ in range(5):                            # five finished trials that scored 0.8 at their first evaluation
+        trial = queue.study.ask(queue.distributions())
+        trial.report(0.8, 1)
+        queue.study.tell(trial, 0.8)
+    entry, resume = queue.next(set())
+    assert not resume and entry["trial"] == 5 and set(entry["settings"]) == {"lr"}
+    run = sweep.run_dir(entry["name"])
+    run.mkdir()
+    cfg = json.loads(FitConfig(model="m", data="d").to_json())
+    (run / "run.json").write_text(json.dumps({"config": cfg, "figure_of_merit": "mcc", "total_steps": 10}))
+    log = [RunStarted(str(run), "m", "classify", "cpu", 10, 1, 160),
+           EvalDone(5, 0.5, "validation", {"mcc": 0.1}, "mcc", True)]
+    (run / "events.jsonl").write_text("".join(event_to_json(e) + "\n" for e in log))
+    queue.watch(entry["name"])
+    queue.poll({entry["name"]: 0})
+    assert (run / "stop.request").is_file()       # asked to stop cleanly, with a checkpoint
+    with open(run / "events.jsonl", "a") as fh:
+        fh.write(event_to_json(RunFinished(6, "stopped", 0.1, "mcc", "", 1.0)) + "\n")
+    queue.ended(entry["name"], stopping=False)
+    assert queue.study.trials[5].state == optuna.trial.TrialState.PRUNED
+    assert load_sweep(sweep.root).runs[0]["state"] == "pruned"
+    assert sweep_info(sweep.root).runs[0].state == "pruned" and sweep_info(sweep.root).done == 1
