@@ -79,6 +79,34 @@ class Comparison:
     rows: list                  # Row each, best first
     runs: list = field(default_factory=list)   # every RunFigures
 
+    def columns(self) -> list[str]:
+        """The table's headings: the differing settings (seed left out when grouped), then the figures."""
+        names = [k for k in self.differing if not (self.grouped and k == "seed")] or ["run"]
+        if self.grouped:
+            names.append("seeds")
+        metric = self.figure_of_merit or "figure"
+        return names + [f"valid {metric}", f"test {metric}", "time", "samples/s", "peak MB", "trainable", "params"]
+
+    def cells(self, row: Row, digits: int = 4, cost_spread: bool = True) -> list[str]:
+        """One row's cells as text, in the order of `columns()` (the CLI's table and the Compare view). A narrow
+        view passes fewer `digits` and drops the spread of the costs (time, samples/s, memory), keeping the
+        scores' mean ± std."""
+        out = [_value_text(row.settings.get(k)) for k in self.differing if not (self.grouped and k == "seed")]
+        if not out:
+            out = [row.runs[0].name]
+        if self.grouped:
+            out.append(str(row.count))
+        f = row.figures
+
+        def cost(name: str, unit: str = "") -> str:
+            stat = f[name] if cost_spread else Stat(f[name].mean, None, f[name].count)
+            return stat.text(".0f") + (unit if stat.mean is not None else "")
+
+        score = f".{digits}f"
+        return out + [f["best_validation"].text(score), f["test"].text(score), cost("train_seconds", "s"),
+                      cost("samples_per_second"), cost("peak_memory_mb"),
+                      count_text(f["trainable_parameters"].mean), count_text(f["total_parameters"].mean)]
+
     def as_dicts(self) -> list[dict]:
         out = []
         for row in self.rows:
@@ -92,6 +120,17 @@ class Comparison:
             item["run_dirs"] = [str(r.root) for r in row.runs]
             out.append(item)
         return out
+
+
+def count_text(value) -> str:
+    """23400 -> '23.4k', 110e6 -> '110.0M'."""
+    if value is None:
+        return ""
+    value = float(value)
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
 
 
 def _value_text(v) -> str:

@@ -98,3 +98,16 @@ class DataSummaryReady(Message):
         self.key = key
         self.summary = summary
         self.error = error
+
+
+class RunsCompared(Message):
+    """A fresh comparison (core.compare.Comparison, or None when nothing can be compared yet, with `note` saying
+    why) and, for a sweep, its progress line, for the Compare screen."""
+
+    def __init__(self, comparison, note: str = "") -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.note = note
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunsCompared)

@@ -2,7 +2,8 @@
 step/total, best figure of merit and when it started, refreshed every few seconds; below it the opened run's status and
 curves (live while it runs), or several runs overlaid.
 
-Keys: enter opens the highlighted run, space marks runs and o overlays the marked ones, x stops a run, r
+Keys: enter opens the highlighted run, space marks runs and o overlays the marked ones, c compares them (or the
+highlighted run's whole sweep) on the Compare screen, x stops a run, r
 resumes it, t follows it on the Train screen, m uses its trained model. Listing and stopping run in threads
 (they read every run's event log); everything else is the RunMonitor's.
 """
@@ -83,6 +84,8 @@ class RunsScreen(TuneLabScreen):
         Binding("enter", "open", "Open", show=False, tooltip="show the highlighted run's status and curves"),
         Binding("space", "mark", "Mark", tooltip="mark or unmark a run for the overlay"),
         Binding("o", "overlay", "Overlay", tooltip="overlay the marked runs' curves"),
+        Binding("c", "compare", "Compare", tooltip="compare the marked runs, or the highlighted run's sweep, by "
+                                                   "cost and score"),
         Binding("x", "stop", "Stop", tooltip="ask the run to stop after its current step, with a checkpoint"),
         Binding("r", "resume", "Resume", tooltip="continue a stopped or crashed run from its checkpoint"),
         Binding("t", "train", "Train", tooltip="follow the run on the Train screen, its settings in the form"),
@@ -224,8 +227,14 @@ class RunsScreen(TuneLabScreen):
             detail.update(f"{info.status.value}: {info.reason}")
             detail.set_class(True, "-problem")
         else:
-            detail.update(shown_path(info.root))
+            detail.update(shown_path(info.root) + self._sweep_note(info.root))
             detail.set_class(False, "-problem")
+
+    @staticmethod
+    def _sweep_note(root: Path) -> str:
+        from tunelab.core.sweep import is_sweep
+
+        return f"  (sweep {root.parent.name}: c compares its runs)" if is_sweep(root.parent) else ""
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -261,6 +270,21 @@ class RunsScreen(TuneLabScreen):
             self.notify("mark two or more runs with space, then press o to overlay them", severity="warning")
             return
         self.monitor.overlay(roots)
+
+    def action_compare(self) -> None:
+        from tunelab.core.sweep import is_sweep
+
+        from .compare import CompareScreen
+
+        roots = [key for key in self.marked if key in self.infos]
+        key = self._cursor_key()
+        if len(roots) >= 2:
+            self.app.push_screen(CompareScreen(roots))
+        elif key is not None and is_sweep(Path(key).parent):
+            self.app.push_screen(CompareScreen([Path(key).parent]))
+        else:
+            self.notify("mark two or more runs with space (or highlight a run of a sweep), then press c to compare "
+                        "them", severity="warning")
 
     def action_stop(self) -> None:
         key = self._cursor_key()

@@ -7,9 +7,6 @@ import sys
 
 from .common import add_json, console, print_json
 
-HEADINGS = {"best_validation": "best valid", "test": "test", "train_seconds": "time", "samples_per_second": "samples/s",
-            "peak_memory_mb": "peak MB", "trainable_parameters": "trainable", "total_parameters": "params"}
-
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="compare runs (or a sweep's runs) by cost and score",
@@ -42,40 +39,6 @@ def run(args) -> int:
     return 0
 
 
-def cells(result, row) -> list[str]:
-    """The text of one row's cells, in the order of `columns(result)` (shared with the TUI's Compare view)."""
-    from tunelab.core.compare import _value_text
-
-    out = [_value_text(row.settings.get(k)) for k in result.differing if not (result.grouped and k == "seed")]
-    if not out:
-        out = [row.runs[0].name]
-    if result.grouped:
-        out.append(str(row.count))
-    f = row.figures
-    out += [f["best_validation"].text(), f["test"].text(), f["train_seconds"].text(".0f") + ("s" if f["train_seconds"].mean is not None else ""),
-            f["samples_per_second"].text(".0f"), f["peak_memory_mb"].text(".0f"),
-            _count(f["trainable_parameters"].mean), _count(f["total_parameters"].mean)]
-    return out
-
-
-def columns(result) -> list[str]:
-    names = [k for k in result.differing if not (result.grouped and k == "seed")] or ["run"]
-    if result.grouped:
-        names.append("seeds")
-    metric = result.figure_of_merit or "figure"
-    return names + [f"valid {metric}", f"test {metric}", "time", "samples/s", "peak MB", "trainable", "params"]
-
-
-def _count(value) -> str:
-    if value is None:
-        return ""
-    value = float(value)
-    for unit, size in (("M", 1e6), ("k", 1e3)):
-        if value >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{value:.0f}"
-
-
 def render_table(result):
     from rich.table import Table
     from rich.text import Text
@@ -85,10 +48,10 @@ def render_table(result):
     if result.grouped:
         title += "; runs differing only by seed grouped: mean ± std"
     table = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
-    names = columns(result)
+    names = result.columns()
     settings = len(names) - 7
     for i, name in enumerate(names):
         table.add_column(name, justify="left" if i < settings else "right", overflow="fold")
     for row in result.rows:
-        table.add_row(*(Text(c) for c in cells(result, row)))
+        table.add_row(*(Text(c) for c in result.cells(row)))
     return table
