@@ -60,9 +60,11 @@ def runs(args) -> int:
         err_console.print(f"{len(infos)} newest of {len(infos) + listing.left_out} runs shown; {listing.left_out} "
                           f"left out: see them all with --all (or --limit {len(infos) + listing.left_out})",
                           highlight=False, markup=False)
-    if args.json:
-        print_json([i.as_dict() for i in infos] + [{"sweep": s.as_dict()} for s in sweeps]
-                   if sweeps else [i.as_dict() for i in infos])
+    if args.json:       # the same list of runs as always; a run of a sweep names its sweep's folder
+        from tunelab.core.sweep import is_sweep
+
+        print_json([{**i.as_dict(), **({"sweep": str(i.root.parent)} if is_sweep(i.root.parent) else {})}
+                    for i in infos])
         return 0
     if sweeps:
         _print_sweeps(sweeps)
