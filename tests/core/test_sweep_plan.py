@@ -167,3 +167,33 @@ def test_a_trial_falling_behind_the_median_is_stopped_and_told_pruned(tmp_path):
     assert queue.study.trials[5].state == optuna.trial.TrialState.PRUNED
     assert load_sweep(sweep.root).runs[0]["state"] == "pruned"
     assert sweep_info(sweep.root).runs[0].state == "pruned" and sweep_info(sweep.root).done == 1
+
+
+# ---------------------------------------------------------------- the driver's slots
+
+def test_parallel_runs_each_get_their_own_gpu(tmp_path, monkeypatch):
+    """With GPUs, each of the N runs at once gets its own device through CUDA_VISIBLE_DEVICES (the visible ones in
+    turn); the run started when a slot frees up gets that slot's device. Launches are recorded, not started."""
+    import threading
+
+    from tunelab.core.events import RunFinished, RunStarted, event_to_json
+    from tunelab.core.sweep import sweep_info
+    from tunelab.core.sweep_driver import drive
+
+    sweep = plan_sweep(tmp_path / "g", FitConfig(model="m", data="d"), {"seed": [1, 2, 3]}, parallel=2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,7")
+    launched = []
+
+    def launch(config=None, resume=None, env=None, **kw):     # a run that finishes at once
+        root = Path(config.out)
+        root.mkdir()
+        (root / "run.json").write_text(json.dumps({"config": json.loads(config.to_json()), "figure_of_merit": "mcc"}))
+        log = [RunStarted(str(root), "m", "classify", "cuda", 10, 1, 160), RunFinished(10, "completed", 0.5, "mcc", "", 1.0)]
+        (root / "events.jsonl").write_text("".join(event_to_json(e) + "\n" for e in log))
+        launched.append((root.name, config.seed, env))
+        return root, 0
+
+    monkeypatch.setattr("tunelab.core.runs.launch_detached", launch)
+    drive(sweep.root, threading.Event(), say=lambda text: None)
+    assert [(seed, env["CUDA_VISIBLE_DEVICES"]) for _, seed, env in launched] == [(1, "4"), (2, "7"), (3, "4")]
+    assert sweep_info(sweep.root).done == 3
