@@ -206,3 +206,15 @@ def test_bad_sweep_input_is_one_line_exit_2_and_nothing_starts(tmp_path, args, f
     done = tunelab(tmp_path, "sweep", "--out", out, "--data", "demo", *args)
     assert done.returncode == 2 and fragment in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["sweep", "--resume", "."], "is not a sweep"),
+    (["sweep", "--resume", ".", "--lr", "1e-3"], "drop --lr"),
+    (["compare", "."], "neither a run"),
+    (["compare", "missing"], "not a directory"),
+    (["sweep", "--out", "x", "--search", "optuna", "--grid", "lr=1e-5:1e-4:log", "--trials", "0"], "--trials 0"),
+])
+def test_resume_compare_and_search_mistakes_are_one_line(tmp_path, args, fragment):
+    done = tunelab(tmp_path, *args)
+    assert done.returncode == 2 and fragment in done.stderr and done.stderr.count("\n") == 1, done.stderr

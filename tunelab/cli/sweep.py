@@ -53,12 +53,22 @@ def run(args) -> int:
         typed = [f for f in _given_settings(args)] + (["--grid"] if args.grid else [])
         if typed:
             raise TuneLabError(f"--resume takes the sweep from {args.resume}/sweep.json; drop {', '.join(typed)}")
+        from tunelab.core.sweep import sweep_info
+
+        info = sweep_info(args.resume)
+        if info.status == "completed":
+            raise TuneLabError(f"the sweep {args.resume!r} is completed ({info.done}/{info.total} done): nothing to "
+                               f"resume; compare its runs with: tunelab compare {args.resume}")
         pid = launch_driver(args.resume, trust_remote_code=args.trust_remote_code)
-        return _started(args, args.resume, pid)
+        return _started(args, args.resume, pid, info.total)
     if not args.out:
         raise TuneLabError("give the sweep a folder: --out sweeps/NAME")
     if not args.grid:
         raise TuneLabError("give at least one --grid setting, e.g. --grid lr=1e-5,3e-5,5e-5 --grid seed=1,2,3")
+    if not 1 <= args.parallel <= 64:
+        raise TuneLabError(f"--parallel {args.parallel}: give between 1 and 64 runs at once")
+    if args.search == "optuna" and not 1 <= args.trials <= 100_000:
+        raise TuneLabError(f"--trials {args.trials}: give between 1 and 100000")
     space = parse_space(args.grid, ranges=args.search == "optuna")
     both = [f"--{n.replace('_', '-')}" for n in space if f"--{n.replace('_', '-')}" in _given_settings(args)]
     if both:
