@@ -52,9 +52,10 @@ class RunLaunched(Message):
 class RunsListed(Message):
     """A fresh listing of runs (RunInfo, newest first) for the Runs screen."""
 
-    def __init__(self, infos: list) -> None:
+    def __init__(self, infos: list, sweeps: dict | None = None) -> None:
         super().__init__()
         self.infos = infos
+        self.sweeps = sweeps or {}      # a sweep's folder -> its progress in words, for the runs listed of it
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)

@@ -85,6 +85,9 @@ def sweep_app(workdir: Path, sweep: Path) -> TuneLabApp:
 
 async def open_compare(pilot) -> CompareScreen:
     await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table").row_count > 0, what="the runs")
+    detail = pilot.app.screen.query_one("#run-detail")
+    await wait_for(pilot, lambda: "c compares its runs" in str(detail.render()), what="the sweep's progress")
+    assert "sweep cola: " in str(detail.render()) and " done" in str(detail.render())
     await pilot.press("c")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen), what="the Compare screen")
     screen = pilot.app.screen

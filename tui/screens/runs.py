@@ -78,6 +78,22 @@ def list_all_runs(extra_dirs: list | None, history: bool = True) -> list[RunInfo
     return infos
 
 
+def sweep_progress(infos: list[RunInfo]) -> dict[str, str]:
+    """For each sweep some listed run belongs to: 'sweep cola: running, 3/9 done' (read in the listing's thread)."""
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.sweep import is_sweep, sweep_info
+
+    out: dict[str, str] = {}
+    for parent in dict.fromkeys(info.root.parent for info in infos):
+        if is_sweep(parent):
+            try:
+                sweep = sweep_info(parent)
+            except TuneLabError:
+                continue
+            out[str(parent)] = f"sweep {parent.name}: {sweep.status}, {sweep.done}/{sweep.total} done"
+    return out
+
+
 class RunsScreen(TuneLabScreen):
     MODE = "runs"
     BINDINGS = [
@@ -97,6 +113,7 @@ class RunsScreen(TuneLabScreen):
         super().__init__()
         self.infos: dict[str, RunInfo] = {}
         self.marked: list[str] = []
+        self.sweeps: dict[str, str] = {}
 
     def compose_body(self) -> ComposeResult:
         yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=False)
@@ -138,7 +155,7 @@ class RunsScreen(TuneLabScreen):
         if self.app.selection.run:
             extra.append(self.app.selection.run)
         infos = list_all_runs(extra, history=self.app.runs_dirs is None)
-        self.post_message(RunsListed(infos))
+        self.post_message(RunsListed(infos, sweep_progress(infos)))
 
     def _build_columns(self, width: int) -> None:
         widths = column_widths(width)
@@ -156,6 +173,7 @@ class RunsScreen(TuneLabScreen):
             self._build_columns(self.size.width)
 
     def on_runs_listed(self, message: RunsListed) -> None:
+        self.sweeps = message.sweeps
         self._fill(message.infos)
 
     def _fill(self, infos: list[RunInfo]) -> None:
@@ -230,11 +248,9 @@ class RunsScreen(TuneLabScreen):
             detail.update(shown_path(info.root) + self._sweep_note(info.root))
             detail.set_class(False, "-problem")
 
-    @staticmethod
-    def _sweep_note(root: Path) -> str:
-        from tunelab.core.sweep import is_sweep
-
-        return f"  (sweep {root.parent.name}: c compares its runs)" if is_sweep(root.parent) else ""
+    def _sweep_note(self, root: Path) -> str:
+        progress = self.sweeps.get(str(Path(root).parent))
+        return f"  ({progress}; c compares its runs)" if progress else ""
 
     # --- actions ------------------------------------------------------------------------------------------------
 
