@@ -218,3 +218,22 @@ def test_bad_sweep_input_is_one_line_exit_2_and_nothing_starts(tmp_path, args, f
 def test_resume_compare_and_search_mistakes_are_one_line(tmp_path, args, fragment):
     done = tunelab(tmp_path, *args)
     assert done.returncode == 2 and fragment in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_run_that_outlived_its_killed_driver_is_waited_for_not_started_again(assets, tmp_path, hold, sweeps):
+    out = tmp_path / "d"
+    sweeps.append(out)
+    started = tunelab(tmp_path, *sweep_args(assets, out, "--epochs", "1", "--grid", "seed=1,2"), hold=hold, hold_step=1)
+    assert started.returncode == 0, started.stderr
+    first = out / load_sweep(out).runs[0]["name"]
+    wait_for(lambda: any(isinstance(e, StepLogged) for e in events(first)), what="the first run held")
+    os.kill(read_owner(out / "driver").pid, signal.SIGKILL)          # the driver alone; its run goes on
+    wait_for(lambda: sweep_info(out).status == "crashed", what="the driver to read as gone")
+    assert run_info(first).status == RunStatus.RUNNING
+    assert tunelab(tmp_path, "sweep", "--resume", out).returncode == 0
+    wait_for(lambda: "following" in (out / "sweep.log").read_text(), what="the new driver to follow the run")
+    hold.unlink()
+    wait_for(lambda: sweep_info(out).status == "completed", what="the sweep to complete")
+    runs = [out / r["name"] for r in load_sweep(out).runs]
+    assert [completions(r) for r in runs] == [1, 1]
+    assert [len([e for e in events(r) if isinstance(e, RunStarted)]) for r in runs] == [1, 1]   # never restarted
