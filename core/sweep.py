@@ -76,7 +76,8 @@ def parse_value(s: Setting, text: str):
                 kind = "whole number" if s.kind is int else "number"
                 raise TuneLabError(f"--grid {s.name}: {raw!r} is not a {kind}") from None
     elif s.kind is bool:
-        words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+        words = {"true": True, "yes": True, "on": True, "1": True,
+                 "false": False, "no": False, "off": False, "0": False}
         if raw.lower() not in words:
             raise TuneLabError(f"--grid {s.name}: {raw!r} is not true or false")
         value = words[raw.lower()]
@@ -285,7 +286,8 @@ def check_new_sweep_dir(root: Path) -> None:
     if root.exists() and not root.is_dir():
         raise TuneLabError(f"--out {str(root)!r} is a file, not a folder")
     if (root / MANIFEST).exists():
-        raise TuneLabError(f"--out {str(root)!r} already holds a sweep; continue it with: tunelab sweep --resume {root}")
+        raise TuneLabError(f"--out {str(root)!r} already holds a sweep; continue it with: "
+                           f"tunelab sweep --resume {root}")
     if root.is_dir() and any(root.iterdir()):
         raise TuneLabError(f"--out {str(root)!r} is not empty; pick a new or empty folder for the sweep")
 

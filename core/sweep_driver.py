@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .errors import TuneLabError
-from .liveness import LOCK_FD_ENV, STOP_NAME, Owner, RunOwnership, lock_is_held, lock_run, request_stop_file, write_owner
+from .liveness import LOCK_FD_ENV, STOP_NAME, Owner, RunOwnership, lock_run, request_stop_file, write_owner
 from .run_dir import state_dir
 from .sweep import SWEEP_LOG, Range, Sweep, config_for, load_sweep, run_name, run_state, sweep_info
 
@@ -79,7 +79,8 @@ def stop_sweep(root: str | Path):
     live = [r for r in info.current]
     if info.status != "running" and not live:
         raise TuneLabError(f"the sweep {str(root)!r} is {info.status}, not running: nothing to stop"
-                           + ("" if info.status == "completed" else f"; continue it with: tunelab sweep --resume {root}"))
+                           + ("" if info.status == "completed"
+                              else f"; continue it with: tunelab sweep --resume {root}"))
     sweep = load_sweep(root)
     if info.status == "running":
         try:

@@ -188,7 +188,8 @@ def test_parallel_runs_each_get_their_own_gpu(tmp_path, monkeypatch):
         root = Path(config.out)
         root.mkdir()
         (root / "run.json").write_text(json.dumps({"config": json.loads(config.to_json()), "figure_of_merit": "mcc"}))
-        log = [RunStarted(str(root), "m", "classify", "cuda", 10, 1, 160), RunFinished(10, "completed", 0.5, "mcc", "", 1.0)]
+        log = [RunStarted(str(root), "m", "classify", "cuda", 10, 1, 160),
+               RunFinished(10, "completed", 0.5, "mcc", "", 1.0)]
         (root / "events.jsonl").write_text("".join(event_to_json(e) + "\n" for e in log))
         launched.append((root.name, config.seed, env))
         return root, 0

@@ -7,7 +7,7 @@ nothing is written). Then the sweep's manifest is written and its driver (core/s
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from .common import add_json, add_trust_remote_code, console, err_console, literal, print_json
 from .fit import _given_settings, add_setting_flags, config_from_args
@@ -38,7 +38,7 @@ def register(sub) -> None:
                         "database URL lets several machines work on one study")
     p.add_argument("--resume", default=None, metavar="SWEEP",
                    help="continue a sweep: its driver starts the runs not done, resuming any that was cut off")
-    p.add_argument("--yes", action="store_true", help=f"start a grid of more than 200 runs")
+    p.add_argument("--yes", action="store_true", help="start a grid of more than 200 runs")
     add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -84,7 +84,8 @@ def run(args) -> int:
     if args.search == "grid" and not args.yes:       # said before the model and data are read
         count = len(grid_points(space))
         if count > CONFIRM_ABOVE:
-            raise TuneLabError(f"this grid makes {count:,} runs (more than {CONFIRM_ABOVE}); pass --yes to start them all")
+            raise TuneLabError(f"this grid makes {count:,} runs (more than {CONFIRM_ABOVE}); "
+                               f"pass --yes to start them all")
     base = replace(config_from_args(args), out="")
     base.validate()
     direction = _check_points(base, space, args.search)
@@ -103,9 +104,13 @@ def _check_points(base, space: dict, search: str) -> str:
     from tunelab.core.metrics import HIGHER_IS_BETTER
     from tunelab.core.sweep import Range, grid_points
 
-    if search == "optuna":
-        points = [{k: (v.low if isinstance(v, Range) else v[0]) for k, v in space.items()},
-                  {k: (v.high if isinstance(v, Range) else v[-1]) for k, v in space.items()}]
+    from tunelab.core.config import SETTINGS_BY_NAME
+
+    if search == "optuna":          # both ends of every range, and every value of each list that changes a check
+        low = {k: (v.low if isinstance(v, Range) else v[0]) for k, v in space.items()}
+        points = [low, {k: (v.high if isinstance(v, Range) else v[-1]) for k, v in space.items()}]
+        points += [{**low, k: value} for k, values in space.items() if isinstance(values, list)
+                   and k not in _NOT_RESOLVED for value in values]
     else:
         points = grid_points(space)
     seen, metric = set(), ""
@@ -115,9 +120,8 @@ def _check_points(base, space: dict, search: str) -> str:
             if key in seen:
                 continue
             seen.add(key)
-            from tunelab.core.config import SETTINGS_BY_NAME
-
-            point = {k: (int(v) if SETTINGS_BY_NAME[k].kind is int and isinstance(v, float) else v) for k, v in point.items()}
+            point = {k: (int(v) if SETTINGS_BY_NAME[k].kind is int and isinstance(v, float) else v)
+                     for k, v in point.items()}
             config = replace(base, **point, out="")
             config.validate()
             metric = resolve(config, say).metric
