@@ -485,6 +485,7 @@ def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState
         emit(RunFailed(state.step, f"{type(err).__name__}: {err}"))
         raise
     seconds = time.time() - started
+    record_resources(loop)
     emit(RunFinished(state.step, status, state.best, setup.metric, model_dir, seconds))
     return FitResult(str(run.root), model_dir, status, state.step, setup.metric, state.best, final,
                      seconds, loop.steps.samples_per_second)
@@ -756,7 +757,8 @@ def record_start(loop: Loop) -> None:
             "num_processes": loop.world, "mixed_precision": loop.accelerator.mixed_precision,
             "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
             "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
-            "new_head": loop.new_head, **setup.kind.run_record(setup.train, setup.label_names)})
+            "new_head": loop.new_head, "parameters": count_parameters(loop.unwrapped),
+            **setup.kind.run_record(setup.train, setup.label_names)})
         remember_run(loop.run.root)
     owner = ownership.owner if ownership else None
     loop.emit(RunStarted(str(loop.run.root), setup.model.name, str(setup.task.equation), str(loop.device),
@@ -768,6 +770,33 @@ def record_start(loop: Loop) -> None:
                                   list(batch.did_not_fit)))
     if ownership is not None:
         ownership.step = state.step
+
+
+def count_parameters(model) -> dict:
+    """{"trainable": ..., "total": ...}: what `tunelab compare` and the Compare view show as a run's size."""
+    params = list(model.parameters())
+    return {"trainable": sum(p.numel() for p in params if p.requires_grad), "total": sum(p.numel() for p in params)}
+
+
+def record_resources(loop: Loop) -> None:
+    """Add the process's peak memory (resident, and the GPU's when there is one) to run.json at a segment's end,
+    keeping the larger of this and an earlier segment's."""
+    if not loop.main or loop.ownership is not None and loop.ownership.lost:
+        return
+    import resource
+
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024       # KiB on Linux
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+    try:
+        data = loop.run.read_config()
+        before = data.get("resources") if isinstance(data.get("resources"), dict) else {}
+        data["resources"] = {"peak_rss_mb": round(max(peak_rss, float(before.get("peak_rss_mb") or 0)), 1),
+                             "peak_gpu_mb": round(max(peak_gpu, float(before.get("peak_gpu_mb") or 0)), 1)}
+        if "parameters" not in data:
+            data["parameters"] = count_parameters(loop.unwrapped)
+        write_json_atomic(loop.run.config, data)
+    except (TuneLabError, OSError, TypeError, ValueError):
+        pass                       # a figure for comparisons; never fail a finished run over it
 
 
 def train(loop: Loop) -> str:

@@ -23,10 +23,12 @@ from .errors import TuneLabError
 from .liveness import LOCK_FD_ENV, Owner, lock_run, request_stop_file, write_owner
 from .run_dir import RunDir, check_new_run_dir, check_run_files, recent_runs, remember_run, runs_under
 from .run_status import RunInfo, RunStatus, run_info
+from .sweep import is_sweep
 
 
 def launch_detached(config: FitConfig | None = None, resume: str | None = None,
-                    python: str | None = None, niceness: int = 0, trust_remote_code: bool = False) -> tuple[Path, int]:
+                    python: str | None = None, niceness: int = 0, trust_remote_code: bool = False,
+                    env: dict | None = None) -> tuple[Path, int]:
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
@@ -37,7 +39,7 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
     run in the history, and the run's lock, taken here and handed down to the child (so the run is `starting`
     from this moment, not `stopped` or invisible until the trainer gets going). The child's command line is just
     `fit --resume=DIR`: every setting travels in run.json, so no value (one that begins with a dash, say) can be
-    read back as a flag."""
+    read back as a flag. `env`: variables set for the run alone (a sweep gives each run its GPU this way)."""
     root = Path(resume if resume else config.out)
     # Two launches into one run directory at once: the checks, the lock and the start happen under one lock, so
     # the second sees the first's process as starting and is refused here, not in a fit.log nobody reads.
@@ -69,7 +71,7 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
                 log = open(root / "fit.log", "ab")
             except OSError as err:
                 raise TuneLabError(f"cannot write {root / 'fit.log'}: {err.strerror}") from None
-            env = {**os.environ, "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1",
+            env = {**os.environ, **(env or {}), "TUNELAB_DETACHED": "1", "PYTHONUNBUFFERED": "1",
                    "TUNELAB_NICE": str(max(0, int(niceness))), LOCK_FD_ENV: str(lock.fd)}
             with log:
                 # the user's --trust-remote-code travels as a flag: run.json never grants it (core.config)
@@ -241,7 +243,10 @@ def find_runs(directories: list[str | Path] | None = None, limit: int | None = 5
             is_run = os.path.lexists(d / "run.json") or os.path.lexists(d / "owner.json")
         except OSError:
             is_run = True
-        found = [d] if is_run or not os.access(d, os.R_OK | os.X_OK) else runs_under(d)
+        if not is_run and is_sweep(d):        # a sweep's runs, not its driver's folder
+            found = [r for r in (d / e["name"] for e in _sweep_runs(d)) if r.is_dir()]
+        else:
+            found = [d] if is_run or not os.access(d, os.R_OK | os.X_OK) else runs_under(d)
         for p in found:
             paths.setdefault(p.resolve(), None)
     if not directories:
@@ -253,6 +258,15 @@ def find_runs(directories: list[str | Path] | None = None, limit: int | None = 5
     infos.sort(key=lambda i: i.started or i.updated or 0, reverse=True)
     shown = infos if limit is None else infos[:limit]
     return RunListing(shown, len(infos) - len(shown))
+
+
+def _sweep_runs(d: Path) -> list:
+    from .sweep import load_sweep
+
+    try:
+        return load_sweep(d).runs
+    except TuneLabError:
+        return []
 
 
 def list_runs(directories: list[str | Path] | None = None, limit: int | None = 50) -> list[RunInfo]:

@@ -52,9 +52,10 @@ class RunLaunched(Message):
 class RunsListed(Message):
     """A fresh listing of runs (RunInfo, newest first) for the Runs screen."""
 
-    def __init__(self, infos: list) -> None:
+    def __init__(self, infos: list, sweeps: dict | None = None) -> None:
         super().__init__()
         self.infos = infos
+        self.sweeps = sweeps or {}      # a sweep's folder -> its progress in words, for the runs listed of it
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)
@@ -98,3 +99,16 @@ class DataSummaryReady(Message):
         self.key = key
         self.summary = summary
         self.error = error
+
+
+class RunsCompared(Message):
+    """A fresh comparison (core.compare.Comparison, or None when nothing can be compared yet, with `note` saying
+    why) and, for a sweep, its progress line, for the Compare screen."""
+
+    def __init__(self, comparison, note: str = "") -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.note = note
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunsCompared)

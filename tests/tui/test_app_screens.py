@@ -311,7 +311,8 @@ async def test_help_lists_every_screens_keys(workdir):
         await pilot.press("question_mark")
         await pilot.pause()
         text = str(app.screen.query_one("#help-text", Static).render())
-        for words in ("ctrl+s", "Start", "Overlay", "space", "F4 or 4", "Runs", "ctrl+p"):
+        for words in ("ctrl+s", "Start", "Overlay", "space", "F4 or 4", "Runs", "ctrl+p", "Compare (c on Runs)",
+                      "Time/params"):
             assert words in text
         await pilot.press("escape")
         await pilot.pause()

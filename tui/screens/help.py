@@ -60,6 +60,10 @@ class HelpScreen(ModalScreen):
             cls = app.screen_class(mode) if hasattr(app, "screen_class") else None
             if cls is not None and getattr(cls, "BINDINGS", None):
                 sections.append((label, binding_rows(cls.BINDINGS)))
+            if mode == "runs":                   # the Compare view opens from the Runs screen (c)
+                from .compare import CompareScreen
+
+                sections.append(("Compare (c on Runs)", binding_rows(CompareScreen.BINDINGS)))
         lines = [Content.from_markup("[dim]$t[/]", t=INTRO)]
         for title, rows in sections:
             if not rows:

@@ -2,7 +2,8 @@
 step/total, best figure of merit and when it started, refreshed every few seconds; below it the opened run's status and
 curves (live while it runs), or several runs overlaid.
 
-Keys: enter opens the highlighted run, space marks runs and o overlays the marked ones, x stops a run, r
+Keys: enter opens the highlighted run, space marks runs and o overlays the marked ones, c compares them (or the
+highlighted run's whole sweep) on the Compare screen, x stops a run, r
 resumes it, t follows it on the Train screen, m uses its trained model. Listing and stopping run in threads
 (they read every run's event log); everything else is the RunMonitor's.
 """
@@ -77,12 +78,30 @@ def list_all_runs(extra_dirs: list | None, history: bool = True) -> list[RunInfo
     return infos
 
 
+def sweep_progress(infos: list[RunInfo]) -> dict[str, str]:
+    """For each sweep some listed run belongs to: 'sweep cola: running, 3/9 done' (read in the listing's thread)."""
+    from tunelab.core.errors import TuneLabError
+    from tunelab.core.sweep import is_sweep, sweep_info
+
+    out: dict[str, str] = {}
+    for parent in dict.fromkeys(info.root.parent for info in infos):
+        if is_sweep(parent):
+            try:
+                sweep = sweep_info(parent)
+            except TuneLabError:
+                continue
+            out[str(parent)] = f"sweep {parent.name}: {sweep.status}, {sweep.done}/{sweep.total} done"
+    return out
+
+
 class RunsScreen(TuneLabScreen):
     MODE = "runs"
     BINDINGS = [
         Binding("enter", "open", "Open", show=False, tooltip="show the highlighted run's status and curves"),
         Binding("space", "mark", "Mark", tooltip="mark or unmark a run for the overlay"),
         Binding("o", "overlay", "Overlay", tooltip="overlay the marked runs' curves"),
+        Binding("c", "compare", "Compare", tooltip="compare the marked runs, or the highlighted run's sweep, by "
+                                                   "cost and score"),
         Binding("x", "stop", "Stop", tooltip="ask the run to stop after its current step, with a checkpoint"),
         Binding("r", "resume", "Resume", tooltip="continue a stopped or crashed run from its checkpoint"),
         Binding("t", "train", "Train", tooltip="follow the run on the Train screen, its settings in the form"),
@@ -94,6 +113,7 @@ class RunsScreen(TuneLabScreen):
         super().__init__()
         self.infos: dict[str, RunInfo] = {}
         self.marked: list[str] = []
+        self.sweeps: dict[str, str] = {}
 
     def compose_body(self) -> ComposeResult:
         yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=False)
@@ -135,7 +155,7 @@ class RunsScreen(TuneLabScreen):
         if self.app.selection.run:
             extra.append(self.app.selection.run)
         infos = list_all_runs(extra, history=self.app.runs_dirs is None)
-        self.post_message(RunsListed(infos))
+        self.post_message(RunsListed(infos, sweep_progress(infos)))
 
     def _build_columns(self, width: int) -> None:
         widths = column_widths(width)
@@ -153,6 +173,7 @@ class RunsScreen(TuneLabScreen):
             self._build_columns(self.size.width)
 
     def on_runs_listed(self, message: RunsListed) -> None:
+        self.sweeps = message.sweeps
         self._fill(message.infos)
 
     def _fill(self, infos: list[RunInfo]) -> None:
@@ -224,8 +245,12 @@ class RunsScreen(TuneLabScreen):
             detail.update(f"{info.status.value}: {info.reason}")
             detail.set_class(True, "-problem")
         else:
-            detail.update(shown_path(info.root))
+            detail.update(shown_path(info.root) + self._sweep_note(info.root))
             detail.set_class(False, "-problem")
+
+    def _sweep_note(self, root: Path) -> str:
+        progress = self.sweeps.get(str(Path(root).parent))
+        return f"  ({progress}; c compares its runs)" if progress else ""
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -261,6 +286,21 @@ class RunsScreen(TuneLabScreen):
             self.notify("mark two or more runs with space, then press o to overlay them", severity="warning")
             return
         self.monitor.overlay(roots)
+
+    def action_compare(self) -> None:
+        from tunelab.core.sweep import is_sweep
+
+        from .compare import CompareScreen
+
+        roots = [key for key in self.marked if key in self.infos]
+        key = self._cursor_key()
+        if len(roots) >= 2:
+            self.app.push_screen(CompareScreen(roots))
+        elif key is not None and is_sweep(Path(key).parent):
+            self.app.push_screen(CompareScreen([Path(key).parent]))
+        else:
+            self.notify("mark two or more runs with space (or highlight a run of a sweep), then press c to compare "
+                        "them", severity="warning")
 
     def action_stop(self) -> None:
         key = self._cursor_key()

@@ -33,10 +33,22 @@ def _typed(kind: type, words: tuple[str, ...] = ()):
 
 
 def register(sub) -> None:
-    from tunelab.core.config import SETTINGS
-
     p = sub.add_parser("fit", help="fine-tune a model on a dataset (gft fit)",
                        description="Fine-tune. With no flags: the bundled MiniLM on the bundled demo data.")
+    add_setting_flags(p)
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue a stopped or crashed run from its last checkpoint (every setting comes from DIR/run.json)")
+    p.add_argument("--detach", action="store_true",
+                   help="check everything, then run in the background (own session, output to DIR/fit.log) and return")
+    add_trust_remote_code(p)
+    add_json(p)
+    p.set_defaults(func=run, first_words=lambda a: "starting" if not getattr(a, "detach", False) else None)
+
+
+def add_setting_flags(p) -> None:
+    """--model, --data and a flag for every FitConfig setting that has one (`tunelab fit` and `tunelab sweep`)."""
+    from tunelab.core.config import SETTINGS
+
     add_model(p)
     add_data(p)
     for s in SETTINGS:
@@ -48,13 +60,6 @@ def register(sub) -> None:
         kind = _typed(s.kind, s.words) if s.kind in (int, float) else str
         default = "" if s.default in (None, "") else f" (default: {s.default})"
         p.add_argument(s.flag, type=kind, default=None, metavar=s.metavar, help=s.help + default)
-    p.add_argument("--resume", default=None, metavar="DIR",
-                   help="continue a stopped or crashed run from its last checkpoint (every setting comes from DIR/run.json)")
-    p.add_argument("--detach", action="store_true",
-                   help="check everything, then run in the background (own session, output to DIR/fit.log) and return")
-    add_trust_remote_code(p)
-    add_json(p)
-    p.set_defaults(func=run, first_words=lambda a: "starting" if not getattr(a, "detach", False) else None)
 
 
 def config_from_args(args):

@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.set_defaults(func=watch)
 
     p = sub.add_parser("stop", help="ask a running run to stop after its current step, with a resumable checkpoint")
-    p.add_argument("run", metavar="RUN", help="the run directory")
+    p.add_argument("run", metavar="RUN", help="the run directory, or a sweep's folder (its driver and current runs stop)")
     p.add_argument("--wait", action="store_true", help="wait until it has stopped")
     p.set_defaults(func=stop)
 
@@ -55,14 +55,20 @@ def runs(args) -> int:
         raise TuneLabError(f"--limit {args.limit}: must be at least 1")
     listing = find_runs(args.dirs, limit=None if args.all else args.limit)
     infos = listing.runs
+    sweeps = _sweeps(args.dirs)
     if listing.left_out:
         err_console.print(f"{len(infos)} newest of {len(infos) + listing.left_out} runs shown; {listing.left_out} "
                           f"left out: see them all with --all (or --limit {len(infos) + listing.left_out})",
                           highlight=False, markup=False)
-    if args.json:
-        print_json([i.as_dict() for i in infos])
+    if args.json:       # the same list of runs as always; a run of a sweep names its sweep's folder
+        from tunelab.core.sweep import is_sweep
+
+        print_json([{**i.as_dict(), **({"sweep": str(i.root.parent)} if is_sweep(i.root.parent) else {})}
+                    for i in infos])
         return 0
-    if not infos:
+    if sweeps:
+        _print_sweeps(sweeps)
+    if not infos and not sweeps:
         console.print("no runs yet; start one with: tunelab fit --out runs/demo")
         return 0
     colours = {"running": "green", "stalled": "yellow", "failed": "red", "crashed": "red", "broken": "red",
@@ -82,6 +88,39 @@ def runs(args) -> int:
             table.add_row("", Text(info.reason, style="dim"), "", "", "", "", "")
     console.print(table)
     return 0
+
+
+def _sweeps(dirs: list) -> list:
+    """The sweeps to show: those given, else the recent ones from the history."""
+    from tunelab.core.sweep import is_sweep, sweep_info
+    from tunelab.core.sweep_driver import recent_sweeps
+
+    paths = [Path(d) for d in dirs if is_sweep(d)] if dirs else recent_sweeps()
+    out = []
+    for path in paths:
+        try:
+            out.append(sweep_info(path))
+        except Exception:          # a damaged manifest is named by `tunelab runs DIR`, not here
+            continue
+    return out
+
+
+def _print_sweeps(sweeps: list) -> None:
+    """One line per sweep: status, folder, n done / total, the runs going now."""
+    from rich.table import Table
+    from rich.text import Text
+
+    colours = {"running": "green", "crashed": "red", "stopped": "cyan"}
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("sweep", "status", "done", "current"):
+        table.add_column(name, justify="right" if name == "done" else "left", overflow="fold")
+    for info in sweeps:
+        current = ", ".join(f"{r.name} {r.step}/{r.total_steps}" if r.total_steps else r.name for r in info.current)
+        failed = f" ({info.failed} failed)" if info.failed else ""
+        table.add_row(Text(_shown(info.root)), Text(info.status, style=colours.get(info.status, "")),
+                      f"{info.done}/{info.total}{failed}", Text(current))
+    console.print(table)
+    console.print()
 
 
 def _data_name(data: str) -> str:
@@ -152,6 +191,10 @@ def watch(args) -> int:
 def stop(args) -> int:
     from tunelab.core.run_status import run_info
     from tunelab.core.runs import request_stop
+    from tunelab.core.sweep import is_sweep
+
+    if is_sweep(args.run):
+        return _stop_sweep(args)
 
     info = request_stop(args.run)
     where = "" if info.host in ("", os.uname().nodename) else f" on {info.host}"
@@ -163,4 +206,20 @@ def stop(args) -> int:
             time.sleep(0.5)
         console.print(f"{args.run} is no longer running: {now.status}" + (f" ({now.reason})" if now.reason else ""),
                       highlight=False, markup=False)
+    return 0
+
+
+def _stop_sweep(args) -> int:
+    """Stop a sweep's driver and its current runs; each run keeps a resumable checkpoint."""
+    from tunelab.core.sweep import sweep_info
+    from tunelab.core.sweep_driver import stop_sweep
+
+    info = stop_sweep(args.run)
+    now = ", ".join(r.name for r in info.current) or "no run"
+    console.print(f"asked the sweep {literal(args.run)} to stop ({info.done}/{info.total} done; {literal(now)} going); "
+                  f"continue it with: tunelab sweep --resume {literal(args.run)}")
+    if args.wait:
+        while (now := sweep_info(args.run)).status == "running" or now.current:
+            time.sleep(0.5)
+        console.print(f"{args.run} is no longer running: {now.done}/{now.total} done", highlight=False, markup=False)
     return 0
