@@ -497,7 +497,7 @@ class PredictScreen(TuneLabScreen):
         name, notes, new_head = self._model_notes
         line = Text(f"{name} · ")
         if self.int8:
-            line.append(f"{self._backend} int8 (quantized; ctrl+n: back to fp32)", style="bold reverse")
+            line.append(f"{self._backend} int8 (ctrl+n: fp32)", style="bold reverse")
         else:
             line.append(self._backend)
         line.append("".join(f" · {note}" for note in notes))
@@ -533,6 +533,7 @@ class PredictScreen(TuneLabScreen):
                     "back to fp32", title="Predict")
         if self._has_input():
             self._mark_stale()
+            self._keyed_at = self._clock()      # the new prediction waits for the switch, not for a keystroke
             self._send()
         else:
             self._show_idle()
