@@ -158,7 +158,7 @@ def cache_folder(model, model_path: str, *, per_token: bool = False) -> Path:
 # fp32 graph it was quantized from (itself checked against the model's files by `export`) and of the int8 graph.
 INT8_NAME = "model.int8.onnx"
 INT8_META = "int8.json"
-INT8_VERSION = 1
+INT8_VERSION = 2     # 2: weights quantized per output channel (1: per tensor; cached graphs are quantized again)
 
 
 def quantize(graph: bytes, folder: Path) -> bytes:
@@ -195,8 +195,10 @@ def quantize(graph: bytes, folder: Path) -> bytes:
             level = root.level
             root.setLevel(logging.ERROR)     # the quantizer's advice to pre-process goes to the root logger
             try:
-                # the fused operators (com.microsoft) have no ONNX shape inference: their outputs are fp32
-                quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8,
+                # the fused operators (com.microsoft) have no ONNX shape inference: their outputs are fp32.
+                # Per channel: each output column of a weight gets its own scale; on MiniLM it halved the largest
+                # probability difference from fp32 (0.15 -> 0.08) for about the same speed (bench_predict.py)
+                quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                                  extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
             finally:
                 root.setLevel(level)
@@ -207,7 +209,8 @@ def quantize(graph: bytes, folder: Path) -> bytes:
         tmp.unlink(missing_ok=True)
     write_atomic(folder / INT8_META, json.dumps({"version": INT8_VERSION, "fp32_sha256": source,
                                                  "int8_sha256": hashlib.sha256(int8).hexdigest(),
-                                                 "weight_type": "int8", "activations": "dynamic uint8"}, indent=2))
+                                                 "weights": "int8 per channel", "activations": "uint8, dynamic"},
+                                                indent=2))
     return int8
 
 
