@@ -187,3 +187,13 @@ def test_an_untrained_model_gives_a_finite_agreement(tmp_path):
     agreement = predictor.agreement(TEXTS[:20])
     assert agreement.compared == 20 and math.isfinite(agreement.max_difference)
     assert np.isfinite(agreement.label_agreement)
+
+
+def test_a_regression_reports_its_largest_value_difference_and_no_labels(tmp_path):
+    model = build_tiny_bert(tmp_path / "r", num_labels=1, seed=2)
+    predictor = Predictor(str(model), int8=True)
+    assert predictor.is_regression
+    agreement = predictor.agreement(TEXTS[:10])
+    assert (agreement.unit, agreement.same, agreement.label_agreement, agreement.of) == ("values", None, None, "value")
+    assert agreement.compared == 10 and math.isfinite(agreement.max_difference)
+    assert "largest value difference" in agreement.line() and "label" not in agreement.line()
