@@ -43,7 +43,8 @@ def use_onnx(backend: str, device, kind, *, int8: bool, name: str, task: str, au
                                "(pip install onnxruntime onnx)")
         return True
     if backend == "onnx" and not serves(kind):
-        raise TuneLabError(f"{name} is a {task} model, which TuneLab runs with PyTorch only; use --backend torch or auto")
+        raise TuneLabError(f"{name} is a {task} model, which TuneLab runs with PyTorch only; "
+                           "use --backend torch or auto")
     if backend == "onnx":
         return True
     return backend == "auto" and auto and serves(kind) and device.type == "cpu" and onnx_runtime.available()

@@ -7,7 +7,8 @@ keyed by the model's path, file stamps and head (a sentence classifier's graph a
 a folder), so only the first prediction pays for it; a cached graph is used only when the sha256 of the model's
 files and of the graph match what was recorded when it was exported, its head is the model's, and its output width
 is the model's number of classes (else it is exported again). A token head's graph gives logits per token
-(batch, tokens, classes); a sequence head's, per example. Called by the Predictor on CPU.
+(batch, tokens, classes); a sequence head's, per example. Called by the Predictor on CPU, and by an evaluation asked
+for the ONNX backend or int8 (both through onnx_backend.py).
 
 The graph is exported with eager attention (a pattern ONNX Runtime's transformer optimizer recognises) and then run
 through that optimizer (`optimize`: fused attention, embedding LayerNorm, SkipLayerNorm and BiasGelu, still fp32).
