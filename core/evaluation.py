@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-from . import cls_shortcut
+import numpy as np
+
+from . import cls_shortcut, onnx_backend
 from .batching import encode_task_split
 from .config import SETTINGS_BY_NAME, Setting, refuse_foreign_settings, task_options
 from .data import hidden_labels_note, load_task_data
@@ -45,16 +47,21 @@ class EvalReport:
     mistakes_title: str = "most confident mistakes"    # how mistakes are chosen and ordered
     words_cut: int | None = None                       # token tasks: words beyond --max-length (scored as missed)
     entity_confusion: list = field(default_factory=list)  # token tasks: gold entity type (rows) x predicted (+ O)
+    int8_agreement: dict | None = None                 # --int8: the int8 graph against fp32 on this split
+                                                       # (int8_agreement.Agreement.record); None without int8
 
 
 def evaluate_model(model: str | None, data: str | None = None, eqn: str | None = None, *, split: str | None = None,
                    columns: list[str] | None = None, metric: str | None = None, max_length: int | None = None,
                    batch_size: int = 64, mistakes: int = 10, device: str | None = None,
                    progress=None, cancel=None, trust_remote_code: bool = False,
-                   settings: dict | None = None) -> EvalReport:
+                   settings: dict | None = None, backend: str = "auto", int8: bool = False) -> EvalReport:
     """Score a model (or run) on a labelled split or file. `progress(done, total)` hears the examples scored;
     setting `cancel` (a threading.Event) stops between batches with inference.ScoringCancelled. `settings`: task
-    settings (config.TASK_OPTIONS, e.g. {"null_threshold": 1.5}) that replace the run's own; None values keep them."""
+    settings (config.TASK_OPTIONS, e.g. {"null_threshold": 1.5}) that replace the run's own; None values keep them.
+    `backend`: "torch", "onnx" (the model's fused fp32 graph in ONNX Runtime, the Predictor's on CPU) or "auto"
+    (PyTorch: a fresh model's export would cost more than it saves on one split). `int8`: score the int8 graph, and
+    run the fp32 graph too to report their agreement (`int8_agreement`)."""
     settings = {k: v for k, v in (settings or {}).items() if v is not None}
     for name, value in settings.items():
         problem = SETTINGS_BY_NAME[name].check(value)
@@ -93,11 +100,23 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     refuse_foreign_settings(settings, kind)
     options = task_options(run.get("config") if isinstance(run.get("config"), dict) else {}) | settings
     enc = encode_task_split(task, split, tokenizer, max_length, label2id if kind.has_classes else None, **options)
-    dev = pick_device(device)
-    clf.to(dev)
-    cls_shortcut.install(clf)
-    outputs = predict_outputs(clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
+    dev = pick_device(device or ("cpu" if int8 else None))                      # int8 runs on the CPU
+    graph, agreement = None, None
+    if onnx_backend.use_onnx(backend, dev, kind, int8=int8, name=resolved.name, task=str(task.equation.task),
+                             auto=False):
+        graph = _onnx_session(clf, tokenizer, resolved, kind.per_token, int8)
+    else:
+        clf.to(dev)
+        cls_shortcut.install(clf)
+    outputs = predict_outputs(graph or clf, enc, batch_size, dev, tokenizer.pad_token_id or 0, autocast_for(dev),
                               cancel=cancel, progress=progress)
+    if int8:
+        from .int8_agreement import compare_outputs
+
+        fp32 = predict_outputs(onnx_backend.fp32_session(clf, tokenizer, resolved.path, per_token=kind.per_token),
+                               enc, batch_size, dev, tokenizer.pad_token_id or 0, cancel=cancel)
+        keep = [np.asarray(labels) != -100 for labels in enc.labels] if kind.per_token else None
+        agreement = compare_outputs(fp32, outputs, regression=not kind.has_classes, keep=keep).record()
     broken = count_broken(outputs)
     if broken:                                       # NaN weights (a run that diverged): no score would mean anything
         raise TuneLabError(f"{resolved.name} outputs NaN or infinite values for {broken:,} of {len(enc):,} examples, "
@@ -106,8 +125,18 @@ def evaluate_model(model: str | None, data: str | None = None, eqn: str | None =
     in_train, train_data = _train_overlap(task, split, run, own_data)
     report = dict(model=resolved.name, data=task.name, split=split, examples=len(enc), task=str(task.equation),
                   figure_of_merit=metric, value=scores[metric], scores=scores, in_train=in_train, train_data=train_data,
-                  words_cut=getattr(enc, "words_cut", None))
+                  words_cut=getattr(enc, "words_cut", None), int8_agreement=agreement)
     return EvalReport(**report, **kind.details(task, split, outputs, enc, label_names, metric, mistakes))
+
+
+def _onnx_session(clf, tokenizer, resolved, per_token: bool, int8: bool):
+    """The ONNX Runtime session that scores the split: the int8 graph, or the fused fp32 one."""
+    if int8:
+        return onnx_backend.int8_session(clf, tokenizer, resolved.path, per_token=per_token, name=resolved.name)
+    try:
+        return onnx_backend.fp32_session(clf, tokenizer, resolved.path, per_token=per_token)
+    except Exception as err:   # noqa: BLE001 - an architecture the exporter cannot trace
+        raise TuneLabError(f"could not run {resolved.name} with ONNX Runtime: {str(err).splitlines()[0]}") from None
 
 
 def _train_overlap(task, split: str, run: dict, own_data: bool) -> tuple[int | None, str | None]:

@@ -1,6 +1,7 @@
 """Running a model over an encoded split: logits in the split's order, and the task's scores.
 
-Shared by training-time evaluation (fit), `tunelab eval`, the Predictor's batch mode and the checks.
+Shared by training-time evaluation (fit), `tunelab eval`, the Predictor's batch mode and the checks; the model is
+a PyTorch module or, where the ONNX backend serves it, an ONNX Runtime session over the fused (or int8) graph.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
     for a model with outputs per token, a list of (tokens, outputs) arrays cut to each example's length. `cancel`
     (a threading.Event) is checked between batches, so a stop request does not wait for a long pass to end;
     `progress(done, total)` hears how many examples are scored after each batch. `examples` (indices into the
-    split) scores only those, in that order (one process's share of a multi-process evaluation)."""
-    model.eval()
+    split) scores only those, in that order (one process's share of a multi-process evaluation).
+    `model` may also be an ONNX Runtime session (onnx_runtime.OnnxClassifier): each batch is padded the same way and
+    run through its graph (fp32 fused, or int8), on the CPU."""
+    graph = not isinstance(model, torch.nn.Module)
+    if not graph:
+        model.eval()
     examples = np.arange(len(split)) if examples is None else np.asarray(examples, dtype=np.int64)
     out = [None] * len(examples)
     done = 0
@@ -37,13 +42,16 @@ def predict_outputs(model, split: EncodedSplit, batch_size: int, device, pad_id:
         batch = collate(split, index, pad_id)
         for key in split.label_keys:
             batch.pop(key, None)
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        if autocast is not None:
-            with autocast():
-                logits = logits_of(model(**batch))
+        if graph:
+            logits = model.logits({k: v.numpy() for k, v in batch.items()})
         else:
-            logits = logits_of(model(**batch))
-        logits = logits.float().cpu().numpy()
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            if autocast is not None:
+                with autocast():
+                    logits = logits_of(model(**batch))
+            else:
+                logits = logits_of(model(**batch))
+            logits = logits.float().cpu().numpy()
         per_token = logits.ndim == 3
         for row, (j, i) in enumerate(zip(at, index)):
             out[j] = logits[row, :split.lengths[i]] if per_token else logits[row]

@@ -3,7 +3,11 @@
 `Predictor.predict` is the hot path of `tunelab predict`, the TUI's playground and the Python API: one
 tokenizer call, one forward pass, one softmax; no pipeline machinery. On CPU the forward pass runs in ONNX
 Runtime (exported once and cached, same fp32 results; see onnx_runtime.py), elsewhere in PyTorch with SDPA
-attention under inference mode. `predict_batch` sorts by length and pads each batch to its own longest input.
+attention under inference mode. `predict_batch` sorts by length and pads each batch to its own longest input, and
+runs the same fused graph as one sentence does where ONNX serves the model.
+
+`int8=True` (or `set_int8`) serves from the dynamically quantized graph instead: opt-in, never on by itself, and
+`agreement` runs both graphs on the same inputs to say how far int8's answers are from fp32's.
 
 A prediction says whether its input was cut at `max_length` (`truncated`). A model from a TuneLab run knows
 its equation, so giving a pair to a single-sentence model (or a single sentence to a pair model) is refused.
@@ -30,13 +34,13 @@ from .batching import EncodedSplit, collate, encode, sorted_batches
 from .device import autocast_for, pick_device
 from .errors import TuneLabError
 from .inference import predict_outputs, softmax
-from . import onnx_runtime
+from . import onnx_backend
 from .config import SETTINGS_BY_NAME, Setting, refuse_foreign_settings
 from .entities import OUTSIDE, group_entities, uses_entity_scheme, whitespace_words
 from .models import (check_max_length, default_max_length, load_classifier, load_config, load_tokenizer,
                      max_positions, read_run_config, resolve_model)
 from .predict_input import is_blank
-from .tasks.base import Task, task_for, task_of_model
+from .tasks.base import task_for, task_of_model
 
 # --batch-size and --max-length mean what they mean for fit, with the same ranges and the same complaints
 # (a number only: fit's --batch-size auto searches for a training micro-batch, which scoring has none of)
@@ -93,8 +97,11 @@ class Predictor:
     """A loaded model ready to label text: `Predictor("runs/x").predict("The keys are here.")`."""
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_length: int | None = None,
-                 backend: str = "auto", trust_remote_code: bool = False, settings: dict | None = None):
+                 backend: str = "auto", trust_remote_code: bool = False, settings: dict | None = None,
+                 int8: bool = False):
         """backend: "auto" (ONNX Runtime on CPU when installed, else PyTorch), "onnx" or "torch".
+        int8: serve with the dynamically quantized ONNX graph (on the CPU; opt-in: `agreement` says how far its
+        answers are from fp32's); refused in one line where it cannot be had (onnx_backend.use_onnx).
         trust_remote_code: run Python code shipped with the model (its auto_map); off unless the user opts in.
         settings: task settings (config.TASK_OPTIONS, e.g. {"null_threshold": 1.5}) that replace the run's own; None
         values keep them; refused for a task that does not read them."""
@@ -103,7 +110,7 @@ class Predictor:
             problem = SETTINGS_BY_NAME[name].check(value)
             if problem:
                 raise TuneLabError(problem)
-        if backend not in ("auto", "onnx", "torch"):
+        if backend not in onnx_backend.BACKENDS:
             raise TuneLabError(f"backend {backend!r}: use auto, onnx or torch")
         check_setting(MAX_LENGTH, max_length)
         resolved = resolve_model(model, trust_remote_code=trust_remote_code)
@@ -115,7 +122,7 @@ class Predictor:
         refuse_foreign_settings(self.task_settings, kind)
         self.per_token, head = kind.per_token, kind.head_class()
         self.model, self.new_head = load_classifier(resolved, head_class=head)
-        self.device = pick_device(device)
+        self.device = pick_device(device or ("cpu" if int8 else None))   # int8 runs on the CPU
         self.model.to(self.device).eval()
         self.autocast = autocast_for(self.device)
         limit = max_positions(self.model.config)
@@ -129,20 +136,58 @@ class Predictor:
         # a several-output regression: each output's (lowest, highest) train value, from its run ({} when unknown)
         self.output_ranges = _output_ranges(resolved, self.labels) if self.is_regression else {}
         self.backend, self._onnx = "torch", None
+        self._path = resolved.path
+        self.int8 = False                   # the session serving is the int8 graph's (opt-in: set_int8)
+        self._sessions: dict = {}           # "fp32" / "int8": the ONNX sessions made so far
         # a task that predicts in its own way (decided once here, not asked on every prediction)
-        self._own_path = own_path = type(kind).predict_batch is not Task.predict_batch
-        if backend == "onnx" and own_path:
-            raise TuneLabError(f"{self.name} is a {self.task} model, which TuneLab runs with PyTorch only; "
-                               "use --backend torch or auto")
-        if not own_path and (backend == "onnx" or (backend == "auto" and self.device.type == "cpu"
-                                                   and onnx_runtime.available())):
+        self._own_path = not onnx_backend.serves(kind)
+        if onnx_backend.use_onnx(backend, self.device, kind, int8=int8, name=self.name, task=self.task):
             try:
-                graph = onnx_runtime.export(self.model, self.tokenizer, resolved.path, per_token=self.per_token)
-                self._onnx = onnx_runtime.OnnxClassifier(graph, num_labels=config.num_labels, per_token=self.per_token)
+                self._onnx = self._sessions["fp32"] = onnx_backend.fp32_session(
+                    self.model, self.tokenizer, resolved.path, per_token=self.per_token)
                 self.backend = "onnx"
             except Exception as err:  # an architecture the exporter cannot trace: PyTorch still works
-                if backend == "onnx":
-                    raise TuneLabError(f"could not run {self.name} with ONNX Runtime: {str(err).splitlines()[0]}") from None
+                if backend == "onnx" or int8:
+                    what = "for --int8" if int8 else "with ONNX Runtime"
+                    raise TuneLabError(f"could not run {self.name} {what}: {str(err).splitlines()[0]}") from None
+        if int8:
+            self.set_int8(True)
+
+    @property
+    def precision(self) -> str:
+        """What serves the predictions: "int8" (the quantized graph) or "fp32"."""
+        return "int8" if self.int8 else "fp32"
+
+    def set_int8(self, on: bool) -> None:
+        """Serve with the int8 graph (quantized once, then cached beside the fp32 graph), or back with fp32. int8 is
+        refused (TuneLabError, one line) where the ONNX backend does not serve this model."""
+        if not on:
+            if self.int8:
+                self._onnx, self.int8 = self._sessions["fp32"], False
+            return
+        onnx_backend.use_onnx("auto", self.device, self.kind, int8=True, name=self.name, task=self.task)
+        if self.backend != "onnx":
+            raise TuneLabError(f"{self.name} runs with PyTorch here (its ONNX export failed), so it has no int8 graph")
+        if "int8" not in self._sessions:
+            self._sessions["int8"] = onnx_backend.int8_session(self.model, self.tokenizer, self._path,
+                                                               per_token=self.per_token, name=self.name)
+        self._onnx, self.int8 = self._sessions["int8"], True
+
+    def agreement(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64,
+                  predictions: list | None = None):
+        """How far the int8 graph's answers on these inputs are from the fp32 graph's (int8_agreement.Agreement),
+        running both graphs on them (`predictions`: the int8 answers when already made)."""
+        from .int8_agreement import compare_predictions
+
+        if not self.int8:
+            raise TuneLabError("the agreement compares the int8 graph with fp32; turn int8 on first (--int8)")
+        int8 = predictions if predictions is not None else self.predict_batch(texts, pairs, batch_size)
+        self._onnx = self._sessions["fp32"]
+        try:
+            fp32 = self.predict_batch(texts, pairs, batch_size)
+        finally:
+            self._onnx = self._sessions["int8"]
+        return compare_predictions(fp32, int8)
 
     @property
     def is_pair(self) -> bool | None:
@@ -234,7 +279,8 @@ class Predictor:
         start = time.perf_counter()
         inputs = list(zip(texts, pairs)) if pairs[0] is not None else list(texts)
         split = encode(self.tokenizer, inputs, max_length=self.max_length)
-        logits = predict_outputs(self.model, split, batch_size, self.device, self.tokenizer.pad_token_id or 0, self.autocast)
+        logits = predict_outputs(self._onnx or self.model, split, batch_size, self.device,
+                                 self.tokenizer.pad_token_id or 0, self.autocast)
         seconds = time.perf_counter() - start
         truncated = [bool(n >= self.max_length) and self._too_long(t, p) for n, t, p in zip(split.lengths, texts, pairs)]
         return self._to_predictions(texts, pairs, logits, seconds, truncated)
@@ -331,9 +377,13 @@ class Predictor:
         encoded = EncodedSplit(ids, enc.get("token_type_ids"), None, np.array([len(i) for i in ids]), 0)
         logits: list = [None] * len(texts)
         for index in sorted_batches(encoded.lengths, batch_size):
-            batch = {k: v.to(self.device) for k, v in collate(encoded, index, self.tokenizer.pad_token_id or 0).items()}
-            with self.autocast():
-                out = self.model(**batch).logits.float().cpu().numpy()
+            batch = collate(encoded, index, self.tokenizer.pad_token_id or 0)
+            if self._onnx is not None:      # the fused (or int8) graph, as for one sentence
+                out = self._onnx.logits({k: v.numpy() for k, v in batch.items()})
+            else:
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                with self.autocast():
+                    out = self.model(**batch).logits.float().cpu().numpy()
             for row, i in enumerate(index):
                 logits[i] = out[row, :encoded.lengths[i]]
         share = (time.perf_counter() - start) * 1000 / len(texts)

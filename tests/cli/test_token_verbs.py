@@ -53,6 +53,26 @@ def test_eval_reports_entity_types_their_confusion_and_typed_mistakes(ner_run, c
     assert f"entity_f1 {r['value']:.4f}" in out
 
 
+def test_eval_and_predict_on_the_onnx_graphs_of_a_token_model(ner_run, capsys, tmp_path):
+    """The fused graph scores as PyTorch does; --int8 reports its agreement with fp32 over the words read."""
+    assert main(["eval", "--model", ner_run["run"], "--json", "--backend", "torch"]) == 0
+    torch_report = json.loads(capsys.readouterr().out)
+    assert main(["eval", "--model", ner_run["run"], "--json", "--backend", "onnx"]) == 0
+    onnx_report = json.loads(capsys.readouterr().out)
+    assert onnx_report["entity_confusion"] == torch_report["entity_confusion"]
+    assert onnx_report["scores"] == pytest.approx(torch_report["scores"])
+    assert main(["eval", "--model", ner_run["run"], "--json", "--int8"]) == 0
+    agreement = json.loads(capsys.readouterr().out)["int8_agreement"]
+    words = sum(len(json.loads(line)["tokens"]) for line in open(f"{ner_run['data']}/test.jsonl"))
+    assert agreement["unit"] == "words" and agreement["compared"] == words and agreement["label_agreement"] >= 0.9
+    source = tmp_path / "in.txt"
+    source.write_text("".join(" ".join(json.loads(line)["tokens"]) + "\n"
+                              for line in open(f"{ner_run['data']}/test.jsonl")))
+    assert main(["predict", "--model", ner_run["run"], "--input", str(source), "--int8", "--json"]) == 0
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])["int8_agreement"]
+    assert record["unit"] == "words" and record["label_agreement"] >= 0.9
+
+
 def test_summary_counts_tags_entities_and_words(ner_run, capsys):
     assert main(["summary", "--data", ner_run["data"], "--eqn", NER_EQN, "--model", ner_run["base"], "--json"]) == 0
     s = json.loads(capsys.readouterr().out)

@@ -158,3 +158,64 @@ async def test_a_model_that_ships_code_is_a_notification_and_its_code_never_runs
         await wait_until(pilot, lambda: bool(app._notifications))
         assert any("needs remote code" in n.message for n in app._notifications)
     assert not marker.exists()
+
+
+@run_async
+async def test_ctrl_n_turns_int8_on_and_off_and_says_so(tiny_run, tmp_path):
+    from tunelab.core.predictor import Predictor
+
+    made = []
+
+    def factory(model):
+        made.append(Predictor(model))
+        return made[-1]
+
+    source = tmp_path / "inputs.txt"
+    source.write_text("the cat is good .\nthe dogs were sad .\n", encoding="utf-8")
+    app = ScreenApp(lambda: PredictScreen(text="the cat is good .", predictor_factory=factory),
+                    Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(100, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        fp32 = screen.prediction
+        model_line = screen.query_one("#predict-model")
+        assert "int8" not in str(model_line.render()) and not screen.int8 and made[0].precision == "fp32"
+        assert any(b.binding.action == "toggle_int8" and b.enabled for b in screen.active_bindings.values())
+
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: screen.int8 and screen.prediction is not fp32
+                         and "(int8)" in str(screen.query_one("#predict-latency").render()))
+        assert made[0].precision == "int8" and screen.has_class("-int8")
+        assert "onnx int8" in str(model_line.render())
+        assert screen.prediction.label == fp32.label and screen.prediction.probabilities != fp32.probabilities
+
+        # a file labelled with int8 on says how far it is from fp32
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press(*str(source), "enter", "enter")
+        output = tmp_path / "inputs.predictions.jsonl"
+        await wait_until(pilot, lambda: output.exists() and "written" in str(screen.query_one("#predict-latency").render()))
+        assert "int8 against fp32" in str(screen.query_one("#predict-latency").render())
+
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: not screen.int8 and "(int8)" not in str(screen.query_one("#predict-latency").render())
+                         and screen.prediction is not None and screen.prediction.probabilities == fp32.probabilities)
+        assert made[0].precision == "fp32" and not screen.has_class("-int8")
+        assert "int8" not in str(model_line.render())
+
+
+@run_async
+async def test_int8_that_cannot_be_had_is_a_notification_and_fp32_stays(tiny_run, monkeypatch):
+    from tunelab.core import onnx_runtime
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the quantizer broke")
+
+    monkeypatch.setattr(onnx_runtime, "quantize", broken)
+    app = ScreenApp(lambda: PredictScreen(text="the cat is good ."), Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(100, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: any("could not quantize" in n.message for n in app._notifications))
+        assert not screen.int8 and "int8" not in str(screen.query_one("#predict-model").render())

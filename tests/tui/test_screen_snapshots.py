@@ -59,6 +59,22 @@ class FixedPredictor:
         return Prediction(text, pair, label, probabilities[label], probabilities, 3.2)
 
 
+class FixedInt8Predictor(FixedPredictor):
+    """FixedPredictor that can be switched to "int8": its probabilities then move by 0.01."""
+
+    int8 = False
+
+    def set_int8(self, on: bool) -> None:
+        self.int8 = on
+
+    def predict(self, text: str, pair: str | None = None) -> Prediction:
+        p = super().predict(text, pair)
+        if not self.int8:
+            return p
+        probabilities = {k: v + (0.01 if k == p.label else -0.01) for k, v in p.probabilities.items()}
+        return Prediction(text, pair, p.label, probabilities[p.label], probabilities, 1.1)
+
+
 def fixed_clock() -> float:
     return 0.0
 
@@ -124,6 +140,25 @@ def test_predict_screen(snap_compare, size):
                                           predictor_factory=lambda model: FixedPredictor(), clock=fixed_clock),
                     Selection(model="runs/demo"))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=predict_ready)
+
+
+async def predict_int8_ready(pilot) -> None:
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.prediction is not None)
+    await pilot.press("ctrl+n")
+    await wait_until(pilot, lambda: screen.int8 and screen.prediction.latency_ms == 1.1)
+    pilot.app.clear_notifications()
+    still_cursors(pilot.app)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_predict_screen_with_int8_on(snap_compare, size):
+    """ctrl+n: the model line says int8 in the warning colour, the latency says (int8)."""
+    app = ScreenApp(lambda: PredictScreen(text="The keys to the cabinet is on the table.",
+                                          predictor_factory=lambda model: FixedInt8Predictor(), clock=fixed_clock),
+                    Selection(model="runs/demo"))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=predict_int8_ready)
 
 
 @pytest.mark.parametrize("size", SIZES)

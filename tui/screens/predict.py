@@ -30,7 +30,10 @@ The latency shown is the model's own (tokenizer + forward pass) and the time fro
 screen. Enter keeps the input and its prediction in the history (`PredictHistory`, remembered in the app's state
 file for the next session); up and down recall it. ctrl+o labels a whole
 file of inputs (one sentence, or one tab-separated pair, per line) into JSONL, as `tunelab predict --input`
-does; ctrl+t opens the current input in the Attention screen. Other screens hand it an input with `show_input`
+does; ctrl+t opens the current input in the Attention screen. ctrl+n (shown where ONNX Runtime serves the model)
+switches to the dynamically quantized int8 graph and back: opt-in, off for every model loaded, said in the model line
+(in the theme's warning colour) and the latency while on, and a file labelled with it on also says how far int8's
+labels and probabilities are from fp32's on that file. Other screens hand it an input with `show_input`
 (Evaluate sends a mistake here); a new model picked elsewhere in the app is loaded in place of the old one.
 """
 
@@ -71,12 +74,13 @@ ALTERNATIVES = 3      # the next best answers shown under a QA model's answer
 
 class LatestRequest:
     """A one-slot mailbox between the event loop and the model thread: `put` replaces whatever is waiting,
-    `take` waits for something (up to `timeout`) and empties the slot. Files to label queue separately."""
+    `take` waits for something (up to `timeout`) and empties the slot. Files to label and settings to change (int8
+    on or off) queue separately, in the order they were asked for, and go before the newest text."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._request: tuple | None = None
-        self._files: list[tuple[str, str]] = []
+        self._files: list[tuple[str, object]] = []
 
     def put(self, request: tuple) -> None:
         with self._condition:
@@ -85,16 +89,22 @@ class LatestRequest:
 
     def put_file(self, source: str, output: str) -> None:
         with self._condition:
-            self._files.append((source, output))
+            self._files.append(("file", (source, output)))
+            self._condition.notify()
+
+    def put_int8(self, on: bool) -> None:
+        with self._condition:
+            self._files.append(("int8", on))
             self._condition.notify()
 
     def take(self, timeout: float) -> tuple[str, tuple] | None:
-        """("file", (source, output)) or ("text", request), or None after `timeout` seconds of nothing."""
+        """("file", (source, output)), ("int8", on) or ("text", request), or None after `timeout` seconds of
+        nothing."""
         with self._condition:
             if self._request is None and not self._files:
                 self._condition.wait(timeout)
             if self._files:
-                return "file", self._files.pop(0)
+                return self._files.pop(0)
             if self._request is not None:
                 request, self._request = self._request, None
                 return "text", request
@@ -182,6 +192,7 @@ class PredictScreen(TuneLabScreen):
     DEFAULT_CSS = """
     PredictScreen { layout: vertical; background: $background; }
     PredictScreen #predict-model { height: 1; color: $foreground-muted; margin: 0 1; }
+    PredictScreen.-int8 #predict-model { color: $warning; }
     PredictScreen .predict-prompt { height: 1; margin: 1 1 0 1; }
     PredictScreen .predict-prompt > Static { width: 8; color: $foreground-muted; }
     PredictScreen .predict-prompt > Input { width: 1fr; }
@@ -226,6 +237,8 @@ class PredictScreen(TuneLabScreen):
         Binding("ctrl+t", "to_attention", "Attention", tooltip="look at this input's attention heads"),
         Binding("ctrl+o", "run_file", "Run file", tooltip="label a file of inputs, one per line, into JSONL"),
         Binding("ctrl+b", "toggle_pair", "Pair", tooltip="show or hide the second sentence of a pair"),
+        Binding("ctrl+n", "toggle_int8", "int8", tooltip="predict with the quantized int8 graph (faster, slightly "
+                "different; a file labelled then says how far it is from fp32), or back to fp32"),
     ]
 
     AUTO_FOCUS = "#predict-text"
@@ -266,9 +279,18 @@ class PredictScreen(TuneLabScreen):
             self.done, self.total = done, total
 
     class FileDone(Message):
-        def __init__(self, output: str, count: int, truncated: int, error: str | None = None) -> None:
+        def __init__(self, output: str, count: int, truncated: int, error: str | None = None,
+                     agreement: str | None = None) -> None:
             super().__init__()
             self.output, self.count, self.truncated, self.error = output, count, truncated, error
+            self.agreement = agreement      # with int8 on: how far int8's labels are from fp32's on the file
+
+    class PrecisionChanged(Message):
+        """The model thread now predicts with the int8 graph (`int8`) or the fp32 one; `error` when it could not."""
+
+        def __init__(self, spec: str, int8: bool, error: str | None = None) -> None:
+            super().__init__()
+            self.spec, self.int8, self.error = spec, int8, error
 
     def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
                  predictor_factory: Callable[[str], object] | None = None,
@@ -294,6 +316,9 @@ class PredictScreen(TuneLabScreen):
         self.outputs: list[str] = []  # a several-output regression's outputs: a bar per output
         self._regression = False
         self.reads_context = False    # the model answers a question from a context (SpanPrediction)
+        self.int8 = False             # predictions come from the quantized int8 graph (opt-in: ctrl+n)
+        self._backend = ""            # what serves the model ("onnx": int8 can be turned on)
+        self._model_notes: tuple = ()  # what the model line says besides the backend (name, shape, ...)
         self.prediction = None        # the prediction on screen
         self.key_to_label_ms: float | None = None  # from the input changing to its label on screen
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
@@ -366,6 +391,9 @@ class PredictScreen(TuneLabScreen):
             if kind == "file":
                 self._label_file(predictor, *request)
                 continue
+            if kind == "int8":
+                self._set_int8(predictor, model, request)
+                continue
             seq, text, pair, keyed_at = request
             try:
                 prediction = predictor.predict(text, pair)
@@ -373,6 +401,19 @@ class PredictScreen(TuneLabScreen):
                 self.post_message(self.PredictionFailed(seq, str(err)))
                 continue
             self.post_message(self.PredictionReady(seq, prediction, keyed_at))
+
+    def _set_int8(self, predictor, model: str, on: bool) -> None:
+        """Switch the predictor to the int8 graph or back to fp32 (model thread; the first switch quantizes)."""
+        from tunelab.core.errors import TuneLabError
+
+        try:
+            if not hasattr(predictor, "set_int8"):
+                raise TuneLabError("this model's predictor has no int8 graph")
+            predictor.set_int8(on)
+        except TuneLabError as err:
+            self.post_message(self.PrecisionChanged(model, bool(getattr(predictor, "int8", False)), str(err)))
+            return
+        self.post_message(self.PrecisionChanged(model, on))
 
     def _label_file(self, predictor, source: str, output: str) -> None:
         """Label every line of `source` into `output` (JSONL), in batches, posting progress (model thread)."""
@@ -400,10 +441,14 @@ class PredictScreen(TuneLabScreen):
             from tunelab.core.predictor import prediction_record   # in the worker: torch stays out of start-up
 
             write_jsonl_atomic(output, [prediction_record(p) for p in predictions])
+            agreement = None
+            if getattr(predictor, "int8", False) and predictions and not worker.is_cancelled:   # fp32 on it too
+                agreement = predictor.agreement(texts, pairs, FILE_BATCH, predictions=predictions).line()
         except TuneLabError as err:
             self.post_message(self.FileDone(output, 0, 0, str(err)))
             return
-        self.post_message(self.FileDone(output, len(predictions), sum(bool(p.truncated) for p in predictions)))
+        self.post_message(self.FileDone(output, len(predictions), sum(bool(p.truncated) for p in predictions),
+                                        agreement=agreement))
 
     @on(ModelReady)
     def _model_ready(self, event: ModelReady) -> None:
@@ -411,6 +456,8 @@ class PredictScreen(TuneLabScreen):
             return  # a model this screen has since replaced
         self._ready = True
         self._model_name = event.name
+        self._backend, self.int8 = event.backend, False       # a model is loaded in fp32: int8 is asked for
+        self.set_class(False, "-int8")
         self._labels = event.labels
         self.per_token = event.per_token
         self._regression, self.outputs = event.is_regression, event.outputs
@@ -430,19 +477,63 @@ class PredictScreen(TuneLabScreen):
             shape = f"regression · {len(event.outputs)} outputs" if event.outputs else "regression"
         else:
             shape = f"{len(event.labels)} {kinds}" if event.labels else "regression"
-        notes = [event.name, event.backend, shape]
+        notes = [shape]
         if event.context:
-            notes[2:] = ["answers a question from the context"]
+            notes = ["answers a question from the context"]
         elif event.per_token:
             notes.append("tags words")
         elif event.is_pair is not None:
             notes.append("pairs" if event.is_pair else "single sentences")
-        line = Text(" · ".join(notes))
-        if event.new_head:
-            line.append("  head untrained (random): fine-tune it first", style="bold")
-        self.query_one("#predict-model", Static).update(line)
+        self._model_notes = (event.name, notes, event.new_head)
+        self._show_model_line()
         self._keyed_at = self._clock()  # the first prediction waits for the model, not for a keystroke
         if self._has_input():
+            self._send()
+        else:
+            self._show_idle()
+
+    def _show_model_line(self) -> None:
+        """The model's name, what runs it (int8 said plainly, in bold, when it is on), its shape."""
+        name, notes, new_head = self._model_notes
+        line = Text(f"{name} · ")
+        if self.int8:
+            line.append(f"{self._backend} int8 (ctrl+n: fp32)", style="bold reverse")
+        else:
+            line.append(self._backend)
+        line.append("".join(f" · {note}" for note in notes))
+        if new_head:
+            line.append("  head untrained (random): fine-tune it first", style="bold")
+        self.query_one("#predict-model", Static).update(line)
+
+    def action_toggle_int8(self) -> None:
+        """Predict with the int8 graph, or back with fp32 (the model thread switches; the input is predicted again)."""
+        if not self._ready:
+            self.notify("the model is still loading", title="Predict", severity="warning")
+            return
+        if self._backend != "onnx":
+            self.notify(f"int8 is the quantized ONNX graph; this model runs with {self._backend or 'PyTorch'}",
+                        title="Predict", severity="warning")
+            return
+        self.query_one("#predict-latency", Static).update(Text("int8: quantizing ..." if not self.int8 else
+                                                               "back to fp32 ..."))
+        self._mailbox.put_int8(not self.int8)
+
+    @on(PrecisionChanged)
+    def _precision_changed(self, event: PrecisionChanged) -> None:
+        if event.spec != self.model_spec:
+            return
+        self.int8 = event.int8
+        self.set_class(event.int8, "-int8")
+        self._show_model_line()
+        if event.error:
+            self.query_one("#predict-latency", Static).update(Text(f"int8 not turned on: {event.error}"))
+            self.notify(event.error, title="Predict", severity="error")
+            return
+        self.notify("int8 on: predictions come from the quantized graph" if event.int8 else
+                    "back to fp32", title="Predict")
+        if self._has_input():
+            self._mark_stale()
+            self._keyed_at = self._clock()      # the new prediction waits for the switch, not for a keystroke
             self._send()
         else:
             self._show_idle()
@@ -573,7 +664,8 @@ class PredictScreen(TuneLabScreen):
             self.query_one("#predict-label", Static).update(label)
             self.query_one(ProbabilityBars).set_probabilities(p.probabilities)
         self.query_one("#predict-latency", Static).update(Text(
-            f"model {p.latency_ms:.1f} ms · keystroke to label {self.key_to_label_ms:.0f} ms"))
+            f"model {p.latency_ms:.1f} ms{' (int8)' if self.int8 else ''} · keystroke to label "
+            f"{self.key_to_label_ms:.0f} ms"))
         if self._pending_keep:
             self._pending_keep = False
             self._keep(p)
@@ -740,6 +832,8 @@ class PredictScreen(TuneLabScreen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """A tagger reads one sentence: no pair field, so its key leaves the footer."""
+        if action == "toggle_int8":     # only where the ONNX graph serves the model
+            return self._backend == "onnx"
         return not (action == "toggle_pair" and (self.per_token or self.reads_context))
 
     def action_toggle_pair(self) -> None:
@@ -802,5 +896,7 @@ class PredictScreen(TuneLabScreen):
             return
         cut = f"; {event.truncated} cut at the maximum length" if event.truncated else ""
         message = f"{event.count} predictions written to {event.output}{cut}"
+        if event.agreement:
+            message += f"; {event.agreement}"
         self.query_one("#predict-latency", Static).update(Text(message))
         self.notify(message, title="Predict")

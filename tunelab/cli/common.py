@@ -138,6 +138,18 @@ def add_trust_remote_code(parser) -> None:
                              "source you trust")
 
 
+def add_backend(parser, verb: str) -> None:
+    """--backend and --int8: what serves the model's outputs (`predict` and `eval`)."""
+    default = ("ONNX Runtime on the CPU, with the fused graph, else PyTorch" if verb == "predict" else
+               "PyTorch; onnx scores with the fused graph the Predictor uses on the CPU")
+    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                        help=f"what runs the model (default auto: {default})")
+    parser.add_argument("--int8", action="store_true",
+                        help="run the dynamically quantized int8 ONNX graph on the CPU (opt-in; faster, slightly "
+                             "different): prints its agreement with fp32 on the same inputs (label agreement, "
+                             "largest probability difference)")
+
+
 def add_data(parser, default: str | None = "demo", note: str = "") -> None:
     """--data, --eqn and --columns; default=None makes the data optional (the verb says what that means)."""
     data_help = DATA_HELP if default == "demo" else DATA_HELP.replace("demo (bundled, the default)", "demo (bundled)")

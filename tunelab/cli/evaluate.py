@@ -7,7 +7,7 @@ from dataclasses import fields
 from rich.table import Table
 from rich.text import Text
 
-from .common import add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json
+from .common import add_backend, add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json
 
 
 def register(sub) -> None:
@@ -35,6 +35,7 @@ def register(sub) -> None:
             p.add_argument(s.flag, type=_typed(s.kind), default=None, metavar=s.metavar,
                            help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
+    add_backend(p, "eval")
     add_json(p)
     p.add_argument("--full-confusion", action="store_true",
                    help="with --json: the whole confusion matrix (default: that of the 100 classes with the most "
@@ -53,7 +54,8 @@ def run(args) -> int:
     r = evaluate_model(args.model, args.data, args.eqn, split=args.split, columns=args.columns, metric=args.metric,
                        max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
                        trust_remote_code=args.trust_remote_code,
-                       settings={name: getattr(args, name, None) for name in TASK_OPTIONS})
+                       settings={name: getattr(args, name, None) for name in TASK_OPTIONS},
+                       backend=args.backend, int8=args.int8)
     if args.json:
         print_json(report_json(r, full_confusion=args.full_confusion))
         return 0
@@ -64,6 +66,11 @@ def run(args) -> int:
         base = base[:-1] + f": always {literal(repr(r.majority_label))}{accuracy})"
     console.print(f"[bold]{literal(r.figure_of_merit)} {r.value:.4f}[/]{base}")
     covered = _print_scores(r.scores, r.figure_of_merit, r.per_class)
+    if r.int8_agreement is not None:                 # scored with the int8 graph: how far it is from fp32 here
+        from tunelab.core.int8_agreement import Agreement
+
+        record = {k: v for k, v in r.int8_agreement.items() if k != "label_agreement"}
+        console.print("  " + Agreement(**record).line(), markup=False, highlight=False)
     if r.in_train is not None:                       # plain text: a data path is never read as markup
         from tunelab.core.overlap import Overlap, overlap_line
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tunelab.core import strict_json
 
-from .common import (add_json, add_model, add_question_and_context, add_trust_remote_code, console, err_console, literal,
+from .common import (add_backend, add_json, add_model, add_question_and_context, add_trust_remote_code, console, err_console, literal,
                      print_json, take_question_and_context)
 
 TOP_K = 5   # classes a single prediction lists by default (a model may have thousands)
@@ -42,6 +42,7 @@ def register(sub) -> None:
             p.add_argument(s.flag, type=_typed(s.kind), default=None, metavar=s.metavar,
                            help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
+    add_backend(p, "predict")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help=f"a single sentence: list the K most probable classes, or a question's K best answers "
                         f"(default: {TOP_K}; 0: all); "
@@ -134,7 +135,7 @@ STREAM_LINES = 1024   # --input lines labelled (and, to stdout, written) at a ti
 def run(args) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predict_input import read_predict_input
-    from tunelab.core.predictor import Predictor, prediction_record
+    from tunelab.core.predictor import prediction_record
 
     _check_args(args)
     if args.input is not None:
@@ -145,8 +146,7 @@ def run(args) -> int:
             err_console.print(f"[yellow]warning: skipped {len(given.skipped)} line(s) holding only spaces or invisible "
                               f"characters (line {shown})[/]")
         texts, pairs = given.texts, given.pairs
-        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
-                              settings=_task_settings(args))
+        predictor = _predictor(args)
         if predictor.per_token and pairs is not None:
             raise TuneLabError(f"{predictor.name} tags the words of one sentence, but the input lines are tab-separated "
                                f"pairs; give one sentence per line")
@@ -173,6 +173,13 @@ def run(args) -> int:
         if output is not None:
             _write_atomic(output, "".join(rows))
             console.print(f"{len(preds)} predictions written to {literal(args.output)}")
+        if predictor.int8:   # both graphs on the same inputs: beside the summary, or on stderr beside the JSON lines
+            agreement = predictor.agreement(texts, pairs, args.batch_size, predictions=preds)
+            if args.json:
+                stream = sys.stdout if output is not None else sys.stderr
+                stream.write(strict_json.dumps({"int8_agreement": agreement.record()}, ensure_ascii=False) + "\n")
+            else:
+                (console if output is not None else err_console).print(agreement.line(), markup=False, highlight=False)
         if cut:
             shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
             what = " (their last words are tagged O, unread)" if predictor.per_token else ""
@@ -181,15 +188,34 @@ def run(args) -> int:
         if predictor.new_head:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
-    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
-                              settings=_task_settings(args))
+    predictor = _predictor(args)
     if predictor.per_token and args.top_k is not None:
         raise TuneLabError(f"--top-k lists the most probable classes of a sentence, but {predictor.name} tags each "
                            "word; drop --top-k (--json gives every word's probability of every tag)")
     pred = predictor.predict(args.text, args.pair)
+    agreement = predictor.agreement([args.text], [args.pair] if args.pair is not None else None,
+                                    predictions=[pred]) if predictor.int8 else None
     if args.json:
-        print_json(prediction_record(pred))
+        record = prediction_record(pred)
+        if agreement is not None:
+            record["int8_agreement"] = agreement.record()
+        print_json(record)
         return 0
+    _print_single(pred, predictor, args)
+    if agreement is not None:       # the answer first, as always; then how int8 compares
+        console.print(agreement.line(), markup=False, highlight=False)
+    return 0
+
+
+def _predictor(args):
+    from tunelab.core.predictor import Predictor
+
+    return Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                     settings=_task_settings(args), backend=args.backend, int8=args.int8)
+
+
+def _print_single(pred, predictor, args) -> int:
+    """One prediction as a person reads it."""
     if predictor.new_head:
         console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
     if hasattr(pred, "alternatives"):       # an answer span in a context
