@@ -32,6 +32,12 @@ file for the next session); up and down recall it. ctrl+o labels a whole
 file of inputs (one sentence, or one tab-separated pair, per line) into JSONL, as `tunelab predict --input`
 does; ctrl+t opens the current input in the Attention screen. Other screens hand it an input with `show_input`
 (Evaluate sends a mistake here); a new model picked elsewhere in the app is loaded in place of the old one.
+
+ctrl+g colours the sentence by which words drove the prediction (`AttributionWords`: Integrated Gradients from
+core/explain.py, red against and blue for the explained class). The same model thread computes it, after the
+prediction is on screen and no newer keystroke has arrived for `SETTLE_S` (the prediction settled), so typing never
+waits for an explanation of text already gone; ctrl+n changes what is explained: the predicted class, then each class
+(tag, output; a QA model: its answer, then "no answer") in turn.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
+from tunelab.tui.widgets.attribution_words import AttributionWords
 from tunelab.tui.widgets.context_area import ContextArea
 from tunelab.tui.widgets.entity_sentence import EntitySentence
 from tunelab.tui.widgets.output_bars import OutputBars
@@ -67,6 +74,7 @@ DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one
 FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
 HISTORY_STATE = "predict_history"   # the key of the kept inputs in the app's state file
 ALTERNATIVES = 3      # the next best answers shown under a QA model's answer
+SETTLE_S = 0.2        # no newer keystroke for this long after a prediction: explain it (when colouring is on)
 
 
 class LatestRequest:
@@ -208,6 +216,8 @@ class PredictScreen(TuneLabScreen):
     PredictScreen #predict-context-row > Static { width: 11; color: $foreground-muted; }
     PredictScreen #predict-context-row > ContextArea { width: 1fr; height: 1fr; background: $surface; }
     PredictScreen #predict-answer-more { display: none; height: auto; }
+    PredictScreen #predict-why { display: none; margin-bottom: 1; }
+    PredictScreen.-why #predict-why { display: block; }
     PredictScreen.-context .predict-prompt > Static { width: 11; }
     PredictScreen.-context #predict-context-row { display: block; layout: horizontal; }
     PredictScreen.-context #predict-pair-row { display: none; }
@@ -226,6 +236,9 @@ class PredictScreen(TuneLabScreen):
         Binding("ctrl+t", "to_attention", "Attention", tooltip="look at this input's attention heads"),
         Binding("ctrl+o", "run_file", "Run file", tooltip="label a file of inputs, one per line, into JSONL"),
         Binding("ctrl+b", "toggle_pair", "Pair", tooltip="show or hide the second sentence of a pair"),
+        Binding("ctrl+g", "toggle_why", "Why", tooltip="colour the sentence by which words drove the prediction "
+                                                        "(Integrated Gradients)"),
+        Binding("ctrl+n", "next_why_target", "Why class", show=False, tooltip="explain the next class (the predicted one first)"),
     ]
 
     AUTO_FOCUS = "#predict-text"
@@ -259,6 +272,11 @@ class PredictScreen(TuneLabScreen):
         def __init__(self, seq: int, error: str) -> None:
             super().__init__()
             self.seq, self.error = seq, error
+
+    class ExplanationReady(Message):
+        def __init__(self, seq: int, explanation, error: str | None = None) -> None:
+            super().__init__()
+            self.seq, self.explanation, self.error = seq, explanation, error
 
     class FileProgress(Message):
         def __init__(self, done: int, total: int) -> None:
@@ -299,6 +317,9 @@ class PredictScreen(TuneLabScreen):
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
         self._history_pos: int | None = None
         self._draft: tuple[str, str] = ("", "")
+        self.explaining = False       # ctrl+g: colour the sentence by its attributions (read by the model thread)
+        self.why_target: str | None = None   # what is explained (None: the predicted class), read by the thread
+        self.explanation = None       # the Explanation on screen
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -320,6 +341,7 @@ class PredictScreen(TuneLabScreen):
         with Vertical(id="predict-result"):
             yield Static("", id="predict-label")
             yield Static("", id="predict-answer-more")
+            yield AttributionWords(id="predict-why", placeholder="working out which words drove it ...")
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
             yield OutputBars(id="predict-values", placeholder="each output's value shows here")
             yield EntitySentence(id="predict-entities", placeholder="the sentence's entities show here")
@@ -358,8 +380,9 @@ class PredictScreen(TuneLabScreen):
                                           getattr(predictor, "output_ranges", None),
                                           bool(getattr(getattr(predictor, "kind", None), "answers_from_context",
                                                        False))))
+        explainer, pending = None, None
         while not worker.is_cancelled:
-            job = self._mailbox.take(timeout=0.1)
+            job, pending = pending or self._mailbox.take(timeout=0.1), None
             if job is None:
                 continue
             kind, request = job
@@ -373,6 +396,23 @@ class PredictScreen(TuneLabScreen):
                 self.post_message(self.PredictionFailed(seq, str(err)))
                 continue
             self.post_message(self.PredictionReady(seq, prediction, keyed_at))
+            if not self.explaining:
+                continue
+            pending = self._mailbox.take(timeout=SETTLE_S)    # a newer keystroke first: explain only what settles
+            if pending is not None:
+                continue
+            try:
+                if explainer is None:
+                    from tunelab.core.explain import Explainer
+
+                    if not hasattr(predictor, "model"):
+                        raise TuneLabError(f"{predictor.name} has no PyTorch model to explain")
+                    explainer = Explainer(predictor)
+                explanation = explainer.explain(text, pair, method="ig", target=self.why_target)
+            except TuneLabError as err:
+                self.post_message(self.ExplanationReady(seq, None, str(err)))
+                continue
+            self.post_message(self.ExplanationReady(seq, explanation))
 
     def _label_file(self, predictor, source: str, output: str) -> None:
         """Label every line of `source` into `output` (JSONL), in batches, posting progress (model thread)."""
@@ -578,6 +618,41 @@ class PredictScreen(TuneLabScreen):
             self._pending_keep = False
             self._keep(p)
 
+    @on(ExplanationReady)
+    def _explanation_ready(self, event: ExplanationReady) -> None:
+        if event.seq != self._seq or not self.explaining:
+            return  # stale, or colouring was switched off meanwhile
+        self.explanation = event.explanation
+        self.query_one(AttributionWords).show(event.explanation, None if event.error is None else event.error)
+
+    def action_toggle_why(self) -> None:
+        """Colour the sentence by its attributions, or stop (what is explained starts at the predicted class)."""
+        self.explaining = not self.explaining
+        self.set_class(self.explaining, "-why")
+        self.explanation = None
+        self.query_one(AttributionWords).show(None, "working out which words drove it ...")
+        if self.explaining and self._ready and self._has_input():
+            self._send()          # predict again, then explain once it settles
+
+    def why_targets(self) -> list:
+        """What ctrl+n steps through: the predicted class, then each class (tag, output) by name; a QA model: its
+        answer, then its null score."""
+        if self.reads_context:
+            return [None, "no-answer"]
+        return [None, *self._labels]
+
+    def action_next_why_target(self) -> None:
+        if not self.explaining:
+            self.action_toggle_why()
+            return
+        targets = self.why_targets()
+        at = targets.index(self.why_target) if self.why_target in targets else 0
+        self.why_target = targets[(at + 1) % len(targets)]
+        self.notify(f"explaining {self.why_target or 'the predicted class'}", title="Why", timeout=2)
+        self.query_one(AttributionWords).mark_stale()
+        if self._ready and self._has_input():
+            self._send()
+
     def _show_values(self, p) -> None:
         """A several-output regression's answer: a bar per output, and what the bars are drawn against."""
         bars = self.query_one(OutputBars)
@@ -618,6 +693,7 @@ class PredictScreen(TuneLabScreen):
     def _mark_stale(self) -> None:
         """The input changed: dim what is shown until the new prediction replaces it."""
         self.query_one(ContextArea).mark_stale()
+        self.query_one(AttributionWords).mark_stale()
         self.query_one(ProbabilityBars).mark_stale()
         self.query_one(OutputBars).mark_stale()
         self.query_one(EntitySentence).mark_stale()
@@ -647,6 +723,8 @@ class PredictScreen(TuneLabScreen):
         self.query_one(OutputBars).set_values({}, stale=True)
         self.query_one(EntitySentence).show(None)
         self.query_one(WordTagTable).show(None)
+        self.explanation = None
+        self.query_one(AttributionWords).show(None, "type a sentence to see which words drive it")
         self.query_one("#predict-latency", Static).update("")
 
     # --- history ------------------------------------------------------------------------------------------------
