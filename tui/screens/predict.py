@@ -290,14 +290,17 @@ class PredictScreen(TuneLabScreen):
 
     def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
                  predictor_factory: Callable[[str], object] | None = None,
+                 explainer_factory: Callable[[object], object] | None = None,
                  clock: Callable[[], float] = time.perf_counter, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         """`text`/`pair` preset the input; `model` overrides the app's selection; `predictor_factory(model)`
-        replaces `Predictor` and `clock` the timer of keystroke-to-label (snapshot tests fix both)."""
+        replaces `Predictor`, `explainer_factory(predictor)` the `Explainer`, and `clock` the timer of keystroke-to-label
+        (snapshot tests fix them)."""
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self._preset_text, self._preset_pair, self._preset_model = text, pair, model
         self._factory = predictor_factory
+        self._explainer_factory = explainer_factory
         self._mailbox = LatestRequest()
         self._seq = 0                 # the newest request sent
         self._shown_seq = 0           # the request whose result is on screen
@@ -402,7 +405,9 @@ class PredictScreen(TuneLabScreen):
             if pending is not None:
                 continue
             try:
-                if explainer is None:
+                if explainer is None and self._explainer_factory is not None:
+                    explainer = self._explainer_factory(predictor)
+                elif explainer is None:
                     from tunelab.core.explain import Explainer
 
                     if not hasattr(predictor, "model"):

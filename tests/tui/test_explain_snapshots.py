@@ -1,0 +1,46 @@
+"""SVG snapshots of the attribution views at 80x24 and 120x40, with fixed explanations: the Predict screen with the
+sentence coloured (ctrl+g). Regenerate with `pytest tests/tui/test_explain_snapshots.py --snapshot-update` after a
+deliberate change, and look at the report before committing the new SVGs."""
+
+from __future__ import annotations
+
+import pytest
+from screen_apps import ScreenApp, Selection, still_cursors, wait_until
+from test_screen_snapshots import SIZES, FixedPredictor, fixed_clock
+
+from tunelab.core.explain import Explanation
+from tunelab.tui.screens.predict import PredictScreen
+
+SENTENCE = "The keys to the cabinet is on the table."
+WORDS = ["The", "keys", "to", "the", "cabinet", "is", "on", "the", "table", "."]
+SCORES = [0.01, 0.21, -0.02, 0.0, -0.09, 0.48, -0.05, 0.01, 0.03, -0.12]
+
+
+class FixedExplainer:
+    """Stands in for `Explainer`: fixed scores for the snapshot sentence, the target as asked."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+
+    def explain(self, text, pair=None, *, method="ig", target=None, **_):
+        target = target or self.predictor.predict(text, pair).label
+        sign = 1 if target == "unacceptable" else -1
+        return Explanation(text, pair, list(WORDS), [0] * len(WORDS), [sign * s for s in SCORES], method, target,
+                           True, False, 0.96, 0.45, 0.004, 32)
+
+
+async def why_ready(pilot) -> None:
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.prediction is not None)
+    await pilot.press("ctrl+g")
+    await wait_until(pilot, lambda: screen.explanation is not None)
+    still_cursors(pilot.app)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_predict_screen_colours_the_sentence(snap_compare, size):
+    app = ScreenApp(lambda: PredictScreen(text=SENTENCE, predictor_factory=lambda model: FixedPredictor(),
+                                          explainer_factory=FixedExplainer, clock=fixed_clock),
+                    Selection(model="runs/demo"))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=why_ready)
