@@ -44,3 +44,39 @@ def test_predict_screen_colours_the_sentence(snap_compare, size):
                                           explainer_factory=FixedExplainer, clock=fixed_clock),
                     Selection(model="runs/demo"))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=why_ready)
+
+
+class FixedMistakeExplainer:
+    """For the Evaluate screen: each word of a mistake scored by a fixed rule, signed by the class explained."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def explain(self, text, pair=None, *, method="ig", target=None, **_):
+        words = text.replace(".", " .").split()
+        sign = 1 if target == "unacceptable" else -1
+        scores = [sign * (0.5 if w in ("is", "are", "keys", "cabinet") else (len(w) % 3 - 1) * 0.06) for w in words]
+        return Explanation(text, pair, words, [0] * len(words), scores, method, target, True, False, 0.9, 0.4,
+                           0.003, 32)
+
+
+async def evaluate_why_ready(pilot) -> None:
+    from screen_apps import settle
+
+    screen = pilot.app.screen
+    await settle(pilot)
+    await pilot.press("w")
+    await wait_until(pilot, lambda: screen.why is not None)
+    still_cursors(pilot.app)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_evaluate_screen_shows_why_a_mistake(snap_compare, size):
+    from test_screen_snapshots import REPORT
+
+    from tunelab.tui.screens.evaluate import EvaluateScreen
+
+    app = ScreenApp(lambda: EvaluateScreen(report=REPORT, explainer_factory=FixedMistakeExplainer),
+                    Selection(model="runs/demo"))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=evaluate_why_ready)

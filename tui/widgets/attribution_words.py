@@ -75,13 +75,16 @@ class AttributionWords(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.placeholder = placeholder
         self.explanation = None
+        self.title: Text | None = None      # a caption of the caller's in place of the explanation's own
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.refresh())
 
-    def show(self, explanation, placeholder: str | None = None) -> None:
-        """Show an Explanation (None: the placeholder, or `placeholder` given here), no longer stale."""
+    def show(self, explanation, placeholder: str | None = None, title: Text | None = None) -> None:
+        """Show an Explanation (None: the placeholder, or `placeholder` given here) under `title` (None: its own
+        caption), no longer stale."""
         self.explanation = explanation
+        self.title = title
         if placeholder is not None:
             self.placeholder = placeholder
         self.remove_class("-stale")
@@ -94,7 +97,7 @@ class AttributionWords(Widget):
         e = self.explanation
         if e is None:
             return Text(self.placeholder, style="italic dim")
-        out = caption(e)
+        out = caption(e) if self.title is None else self.title.copy()
         out.append("\n")
         out.append_text(attribution_text(self.app, e.words, e.scores, e.segments))
         return out
