@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from screen_apps import ScreenApp, Selection, still_cursors, wait_until
-from test_screen_snapshots import SIZES, FixedPredictor, fixed_clock
+from test_screen_snapshots import SIZES, FixedPredictor, fixed_clock, tiny_encoder  # noqa: F401 (a fixture)
 
 from tunelab.core.explain import Explanation
 from tunelab.tui.screens.predict import PredictScreen
@@ -80,3 +80,52 @@ def test_evaluate_screen_shows_why_a_mistake(snap_compare, size):
     app = ScreenApp(lambda: EvaluateScreen(report=REPORT, explainer_factory=FixedMistakeExplainer),
                     Selection(model="runs/demo"))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=evaluate_why_ready)
+
+
+class FixedExplainers:
+    """For the Attention screen's `w`: an explainer whose rollout and IG scores are fixed per word."""
+
+    class _Explainer:
+        class predictor:
+            new_head = False
+
+        def prepare(self, text, pair=None):
+            return text
+
+        def explain(self, text, pair=None, *, method="ig", prepared=None, **_):
+            words = text.split()
+            if method == "rollout":
+                scores = [0.30 if i == 0 else 0.05 + 0.02 * (i % 4) for i in range(len(words))]
+                return Explanation(text, pair, words, [0] * len(words), scores, method, "acceptable", False, True, 0.9)
+            scores = [0.4 if w in ("keys", "cabinet") else (-0.25 if w == "are" else 0.02 * (i % 3 - 1))
+                      for i, w in enumerate(words)]
+            return Explanation(text, pair, words, [0] * len(words), scores, method, "acceptable", True, False, 0.9,
+                               0.4, 0.002, 32)
+
+    def get(self, spec):
+        return self._Explainer()
+
+
+def attention_why_ready(pilot) -> None:
+    async def ready(pilot) -> None:
+        from screen_apps import settle
+
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.result is not None)
+        await settle(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: screen.why is not None)
+        still_cursors(pilot.app)
+        await pilot.pause()
+
+    return ready(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_attention_screen_puts_rollout_beside_ig(snap_compare, size, tiny_encoder, monkeypatch):
+    from tunelab.tui.screens.attention import AttentionScreen
+
+    monkeypatch.chdir(tiny_encoder)
+    text = "the keys near the cabinet are on the big red table ."
+    app = ScreenApp(lambda: AttentionScreen(text=text, explainers=FixedExplainers()), Selection(model="tiny-bert"))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=attention_why_ready)
