@@ -92,13 +92,21 @@ def explanation_page(e: Explanation, model: str = "") -> str:
                         sentence="".join(spans), legend=_e(legend), rows=rows)
 
 
+def check_page_path(path, flag: str = "--html") -> Path:
+    """The page's path, refused at once (before any model is loaded) if it is a directory or its folder is missing."""
+    path = Path(path).expanduser()
+    if not str(path).strip():
+        raise TuneLabError(f"{flag} is empty; name a file to write to")
+    if path.is_dir():
+        raise TuneLabError(f"{flag} {str(path)!r} is a directory; name a file to write to")
+    if not path.parent.is_dir():
+        raise TuneLabError(f"{flag} {str(path)!r}: the directory {str(path.parent)!r} does not exist")
+    return path
+
+
 def write_explanation_page(e: Explanation, path, model: str = "") -> Path:
     """Write the page to `path` atomically (a failure leaves no half-written file)."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise TuneLabError(f"--html {str(path)!r} is a directory; name a file to write the page to")
-    if not path.parent.is_dir():
-        raise TuneLabError(f"--html {str(path)!r}: the directory {str(path.parent)!r} does not exist")
+    path = check_page_path(path)
     try:
         write_atomic(path, explanation_page(e, model))
     except OSError as err:

@@ -105,6 +105,8 @@ def test_mistakes_are_one_line(run_dir, capsys, tmp_path):
     refused(capsys, [*m, "   "], "empty")
     refused(capsys, [SENTENCE], "--model is required")
     refused(capsys, [*m, SENTENCE, "--html", str(tmp_path / "no" / "such" / "p.html")], "does not exist")
+    refused(capsys, [*m, SENTENCE, "--html", str(tmp_path)], "is a directory")
+    refused(capsys, [*m, "--input", "-", "--out", str(tmp_path / "no" / "x.jsonl")], "does not exist")
     assert not (tmp_path / "no").exists()
 
 

@@ -83,6 +83,12 @@ def _check_args(args) -> None:
         if not 1 <= args.k <= 50:
             raise TuneLabError(f"--k {args.k}: delete from 1 to 50 words")
         return
+    from tunelab.core.explain_html import check_page_path
+
+    if args.html is not None:
+        check_page_path(args.html)
+    if args.out is not None and args.out != "-":
+        check_page_path(args.out, "--out")
     if args.data is not None or args.eqn is not None:
         raise TuneLabError("--data is for --faithfulness; give a sentence (or --input FILE) to explain")
     if args.input is not None:
@@ -170,13 +176,7 @@ def _explain_file(args, explainer) -> int:
     from tunelab.core.errors import TuneLabError
     from tunelab.core.predict_input import read_predict_input
 
-    out = None
-    if args.out is not None and args.out != "-":
-        out = Path(args.out).expanduser()
-        if out.is_dir():
-            raise TuneLabError(f"--out {args.out!r} is a directory; name a file to write the JSONL to")
-        if not out.parent.is_dir():
-            raise TuneLabError(f"--out {args.out!r}: the directory {str(out.parent)!r} does not exist")
+    out = Path(args.out).expanduser() if args.out is not None and args.out != "-" else None
     given = read_predict_input(args.input, stdin_allowed=True)
     pairs = given.pairs or [None] * len(given.texts)
     lines, warned = [], 0
