@@ -35,7 +35,7 @@ from ..data import column_values, shorten
 from ..errors import TuneLabError
 from ..predict_input import is_blank
 from ..squad_metrics import best_null_threshold, best_over_gold, check_answers, squad_scores
-from .base import ExplainTarget, Task, pick_label, register
+from .base import ExplainTarget, Task, register
 
 SPAN_METRICS = ("f1", "exact_match", "HasAns_f1", "HasAns_exact_match", "NoAns_f1", "NoAns_exact_match")
 NO_ANSWER = ""                 # what an unanswerable question's answer is (SQuAD v2's convention)

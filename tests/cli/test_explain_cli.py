@@ -37,7 +37,7 @@ def test_signed_bars_put_the_cue_word_first(run_dir, capsys):
     assert set(rows) == set(SENTENCE.split())
     longest = max(rows, key=lambda w: rows[w].count("█"))
     assert longest == "happy" and float(rows["happy"].split()[1]) > 0
-    assert "│" in rows["happy"] and rows["happy"].index("█") > rows["happy"].index("│")   # positive: right of the axis
+    assert "│" in rows["happy"] and rows["happy"].index("█") > rows["happy"].index("│")   # positive: right of it
 
 
 def test_json_has_words_scores_method_target_delta(run_dir, capsys):
@@ -59,7 +59,8 @@ def test_input_file_writes_jsonl(run_dir, tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["line"] for r in lines] == [1, 3] and lines[0]["words"][3] == "sad"
     out = tmp_path / "out.jsonl"
-    assert main(["explain", "--model", str(run_dir), "--input", str(src), "--out", str(out), "--method", "rollout"]) == 0
+    assert main(["explain", "--model", str(run_dir), "--input", str(src), "--out", str(out),
+                 "--method", "rollout"]) == 0
     assert "2 explanations written" in capsys.readouterr().out
     assert [json.loads(line)["method"] for line in out.read_text().splitlines()] == ["rollout", "rollout"]
 

@@ -99,8 +99,6 @@ def test_words_sum_their_subwords(shortcut):
     e = shortcut.explain("the keys near the tablex", method="grad-input")
     assert e.words == ["the", "keys", "near", "the", "tablex"]
     assert e.tokens[5:7] == ["table", "##x"]
-    import torch
-
     batch, words, tokens, _ = shortcut.encode("the keys near the tablex")
     per_token = shortcut._gradient(batch, shortcut.target(batch, words), times_input=True)
     assert e.scores[4] == pytest.approx(float(per_token[5] + per_token[6]), abs=1e-6)

@@ -238,7 +238,8 @@ class PredictScreen(TuneLabScreen):
         Binding("ctrl+b", "toggle_pair", "Pair", tooltip="show or hide the second sentence of a pair"),
         Binding("ctrl+g", "toggle_why", "Why", tooltip="colour the sentence by which words drove the prediction "
                                                         "(Integrated Gradients)"),
-        Binding("ctrl+n", "next_why_target", "Why class", show=False, tooltip="explain the next class (the predicted one first)"),
+        Binding("ctrl+n", "next_why_target", "Why class", show=False,
+                tooltip="explain the next class (the predicted one first)"),
     ]
 
     AUTO_FOCUS = "#predict-text"

@@ -36,11 +36,13 @@ def register(sub) -> None:
                    help="a token-tagging model: explain the tag of the N-th word (1 = the first; default: the first "
                         "word tagged other than O)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                   help=f"Integrated Gradients' integration steps (default: {DEFAULT_STEPS}); more steps, smaller delta")
+                   help=f"Integrated Gradients' integration steps (default: {DEFAULT_STEPS}); more steps, smaller "
+                        "delta")
     p.add_argument("--max-length", type=int, default=None,
                    help="cut inputs at N tokens (default: a run's own --max-length, else the model's limit)")
     p.add_argument("--input", default=None, metavar="FILE",
-                   help="explain every line of FILE (- for stdin; one sentence or tab-separated pair a line): JSONL out")
+                   help="explain every line of FILE (- for stdin; one sentence or tab-separated pair a line): "
+                        "JSONL out")
     p.add_argument("--out", default=None, metavar="FILE", help="with --input: write the JSONL here (default: stdout)")
     p.add_argument("--html", default=None, metavar="OUT",
                    help="write a self-contained page (no scripts) with the sentence coloured by score")
@@ -51,7 +53,8 @@ def register(sub) -> None:
     p.add_argument("--split", default=None, help="with --faithfulness: the split (default: validation, else test)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                    help="with --faithfulness: sentences (a seeded sample; default: %(default)s)")
-    p.add_argument("--k", type=int, default=DEFAULT_K, help="with --faithfulness: delete 1..K words (default: %(default)s)")
+    p.add_argument("--k", type=int, default=DEFAULT_K,
+                   help="with --faithfulness: delete 1..K words (default: %(default)s)")
     add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -134,7 +137,8 @@ def run(args) -> int:
     if e.warning:
         err_console.print(f"[yellow]warning: {literal(e.warning)}[/]")
     if predictor.new_head:
-        err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
+        err_console.print("[yellow]warning: this model's classification head is untrained (random); "
+                          "fine-tune it first[/]")
     return 0
 
 
