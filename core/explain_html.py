@@ -6,7 +6,7 @@ through `html.escape` with quotes, as the bertviz pages' titles do (core/bertviz
 `</script><script>...` is shown as those characters and runs nothing. Colours: blue for a word that pushed towards
 the target, red for one that pushed against it (unsigned methods: blue only), strength by |score| over the largest;
 each word's score is in its title (hover) and in the table below. Written atomically. Called by `tunelab explain
---html` and the TUI's Predict screen.
+--html`.
 """
 
 from __future__ import annotations
