@@ -62,3 +62,28 @@ async def test_ctrl_g_colours_the_words_that_drove_the_label(tiny_run):
 
 def test_strength_steps_are_few_and_apart():
     assert [strength(s, 1.0) for s in (0, 0.1, 0.3, 0.6, 1.0, -1.0)] == [0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("theme_name", ["tunelab-dark", "tunelab-light", "tunelab-high-contrast"])
+def test_attribution_colours_stay_apart_in_256_colours(theme_name):
+    """Each strength step of red and of blue, blended onto the theme's surface, is its own xterm-256 colour, none the
+    surface's, and the text on it keeps a readable contrast."""
+    from rich.color import Color as RichColor, ColorSystem
+    from textual.color import Color
+
+    from tunelab.themes import THEMES
+
+    theme = next(t for t in THEMES if t.name == theme_name)
+    surface = Color.parse(theme.surface)
+
+    def xterm(color) -> int:
+        return RichColor.parse(color.hex).downgrade(ColorSystem.EIGHT_BIT).number
+
+    seen = {xterm(surface)}
+    for name in ("attribution-against", "attribution-for"):
+        for level in (0.25, 0.5, 0.75, 1.0):
+            shade = surface.blend(Color.parse(theme.variables[name]), level)
+            assert xterm(shade) not in seen, (name, level)
+            seen.add(xterm(shade))
+            text = shade.get_contrast_text(1.0)
+            assert abs(text.brightness - shade.brightness) > 0.35
