@@ -209,8 +209,7 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
                      else inputs[:FAITHFULNESS_SENTENCES])
             checks.append(_faithfulness(model, texts, max_length, device, trust_remote_code, figures, seed))
 
-    if task is None:
-        faithfulness_row()
+    faithfulness_row()
 
     # ---- with data: score against the majority baseline, and overfit one batch
     if task is not None:
@@ -226,7 +225,6 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         lrs = OVERFIT_LRS if overfit_lr is None else (overfit_lr,)
         checks.append(_overfits_batch(clf, tokenizer, task, kind, label2id, overfit_examples, overfit_steps, lrs,
                                       seed, max_length, dev, figures, options))
-        faithfulness_row()
     return report()
 
 

@@ -44,7 +44,7 @@ def test_trained_model_passes_the_data_checks(trained):
     run, data = trained
     report = run_checks(run, str(data), EQN)
     checks = by_name(report)
-    assert tuple(checks) == ALWAYS + ("train_overlap", "beats_baseline", "overfits_batch", "faithfulness")
+    assert tuple(checks) == ALWAYS + ("faithfulness", "train_overlap", "beats_baseline", "overfits_batch")
     for name in ("loads", "label_mapping", "probabilities", "predictions_vary", "attention_rows", "beats_baseline", "overfits_batch",
                  "faithfulness"):
         assert checks[name].status == "pass", checks[name]
