@@ -102,6 +102,8 @@ def test_mistakes_are_one_line(run_dir, capsys, tmp_path):
     refused(capsys, [*m, SENTENCE, "--word", "2"], "--word picks a word of a token-tagging model")
     refused(capsys, [*m, SENTENCE, "--word", "0"], "count from 1")
     refused(capsys, [*m, "--faithfulness"], "needs --data")
+    refused(capsys, [*m, SENTENCE, "--limit", "5"], "--limit is for --faithfulness")
+    refused(capsys, [*m, "--faithfulness", "--data", "demo", "--word", "2"], "drop --word")
     refused(capsys, [*m, SENTENCE, "--out", "x.jsonl"], "--out is for --input")
     refused(capsys, [*m, "   "], "empty")
     refused(capsys, [SENTENCE], "--model is required")

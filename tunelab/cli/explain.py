@@ -92,8 +92,13 @@ def _check_args(args) -> None:
         check_page_path(args.html)
     if args.out is not None and args.out != "-":
         check_page_path(args.out, "--out")
-    if args.data is not None or args.eqn is not None:
-        raise TuneLabError("--data is for --faithfulness; give a sentence (or --input FILE) to explain")
+    from tunelab.core.faithfulness import DEFAULT_K, DEFAULT_LIMIT
+
+    for flag, given in (("--data", args.data is not None), ("--eqn", args.eqn is not None),
+                        ("--split", args.split is not None), ("--limit", args.limit != DEFAULT_LIMIT),
+                        ("--k", args.k != DEFAULT_K)):
+        if given:
+            raise TuneLabError(f"{flag} is for --faithfulness; give a sentence (or --input FILE) to explain")
     if args.input is not None:
         if args.text is not None:
             raise TuneLabError("give a sentence or --input, not both")
