@@ -3,7 +3,9 @@
 `run_checks(model)` loads the model with its task's head (a sequence classifier, a tagger, a span head for
 question answering: the task judges its outputs, `Task.output_checks`) and checks that it loads with its tokenizer, that the tokenizer round-trips text, that the label mapping is present and matches the head (a
 randomly initialised head, e.g. the bundled MiniLM before fine-tuning, is reported as such), that probabilities
-are finite and sum to 1, that predictions vary across varied inputs and that attention rows sum to 1. With data
+are finite and sum to 1, that predictions vary across varied inputs and that attention rows sum to 1; for a trained
+sentence classifier, whether the words Integrated Gradients ranks first move its prediction more than random words
+(the faithfulness deletion check, core/faithfulness.py, on a few held-out sentences, else the varied inputs). With data
 it also counts the held-out inputs that also occur in train (a leak: a warning), scores the model on a sample of
 the held-out split against the majority-class baseline and checks that a copy of the model can overfit one small
 batch (it is trainable). Each check passes, warns or fails with its reason. Called by `tunelab check`, the TUI and
@@ -60,12 +62,16 @@ OVERFIT_WARMUP = 5
 OVERFIT_STEPS = 60
 OVERFIT_RATIO = 0.5
 OVERFIT_SATURATED = 1e-30   # a batch loss below this with no gradient left: logits too confident for float32 to train
+# The faithfulness row: sentences explained by every method and deleted from 1..K words deep. Few, so the battery
+# stays seconds on CPU (about 0.1-0.3 s a sentence with the bundled MiniLM); `tunelab explain --faithfulness` does 200.
+FAITHFULNESS_SENTENCES = 24
+FAITHFULNESS_K = 3
 
 
 @dataclass(frozen=True)
 class CheckResult:
     name: str       # loads, tokenizer_round_trip, label_mapping, probabilities, predictions_vary,
-                    # attention_rows, train_overlap, beats_baseline, overfits_batch
+                    # attention_rows, train_overlap, beats_baseline, overfits_batch, faithfulness
     status: str     # "pass", "warn" or "fail"
     detail: str     # the reason, for the user
 
@@ -195,6 +201,16 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         checks.append(_predictions_vary(logits, clf.config, new_head, what, regression))
     checks.append(_attention_rows(out.attentions, batch["attention_mask"]))
 
+    def faithfulness_row() -> None:
+        if kind.deletion_check and not new_head:   # a trained head that predicts one class per sentence
+            from .faithfulness import sentences_of
+
+            texts = (sentences_of(task, task.eval_split_name(), min(limit, FAITHFULNESS_SENTENCES), seed) if task
+                     else inputs[:FAITHFULNESS_SENTENCES])
+            checks.append(_faithfulness(model, texts, max_length, device, trust_remote_code, figures, seed))
+
+    faithfulness_row()
+
     # ---- with data: score against the majority baseline, and overfit one batch
     if task is not None:
         overlap = _train_overlap(task)
@@ -210,6 +226,24 @@ def run_checks(model: str | None, data: str | None = None, eqn: str | None = Non
         checks.append(_overfits_batch(clf, tokenizer, task, kind, label2id, overfit_examples, overfit_steps, lrs,
                                       seed, max_length, dev, figures, options))
     return report()
+
+
+def _faithfulness(model, texts: list, max_length: int, device, trust_remote_code: bool, figures: dict,
+                  seed: int) -> CheckResult:
+    """The deletion check on a few sentences: warn when IG's top 3 words move the predicted class's probability no
+    more than 3 random words do."""
+    from .explain import Explainer
+    from .faithfulness import faithfulness
+    from .predictor import Predictor
+
+    try:
+        predictor = Predictor(model, device=device, max_length=max_length, backend="torch",
+                              trust_remote_code=trust_remote_code)
+        report = faithfulness(Explainer(predictor), texts, k=FAITHFULNESS_K, seed=seed)
+    except TuneLabError as err:
+        return CheckResult("faithfulness", "warn", f"skipped: {err}")
+    figures["faithfulness"] = {"sentences": report.sentences, "aopc": report.aopc, "curves": report.curves}
+    return CheckResult("faithfulness", "warn" if report.flagged else "pass", report.detail)
 
 
 def _check_trained_head(config, kind, name: str, equation: str) -> None:

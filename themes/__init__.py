@@ -12,6 +12,8 @@ App-specific variables (each TuneLab theme sets all of them in `Theme.variables`
     heatmap-high           the colour of weight 1
     entity-1 .. entity-6   the highlight of each entity type in tagged text (Predict), in the order a model's
                            tags name the types; a seventh type takes entity-1 again
+    attribution-against    a word that pushed against the explained class (red), its strength blended in
+    attribution-for        a word that pushed towards it (blue)
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ DEFAULT_THEME = DARK.name
 
 SERIES_VARIABLES = ("series-1", "series-2", "series-3", "series-4")
 ENTITY_VARIABLES = ("entity-1", "entity-2", "entity-3", "entity-4", "entity-5", "entity-6")
-APP_VARIABLES = (*SERIES_VARIABLES, "series-smooth", "heatmap-low", "heatmap-high", *ENTITY_VARIABLES)
+ATTRIBUTION_VARIABLES = ("attribution-against", "attribution-for")
+APP_VARIABLES = (*SERIES_VARIABLES, "series-smooth", "heatmap-low", "heatmap-high", *ENTITY_VARIABLES,
+                 *ATTRIBUTION_VARIABLES)
 
 # Where a theme that does not declare an app variable (a built-in Textual theme) takes it from.
 _FALLBACKS = {
@@ -52,6 +56,8 @@ _FALLBACKS = {
     "entity-4": "secondary",
     "entity-5": "warning",
     "entity-6": "error",
+    "attribution-against": "error",
+    "attribution-for": "primary",
 }
 
 

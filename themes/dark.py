@@ -37,5 +37,8 @@ DARK = Theme(
         "entity-4": "#D787D7",
         "entity-5": "#FFD75F",
         "entity-6": "#5FD7D7",
+        # Word attributions (Predict, Evaluate, Attention): against the explained class, and for it (xterm-256 colours).
+        "attribution-against": "#D75F5F",
+        "attribution-for": "#5F87D7",
     },
 )

@@ -37,6 +37,9 @@ HIGH_CONTRAST = Theme(
         "entity-4": "#FF5FFF",
         "entity-5": "#FF8700",
         "entity-6": "#D7D7FF",
+        # Word attributions (Predict, Evaluate, Attention): against the explained class, and for it (xterm-256 colours).
+        "attribution-against": "#FF5F5F",
+        "attribution-for": "#5FAFFF",
         # Keep text muted only slightly: muted grey on black is the first thing that becomes unreadable.
         "foreground-muted": "#D0D0D0",
         "text-muted": "#D0D0D0",

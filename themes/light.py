@@ -33,5 +33,8 @@ LIGHT = Theme(
         "entity-4": "#AF00AF",
         "entity-5": "#AF8700",
         "entity-6": "#008787",
+        # Word attributions (Predict, Evaluate, Attention): against the explained class, and for it (xterm-256 colours).
+        "attribution-against": "#AF0000",
+        "attribution-for": "#005FD7",
     },
 )

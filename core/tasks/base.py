@@ -19,17 +19,31 @@ What a task answers:
 - `check_trainable`: what fit refuses before it writes anything; `run_record`: what run.json keeps about the
   training labels beyond their names (a regression's range of each output);
 - `example_texts`, `baseline_outputs`, `varied_inputs`, `output_checks`, `shown_beside`: what `tunelab check` runs the
-  model on and how it judges its outputs.
+  model on and how it judges its outputs;
+- `explain_target`, `deletion_check`: what `tunelab explain` attributes to the input words (the scalar read from the
+  model's outputs: a class's probability, a tag's at one word, an answer's start + end logits, an output value), and
+  whether the deletion (faithfulness) check applies.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import numpy as np
 
-from ..errors import TuneLabError
+from ..errors import TuneLabError, some_of
+
+
+@dataclass(frozen=True)
+class ExplainTarget:
+    """What an explanation attributes: one number per input, read from the model's logits (as
+    `inference.logits_of` gives them: (batch, outputs), or (batch, tokens, outputs) for a head per token)."""
+    name: str                                  # what is explained, for the user: "acceptable", "B-PER at word 2 'paris'"
+    read: Callable                             # logits tensor -> (batch,) tensor: the scalar attributed
+    positions: tuple[int, ...]                 # the tokens whose attention rollout rows explain it ([CLS]: (0,))
+    probability: bool = False                  # `read` is a probability (deleting words can only move it in [0, 1])
 
 
 class Task(ABC):
@@ -159,6 +173,18 @@ class Task(ABC):
         `mask` the attention mask (numpy)."""
         return None
 
+    # ---- what `tunelab explain` attributes
+
+    deletion_check: ClassVar[bool] = False     # the faithfulness check (delete top words, watch the class's
+                                               # probability) applies: one predicted class per example
+
+    def explain_target(self, predictor, logits, words, target: str | None, word: int | None) -> ExplainTarget:
+        """What to attribute for one input: `logits` the model's (1, ...) output on it (a torch tensor), `words` the
+        input's words (each with `.positions`, its token indices, and `.segment`, 0 or 1 for a pair's second input),
+        `target` the user's choice of class or output (None: the predicted one), `word` a 1-based word index for a
+        task that predicts per word. A target or word that does not fit is a TuneLabError naming the choices."""
+        raise TuneLabError(f"explaining a {self.keyword} model is not supported")
+
     def shown_beside(self, metric: str) -> tuple[str, ...]:
         """The scores `check` shows for the figure of merit `metric`."""
         return (metric,)
@@ -267,6 +293,21 @@ def task_of_model(config, run_config: dict | None = None) -> str:
     get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
     tasks = all_tasks()
     return next((task.keyword for task in tasks if task.fits_model(get)), tasks[0].keyword)
+
+
+def pick_label(labels: list, target: str | None, default: int, what: str = "class") -> int:
+    """The index of `target` among `labels` (a label's name, else its index as digits), `default` when None; an
+    unknown target is a TuneLabError naming the choices."""
+    if target is None:
+        return default
+    names = [str(n) for n in labels]
+    if target in names:
+        return names.index(target)
+    if target.strip().isdigit() and int(target) < len(names):
+        return int(target)
+    raise TuneLabError(f"--target {target!r} is not one of this model's {what}es: {some_of(names, 8, quote=True)}"
+                       if what == "class" else
+                       f"--target {target!r} is not one of this model's {what}s: {some_of(names, 8, quote=True)}")
 
 
 def pad_ragged(rows: list, width: int, fill, dtype) -> np.ndarray:

@@ -21,7 +21,7 @@ from ..data import (BLANK, BLANK_OR_NAN, NUMBER, column_values, first_true, is_m
 from ..equation import Equation
 from ..errors import TuneLabError
 from ..metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from .base import Task, register
+from .base import ExplainTarget, Task, pick_label, register
 
 if TYPE_CHECKING:
     from ..overlap import InputIndex
@@ -155,12 +155,26 @@ class _SentenceTask(Task):
 
         return AutoModelForSequenceClassification
 
+    def explain_target(self, predictor, logits, words, target, word):
+        """A class's probability (the predicted one unless `target` names another), or a regression output's value
+        (the first unless `target` names another), read at [CLS]."""
+        if word is not None:
+            raise TuneLabError(f"--word picks a word of a token-tagging model; {predictor.name} gives one "
+                               f"{'label' if self.has_classes else 'value'} per sentence")
+        labels = list(predictor.labels)
+        if not self.has_classes or predictor.is_regression:
+            i = pick_label(labels, target, 0, "output")
+            return ExplainTarget(labels[i] if len(labels) > 1 else "value", lambda lg, i=i: lg[:, i], (0,))
+        i = pick_label(labels, target, int(logits[0].argmax()))
+        return ExplainTarget(labels[i], lambda lg, i=i: lg.float().softmax(-1)[:, i], (0,), probability=True)
+
 
 class Classify(_SentenceTask):
     keyword = "classify"
     aliases = ("text-classification", "sequence-classification")
     title = "a label per example"
     metrics = CLASSIFICATION_METRICS
+    deletion_check = True
 
     def check_trainable(self, data, label2id, train) -> None:
         if len(data.label_names) < 2:

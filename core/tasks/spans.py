@@ -35,7 +35,7 @@ from ..data import column_values, shorten
 from ..errors import TuneLabError
 from ..predict_input import is_blank
 from ..squad_metrics import best_null_threshold, best_over_gold, check_answers, squad_scores
-from .base import Task, register
+from .base import ExplainTarget, Task, register
 
 SPAN_METRICS = ("f1", "exact_match", "HasAns_f1", "HasAns_exact_match", "NoAns_f1", "NoAns_exact_match")
 NO_ANSWER = ""                 # what an unanswerable question's answer is (SQuAD v2's convention)
@@ -386,6 +386,32 @@ class ExtractiveQA(Task):
             raise TuneLabError(f"metric {name!r} does not apply to a {self.keyword} task; use one of: "
                                f"{', '.join(self.metrics)}")
 
+    # ---- explaining: what drove the answer
+
+    def explain_target(self, predictor, logits, words, target, word):
+        """The answer's start logit plus its end logit (the best span of the context's first window, as post-processing
+        scores spans), or with `--target no-answer` the [CLS] start + end (the null score)."""
+        if word is not None:
+            raise TuneLabError(f"--word picks a word of a token-tagging model; {predictor.name} answers questions")
+        if target not in (None, "answer", "no-answer"):
+            raise TuneLabError(f"--target {target!r}: a question-answering model explains its answer (answer, the "
+                               "default) or its null score (no-answer)")
+        if target == "no-answer":
+            return ExplainTarget("no answer (null score)", lambda lg: lg[:, 0, 0] + lg[:, 0, 1], (0,))
+        context = sorted(p for w in words if w.segment == 1 for p in w.positions)
+        if not context:
+            raise TuneLabError("the context has no words to answer from")
+        longest = predictor_settings(predictor).max_answer_length
+        start, end = logits[0, context, 0].float(), logits[0, context, 1].float()
+        pair = start[:, None] + end[None, :]
+        n = len(context)
+        ok = torch_triu_band(n, longest, pair.device)
+        best = int(pair.masked_fill(~ok, float("-inf")).argmax())
+        s, e = context[best // n], context[best % n]
+        shown = " ".join(w.text for w in words if w.segment == 1 and any(s <= p <= e for p in w.positions))
+        return ExplainTarget(f"answer {shown!r} (start + end logits)", lambda lg, s=s, e=e: lg[:, s, 0] + lg[:, e, 1],
+                             (s, e))
+
     # ---- predicting: a question about a context
 
     def predict_batch(self, predictor, texts, pairs, batch_size):
@@ -640,6 +666,15 @@ def _mistake(w: Windows, i: int, text: str, span, prob: float, f1: float) -> dic
             "gold": " | ".join(gold) if gold else "(no answer)", "probability": prob, "context": around,
             "spans": {"row": i + 1, "f1": float(f1), "context": context, "predicted": list(span) if span else None,
                       "gold": gold_spans, "gold_answers": list(gold)}}
+
+
+def torch_triu_band(n: int, width: int, device):
+    """(n, n) booleans: start i may pair with end j when i <= j < i + width (a span of at most `width` tokens)."""
+    import torch
+
+    i = torch.arange(n, device=device)
+    gap = i[None, :] - i[:, None]
+    return (gap >= 0) & (gap < width)
 
 
 def predictor_settings(predictor) -> SpanSettings:

@@ -25,7 +25,7 @@ import numpy as np
 from ..data import column_values, json_kind, shorten
 from ..entities import OUTSIDE
 from ..errors import TuneLabError
-from .base import Task, register
+from .base import ExplainTarget, Task, pick_label, register
 
 TOKEN_METRICS = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
 IGNORE = -100                 # label of a sub-word the loss skips (PyTorch's cross-entropy ignore_index)
@@ -151,6 +151,24 @@ class TokenTagging(Task):
         from transformers import AutoModelForTokenClassification
 
         return AutoModelForTokenClassification
+
+    def explain_target(self, predictor, logits, words, target, word):
+        """The probability of one word's tag (the predicted one unless `target` names another), read at the word's
+        first sub-word; `word` is 1-based, and without it the first word tagged other than O (else the first)."""
+        labels = list(predictor.labels)
+        if not words:
+            raise TuneLabError("the sentence has no words to explain")
+        tags = [int(logits[0, w.positions[0]].argmax()) for w in words]
+        if word is None:
+            word = next((n for n, t in enumerate(tags, 1) if labels[t] != OUTSIDE), 1)
+        if not 1 <= word <= len(words):
+            raise TuneLabError(f"--word {word}: the sentence has {len(words)} word(s) read by the model; give 1 to "
+                               f"{len(words)}")
+        w = words[word - 1]
+        i = pick_label(labels, target, tags[word - 1], "tag")
+        at = w.positions[0]
+        return ExplainTarget(f"{labels[i]} at word {word} ({w.text!r})",
+                             lambda lg, at=at, i=i: lg[:, at].float().softmax(-1)[:, i], (at,), probability=True)
 
     # ---- predictions and scores
 

@@ -44,8 +44,9 @@ def test_trained_model_passes_the_data_checks(trained):
     run, data = trained
     report = run_checks(run, str(data), EQN)
     checks = by_name(report)
-    assert tuple(checks) == ALWAYS + ("train_overlap", "beats_baseline", "overfits_batch")
-    for name in ("loads", "label_mapping", "probabilities", "predictions_vary", "attention_rows", "beats_baseline", "overfits_batch"):
+    assert tuple(checks) == ALWAYS + ("faithfulness", "train_overlap", "beats_baseline", "overfits_batch")
+    for name in ("loads", "label_mapping", "probabilities", "predictions_vary", "attention_rows", "beats_baseline", "overfits_batch",
+                 "faithfulness"):
         assert checks[name].status == "pass", checks[name]
     figures = report.figures
     assert figures["figure_of_merit"] == "mcc" and figures["examples"] == 40
@@ -246,3 +247,25 @@ def test_bundled_model_overfits_a_batch_at_a_bert_rate_in_a_few_steps():
     tries = report.figures["overfit_tries"]
     assert len(tries) == 1 and tries[0]["steps"] <= 30 and tries[0]["accuracy"] == 1.0
     assert not report.failed
+
+
+def test_the_faithfulness_row_reads_the_deletion_check(trained, monkeypatch):
+    run, data = trained
+    checks = by_name(run_checks(run))                  # no data: the varied sentences
+    assert checks["faithfulness"].status in ("pass", "warn") and "IG's top 3 words" in checks["faithfulness"].detail
+    report = run_checks(run, str(data), EQN, limit=12)
+    faithful = by_name(report)["faithfulness"]
+    assert faithful.status == "pass" and "(12 sentences)" in faithful.detail
+    assert report.figures["faithfulness"]["aopc"]["ig"] > report.figures["faithfulness"]["aopc"]["random"]
+    import tunelab.core.faithfulness as faithfulness
+
+    real = faithfulness.deletion_curves
+
+    def as_if_random(*args, **kwargs):          # IG's words move the probability no more than random ones
+        curves, used = real(*args, **kwargs)
+        curves["ig"] = list(curves["random"])
+        return curves, used
+
+    monkeypatch.setattr(faithfulness, "deletion_curves", as_if_random)
+    flagged = by_name(run_checks(run, str(data), EQN, limit=12))["faithfulness"]
+    assert flagged.status == "warn" and "no more than" in flagged.detail

@@ -32,7 +32,7 @@ async def test_runs_the_battery_with_the_runs_data(tiny_run):
         await wait_until(pilot, lambda: screen.report is not None, timeout=120)
         report = screen.report
         names = [c.name for c in report.checks]
-        assert {"loads", "label_mapping", "beats_baseline", "overfits_batch"} <= set(names)
+        assert {"loads", "label_mapping", "beats_baseline", "overfits_batch", "faithfulness"} <= set(names)
         assert set(names) <= set(CHECK_GUIDE)
         table = screen.query_one("#check-table", DataTable)
         assert table.row_count == len(report.checks)
@@ -46,6 +46,10 @@ async def test_runs_the_battery_with_the_runs_data(tiny_run):
         check = report.checks[2]
         assert CHECK_GUIDE[check.name][0] in explained and check.detail in explained
         assert "What it checks" in explained
+
+        row = names.index("faithfulness")                # the deletion check is one of the battery's rows
+        shown = [str(c) for c in table.get_row_at(row)]
+        assert shown[1] == "Faithful attributions" and "IG's top 3 words" in shown[2]
 
 
 @run_async

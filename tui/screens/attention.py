@@ -9,7 +9,10 @@ previous and the next token; `tunelab.core.head_stats`) with the heads that stan
 first for this sentence, and over a sample of the data after `s`. For a fine-tuned run (a run directory whose
 run.json names its base model) `d` measures the attention change against the base (`core.attention_diff`) and
 lists the heads that moved most (enter jumps to one), and `p` draws the per-layer probe curve of both models
-(`core.probe`). `e` exports the sentence for bertviz (`core.bertviz_export`) and shows the files written.
+(`core.probe`). `e` exports the sentence for bertviz (`core.bertviz_export`) and shows the files written. `w` puts
+beside the heads the same sentence explained by attention rollout and by Integrated Gradients (`RolloutVsIG`, from
+`tunelab.tui.workers.explain`) with their Spearman rank correlation: attention is what the heads looked at, IG what
+the prediction depends on, and they need not agree.
 
 One query token's row is kept chosen and shown under the status line as the sentence painted by its weights
 (`AttentionRow`), in both views: `,` and `.` step from word to word (a word's first sub-word), the heat map's cursor
@@ -47,6 +50,7 @@ from tunelab.tui.widgets.head_panel import changed_option, export_summary, head_
 from tunelab.tui.widgets.heatmap import AttentionHeatmap
 from tunelab.tui.widgets.path_prompt import PathPrompt
 from tunelab.tui.widgets.probe_curve import ProbeCurve
+from tunelab.tui.widgets.rollout_ig import RolloutVsIG
 from tunelab.tui.workers.attention import (AttentionModels, attention_change, dataset_stats, export_for_bertviz,
                                            probe_curves, sentence_attention, tail)
 
@@ -102,6 +106,8 @@ class AttentionScreen(TuneLabScreen):
         Binding("d", "diff", "Diff", tooltip="a fine-tuned run: how much each head changed against the base model"),
         Binding("p", "probe", "Probe", tooltip="a fine-tuned run: probe accuracy per layer, run and base (slow)"),
         Binding("e", "export", "Export", tooltip="write bertviz's head and model views and the raw arrays"),
+        Binding("w", "why", "Why", tooltip="attention rollout beside Integrated Gradients for this sentence, with "
+                                          "their rank correlation"),
         Binding("x", "cancel", "Cancel", show=False, tooltip="stop the statistics, diff or probe in progress"),
     ]
 
@@ -139,16 +145,22 @@ class AttentionScreen(TuneLabScreen):
             super().__init__()
             self.spec, self.report = spec, report
 
+    class WhyReady(Message):
+        def __init__(self, key: tuple, found) -> None:
+            super().__init__()
+            self.key, self.found = key, found
+
     class Exported(Message):
         def __init__(self, export, self_contained: bool, note: str) -> None:
             super().__init__()
             self.export, self.self_contained, self.note = export, self_contained, note
 
     def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
-                 word: int | None = None, name: str | None = None, id: str | None = None,
+                 word: int | None = None, explainers=None, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         """`text`/`pair` preset the sentence; `model` overrides the app's selection; `word` chooses the row of that
-        word (0: the first) once the attention is in."""
+        word (0: the first) once the attention is in; `explainers` replaces the Explainers cache of `w` (snapshot
+        tests give fixed explanations)."""
         super().__init__(name=name, id=id, classes=classes)
         self._preset = (text, pair, model)
         self._pending_word = word                 # the word whose row to choose when the next result comes
@@ -168,6 +180,9 @@ class AttentionScreen(TuneLabScreen):
         self._stats_source = ""
         self._busy: dict[str, str] = {}           # task -> what it is doing, for the status line
         self._last_request: tuple | None = None   # (text, pair, model) last sent to the attention worker
+        self.why = None                           # RolloutBesideIG of the sentence (after `w`)
+        self._why_key: tuple | None = None        # (text, pair, model) it was computed for
+        self._explainers = explainers             # tui.workers.explain.Explainers, made by the first `w`
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -197,6 +212,7 @@ class AttentionScreen(TuneLabScreen):
                     yield OptionList(id="att-changed")
                     yield ProbeCurve(id="att-probe")
                     yield Static("", id="att-export")
+                    yield RolloutVsIG(id="att-why")
 
     def on_mount(self) -> None:
         self.set_class(self._preset[1] is not None, "-pair")
@@ -305,6 +321,8 @@ class AttentionScreen(TuneLabScreen):
         self._pending_word = None
         self.row = max(0, min(self.row, n - 1))
         self.query_one(HeadGrid).set_maps(event.result.attentions)
+        if self.query_one("#att-extra", ContentSwitcher).current == "att-why":
+            self.action_why()                   # a new sentence: its rollout and IG follow
         if self.dataset_stats is None:
             self._fill_standouts(event.stats, "this sentence")
         else:
@@ -592,6 +610,41 @@ class AttentionScreen(TuneLabScreen):
         names = ["run", "base"] if len(event.report.curves) == 2 else None
         self.query_one(ProbeCurve).set_report(event.report, names)
         self._show_extra("att-probe", "Probe accuracy per layer")
+
+    # --- rollout beside IG ---------------------------------------------------------------------------------------
+
+    def action_why(self) -> None:
+        text, pair = self._inputs()
+        if not text.strip():
+            self.notify("no sentence to explain", title="Attention", severity="warning")
+            return
+        key = (text, pair, self.model_spec)
+        if self.why is not None and self._why_key == key:
+            self._show_extra("att-why", "Rollout vs IG")
+            return
+        if self._explainers is None:
+            from tunelab.tui.workers.explain import Explainers
+
+            self._explainers = Explainers()
+        self._why_key = key
+        self._start("why", "rollout and IG ...")
+        self._explain(key)
+
+    @work(thread=True, exclusive=True, group="why", exit_on_error=False)
+    def _explain(self, key: tuple) -> None:
+        from tunelab.tui.workers.explain import rollout_beside_ig
+
+        text, pair, spec = key
+        self._run_task("why", lambda: self.WhyReady(key, rollout_beside_ig(self._explainers, spec, text, pair)))
+
+    @on(WhyReady)
+    def _why_ready(self, event: WhyReady) -> None:
+        self._finish("why")
+        if event.key != self._why_key:
+            return      # the sentence or the model changed meanwhile
+        self.why = event.found
+        self.query_one(RolloutVsIG).show(event.found)
+        self._show_extra("att-why", "Rollout vs IG")
 
     # --- export -------------------------------------------------------------------------------------------------
 

@@ -59,6 +59,13 @@ CHECK_GUIDE: dict[str, tuple[str, str, str]] = {
     "overfits_batch": ("Overfits one batch",
                        "A copy of the model can learn one small batch by heart, so its weights are trainable.",
                        "Unfreeze layers, check the loss and the labels, or try another learning rate."),
+    "faithfulness": ("Faithful attributions",
+                     "Deleting the words Integrated Gradients ranks first moves the predicted class's probability "
+                     "more than deleting as many random words (the area over each method's deletion curve is in "
+                     "the figures).",
+                     "A model whose top words matter no more than random ones may rest on a shortcut the words do "
+                     "not show (position, length, [SEP]) or IG may not converge on it: look with tunelab explain, "
+                     "raise --steps, run tunelab explain --faithfulness on more sentences."),
 }
 STATUS_MARKS = {"pass": ("✓ pass", "success"), "warn": ("! warn", "warning"), "fail": ("✗ fail", "error")}
 

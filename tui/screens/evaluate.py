@@ -21,6 +21,11 @@ answers; the selected one shows its question and the context around both answers
 gold answer(s) marked in different colours over a legend (`widgets/answer_spans.py`). `p` and `a` take its
 question and whole context to Predict and Attention.
 
+`w` shows why the selected mistake went wrong: its words coloured by Integrated Gradients (core/explain.py) for the
+predicted class and for the gold class, side by side (`AttributionWords`; red against, blue for each class): what
+pushed it wrong, and what would have pushed it right. Computed in a thread worker, the newest selection only; a
+sentence label's mistakes (tags and answers are explained with `tunelab explain --word` / `--question`).
+
 The model, data and equation come from the app's selection (see `target.py`) and can be edited in the form;
 a new selection elsewhere in the app refills the form.
 """
@@ -35,9 +40,11 @@ from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from tunelab.core.top_classes import SHOWN_CLASSES, sub_confusion, top_classes
+from tunelab.tui.widgets.attribution_words import AttributionWords
 from tunelab.tui.screens.base import JobScreen
 from tunelab.tui.screens.target import DEFAULT_MODEL, open_with, selected_target
 from tunelab.tui.widgets.answer_spans import legend, marked_context, span_styles
@@ -175,6 +182,9 @@ class EvaluateScreen(JobScreen):
     EvaluateScreen.-answers #eval-example { height: auto; max-height: 9; }
     EvaluateScreen.-answers #eval-top { max-height: 40%; }
     EvaluateScreen.-answers #eval-metrics { max-width: 46; }
+    EvaluateScreen #eval-why { display: none; height: auto; max-height: 6; background: $surface; padding: 0 1; }
+    EvaluateScreen.-why #eval-why { display: block; }
+    EvaluateScreen #eval-why > AttributionWords { width: 1fr; margin-right: 2; }
     EvaluateScreen.-beside #eval-right { layout: horizontal; width: auto; }
     EvaluateScreen.-beside #eval-confusion { margin-bottom: 0; margin-right: 2; }
     """
@@ -188,6 +198,8 @@ class EvaluateScreen(JobScreen):
         Binding("c", "clear_filters", "All", tooltip="show the mistakes of every class"),
         Binding("p", "to_predict", "Predict", tooltip="edit the selected mistake on the Predict screen"),
         Binding("a", "to_attention", "Attention", tooltip="the selected mistake's attention heads"),
+        Binding("w", "toggle_why", "Why", tooltip="the selected mistake's words coloured by Integrated Gradients, "
+                                                  "for the predicted and the gold class"),
         Binding("g", "toggle_grid", "Grid/table",
                 tooltip="on a narrow screen: the confusion grid or the per-type table (they do not fit side by side)"),
     ]
@@ -195,10 +207,14 @@ class EvaluateScreen(JobScreen):
     AUTO_FOCUS = "#eval-mistakes"
 
     def __init__(self, model: str | None = None, data: str | None = None, split: str | None = None, *,
-                 report=None, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+                 report=None, explainer_factory=None, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         """`model`/`data` override the app's selection; a `report` (an EvalReport) is shown as it is, with no
-        scoring until `r` is pressed."""
+        scoring until `r` is pressed; `explainer_factory(model)` replaces loading an Explainer (snapshot tests)."""
         super().__init__(name=name, id=id, classes=classes)
+        self._explainer_factory = explainer_factory
+        self._explainers: dict = {}     # model -> its Explainer, loaded once (in the worker)
+        self.why: tuple | None = None   # (the mistake's key, predicted-class Explanation, gold-class Explanation)
         self._preset = (model, data, split)
         self._report = report
         self._filters: dict[str, str | None] = {"gold": None, "predicted": None}
@@ -238,6 +254,9 @@ class EvaluateScreen(JobScreen):
         yield Static("", id="eval-filter")
         yield DataTable(id="eval-mistakes", cursor_type="row")
         yield Static("", id="eval-example")
+        with Horizontal(id="eval-why"):
+            yield AttributionWords(id="eval-why-predicted")
+            yield AttributionWords(id="eval-why-gold")
 
     def on_mount(self) -> None:
         for table_id in ("#eval-metrics", "#eval-classes"):
@@ -574,6 +593,88 @@ class EvaluateScreen(JobScreen):
             return
         example.update(Text.assemble(("true ", ""), (m["gold"], "bold"), "  predicted ", (m["predicted"], "bold"),
                                      f" ({m['confidence']:.0%})  p: Predict  a: Attention\n", m["text"]))
+        if self.has_class("-why"):
+            self._explain_selected()
+
+    # --- why: attributions for the predicted and the gold class -------------------------------------------------
+
+    class WhyReady(Message):
+        def __init__(self, key: tuple, predicted, gold, error: str | None = None) -> None:
+            super().__init__()
+            self.key, self.predicted, self.gold, self.error = key, predicted, gold, error
+
+    def action_toggle_why(self) -> None:
+        self.set_class(not self.has_class("-why"), "-why")
+        if self.has_class("-why"):
+            self._explain_selected()
+
+    def _why_key(self, m: dict | None) -> tuple | None:
+        if m is None or is_tagged(m) or answers_in_context(m) or "predicted" not in m:
+            return None
+        return (self._model_for_onward(), m["text"], str(m["predicted"]), str(m["gold"]))
+
+    def _explain_selected(self) -> None:
+        m = self.selected_mistake
+        key = self._why_key(m)
+        predicted, gold = self.query_one("#eval-why-predicted", AttributionWords), \
+            self.query_one("#eval-why-gold", AttributionWords)
+        self.why = None
+        if key is None:
+            what = "no mistake selected" if m is None else \
+                "a tag's or an answer's words: tunelab explain --word N / --question ... --context ..."
+            predicted.show(None, what)
+            gold.show(None, "")
+            return
+        if key[0] is None:
+            predicted.show(None, "no model to explain: give one in the form")
+            gold.show(None, "")
+            return
+        predicted.show(None, f"why {key[2]} ...")
+        gold.show(None, f"why not {key[3]} ...")
+        self._why(key)
+
+    @work(thread=True, exclusive=True, group="why", exit_on_error=False)
+    def _why(self, key: tuple) -> None:
+        from tunelab.core.errors import TuneLabError
+
+        model, text, predicted, gold = key
+        first, second = split_pair(text)
+        try:
+            explainer = self._explainers.get(model)
+            if explainer is None:
+                if self._explainer_factory is not None:
+                    explainer = self._explainer_factory(model)
+                else:
+                    from tunelab.core.explain import Explainer
+                    from tunelab.core.predictor import Predictor
+
+                    explainer = Explainer(Predictor(model, backend="torch"))
+                self._explainers[model] = explainer
+            if get_current_worker().is_cancelled:
+                return
+            for_predicted = explainer.explain(first, second, method="ig", target=predicted)
+            if get_current_worker().is_cancelled:
+                return
+            for_gold = explainer.explain(first, second, method="ig", target=gold)
+        except TuneLabError as err:
+            self.post_message(self.WhyReady(key, None, None, str(err)))
+            return
+        self.post_message(self.WhyReady(key, for_predicted, for_gold))
+
+    @on(WhyReady)
+    def _why_ready(self, event: WhyReady) -> None:
+        if event.key != self._why_key(self.selected_mistake) or not self.has_class("-why"):
+            return      # another mistake is selected by now
+        if event.error:
+            self.query_one("#eval-why-predicted", AttributionWords).show(None, event.error)
+            self.query_one("#eval-why-gold", AttributionWords).show(None, "")
+            return
+        self.why = (event.key, event.predicted, event.gold)
+        for which, e, side in (("#eval-why-predicted", event.predicted, "predicted"), ("#eval-why-gold", event.gold, "true")):
+            title = Text.assemble((f"{side} ", "dim"), (e.target, "bold"))   # red: against it, blue: for it
+            if e.warning:
+                title.append(" !", style="bold")
+            self.query_one(which, AttributionWords).show(e, title=title)
 
     def _tagged_example(self, m: dict) -> Text:
         """A tagged sentence with its gold and predicted entities marked (those in error underlined) and its errors,

@@ -35,6 +35,12 @@ switches to the dynamically quantized int8 graph and back: opt-in, off for every
 (in the theme's warning colour) and the latency while on, and a file labelled with it on also says how far int8's
 labels and probabilities are from fp32's on that file. Other screens hand it an input with `show_input`
 (Evaluate sends a mistake here); a new model picked elsewhere in the app is loaded in place of the old one.
+
+ctrl+g colours the sentence by which words drove the prediction (`AttributionWords`: Integrated Gradients from
+core/explain.py, red against and blue for the explained class). The same model thread computes it, after the
+prediction is on screen and no newer keystroke has arrived for `SETTLE_S` (the prediction settled), so typing never
+waits for an explanation of text already gone; ctrl+r changes what is explained: the predicted class, then each class
+(tag, output; a QA model: its answer, then "no answer") in turn.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
 from tunelab.tui.screens.target import open_with, selected_target
+from tunelab.tui.widgets.attribution_words import AttributionWords
 from tunelab.tui.widgets.context_area import ContextArea
 from tunelab.tui.widgets.entity_sentence import EntitySentence
 from tunelab.tui.widgets.output_bars import OutputBars
@@ -70,6 +77,7 @@ DEBOUNCE_S = 0.15     # keystrokes closer together than this are folded into one
 FILE_BATCH = 64       # inputs per forward pass when labelling a file (progress and cancel checks between them)
 HISTORY_STATE = "predict_history"   # the key of the kept inputs in the app's state file
 ALTERNATIVES = 3      # the next best answers shown under a QA model's answer
+SETTLE_S = 0.2        # no newer keystroke for this long after a prediction: explain it (when colouring is on)
 
 
 class LatestRequest:
@@ -219,6 +227,8 @@ class PredictScreen(TuneLabScreen):
     PredictScreen #predict-context-row > Static { width: 11; color: $foreground-muted; }
     PredictScreen #predict-context-row > ContextArea { width: 1fr; height: 1fr; background: $surface; }
     PredictScreen #predict-answer-more { display: none; height: auto; }
+    PredictScreen #predict-why { display: none; margin-bottom: 1; }
+    PredictScreen.-why #predict-why { display: block; }
     PredictScreen.-context .predict-prompt > Static { width: 11; }
     PredictScreen.-context #predict-context-row { display: block; layout: horizontal; }
     PredictScreen.-context #predict-pair-row { display: none; }
@@ -239,6 +249,10 @@ class PredictScreen(TuneLabScreen):
         Binding("ctrl+b", "toggle_pair", "Pair", tooltip="show or hide the second sentence of a pair"),
         Binding("ctrl+n", "toggle_int8", "int8", tooltip="predict with the quantized int8 graph (faster, slightly "
                 "different; a file labelled then says how far it is from fp32), or back to fp32"),
+        Binding("ctrl+g", "toggle_why", "Why", tooltip="colour the sentence by which words drove the prediction "
+                                                        "(Integrated Gradients)"),
+        Binding("ctrl+r", "next_why_target", "Why class", show=False,
+                tooltip="explain the next class (the predicted one first)"),
     ]
 
     AUTO_FOCUS = "#predict-text"
@@ -273,6 +287,11 @@ class PredictScreen(TuneLabScreen):
             super().__init__()
             self.seq, self.error = seq, error
 
+    class ExplanationReady(Message):
+        def __init__(self, seq: int, explanation, error: str | None = None) -> None:
+            super().__init__()
+            self.seq, self.explanation, self.error = seq, explanation, error
+
     class FileProgress(Message):
         def __init__(self, done: int, total: int) -> None:
             super().__init__()
@@ -294,14 +313,17 @@ class PredictScreen(TuneLabScreen):
 
     def __init__(self, text: str | None = None, pair: str | None = None, model: str | None = None, *,
                  predictor_factory: Callable[[str], object] | None = None,
+                 explainer_factory: Callable[[object], object] | None = None,
                  clock: Callable[[], float] = time.perf_counter, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         """`text`/`pair` preset the input; `model` overrides the app's selection; `predictor_factory(model)`
-        replaces `Predictor` and `clock` the timer of keystroke-to-label (snapshot tests fix both)."""
+        replaces `Predictor`, `explainer_factory(predictor)` the `Explainer`, and `clock` the timer of keystroke-to-label
+        (snapshot tests fix them)."""
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self._preset_text, self._preset_pair, self._preset_model = text, pair, model
         self._factory = predictor_factory
+        self._explainer_factory = explainer_factory
         self._mailbox = LatestRequest()
         self._seq = 0                 # the newest request sent
         self._shown_seq = 0           # the request whose result is on screen
@@ -324,6 +346,9 @@ class PredictScreen(TuneLabScreen):
         self.shown_at: float | None = None          # when the prediction on screen was put there (clock time)
         self._history_pos: int | None = None
         self._draft: tuple[str, str] = ("", "")
+        self.explaining = False       # ctrl+g: colour the sentence by its attributions (read by the model thread)
+        self.why_target: str | None = None   # what is explained (None: the predicted class), read by the thread
+        self.explanation = None       # the Explanation on screen
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -345,6 +370,7 @@ class PredictScreen(TuneLabScreen):
         with Vertical(id="predict-result"):
             yield Static("", id="predict-label")
             yield Static("", id="predict-answer-more")
+            yield AttributionWords(id="predict-why", placeholder="working out which words drove it ...")
             yield ProbabilityBars(id="predict-bars", placeholder="the probability of each class shows here")
             yield OutputBars(id="predict-values", placeholder="each output's value shows here")
             yield EntitySentence(id="predict-entities", placeholder="the sentence's entities show here")
@@ -383,8 +409,9 @@ class PredictScreen(TuneLabScreen):
                                           getattr(predictor, "output_ranges", None),
                                           bool(getattr(getattr(predictor, "kind", None), "answers_from_context",
                                                        False))))
+        explainer, pending = None, None
         while not worker.is_cancelled:
-            job = self._mailbox.take(timeout=0.1)
+            job, pending = pending or self._mailbox.take(timeout=0.1), None
             if job is None:
                 continue
             kind, request = job
@@ -401,6 +428,25 @@ class PredictScreen(TuneLabScreen):
                 self.post_message(self.PredictionFailed(seq, str(err)))
                 continue
             self.post_message(self.PredictionReady(seq, prediction, keyed_at))
+            if not self.explaining:
+                continue
+            pending = self._mailbox.take(timeout=SETTLE_S)    # a newer keystroke first: explain only what settles
+            if pending is not None:
+                continue
+            try:
+                if explainer is None and self._explainer_factory is not None:
+                    explainer = self._explainer_factory(predictor)
+                elif explainer is None:
+                    from tunelab.core.explain import Explainer
+
+                    if not hasattr(predictor, "model"):
+                        raise TuneLabError(f"{predictor.name} has no PyTorch model to explain")
+                    explainer = Explainer(predictor)
+                explanation = explainer.explain(text, pair, method="ig", target=self.why_target)
+            except TuneLabError as err:
+                self.post_message(self.ExplanationReady(seq, None, str(err)))
+                continue
+            self.post_message(self.ExplanationReady(seq, explanation))
 
     def _set_int8(self, predictor, model: str, on: bool) -> None:
         """Switch the predictor to the int8 graph or back to fp32 (model thread; the first switch quantizes)."""
@@ -670,6 +716,41 @@ class PredictScreen(TuneLabScreen):
             self._pending_keep = False
             self._keep(p)
 
+    @on(ExplanationReady)
+    def _explanation_ready(self, event: ExplanationReady) -> None:
+        if event.seq != self._seq or not self.explaining:
+            return  # stale, or colouring was switched off meanwhile
+        self.explanation = event.explanation
+        self.query_one(AttributionWords).show(event.explanation, None if event.error is None else event.error)
+
+    def action_toggle_why(self) -> None:
+        """Colour the sentence by its attributions, or stop (what is explained starts at the predicted class)."""
+        self.explaining = not self.explaining
+        self.set_class(self.explaining, "-why")
+        self.explanation = None
+        self.query_one(AttributionWords).show(None, "working out which words drove it ...")
+        if self.explaining and self._ready and self._has_input():
+            self._send()          # predict again, then explain once it settles
+
+    def why_targets(self) -> list:
+        """What ctrl+r steps through: the predicted class, then each class (tag, output) by name; a QA model: its
+        answer, then its null score."""
+        if self.reads_context:
+            return [None, "no-answer"]
+        return [None, *self._labels]
+
+    def action_next_why_target(self) -> None:
+        if not self.explaining:
+            self.action_toggle_why()
+            return
+        targets = self.why_targets()
+        at = targets.index(self.why_target) if self.why_target in targets else 0
+        self.why_target = targets[(at + 1) % len(targets)]
+        self.notify(f"explaining {self.why_target or 'the predicted class'}", title="Why", timeout=2)
+        self.query_one(AttributionWords).mark_stale()
+        if self._ready and self._has_input():
+            self._send()
+
     def _show_values(self, p) -> None:
         """A several-output regression's answer: a bar per output, and what the bars are drawn against."""
         bars = self.query_one(OutputBars)
@@ -710,6 +791,7 @@ class PredictScreen(TuneLabScreen):
     def _mark_stale(self) -> None:
         """The input changed: dim what is shown until the new prediction replaces it."""
         self.query_one(ContextArea).mark_stale()
+        self.query_one(AttributionWords).mark_stale()
         self.query_one(ProbabilityBars).mark_stale()
         self.query_one(OutputBars).mark_stale()
         self.query_one(EntitySentence).mark_stale()
@@ -739,6 +821,8 @@ class PredictScreen(TuneLabScreen):
         self.query_one(OutputBars).set_values({}, stale=True)
         self.query_one(EntitySentence).show(None)
         self.query_one(WordTagTable).show(None)
+        self.explanation = None
+        self.query_one(AttributionWords).show(None, "type a sentence to see which words drive it")
         self.query_one("#predict-latency", Static).update("")
 
     # --- history ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 
 from tunelab import __version__
 
-COMMAND_MODULES = ("models", "summary", "fit", "runs", "sweep", "compare", "evaluate", "predict", "attention", "probing", "tui")
+COMMAND_MODULES = ("models", "summary", "fit", "runs", "sweep", "compare", "evaluate", "predict", "explain", "attention", "probing", "tui")
 
 
 class OneLineErrors(argparse.ArgumentParser):
