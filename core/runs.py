@@ -26,7 +26,8 @@ from .run_status import RunInfo, RunStatus, run_info
 
 
 def launch_detached(config: FitConfig | None = None, resume: str | None = None,
-                    python: str | None = None, niceness: int = 0, trust_remote_code: bool = False) -> tuple[Path, int]:
+                    python: str | None = None, niceness: int = 0, trust_remote_code: bool = False,
+                    device: str | None = None) -> tuple[Path, int]:
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
@@ -73,7 +74,8 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
                    "TUNELAB_NICE": str(max(0, int(niceness))), LOCK_FD_ENV: str(lock.fd)}
             with log:
                 # the user's --trust-remote-code travels as a flag: run.json never grants it (core.config)
-                argv = ["fit", f"--resume={root.resolve()}"] + (["--trust-remote-code"] if trust_remote_code else [])
+                argv = ["fit", f"--resume={root.resolve()}"] + (["--trust-remote-code"] if trust_remote_code else []) \
+                    + ([f"--device={device}"] if device else [])     # a resume moved to another device
                 process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv],
                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True, env=env, cwd=os.getcwd(), close_fds=True,

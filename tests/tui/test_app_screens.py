@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from conftest import build_tiny_bert, write_toy_splits
 from fixtures.app_factory import FIXED_NOW, install_runs, make_app
@@ -89,7 +89,10 @@ async def test_train_form_is_generated_from_settings_and_checks_as_you_type(work
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         form = app.screen.form
-        assert {i.id.removeprefix("setting-") for i in form.query(Input)} == set(SETTINGS_BY_NAME)
+        fields = [*form.query(Input), *form.query(Select)]
+        assert {i.id.removeprefix("setting-") for i in fields if (i.id or "").startswith("setting-")} == set(SETTINGS_BY_NAME)
+        assert isinstance(form.input_for("device"), Select) and form.input_for("device").value == "auto"
+        assert form.values()["device"] == "auto" and form.values()["attention"] == "auto"
         assert form.input_for("model").value == "minilm-l6" and form.input_for("data").value == "demo"
         epochs = form.input_for("epochs")
         epochs.focus()

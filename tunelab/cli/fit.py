@@ -57,6 +57,9 @@ def register(sub) -> None:
     p.set_defaults(func=run, first_words=lambda a: "starting" if not getattr(a, "detach", False) else None)
 
 
+RESUME_TAKES = ("device",)   # settings --resume takes from the command line: where a run trains is not part of it
+
+
 def config_from_args(args):
     from tunelab.core.config import SETTINGS, FitConfig
 
@@ -70,7 +73,7 @@ def _given_settings(args) -> list[str]:
     """The setting flags the user typed (not left at their defaults)."""
     from tunelab.core.config import SETTINGS
 
-    given = [s.flag for s in SETTINGS if s.flag and getattr(args, s.name, None) is not None]
+    given = [s.flag for s in SETTINGS if s.flag and getattr(args, s.name, None) is not None and s.name not in RESUME_TAKES]
     for name, default in (("model", "minilm-l6"), ("data", "demo"), ("eqn", None), ("columns", None)):
         if getattr(args, name, default) != default:
             given.append(f"--{name}")
@@ -158,7 +161,7 @@ def run(args) -> int:
     with _StopOnSignal(stop):
         try:
             result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=say,
-                         trust_remote_code=args.trust_remote_code)
+                         trust_remote_code=args.trust_remote_code, device=args.device if args.resume else None)
         finally:
             said()
             view.close()
@@ -177,18 +180,20 @@ def run(args) -> int:
 
 def _detach(args, config) -> int:
     """Validate everything here (bad input: one line, exit 2, nothing written), then start the run in the background."""
-    from tunelab.core.fit import open_resume, resolve
+    from tunelab.core.fit import check_device, open_resume, resolve
     from tunelab.core.run_dir import check_new_run_dir
     from tunelab.core.runs import launch_detached
 
     if args.resume:
-        open_resume(args.resume, args.trust_remote_code)   # a resumable checkpoint is there and readable
-        root, pid = launch_detached(resume=args.resume, trust_remote_code=args.trust_remote_code)
+        _, resumed, _, _ = open_resume(args.resume, args.trust_remote_code, args.device)  # a resumable checkpoint
+        check_device(resumed)
+        root, pid = launch_detached(resume=args.resume, trust_remote_code=args.trust_remote_code, device=args.device)
     else:
         config = config.with_out()
         check_new_run_dir(config.out)
         try:
             resolve(config, say)                 # model, data, equation, labels, lengths, metric
+            check_device(config)                 # the device is here, and flash attention can run on it
         finally:
             said()
         root, pid = launch_detached(config)
