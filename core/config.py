@@ -85,6 +85,8 @@ class Setting:
                 return f"{self.label} {_number(value)} is out of range: it must be {self.range_text()}"
         if self.name == "device":
             return device_text_problem(value)
+        if self.name == "gpus" and not re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*)*)?", str(value)):
+            return f"--gpus {value!r}: give GPU numbers separated by commas, e.g. 0,1"
         if self.name == "attention" and value not in ATTENTION_CHOICES:
             return f"unknown attention {value!r}; use {', '.join(ATTENTION_CHOICES)}"
         if self.name == "save_every":
@@ -194,6 +196,13 @@ class FitConfig:
     attention: str = setting("auto", "attention kernel: auto (FlashAttention-2 where installed, on CUDA, for a model "
                                      "that has it; else sdpa), sdpa, flash or eager", group="device")
     # SDPA is torch's fused attention everywhere; flash-attn's variable-length path skips padding on CUDA
+    processes: int = setting(1, "training processes (data parallel): one per GPU, or several gloo processes on the "
+                                "CPU; tunelab fit starts them itself", minimum=1, maximum=1024, metavar="N",
+                             group="device")
+    # 1: one process; under torchrun or accelerate launch the launcher's own count holds
+    gpus: str = setting("", "which GPUs the processes use, e.g. 0,1 (default: every visible GPU)", metavar="IDS",
+                        group="device")
+    # sets CUDA_VISIBLE_DEVICES for the processes; "" leaves it as it is
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
     trust_remote_code: bool = field(default=False, metadata={"setting": False})

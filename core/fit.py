@@ -196,6 +196,40 @@ def check_device(config: FitConfig) -> None:
         choose_attention("flash", None, device, precision_for(device))
 
 
+def check_processes(config: FitConfig) -> None:
+    """--processes and --gpus make sense on this machine: enough GPUs for one process each, GPUs named only for a
+    run on GPUs, several processes given GPUs by --gpus (not cuda:N). One line each, before anything starts."""
+    from .launch import gpu_list
+
+    gpus = gpu_list(config.gpus)
+    device = pick_device(config.device)
+    if gpus and device.type != "cuda":
+        raise TuneLabError(f"--gpus {config.gpus} names GPUs, but this run is on {device.type} (--device "
+                           f"{config.device}); drop --gpus, or train on cuda")
+    if config.processes == 1:
+        if len(gpus) > 1:
+            raise TuneLabError(f"--gpus {config.gpus} names {len(gpus)} GPUs for one process; give --processes "
+                               f"{len(gpus)} (one per GPU), or one GPU")
+        return
+    if device.type == "cuda":
+        if device.index is not None:
+            raise TuneLabError(f"--device {config.device} names one GPU, but --processes {config.processes} takes one "
+                               f"GPU each; pick them with --gpus (e.g. --gpus 0,1) and --device cuda")
+        count = torch.cuda.device_count()
+        missing = [g for g in gpus if int(g) >= count]
+        if missing:
+            raise TuneLabError(f"--gpus {config.gpus}: GPU {missing[0]} does not exist (this machine shows {count}: "
+                               f"0 to {count - 1})")
+        available = len(gpus) or count
+        if config.processes > available:
+            raise TuneLabError(f"--processes {config.processes} needs a GPU each, and {available} "
+                               f"{'are' if available != 1 else 'is'} {'named by --gpus' if gpus else 'visible'}; "
+                               f"use --processes {available} or fewer")
+    elif device.type == "mps":
+        raise TuneLabError(f"--processes {config.processes}: several processes train on CUDA GPUs or on the CPU, "
+                           f"not on MPS; use --processes 1")
+
+
 def accelerator_for(requested: str | None):
     """An Accelerator on the device --device names (auto: the best one), in its precision. Under several processes
     each takes its own GPU (LOCAL_RANK) and cuda:N's index is left to CUDA_VISIBLE_DEVICES; with one process,
@@ -360,6 +394,10 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         run, config, state, checkpoint = open_resume(resume, trust_remote_code, device)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
+    if config.processes > 1 and _world_size() != config.processes:
+        raise TuneLabError(f"--processes {config.processes}: this is {'one process' if _world_size() == 1 else f'one of {_world_size()} processes'}; "
+                           f"start the run with `tunelab fit` (it starts the processes itself) or a launcher "
+                           f"with --nproc_per_node {config.processes}")
     setup = resolve(config, on_phase, resuming=bool(resume))
     config = setup.config
     if resume and checkpoint is not None:

@@ -144,6 +144,15 @@ def run(args) -> int:
     config = None if args.resume else config_from_args(args)
     if args.detach:
         return _detach(args, config)
+    from tunelab.core.launch import under_launcher
+
+    if not under_launcher():
+        several = _start_processes(args, config)    # --processes N: this process starts them and waits
+        if several is not None:
+            return several
+    elif os.environ.get("RANK", "0") != "0":
+        console.quiet = err_console.quiet = True    # one of several processes: the first one shows the progress
+        args.json = False
     niceness = os.environ.pop("TUNELAB_NICE", "0")
     if niceness.isdigit() and int(niceness) > 0 and hasattr(os, "nice"):
         os.nice(int(niceness))      # a detached run started from the TUI yields the CPU to the app
@@ -178,15 +187,40 @@ def run(args) -> int:
     return 0
 
 
+def _start_processes(args, config) -> int | None:
+    """--processes N (N > 1, from the flags or a resumed run's run.json): start N processes of this run and wait
+    for them (the exit status of the first that failed); None for a one-process run, which runs here."""
+    from tunelab.core.fit import check_processes, open_resume
+    from tunelab.core.launch import gpu_list, run_processes
+
+    if args.resume:
+        _, config, _, _ = open_resume(args.resume, args.trust_remote_code, args.device)
+        argv = ["fit", f"--resume={args.resume}"] + (["--trust-remote-code"] if args.trust_remote_code else []) \
+            + ([f"--device={args.device}"] if args.device else [])
+    else:
+        config.validate()
+        if config.processes == 1:
+            check_processes(config)
+            return None
+        config = config.with_out()          # one directory for every process (each would stamp its own time)
+        argv = ["fit", *config.to_argv()]        # --out among them
+    if config.processes == 1:
+        return None
+    check_processes(config)
+    said()
+    return run_processes(argv + (["--json"] if args.json else []), config.processes, gpu_list(config.gpus))
+
+
 def _detach(args, config) -> int:
     """Validate everything here (bad input: one line, exit 2, nothing written), then start the run in the background."""
-    from tunelab.core.fit import check_device, open_resume, resolve
+    from tunelab.core.fit import check_device, check_processes, open_resume, resolve
     from tunelab.core.run_dir import check_new_run_dir
     from tunelab.core.runs import launch_detached
 
     if args.resume:
         _, resumed, _, _ = open_resume(args.resume, args.trust_remote_code, args.device)  # a resumable checkpoint
         check_device(resumed)
+        check_processes(resumed)
         root, pid = launch_detached(resume=args.resume, trust_remote_code=args.trust_remote_code, device=args.device)
     else:
         config = config.with_out()
@@ -194,6 +228,7 @@ def _detach(args, config) -> int:
         try:
             resolve(config, say)                 # model, data, equation, labels, lengths, metric
             check_device(config)                 # the device is here, and flash attention can run on it
+            check_processes(config)              # --processes and --gpus fit this machine
         finally:
             said()
         root, pid = launch_detached(config)
