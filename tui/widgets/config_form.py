@@ -40,6 +40,7 @@ PLACEHOLDERS = {
     "max_length": "128, or the model's limit",
     "metric": "the task's default",
     "out": "runs/<time>-<model>",
+    "gpus": "every visible GPU",
 }
 
 
