@@ -227,3 +227,17 @@ def test_the_step_log_puts_gpu_status_in_its_events_on_cuda_every_few_seconds(fa
     assert third.gpus == []                               # not again within gpu_seconds
     from tunelab.core.events import event_from_json, event_to_json
     assert event_from_json(event_to_json(second)).gpus == second.gpus          # it replays exactly
+
+
+def test_fit_says_where_and_in_what_precision_it_trains(tmp_path, tiny_bert, toy_data):
+    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", "classify: label ~ sentence",
+                   "--epochs", "0.2", "--device", "cpu", "--out", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr
+    assert "steps on cpu (fp32, sdpa)" in out.stderr
+
+
+def test_a_torch_without_kernels_for_this_gpu_is_one_line():
+    from tunelab.core.device import gpu_error_message
+
+    message = gpu_error_message(RuntimeError("CUDA error: no kernel image is available for execution on the device"))
+    assert message and "\n" not in message and "has no kernels for this GPU" in message and "--device cpu" in message
