@@ -15,7 +15,7 @@ tokens/s and MFU:
 ones, not padding, so the figure is conservative). The peak comes from a small table by device name, or
 --peak-tflops. Warm-up steps are not timed; the GPU is synchronised before each clock reading.
 
-    python bench/bench_gpu.py [--steps 50] [--batch-size 32] [--peak-tflops 989] [--json out.json]
+    python bench/bench_gpu.py [--steps 50] [--batch-size 32] [--peak-tflops 989] [--trainer] [--json out.json]
     python bench/bench_gpu.py --smoke      # a tiny model on the CPU: checks the script runs (no figures)
 
 Without a CUDA GPU (and without --smoke) it says so in one line and exits 2.
@@ -151,6 +151,41 @@ def measure(model, batches, device, precision: str, attention: str, steps: int, 
             "peak_gpu_mb": round(peak_mb, 1)}
 
 
+def measure_trainer(model, lengths, batch_size: int, precision: str, attention: str, steps: int, seed: int) -> dict:
+    """The standard recipe on the same data: Hugging Face's Trainer (DataCollatorWithPadding, its own sampler, fused
+    AdamW, the same precision and attention kernel) for `steps` optimizer steps; its own samples/s figure."""
+    import tempfile
+
+    import numpy as np
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast, Trainer, TrainingArguments
+    from tokenizers import Tokenizer, models
+
+    from tunelab.core.attention_kernel import IMPLEMENTATION
+
+    rng = np.random.default_rng(seed)
+    rows = {"input_ids": [], "attention_mask": [], "labels": []}
+    for n in lengths[: batch_size * steps]:
+        ids = rng.integers(1000, model.config.vocab_size, size=int(n)).tolist()
+        ids[0], ids[-1] = 101, 102
+        rows["input_ids"].append(ids)
+        rows["attention_mask"].append([1] * int(n))
+        rows["labels"].append(int(rng.integers(0, 2)))
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"[PAD]": 0, "[UNK]": 1}, "[UNK]")),
+                                  pad_token="[PAD]", unk_token="[UNK]")
+    model.set_attn_implementation(IMPLEMENTATION[attention])
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch_size, learning_rate=5e-5,
+                                 weight_decay=0.01, max_steps=steps, bf16=precision == "bf16",
+                                 fp16=precision == "fp16", tf32=None, save_strategy="no", logging_steps=10**9,
+                                 report_to=[], dataloader_num_workers=0, disable_tqdm=True, optim="adamw_torch_fused",
+                                 seed=seed)
+        trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
+                          data_collator=DataCollatorWithPadding(tok))
+        result = trainer.train()
+    return {"samples_per_second": result.metrics["train_samples_per_second"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=50, help="timed training steps per configuration")
@@ -161,6 +196,9 @@ def main(argv=None) -> int:
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the GPU's peak dense bf16 TFLOP/s for MFU (default: from the table by device name)")
     parser.add_argument("--smoke", action="store_true", help="a tiny model for a few steps on the CPU: the script runs")
+    parser.add_argument("--trainer", action="store_true",
+                        help="also run Hugging Face's Trainer on the same data in the GPU's half precision with SDPA, "
+                             "and print TuneLab's training step against it")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
 
@@ -204,6 +242,17 @@ def main(argv=None) -> int:
                       f"{got['tokens_per_second']:10.0f} tok/s  {flops / 1e12:7.1f} TFLOP/s"
                       + (f"  MFU {100 * mfu:5.1f}%" if mfu is not None else "")
                       + (f"  peak {got['peak_gpu_mb'] / 1024:.1f} GB" if got["peak_gpu_mb"] else ""))
+        if args.trainer:
+            recipe_precision = precisions[-1]
+            model.load_state_dict(initial)
+            recipe = measure_trainer(model, lengths, args.batch_size, recipe_precision, "sdpa", steps + warmup, seed=0)
+            ours = next(r for r in results if r["model"] == label and r["precision"] == recipe_precision
+                        and r["attention"] == "sdpa")
+            ratio = ours["samples_per_second"] / recipe["samples_per_second"]
+            results.append({"model": label, "recipe": "transformers.Trainer", "precision": recipe_precision,
+                            "attention": "sdpa", **recipe, "tunelab_over_trainer": ratio})
+            print(f"{label:26s} {recipe_precision:5s} sdpa   {recipe['samples_per_second']:9.0f} samples/s  "
+                  f"(Trainer; TuneLab's step {ratio:.2f}x; the Trainer's figure includes its first steps)")
         del model
     if args.json:
         with open(args.json, "w") as f:

@@ -1,5 +1,5 @@
 """bench/bench_gpu.py: without a GPU it says so in one line and exits 2; --smoke runs its whole path (model,
-length-grouped data, TuneLab's training step, the results file) on a tiny model on the CPU. The GPU figures
+length-grouped data, TuneLab's training step, the Trainer recipe, the results file) on a tiny model on the CPU. The GPU figures
 themselves come from a GPU machine (marked gpu)."""
 
 import json
@@ -25,11 +25,13 @@ def test_without_a_gpu_it_says_so_in_one_line():
 
 
 def test_smoke_runs_the_whole_path_on_the_cpu(tmp_path):
-    out = _bench("--smoke", "--json", str(tmp_path / "r.json"))
+    out = _bench("--smoke", "--trainer", "--json", str(tmp_path / "r.json"))
     assert out.returncode == 0, out.stderr
     results = json.loads((tmp_path / "r.json").read_text())["results"]
-    assert [(r["precision"], r["attention"]) for r in results] == [("fp32", "sdpa")]
+    assert [(r["precision"], r["attention"], r.get("recipe")) for r in results] == [
+        ("fp32", "sdpa", None), ("fp32", "sdpa", "transformers.Trainer")]             # the recipe in the same run
     assert results[0]["samples_per_second"] > 0 and results[0]["mfu"] is None   # no peak FLOP/s for a CPU
+    assert results[1]["tunelab_over_trainer"] > 0
 
 
 def test_peak_table_and_mfu_arithmetic():
