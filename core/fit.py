@@ -239,6 +239,12 @@ def accelerator_for(requested: str | None):
     device = pick_device(requested)         # a device this machine does not have: one line, before anything else
     if device.type == "cuda" and device.index is not None and _world_size() == 1:
         torch.cuda.set_device(device.index)
+    if _world_size() == 1:
+        # Accelerate keeps one device and precision per process and refuses another; a second fit() in the same
+        # process (a notebook, the tests) may ask for a different one, so a single process starts afresh
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     # cpu=True off the GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
     return Accelerator(mixed_precision=mixed_precision(device), cpu=device.type == "cpu")
 

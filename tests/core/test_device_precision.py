@@ -241,3 +241,16 @@ def test_a_torch_without_kernels_for_this_gpu_is_one_line():
 
     message = gpu_error_message(RuntimeError("CUDA error: no kernel image is available for execution on the device"))
     assert message and "\n" not in message and "has no kernels for this GPU" in message and "--device cpu" in message
+
+
+def test_two_fits_in_one_process_may_differ_in_precision(tmp_path, toy_data, monkeypatch):
+    """Accelerate keeps one precision per process; a notebook's second fit() on another device (here: bf16
+    autocast on the CPU standing in for a GPU's) must not fail on the first one's."""
+    from conftest import train_tiny
+    from tunelab.core import fit as fit_module
+
+    train_tiny(tmp_path / "a", toy_data, epochs=0.1, device="cpu")
+    monkeypatch.setattr(fit_module, "mixed_precision", lambda device=None: "bf16")
+    result = train_tiny(tmp_path / "b", toy_data, epochs=0.1, device="cpu")
+    assert result.status == "completed"
+    assert json.loads((tmp_path / "b" / "run" / "run.json").read_text())["mixed_precision"] == "bf16"
