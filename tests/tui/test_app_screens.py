@@ -175,6 +175,23 @@ async def test_train_reports_a_bad_model_with_the_engines_message(workdir):
         assert str(expected.value) in panel_text(app.screen.monitor.status_panel)
 
 
+@run_async
+async def test_train_refuses_more_processes_than_the_machine_has_before_launching(workdir, tiny_model):
+    """The form's device group: processes and GPUs are checked against the machine before anything is launched
+    (here: GPUs named for a run on the CPU), and the engine's one line is the notification."""
+    app = make_app(workdir, selection=Selection(model=str(tiny_model)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        form = app.screen.form
+        form.set_values({"device": "cpu", "processes": 2, "gpus": "0,1", "out": str(workdir / "runs" / "gpus")})
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.launching, timeout=120, what="the check to fail")
+        await wait_for(pilot, lambda: any("names GPUs, but this run is on cpu" in n for n in notifications(app)),
+                       what="the notification")
+        assert not (workdir / "runs" / "gpus" / "run.json").exists()
+
+
 # --- Runs --------------------------------------------------------------------------------------------------------
 
 
