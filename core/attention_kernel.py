@@ -33,7 +33,8 @@ def flash_attn_installed() -> bool:
 
 def supports_flash(model) -> bool:
     """The model's class has a FlashAttention-2 path in transformers."""
-    return bool(getattr(type(model), "_supports_flash_attn", False) or getattr(type(model), "_supports_flash_attn_2", False))
+    cls = type(model)
+    return bool(getattr(cls, "_supports_flash_attn", False) or getattr(cls, "_supports_flash_attn_2", False))
 
 
 def flash_problem(model, device, precision: str) -> str | None:

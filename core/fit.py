@@ -401,7 +401,8 @@ def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
     if config.processes > 1 and _world_size() != config.processes:
-        raise TuneLabError(f"--processes {config.processes}: this is {'one process' if _world_size() == 1 else f'one of {_world_size()} processes'}; "
+        this = "one process" if _world_size() == 1 else f"one of {_world_size()} processes"
+        raise TuneLabError(f"--processes {config.processes}: this is {this}; "
                            f"start the run with `tunelab fit` (it starts the processes itself) or a launcher "
                            f"with --nproc_per_node {config.processes}")
     setup = resolve(config, on_phase, resuming=bool(resume))

@@ -118,7 +118,8 @@ def status_line(records: list[dict]) -> str:
         try:
             used, total = float(g["used_mb"]) / 1024, float(g["total_mb"]) / 1024
             util = g.get("utilization")
-            parts.append(f"GPU{int(g['index'])} {used:.1f}/{total:.0f} GB" + (f" {int(util)}%" if util is not None else ""))
+            busy = f" {int(util)}%" if util is not None else ""
+            parts.append(f"GPU{int(g['index'])} {used:.1f}/{total:.0f} GB{busy}")
         except (KeyError, TypeError, ValueError):
             continue                    # a damaged record in an events file: shown without it
     return " · ".join(parts)

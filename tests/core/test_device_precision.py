@@ -67,12 +67,14 @@ def test_every_model_verb_refuses_an_unknown_device_in_one_line(verb):
 
 @no_cuda
 def test_fit_on_a_gpu_that_is_not_there_is_one_line_and_writes_nothing(tmp_path, tiny_bert, toy_data):
-    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", "classify: label ~ sentence", "--device", "cuda",
+    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data),
+                   "--eqn", "classify: label ~ sentence", "--device", "cuda",
                    "--out", str(tmp_path / "run"))
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "cannot use a GPU" in out.stderr or "no usable GPU" in out.stderr
     assert not (tmp_path / "run" / "run.json").exists()
-    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", "classify: label ~ sentence", "--device", "cuda", "--detach",
+    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data),
+                   "--eqn", "classify: label ~ sentence", "--device", "cuda", "--detach",
                    "--out", str(tmp_path / "run2"))
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and not (tmp_path / "run2").exists(), out.stderr
 
@@ -86,7 +88,8 @@ def test_a_cpu_run_records_its_device_and_precision(tmp_path, tiny_bert, toy_dat
     assert saved["device"] == "cpu" and saved["precision"] == "fp32" and saved["tf32"] is False
     assert saved["attention"] == "sdpa" and saved["config"]["device"] == "cpu"
     started = [e for e in read_events(tmp_path / "run" / "events.jsonl") if isinstance(e, RunStarted)]
-    assert (started[0].device, started[0].precision, started[0].tf32, started[0].attention) == ("cpu", "fp32", False, "sdpa")
+    first = started[0]
+    assert (first.device, first.precision, first.tf32, first.attention) == ("cpu", "fp32", False, "sdpa")
     assert result.status == "completed"
 
 
@@ -122,7 +125,7 @@ def test_auto_attention_takes_flash_only_where_it_can_run(monkeypatch, installed
 
 def test_flash_asked_for_where_it_cannot_run_is_one_line(monkeypatch):
     monkeypatch.setattr(attention_kernel, "flash_attn_installed", lambda: False)
-    with pytest.raises(TuneLabError, match=r"--attention flash: .*flash-attn package is not installed.*--attention sdpa"):
+    with pytest.raises(TuneLabError, match=r"--attention flash: .*flash-attn package is not installed.*sdpa"):
         attention_kernel.choose_attention("flash", FlashModel(), torch.device("cuda"), "bf16")
     with pytest.raises(TuneLabError, match="only on CUDA GPUs"):
         attention_kernel.choose_attention("flash", FlashModel(), torch.device("cpu"), "fp32")
@@ -131,7 +134,8 @@ def test_flash_asked_for_where_it_cannot_run_is_one_line(monkeypatch):
 
 
 def test_fit_refuses_flash_on_the_cpu_before_writing(tmp_path, tiny_bert, toy_data):
-    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data), "--eqn", "classify: label ~ sentence", "--device", "cpu",
+    out = _tunelab("fit", "--model", str(tiny_bert), "--data", str(toy_data),
+                   "--eqn", "classify: label ~ sentence", "--device", "cpu",
                    "--attention", "flash", "--out", str(tmp_path / "run"))
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "FlashAttention-2 cannot run here" in out.stderr and not (tmp_path / "run" / "run.json").exists()

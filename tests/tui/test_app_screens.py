@@ -90,7 +90,8 @@ async def test_train_form_is_generated_from_settings_and_checks_as_you_type(work
         await pilot.pause()
         form = app.screen.form
         fields = [*form.query(Input), *form.query(Select)]
-        assert {i.id.removeprefix("setting-") for i in fields if (i.id or "").startswith("setting-")} == set(SETTINGS_BY_NAME)
+        named = {i.id.removeprefix("setting-") for i in fields if (i.id or "").startswith("setting-")}
+        assert named == set(SETTINGS_BY_NAME)
         assert isinstance(form.input_for("device"), Select) and form.input_for("device").value == "auto"
         assert form.values()["device"] == "auto" and form.values()["attention"] == "auto"
         assert form.input_for("model").value == "minilm-l6" and form.input_for("data").value == "demo"

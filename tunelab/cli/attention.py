@@ -9,8 +9,8 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import (add_data, add_json, add_model, add_question_and_context, add_device, add_trust_remote_code, console,
-                                err_console, print_json, take_question_and_context)
+from tunelab.cli.common import (add_data, add_device, add_json, add_model, add_question_and_context,
+                                add_trust_remote_code, console, err_console, print_json, take_question_and_context)
 
 LIMIT_HELP = "how many sentences of the split to average over (a seeded sample; default: %(default)s)"
 

@@ -145,7 +145,8 @@ def _device(text: str) -> str:
 
     problem = device_text_problem(text)
     if problem:
-        raise argparse.ArgumentTypeError(problem.removeprefix("unknown device ").replace("; use", " is not a device; use", 1))
+        shown = problem.removeprefix("unknown device ").replace("; use", " is not a device; use", 1)
+        raise argparse.ArgumentTypeError(shown)
     return text.strip().lower()
 
 

@@ -73,7 +73,8 @@ def _given_settings(args) -> list[str]:
     """The setting flags the user typed (not left at their defaults)."""
     from tunelab.core.config import SETTINGS
 
-    given = [s.flag for s in SETTINGS if s.flag and getattr(args, s.name, None) is not None and s.name not in RESUME_TAKES]
+    given = [s.flag for s in SETTINGS
+             if s.flag and getattr(args, s.name, None) is not None and s.name not in RESUME_TAKES]
     for name, default in (("model", "minilm-l6"), ("data", "demo"), ("eqn", None), ("columns", None)):
         if getattr(args, name, default) != default:
             given.append(f"--{name}")

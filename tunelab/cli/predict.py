@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tunelab.core import strict_json
 
-from .common import (add_json, add_model, add_question_and_context, add_device, add_trust_remote_code, console, err_console, literal,
-                     print_json, take_question_and_context)
+from .common import (add_device, add_json, add_model, add_question_and_context, add_trust_remote_code, console,
+                     err_console, literal, print_json, take_question_and_context)
 
 TOP_K = 5   # classes a single prediction lists by default (a model may have thousands)
 
@@ -146,8 +146,8 @@ def run(args) -> int:
             err_console.print(f"[yellow]warning: skipped {len(given.skipped)} line(s) holding only spaces or invisible "
                               f"characters (line {shown})[/]")
         texts, pairs = given.texts, given.pairs
-        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code, device=args.device,
-                              settings=_task_settings(args))
+        predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                              device=args.device, settings=_task_settings(args))
         if predictor.per_token and pairs is not None:
             raise TuneLabError(f"{predictor.name} tags the words of one sentence, but the input lines are tab-separated "
                                f"pairs; give one sentence per line")
@@ -182,8 +182,8 @@ def run(args) -> int:
         if predictor.new_head:
             err_console.print("[yellow]warning: this model's classification head is untrained (random); fine-tune it first[/]")
         return 0
-    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code, device=args.device,
-                              settings=_task_settings(args))
+    predictor = Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                          device=args.device, settings=_task_settings(args))
     if predictor.per_token and args.top_k is not None:
         raise TuneLabError(f"--top-k lists the most probable classes of a sentence, but {predictor.name} tags each "
                            "word; drop --top-k (--json gives every word's probability of every tag)")

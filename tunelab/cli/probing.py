@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import add_data, add_json, add_model, add_device, add_trust_remote_code, console, err_console, print_json
+from tunelab.cli.common import (add_data, add_device, add_json, add_model, add_trust_remote_code, console, err_console,
+                                print_json)
 
 SPARKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
