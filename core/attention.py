@@ -67,24 +67,29 @@ def _span(indices: list[int]) -> str:
 
 # ---------------------------------------------------------------- loading
 
-def load_attention_model(spec: str | None, *, trust_remote_code: bool = False):
+def load_attention_model(spec: str | None, *, trust_remote_code: bool = False, device: str | None = None):
     """(model, tokenizer) for attention: the bare encoder of `spec`, eager attention, eval mode.
 
     A fine-tuned classifier loads as its encoder (the head is not needed to look at attention). A run that has no
     final model yet gives its best checkpoint, else its base model (`load_attention_model_noted` says which)."""
-    model, tokenizer, _note = load_attention_model_noted(spec, trust_remote_code=trust_remote_code)
+    model, tokenizer, _note = load_attention_model_noted(spec, trust_remote_code=trust_remote_code, device=device)
     return model, tokenizer
 
 
-def load_attention_model_noted(spec: str | None, *, trust_remote_code: bool = False):
+def load_attention_model_noted(spec: str | None, *, trust_remote_code: bool = False, device: str | None = None):
     """(model, tokenizer, note): as `load_attention_model`, with `note` saying what stood in for a run that has no
-    final model yet ('' when `spec` itself was loaded); see models.resolve_model_so_far."""
+    final model yet ('' when `spec` itself was loaded); see models.resolve_model_so_far. `device` (--device): where
+    the model runs (None: the CPU, where it loads; "auto": the best device here)."""
     from transformers import AutoModel
 
     resolved, tokenizer_source, note = resolve_model_so_far(spec, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(tokenizer_source)
     # "some weights were not used" is expected for a classifier checkpoint: the load report is not shown
     model = load_pretrained(AutoModel, resolved, " for attention", with_info=False, attn_implementation="eager")
+    if device is not None:
+        from .device import pick_device
+
+        model.to(pick_device(device))
     model.eval()
     try:  # fail now, with a clear message, rather than on the user's sentence
         probe = _forward(model, tokenizer(["a"], return_tensors="pt"))

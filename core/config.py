@@ -21,6 +21,18 @@ from .errors import TuneLabError
 DEFAULT_MAX_LENGTH = 128  # covers CoLA (longest 47 tokens) and SST-2; capped at the model's own limit
 AUTO_BATCH = "auto"       # --batch-size auto: the largest micro-batch that fits (core/auto_batch.py)
 MAX_SEED = 2**32 - 1       # numpy's and torch's seedable range
+DEVICE_WORDS = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE_TEXT = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+ATTENTION_CHOICES = ("auto", "sdpa", "flash", "eager")
+
+
+def device_text_problem(text) -> str | None:
+    """A one-line complaint when `text` is not a device name TuneLab takes (syntax only: whether this machine has
+    it is core.device.pick_device's to say), else None. Here, not in core.device, so the TUI's form checks it
+    without importing torch."""
+    if isinstance(text, str) and _DEVICE_TEXT.fullmatch(text.strip().lower()):
+        return None
+    return f"unknown device {text!r}; use {DEVICE_WORDS}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,12 @@ class Setting:
             too_high = self.maximum is not None and value > self.maximum
             if too_low or too_high:
                 return f"{self.label} {_number(value)} is out of range: it must be {self.range_text()}"
+        if self.name == "device":
+            return device_text_problem(value)
+        if self.name == "gpus" and not re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*)*)?", str(value)):
+            return f"--gpus {value!r}: give GPU numbers separated by commas, e.g. 0,1"
+        if self.name == "attention" and value not in ATTENTION_CHOICES:
+            return f"unknown attention {value!r}; use {', '.join(ATTENTION_CHOICES)}"
         if self.name == "save_every":
             try:
                 parse_interval(value)
@@ -172,6 +190,19 @@ class FitConfig:
                                          "score beats the best span's by more than this", minimum=-1e6, maximum=1e6,
                                     metavar="X", group="advanced")
     # utils_qa.py's null_score_diff_threshold; eval reports the one that would have scored best
+    device: str = setting("auto", f"where to train: {DEVICE_WORDS} (auto: a GPU when torch can use one, else the CPU)",
+                          group="device")
+    # auto picks CUDA, then Apple's MPS, then the CPU; a named device that is not there is refused in one line
+    attention: str = setting("auto", "attention kernel: auto (FlashAttention-2 where installed, on CUDA, for a model "
+                                     "that has it; else sdpa), sdpa, flash or eager", group="device")
+    # SDPA is torch's fused attention everywhere; flash-attn's variable-length path skips padding on CUDA
+    processes: int = setting(1, "training processes (data parallel): one per GPU, or several gloo processes on the "
+                                "CPU; tunelab fit starts them itself", minimum=1, maximum=1024, metavar="N",
+                             group="device")
+    # 1: one process; under torchrun or accelerate launch the launcher's own count holds
+    gpus: str = setting("", "which GPUs the processes use, e.g. 0,1 (default: every visible GPU)", metavar="IDS",
+                        group="device")
+    # sets CUDA_VISIBLE_DEVICES for the processes; "" leaves it as it is
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
     trust_remote_code: bool = field(default=False, metadata={"setting": False})

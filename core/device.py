@@ -1,7 +1,9 @@
-"""Which device to run on and in which precision, for evaluation, prediction and probing.
+"""Which device to run on and in which precision, for training, evaluation, prediction and probing.
 
-CUDA first, then Apple's MPS, then the CPU; on CUDA, bf16 autocast where the GPU has it, else fp16.
-(Training gets the same choice through Accelerate.) Called by evaluation, the Predictor and probes.
+CUDA first, then Apple's MPS, then the CPU, unless the user names one (`--device auto|cpu|cuda|cuda:N|mps`,
+checked here, once, for every verb); on CUDA, bf16 autocast where the GPU has it, else fp16 (training: with loss
+scaling, through Accelerate), and TF32 matrix multiplies on Ampere and newer. Called by fit, evaluation, the
+Predictor, check and probes; the CLI's --device and the TUI's device pickers hand their text to `pick_device`.
 
 Also the errors users meet on GPUs, each turned into one line that says what to do (`gpu_error_message`): a
 device-side assert, tensors on two devices, a CUDA build of torch without a driver, a CPU-only build asked for a GPU.
@@ -15,18 +17,27 @@ import re
 
 import torch
 
+from .config import DEVICE_WORDS, device_text_problem
 from .errors import TuneLabError
 
 _INSTALL = "https://pytorch.org/get-started/locally/"
 
 
+AUTO = "auto"
+
+
 def pick_device(requested: str | None = None) -> torch.device:
-    """The device asked for (checked: one line when this machine or this torch cannot use it), else the best one."""
-    if requested:
+    """The device asked for (checked: one line when this machine or this torch cannot use it), else the best one
+    ("auto", "" and None: CUDA, then MPS, then the CPU)."""
+    if isinstance(requested, str):
+        requested = requested.strip().lower()
+    if requested and requested != AUTO:
+        if device_text_problem(requested):
+            raise TuneLabError(device_text_problem(requested))
         try:
             device = torch.device(requested)
         except (RuntimeError, ValueError):
-            raise TuneLabError(f"unknown device {requested!r}; use cpu, cuda, cuda:N or mps") from None
+            raise TuneLabError(f"unknown device {requested!r}; use {DEVICE_WORDS}") from None
         _refuse_unusable(device)
         return device
     if torch.cuda.is_available():
@@ -34,6 +45,31 @@ def pick_device(requested: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def precision_for(device: torch.device) -> str:
+    """The arithmetic a model runs in on `device`: "bf16" on a CUDA GPU that has it, "fp16" (with loss scaling
+    when training) on an older one, "fp32" on the CPU and MPS."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def tf32_capable(device: torch.device) -> bool:
+    """The GPU has TF32 tensor cores (Ampere, compute capability 8.0, and newer)."""
+    if device.type != "cuda":
+        return False
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index) >= (8, 0)
+
+
+def enable_tf32(device: torch.device) -> bool:
+    """Let float32 matrix multiplies and convolutions use TF32 on a GPU that has it (what stays in fp32 under
+    autocast: the loss, the optimizer's arithmetic, a model run without autocast); returns whether it did."""
+    if not tf32_capable(device):
+        return False
+    torch.set_float32_matmul_precision("high")     # cuBLAS may use TF32 (cuDNN's convolutions do by default)
+    return True
 
 
 def autocast_for(device: torch.device):
@@ -113,6 +149,10 @@ def gpu_error_message(err: BaseException) -> str | None:
     if "Torch not compiled with CUDA enabled" in text or "no NVIDIA driver" in text or "NVIDIA driver on your system is too old" in text \
             or "CUDA driver version is insufficient" in text or "No CUDA GPUs are available" in text:
         return no_cuda_message()
+    if "no kernel image is available for execution on the device" in text:
+        return (f"this torch build ({torch.__version__}, CUDA {torch.version.cuda}) has no kernels for this GPU "
+                "(built for older or newer GPUs); install a torch build that lists this GPU's architecture "
+                f"({_INSTALL}), or run on the CPU (--device cpu)")
     if "invalid device ordinal" in text:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         return (f"the GPU asked for does not exist: this machine shows {count}; pick cuda:0 to cuda:{max(count - 1, 0)}, "

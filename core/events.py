@@ -36,6 +36,10 @@ class RunStarted:
     segment: int = 1            # 1 for the first start, 2 for the first resume, ...
     pid: int = 0
     host: str = ""
+    precision: str = ""         # "fp32", "bf16" (autocast) or "fp16" (autocast with loss scaling); "" in older logs
+    tf32: bool = False          # fp32 matrix multiplies ran in TF32 (Ampere and newer GPUs)
+    attention: str = ""         # the attention kernel: "sdpa", "flash" (FlashAttention-2) or "eager"
+    processes: int = 1          # training processes (one per GPU under accelerate launch / torchrun)
     time: float = field(default_factory=time.time)
 
 
@@ -49,6 +53,8 @@ class StepLogged:
     tokens_per_second: float
     rss_mb: float = 0.0         # the training process's resident memory when this batch of steps was flushed
     gpu_mb: float = 0.0         # peak GPU memory allocated by torch (0 on CPU)
+    gpus: list = field(default_factory=list)   # NVML's view of each visible GPU (core/gpu_status.py GpuStatus
+    # records: index, name, used_mb, total_mb, utilization), on one event of a flush every few seconds; [] off CUDA
     time: float = field(default_factory=time.time)
 
 

@@ -29,7 +29,8 @@ from .tasks.base import Task, task_for
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_foreign_settings, refuse_untrusted_resume
 from .data import TaskData, absolute_data_spec, hidden_labels_note, load_task_data
-from .device import gpu_error_message
+from .attention_kernel import apply_attention, choose_attention
+from .device import enable_tf32, gpu_error_message, pick_device, precision_for
 from .errors import TuneLabError, some_of
 from .eval_shards import predict_across
 from .inference import ScoringCancelled, score_outputs
@@ -70,6 +71,8 @@ class Setup:
     valid: EncodedSplit | None
     valid_split: str | None
     batch: BatchChoice | None = None    # the micro-batch and accumulation trained with (set when training starts)
+    device: object = None               # the torch.device trained on, and its precision (set when training starts)
+    precision: str = "fp32"
     asked: FitConfig | None = None      # the config as given when it said --batch-size auto (config has the numbers)
 
     # ---- what the task decides: fit's loop asks these and never tests the task itself
@@ -84,6 +87,8 @@ class Setup:
         head was freshly initialised (the checkpoint had none of this task's)."""
         model, new_head = load_classifier(self.model, head_class=self.kind.head_class(),
                                           **self.kind.model_kwargs(self.label_names))
+        if self.device is not None:     # --attention: SDPA, or FlashAttention-2 where it can run
+            apply_attention(model, self.config.attention, self.device, self.precision)
         cls_shortcut.install(model)  # a head that reads only [CLS]: the last layer runs for [CLS] alone (same math)
         return model, new_head
 
@@ -175,11 +180,73 @@ def adamw(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=lr, **({"foreach": True} if mps else {"fused": True}))
 
 
-def mixed_precision() -> str:
-    """bf16 where the GPU has it, fp16 on older GPUs, full precision on CPU and MPS."""
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
+def mixed_precision(device: torch.device | None = None) -> str:
+    """Accelerate's mixed_precision for `device` (default: the best one here): bf16 where the GPU has it, fp16
+    (Accelerate adds loss scaling) on older GPUs, full precision ("no") on CPU and MPS."""
+    precision = precision_for(device if device is not None else pick_device())
+    return "no" if precision == "fp32" else precision
+
+
+def check_device(config: FitConfig) -> None:
+    """What fit refuses about --device and --attention, said before a detached run is launched: a device this
+    machine does not have, FlashAttention-2 asked for where it cannot run (under several processes each takes
+    its own GPU, so cuda:N's index is not checked there)."""
+    device = pick_device(config.device)
+    if config.attention == "flash":
+        choose_attention("flash", None, device, precision_for(device))
+
+
+def check_processes(config: FitConfig) -> None:
+    """--processes and --gpus make sense on this machine: enough GPUs for one process each, GPUs named only for a
+    run on GPUs, several processes given GPUs by --gpus (not cuda:N). One line each, before anything starts."""
+    from .launch import gpu_list
+
+    gpus = gpu_list(config.gpus)
+    device = pick_device(config.device)
+    if gpus and device.type != "cuda":
+        raise TuneLabError(f"--gpus {config.gpus} names GPUs, but this run is on {device.type} (--device "
+                           f"{config.device}); drop --gpus, or train on cuda")
+    if config.processes == 1:
+        if len(gpus) > 1:
+            raise TuneLabError(f"--gpus {config.gpus} names {len(gpus)} GPUs for one process; give --processes "
+                               f"{len(gpus)} (one per GPU), or one GPU")
+        return
+    if device.type == "cuda":
+        if device.index is not None:
+            raise TuneLabError(f"--device {config.device} names one GPU, but --processes {config.processes} takes one "
+                               f"GPU each; pick them with --gpus (e.g. --gpus 0,1) and --device cuda")
+        count = torch.cuda.device_count()
+        missing = [g for g in gpus if int(g) >= count]
+        if missing:
+            raise TuneLabError(f"--gpus {config.gpus}: GPU {missing[0]} does not exist (this machine shows {count}: "
+                               f"0 to {count - 1})")
+        available = len(gpus) or count
+        if config.processes > available:
+            raise TuneLabError(f"--processes {config.processes} needs a GPU each, and {available} "
+                               f"{'are' if available != 1 else 'is'} {'named by --gpus' if gpus else 'visible'}; "
+                               f"use --processes {available} or fewer")
+    elif device.type == "mps":
+        raise TuneLabError(f"--processes {config.processes}: several processes train on CUDA GPUs or on the CPU, "
+                           f"not on MPS; use --processes 1")
+
+
+def accelerator_for(requested: str | None):
+    """An Accelerator on the device --device names (auto: the best one), in its precision. Under several processes
+    each takes its own GPU (LOCAL_RANK) and cuda:N's index is left to CUDA_VISIBLE_DEVICES; with one process,
+    cuda:N becomes the current GPU so that everything Accelerate puts on "cuda" lands there."""
+    from accelerate import Accelerator
+
+    device = pick_device(requested)         # a device this machine does not have: one line, before anything else
+    if device.type == "cuda" and device.index is not None and _world_size() == 1:
+        torch.cuda.set_device(device.index)
+    if _world_size() == 1:
+        # Accelerate keeps one device and precision per process and refuses another; a second fit() in the same
+        # process (a notebook, the tests) may ask for a different one, so a single process starts afresh
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    # cpu=True off the GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
+    return Accelerator(mixed_precision=mixed_precision(device), cpu=device.type == "cpu")
 
 
 # ---------------------------------------------------------------- the run
@@ -212,8 +279,10 @@ def _refuse_changed_data(run: RunDir, setup: Setup) -> None:
                            f"{change}); start a new --out")
 
 
-def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
+def open_resume(resume: str, trust_remote_code: bool = False, device: str | None = None,
+                ) -> tuple[RunDir, FitConfig, TrainState, Path | None]:
     """Everything --resume needs, read from the run directory: its config, its newest whole checkpoint, the state.
+    `device` (the user's --device) moves the run to another device: where a run trains is not part of the run.
     A run that stopped before its first checkpoint starts over from step 0 (checkpoint None). Permission to run a
     model's own code comes from this call (the user's --trust-remote-code), never from run.json: a run directory
     from elsewhere cannot grant it."""
@@ -236,6 +305,9 @@ def open_resume(resume: str, trust_remote_code: bool = False) -> tuple[RunDir, F
         raise TuneLabError(f"{run.config} is damaged: {err}") from None
     refuse_untrusted_resume(saved["config"], trust_remote_code, resume)
     config = replace(config, trust_remote_code=trust_remote_code is True)
+    if device:
+        config = replace(config, device=device)
+        config.validate()
     if config.metric:
         refuse_metric_script(config.metric, named_by_user=False)   # run.json may not name a script to run
     checkpoint = run.resumable_checkpoint()
@@ -318,25 +390,32 @@ def _save_error(what: str, where: Path, err: BaseException) -> TuneLabError:
 
 def fit(config: FitConfig | None = None, on_event: EventCallback | None = None,
         stop: threading.Event | None = None, resume: str | None = None, on_phase=None,
-        trust_remote_code: bool = False) -> FitResult:
+        trust_remote_code: bool = False, device: str | None = None) -> FitResult:
     """Fine-tune as `config` says (or continue the run in `resume`, where `trust_remote_code` is the user's
-    --trust-remote-code: run.json alone cannot turn it on); returns when done, stopped or failed.
+    --trust-remote-code: run.json alone cannot turn it on, and `device` a --device that moves it); returns when done,
+    stopped or failed.
     Raises TuneLabError for anything the user can fix, before writing anything where possible."""
-    from accelerate import Accelerator
-
     # ---- phase 1: resolve everything, so bad input fails before anything is written
     if resume:
-        run, config, state, checkpoint = open_resume(resume, trust_remote_code)
+        run, config, state, checkpoint = open_resume(resume, trust_remote_code, device)
     else:
         config, state, checkpoint = (config or FitConfig()).with_out(), TrainState(), None
+    if config.processes > 1 and _world_size() != config.processes:
+        this = "one process" if _world_size() == 1 else f"one of {_world_size()} processes"
+        raise TuneLabError(f"--processes {config.processes}: this is {this}; "
+                           f"start the run with `tunelab fit` (it starts the processes itself) or a launcher "
+                           f"with --nproc_per_node {config.processes}")
     setup = resolve(config, on_phase, resuming=bool(resume))
     config = setup.config
     if resume and checkpoint is not None:
         _refuse_changed_data(run, setup)
     batch = _recorded_batch(run) if resume and checkpoint is not None and is_auto(config) else None
-    # cpu=True when there is no GPU: with several processes (torchrun, mpirun) Accelerate then uses gloo
-    on_cpu = not torch.cuda.is_available() and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    accelerator = Accelerator(mixed_precision=mixed_precision(), cpu=on_cpu)
+    accelerator = accelerator_for(config.device)
+    on_cpu = accelerator.device.type == "cpu"
+    setup = replace(setup, device=accelerator.device, precision=precision_for(accelerator.device))
+    if config.attention == "flash":         # refused now, before the run directory is claimed
+        choose_attention("flash", None, setup.device, setup.precision)
+    enable_tf32(accelerator.device)         # Ampere and newer: fp32 matrix multiplies in TF32 (the rest of autocast)
     if on_cpu:
         allocator.keep_large_buffers()  # reuse the embedding gradient's 47+ MB instead of re-mapping it each step
     main = accelerator.is_main_process
@@ -755,6 +834,7 @@ def record_start(loop: Loop) -> None:
             "model_path": setup.model.path, "equation": str(setup.task.equation),
             "label_names": list(setup.label_names), "figure_of_merit": setup.metric, "device": str(loop.device),
             "num_processes": loop.world, "mixed_precision": loop.accelerator.mixed_precision,
+            "precision": setup.precision, "tf32": _tf32_on(loop.device), "attention": attention_of(loop.unwrapped),
             "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
             "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
             "new_head": loop.new_head, "parameters": count_parameters(loop.unwrapped),
@@ -763,7 +843,8 @@ def record_start(loop: Loop) -> None:
     owner = ownership.owner if ownership else None
     loop.emit(RunStarted(str(loop.run.root), setup.model.name, str(setup.task.equation), str(loop.device),
                          plan.total_steps, math.ceil(config.epochs), len(setup.train), state.step, state.segment,
-                         owner.pid if owner else os.getpid(), owner.host if owner else ""))
+                         owner.pid if owner else os.getpid(), owner.host if owner else "", setup.precision,
+                         _tf32_on(loop.device), attention_of(loop.unwrapped), loop.world))
     if setup.asked is not None and setup.batch is not None:     # --batch-size auto: what it chose
         batch = setup.batch
         loop.emit(BatchSizeChosen(state.step, "train", batch.micro_batch, batch.grad_accum, batch.effective_batch,
@@ -797,6 +878,17 @@ def record_resources(loop: Loop) -> None:
         write_json_atomic(loop.run.config, data)
     except (TuneLabError, OSError, TypeError, ValueError):
         pass                       # a figure for comparisons; never fail a finished run over it
+
+
+def _tf32_on(device) -> bool:
+    """fp32 matrix multiplies run in TF32 on `device` (enable_tf32 turned it on)."""
+    return device.type == "cuda" and torch.get_float32_matmul_precision() != "highest"
+
+
+def attention_of(model) -> str:
+    """The attention kernel `model` runs with, in --attention's words (sdpa, flash, eager)."""
+    implementation = getattr(model.config, "_attn_implementation", None) or "eager"
+    return {"flash_attention_2": "flash"}.get(implementation, implementation)
 
 
 def train(loop: Loop) -> str:

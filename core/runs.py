@@ -28,7 +28,7 @@ from .sweep import is_sweep
 
 def launch_detached(config: FitConfig | None = None, resume: str | None = None,
                     python: str | None = None, niceness: int = 0, trust_remote_code: bool = False,
-                    env: dict | None = None) -> tuple[Path, int]:
+                    env: dict | None = None, device: str | None = None) -> tuple[Path, int]:
     """Start `tunelab fit` detached for `config` (already validated) or to resume a run; returns (run dir, pid).
     For a new run, the caller has checked everything (core.fit.resolve) so the child only repeats a known-good start.
     `niceness` > 0 lowers the run's CPU priority (the TUI uses it so that, on a machine whose cores the training
@@ -75,7 +75,8 @@ def launch_detached(config: FitConfig | None = None, resume: str | None = None,
                    "TUNELAB_NICE": str(max(0, int(niceness))), LOCK_FD_ENV: str(lock.fd)}
             with log:
                 # the user's --trust-remote-code travels as a flag: run.json never grants it (core.config)
-                argv = ["fit", f"--resume={root.resolve()}"] + (["--trust-remote-code"] if trust_remote_code else [])
+                argv = ["fit", f"--resume={root.resolve()}"] + (["--trust-remote-code"] if trust_remote_code else []) \
+                    + ([f"--device={device}"] if device else [])     # a resume moved to another device
                 process = subprocess.Popen([python or sys.executable, "-m", "tunelab", *argv],
                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True, env=env, cwd=os.getcwd(), close_fds=True,

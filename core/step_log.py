@@ -13,6 +13,7 @@ import time
 import torch
 
 from .events import StepLogged
+from .gpu_status import STATUS_SECONDS, gpu_records
 
 
 class StepLog:
@@ -20,9 +21,11 @@ class StepLog:
     `interval` seconds (and before evaluations, checkpoints and the end): one host sync per flush instead of
     one per step, and no loss point is ever dropped. Throughput is measured over each flush window."""
 
-    def __init__(self, emit, interval: float, device=None):
+    def __init__(self, emit, interval: float, device=None, gpu_seconds: float = STATUS_SECONDS):
         self.emit, self.interval = emit, interval
         self.cuda = device is not None and getattr(device, "type", "") == "cuda"
+        self.gpu_seconds = gpu_seconds          # NVML's GPU status goes into an event at most this often
+        self.gpu_at: float | None = None        # time.monotonic() of the last GPU status (None: none yet)
         self.pending: list = []
         self.seconds, self.samples = 0.0, 0
         self.non_finite: tuple[int, float] | None = None   # (step, loss) of the first NaN or infinite loss
@@ -49,13 +52,25 @@ class StepLog:
         self.samples += samples
         rss = round(_rss_mb(), 1)
         gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if self.cuda else 0.0
-        for (step, epoch, _, lr, _, _), loss in zip(self.pending, losses):
+        gpus = self._gpu_status()
+        last = len(self.pending) - 1
+        for i, ((step, epoch, _, lr, _, _), loss) in enumerate(zip(self.pending, losses)):
             if not math.isfinite(loss):
                 self.non_finite = (step, loss)
                 break
-            self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed, rss, gpu))
+            self.emit(StepLogged(step, round(epoch, 4), loss, lr, samples / elapsed, tokens / elapsed, rss, gpu,
+                                 gpus if i == last else []))
         self.pending.clear()
         self.restart_clock()
+
+    def _gpu_status(self) -> list[dict]:
+        """NVML's GPU status for this flush's last event: on CUDA, at the first flush and then every
+        `gpu_seconds`; [] otherwise (and where NVML cannot say)."""
+        now = time.monotonic()
+        if not self.cuda or (self.gpu_at is not None and now - self.gpu_at < self.gpu_seconds):
+            return []
+        self.gpu_at = now
+        return gpu_records()
 
     @property
     def samples_per_second(self) -> float:

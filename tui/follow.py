@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -42,11 +42,13 @@ class StepBlock:
     lr: np.ndarray
     times: np.ndarray
     last: StepLogged
+    gpus: list = field(default_factory=list)    # the newest GPU status among them (StepLogged.gpus), [] if none
 
     @classmethod
     def of(cls, events: list[StepLogged]) -> "StepBlock":
         columns = np.array([(e.step, e.epoch, e.loss, e.learning_rate, e.time) for e in events], dtype=np.float64)
-        return cls(columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3], columns[:, 4], events[-1])
+        gpus = next((e.gpus for e in reversed(events) if e.gpus), [])
+        return cls(columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3], columns[:, 4], events[-1], gpus)
 
 
 def chunk_events(events: list) -> list:
@@ -161,6 +163,7 @@ class RunTrace:
         self.label = label or self.root.name
         self.started: RunStarted | None = None
         self.last_step: StepLogged | None = None
+        self.gpus: list = []            # the newest GPU status the run logged (StepLogged.gpus records)
         self.step = 0
         self.epoch = 0.0
         self.total_steps = 0
@@ -184,6 +187,7 @@ class RunTrace:
     def apply(self, chunk) -> None:
         if isinstance(chunk, StepBlock):
             self.last_step = chunk.last
+            self.gpus = chunk.gpus or self.gpus
             self.step = int(chunk.steps[-1])
             self.epoch = float(chunk.epochs[-1])
             self.phase = "training"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from conftest import build_tiny_bert, write_toy_splits
 from fixtures.app_factory import FIXED_NOW, install_runs, make_app
@@ -89,7 +89,11 @@ async def test_train_form_is_generated_from_settings_and_checks_as_you_type(work
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         form = app.screen.form
-        assert {i.id.removeprefix("setting-") for i in form.query(Input)} == set(SETTINGS_BY_NAME)
+        fields = [*form.query(Input), *form.query(Select)]
+        named = {i.id.removeprefix("setting-") for i in fields if (i.id or "").startswith("setting-")}
+        assert named == set(SETTINGS_BY_NAME)
+        assert isinstance(form.input_for("device"), Select) and form.input_for("device").value == "auto"
+        assert form.values()["device"] == "auto" and form.values()["attention"] == "auto"
         assert form.input_for("model").value == "minilm-l6" and form.input_for("data").value == "demo"
         epochs = form.input_for("epochs")
         epochs.focus()
@@ -170,6 +174,23 @@ async def test_train_reports_a_bad_model_with_the_engines_message(workdir):
             resolve_model(str(workdir / "no-such-model"))
         await wait_for(pilot, lambda: str(expected.value) in notifications(app), what="the notification")
         assert str(expected.value) in panel_text(app.screen.monitor.status_panel)
+
+
+@run_async
+async def test_train_refuses_more_processes_than_the_machine_has_before_launching(workdir, tiny_model):
+    """The form's device group: processes and GPUs are checked against the machine before anything is launched
+    (here: GPUs named for a run on the CPU), and the engine's one line is the notification."""
+    app = make_app(workdir, selection=Selection(model=str(tiny_model)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        form = app.screen.form
+        form.set_values({"device": "cpu", "processes": 2, "gpus": "0,1", "out": str(workdir / "runs" / "gpus")})
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.launching, timeout=120, what="the check to fail")
+        await wait_for(pilot, lambda: any("names GPUs, but this run is on cpu" in n for n in notifications(app)),
+                       what="the notification")
+        assert not (workdir / "runs" / "gpus" / "run.json").exists()
 
 
 # --- Runs --------------------------------------------------------------------------------------------------------

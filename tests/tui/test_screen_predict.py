@@ -166,8 +166,8 @@ async def test_ctrl_n_turns_int8_on_and_off_and_says_so(tiny_run, tmp_path):
 
     made = []
 
-    def factory(model):
-        made.append(Predictor(model))
+    def factory(model, device="auto"):
+        made.append(Predictor(model, device=device))
         return made[-1]
 
     source = tmp_path / "inputs.txt"
@@ -219,3 +219,38 @@ async def test_int8_that_cannot_be_had_is_a_notification_and_fp32_stays(tiny_run
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: any("could not quantize" in n.message for n in app._notifications))
         assert not screen.int8 and "int8" not in str(screen.query_one("#predict-model").render())
+
+
+@run_async
+async def test_device_picker_shows_detected_gpus_and_reloads_the_model_there(tiny_run, monkeypatch):
+    """With GPUs to pick from (NVML's list, stood in for here), the picker loads the model again on the chosen one;
+    on a machine without a GPU there is no picker."""
+    from textual.widgets import Select
+
+    from tunelab.core import gpu_status
+    from tunelab.core.predictor import Predictor
+
+    asked = []
+
+    def factory(model, device="auto"):
+        asked.append(device)
+        return Predictor(model, device="cpu")
+
+    monkeypatch.setattr(gpu_status, "device_choices", lambda: [("auto", "auto"), ("cpu", "cpu"),
+                                                               ("cuda:0 NVIDIA H100 (80 GB)", "cuda:0")])
+    app = ScreenApp(lambda: PredictScreen(text="the cat is good .", predictor_factory=factory),
+                    Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.prediction is not None)
+        picker = screen.query_one("#predict-device", Select)
+        assert [v for _, v in picker._options] == ["auto", "cpu", "cuda:0"] and asked == ["auto"]
+        picker.value = "cpu"
+        await wait_until(pilot, lambda: asked == ["auto", "cpu"] and screen._ready)
+        assert screen.device == "cpu"
+
+    monkeypatch.setattr(gpu_status, "device_choices", lambda: [("auto", "auto"), ("cpu", "cpu")])
+    app = ScreenApp(lambda: PredictScreen(text="x"), Selection(run=tiny_run, data=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not app.screen.query("#predict-device")

@@ -59,7 +59,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 from textual.worker import Worker, get_current_worker
 
 from tunelab.tui.screens.base import TuneLabScreen
@@ -201,6 +201,9 @@ class PredictScreen(TuneLabScreen):
     PredictScreen { layout: vertical; background: $background; }
     PredictScreen #predict-model { height: 1; color: $foreground-muted; margin: 0 1; }
     PredictScreen.-int8 #predict-model { color: $warning; }
+    PredictScreen #predict-device-row { height: 1; margin: 0 1; }
+    PredictScreen #predict-device-row > Static { width: 9; color: $foreground-muted; }
+    PredictScreen #predict-device { width: 40; }
     PredictScreen .predict-prompt { height: 1; margin: 1 1 0 1; }
     PredictScreen .predict-prompt > Static { width: 8; color: $foreground-muted; }
     PredictScreen .predict-prompt > Input { width: 1fr; }
@@ -349,12 +352,20 @@ class PredictScreen(TuneLabScreen):
         self.explaining = False       # ctrl+g: colour the sentence by its attributions (read by the model thread)
         self.why_target: str | None = None   # what is explained (None: the predicted class), read by the thread
         self.explanation = None       # the Explanation on screen
+        self.device = "auto"          # where the model runs: the device picker's value (auto: the best one)
 
     # --- layout -------------------------------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
         self.model_spec = self._preset_model or selected_target(self.app).model
         yield Static(Text(f"{self.model_spec} · loading ..."), id="predict-model")
+        from tunelab.core.gpu_status import device_choices   # NVML, no torch: [] GPUs on a machine without one
+
+        choices = device_choices()
+        if len(choices) > 2:        # GPUs to choose between: the picker (a CPU-only machine has nothing to pick)
+            with Horizontal(id="predict-device-row"):
+                yield Static("device ›")
+                yield Select(choices, value="auto", allow_blank=False, compact=True, id="predict-device")
         with Horizontal(classes="predict-prompt"):
             yield Static("text  ›", id="predict-text-prompt")
             yield Input(self._preset_text or "", placeholder="type a sentence", id="predict-text", compact=True,
@@ -394,11 +405,11 @@ class PredictScreen(TuneLabScreen):
         worker = get_current_worker()
         try:
             if self._factory is not None:
-                predictor = self._factory(model)
+                predictor = self._factory(model) if self.device == "auto" else self._factory(model, device=self.device)
             else:
                 from tunelab.core.predictor import Predictor
 
-                predictor = Predictor(model)
+                predictor = Predictor(model, device=self.device)
         except TuneLabError as err:
             self.post_message(self.ModelFailed(model, str(err)))
             return
@@ -607,6 +618,17 @@ class PredictScreen(TuneLabScreen):
         self._seq += 1
         self.query_one("#predict-model", Static).update(Text(f"{model} · loading ..."))
         self._serve(model)
+
+    @on(Select.Changed, "#predict-device")
+    def _device_picked(self, event: Select.Changed) -> None:
+        """Another device: the model is loaded again there (a device that cannot be used says so in the model line)."""
+        if str(event.value) == self.device:
+            return
+        self.device = str(event.value)
+        self._ready = False
+        self._seq += 1
+        self.query_one("#predict-model", Static).update(Text(f"{self.model_spec} · loading on {self.device} ..."))
+        self._serve(self.model_spec)
 
     def _set_reads_context(self, context: bool) -> None:
         """A QA model: a question field and a context area (the context takes what the pair field held)."""

@@ -128,12 +128,14 @@ class TrainScreen(TuneLabScreen):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, config) -> None:
-        from tunelab.core.fit import resolve
+        from tunelab.core.fit import check_device, check_processes, resolve
         from tunelab.core.run_dir import check_new_run_dir
         from tunelab.core.runs import launch_detached
 
         check_new_run_dir(config.out)
         resolve(config)                      # model, data, equation, labels, lengths, metric: fail here, not there
+        check_device(config)                 # the device picked is here (flash attention can run on it),
+        check_processes(config)              # and the processes and GPUs fit this machine
         root, pid = launch_detached(config, niceness=RUN_NICENESS)
         self.post_message(RunLaunched(root.resolve(), pid))
 

@@ -3,6 +3,9 @@ one labelled input per setting, grouped as the declarations say (data, training,
 checked as you type with the same `Setting.check` the CLI uses, so a value the form accepts is one
 `tunelab fit` accepts. The line under the form explains the focused setting.
 
+Settings with a fixed set of values are pickers (Select): the device (auto, cpu and each GPU NVML reports, no
+torch import) and the attention kernel.
+
 `values()` gives the parsed values, `problems()` the one-line complaints, `config()` a validated FitConfig.
 Posts `ConfigForm.Changed` when a value changes, so the screen can keep `app.selection` in step.
 """
@@ -12,19 +15,32 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, Select, Static
 
-from tunelab.core.config import SETTINGS, FitConfig, Setting
+from tunelab.core.config import ATTENTION_CHOICES, SETTINGS, FitConfig, Setting
 from tunelab.core.errors import TuneLabError
 
 FORM_HINT = "tab: next setting. A value out of range is named under it; ctrl+s starts the run."
-GROUPS = ("data", "training", "evaluation", "saving", "advanced")
+GROUPS = ("data", "training", "evaluation", "saving", "device", "advanced")
+
+
+def _device_choices() -> list[tuple[str, str]]:
+    from tunelab.core.gpu_status import device_choices
+
+    return device_choices()
+
+
+CHOICES = {   # settings picked from a list: (label, value) pairs, asked when the form is built
+    "device": _device_choices,
+    "attention": lambda: [(word, word) for word in ATTENTION_CHOICES],
+}
 PLACEHOLDERS = {
     "eqn": "the demo data's own",
     "columns": "for a headerless CSV/TSV",
     "max_length": "128, or the model's limit",
     "metric": "the task's default",
     "out": "runs/<time>-<model>",
+    "gpus": "every visible GPU",
 }
 
 
@@ -186,26 +202,37 @@ class ConfigForm(Vertical):
                 for s in settings:
                     with Horizontal(classes="form-row"):
                         yield Label(setting_label(s))
-                        yield Input(value_text(self._initial.get(s.name)), placeholder=PLACEHOLDERS.get(s.name, ""),
-                                    id=f"setting-{s.name}", compact=True, select_on_focus=False)
+                        if s.name in CHOICES:
+                            yield self._picker(s)
+                        else:
+                            yield Input(value_text(self._initial.get(s.name)), placeholder=PLACEHOLDERS.get(s.name, ""),
+                                        id=f"setting-{s.name}", compact=True, select_on_focus=False)
                     yield Static("", id=f"problem-{s.name}", classes="form-problem", markup=False)
         yield Static(FORM_HINT, id="form-help", markup=False)
+
+    def _picker(self, s: Setting) -> Select:
+        options = CHOICES[s.name]()
+        value = value_text(self._initial.get(s.name))
+        if value and value not in {v for _, v in options}:
+            options.append((value, value))          # a run's cuda:3 on a machine that shows fewer GPUs: kept, and
+        return Select(options, value=value or s.default, allow_blank=False, compact=True,   # checked by fit
+                      id=f"setting-{s.name}")
 
     def on_mount(self) -> None:
         self._ready = True
         for s in SETTINGS:
-            self._check(s, self.query_one(f"#setting-{s.name}", Input).value)
+            self._check(s, str(self.input_for(s.name).value))
         if self._pending:
             pending, self._pending = self._pending, {}
             self.set_values(pending)
 
     # --- values -------------------------------------------------------------------------------------------------
 
-    def input_for(self, name: str) -> Input:
-        return self.query_one(f"#setting-{name}", Input)
+    def input_for(self, name: str) -> Input | Select:
+        return self.query_one(f"#setting-{name}")
 
     def values(self) -> dict:
-        return {s.name: parse_value(s, self.input_for(s.name).value) for s in SETTINGS}
+        return {s.name: parse_value(s, str(self.input_for(s.name).value)) for s in SETTINGS}
 
     def problems(self) -> dict[str, str]:
         return dict(self._problems)
@@ -232,12 +259,16 @@ class ConfigForm(Vertical):
         for name, value in values.items():
             field = self.input_for(name)
             s = next(s for s in SETTINGS if s.name == name)
-            if parse_value(s, field.value) == parse_value(s, value_text(value)):
+            if parse_value(s, str(field.value)) == parse_value(s, value_text(value)):
                 continue                         # the same value (maybe written differently): leave the text
+            text = value_text(value) or str(s.default)
+            if isinstance(field, Select):
+                if text not in {v for _, v in field._options}:
+                    field.set_options([*field._options, (text, text)])
             if quiet:
-                self._quiet_texts[name] = value_text(value)
-            field.value = value_text(value)
-            self._check(s, field.value)
+                self._quiet_texts[name] = text
+            field.value = text
+            self._check(s, text)
 
     # --- checking as you type -----------------------------------------------------------------------------------
 
@@ -254,6 +285,19 @@ class ConfigForm(Vertical):
             del self._quiet_texts[name]
             return
         self.post_message(self.Changed(self, name, value, problem, event.value))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if not (event.select.id or "").startswith("setting-"):
+            return
+        event.stop()
+        name = event.select.id.removeprefix("setting-")
+        s = next(s for s in SETTINGS if s.name == name)
+        text = str(event.value)
+        value, problem = self._check(s, text)
+        if self._quiet_texts.get(name) == text:
+            del self._quiet_texts[name]
+            return
+        self.post_message(self.Changed(self, name, value, problem, text))
 
     def _check(self, s: Setting, text: str):
         value = parse_value(s, text)
@@ -274,7 +318,7 @@ class ConfigForm(Vertical):
 
     def on_descendant_focus(self, event) -> None:
         widget = event.widget
-        if isinstance(widget, Input) and (widget.id or "").startswith("setting-"):
+        if isinstance(widget, (Input, Select)) and (widget.id or "").startswith("setting-"):
             s = next(s for s in SETTINGS if s.name == widget.id.removeprefix("setting-"))
             extra = range_text(s)
             default = "" if s.default in (None, "") else f"; default {value_text(s.default)}"

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 from textual.content import Content
 from textual.widgets import Static
 
+from tunelab.core.gpu_status import status_line
 from tunelab.core.run_status import RunStatus
 
 STATUS_STYLE = {
@@ -49,6 +50,19 @@ def amount_text(value: float) -> str:
             scaled = value / size
             return f"{scaled:.1f}{suffix}" if scaled < 10 else f"{scaled:.0f}{suffix}"
     return f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def device_text(started) -> str:
+    """Where and how a run trains, from its RunStarted: 'cpu fp32 sdpa', 'cuda:0 bf16 TF32 flash', '2 × cuda bf16'
+    ('' before it starts; older logs name only the device)."""
+    if started is None:
+        return ""
+    device = started.device or ""
+    processes = getattr(started, "processes", 1) or 1
+    if processes > 1:
+        device = f"{processes} × {device.split(':')[0]}"
+    parts = [device, started.precision, "TF32" if started.tf32 else "", started.attention]
+    return " ".join(p for p in parts if p)
 
 
 def memory_text(mb: float) -> str:
@@ -139,10 +153,15 @@ class StatusPanel(Static):
         step += f" · epoch {trace.epoch:.2f}" + (f"/{epochs}" if epochs else "")
         lines = [head, Content(step)]
         last = trace.last_step
+        where = device_text(trace.started)     # cpu fp32 sdpa, cuda:0 bf16 TF32 flash
         if last is not None:
             speed = f"{amount_text(last.samples_per_second)} samples/s · {amount_text(last.tokens_per_second)} tok/s"
             memory = f"RSS {memory_text(last.rss_mb)}" + (f" · GPU {memory_text(last.gpu_mb)}" if last.gpu_mb else "")
-            lines.append(Content(f"{speed} · {memory}"))
+            lines.append(Content(" · ".join(part for part in (speed, memory, where) if part)))
+        elif where:
+            lines.append(Content(where))
+        if trace.gpus:                          # NVML: each GPU's memory and utilisation (GPU0 3.1/80 GB 97%)
+            lines.append(Content(status_line(trace.gpus)))
         timing = f"elapsed {duration_text(trace.elapsed(now))}"
         eta = trace.eta()
         if eta is not None:

@@ -9,8 +9,8 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import (add_data, add_json, add_model, add_question_and_context, add_trust_remote_code, console,
-                                err_console, print_json, take_question_and_context)
+from tunelab.cli.common import (add_data, add_device, add_json, add_model, add_question_and_context,
+                                add_trust_remote_code, console, err_console, print_json, take_question_and_context)
 
 LIMIT_HELP = "how many sentences of the split to average over (a seeded sample; default: %(default)s)"
 
@@ -43,6 +43,7 @@ def register(subparsers) -> None:
                         "checking their sha256, so that --self-contained works offline later; with no sentence, "
                         "do only that")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run_attention)
 
@@ -56,6 +57,7 @@ def register(subparsers) -> None:
     _add_sample(p)
     p.add_argument("--out", default="heads.csv", help="CSV file to save (default: %(default)s)")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run_heads)
 
@@ -69,6 +71,7 @@ def register(subparsers) -> None:
     _add_sample(p)
     p.add_argument("--out", default=None, help="also save every head's changes to this CSV file")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run_attention_diff)
 
@@ -146,7 +149,8 @@ def run_attention(args) -> int:
         from tunelab.core.bertviz_scripts import load_scripts
 
         load_scripts(args.scripts)
-    model, tokenizer, note = load_attention_model_noted(args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer, note = load_attention_model_noted(args.model, trust_remote_code=args.trust_remote_code,
+                                                        device=args.device)
     _say_note(args.model, note)
     result = attention_for(model, tokenizer, args.sentence, args.pair, max_length=args.max_length)
     meta = {"model": args.model, "sentence": args.sentence, "pair": args.pair}
@@ -186,7 +190,8 @@ def run_heads(args) -> int:
     from tunelab.core.head_stats import DESCRIPTIONS, STATISTICS, head_stats, sample_texts
 
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
-    model, tokenizer, note = load_attention_model_noted(args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer, note = load_attention_model_noted(args.model, trust_remote_code=args.trust_remote_code,
+                                                        device=args.device)
     _say_note(args.model, note)
     with err_console.status(f"attention of {len(texts)} sentences ..."):
         stats = head_stats(model, tokenizer, texts, max_length=args.max_length)
@@ -230,8 +235,9 @@ def run_attention_diff(args) -> int:
         raise TuneLabError("--tuned is required: the fine-tuned model (a run directory or a model directory)")
     texts, split = sample_texts(args.data, args.eqn, split=args.split, limit=args.limit, columns=args.columns)
     trust = args.trust_remote_code
-    base = load_attention_model(args.base, trust_remote_code=trust)
-    tuned_model, tuned_tokenizer, note = load_attention_model_noted(args.tuned, trust_remote_code=trust)
+    base = load_attention_model(args.base, trust_remote_code=trust, device=args.device)
+    tuned_model, tuned_tokenizer, note = load_attention_model_noted(args.tuned, trust_remote_code=trust,
+                                                                    device=args.device)
     tuned = (tuned_model, tuned_tokenizer)
     _say_note(args.tuned, note)
     with err_console.status(f"attention of {len(texts)} sentences, two models ..."):

@@ -131,6 +131,25 @@ def add_model(parser, flag: str = "--model", default: str | None = "minilm-l6", 
     parser.add_argument(flag, default=default, help=help + (f" (default: {default})" if default else ""))
 
 
+def add_device(parser) -> None:
+    """--device: where the model runs, checked by name here and against the machine by core.device.pick_device."""
+    parser.add_argument("--device", default="auto", type=_device,
+                        help="where the model runs: auto (a GPU when torch can use one, else the CPU), cpu, cuda, "
+                             "cuda:N or mps (default: auto)")
+
+
+def _device(text: str) -> str:
+    import argparse
+
+    from tunelab.core.config import device_text_problem
+
+    problem = device_text_problem(text)
+    if problem:
+        shown = problem.removeprefix("unknown device ").replace("; use", " is not a device; use", 1)
+        raise argparse.ArgumentTypeError(shown)
+    return text.strip().lower()
+
+
 def add_trust_remote_code(parser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run Python code that a model ships in its own files (an auto_map in config.json or "

@@ -7,7 +7,7 @@ from dataclasses import fields
 from rich.table import Table
 from rich.text import Text
 
-from .common import add_backend, add_data, add_json, add_model, add_trust_remote_code, console, literal, print_json
+from .common import add_backend, add_data, add_device, add_json, add_model, add_trust_remote_code, console, literal, print_json
 
 
 def register(sub) -> None:
@@ -36,6 +36,7 @@ def register(sub) -> None:
                            help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
     add_backend(p, "eval")
+    add_device(p)
     add_json(p)
     p.add_argument("--full-confusion", action="store_true",
                    help="with --json: the whole confusion matrix (default: that of the 100 classes with the most "
@@ -53,7 +54,7 @@ def run(args) -> int:
         raise TuneLabError("--model is required: the run directory, model directory or hub id to score")
     r = evaluate_model(args.model, args.data, args.eqn, split=args.split, columns=args.columns, metric=args.metric,
                        max_length=args.max_length, batch_size=args.batch_size, mistakes=args.mistakes,
-                       trust_remote_code=args.trust_remote_code,
+                       trust_remote_code=args.trust_remote_code, device=args.device,
                        settings={name: getattr(args, name, None) for name in TASK_OPTIONS},
                        backend=args.backend, int8=args.int8)
     if args.json:

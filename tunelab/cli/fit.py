@@ -62,6 +62,9 @@ def add_setting_flags(p) -> None:
         p.add_argument(s.flag, type=kind, default=None, metavar=s.metavar, help=s.help + default)
 
 
+RESUME_TAKES = ("device",)   # settings --resume takes from the command line: where a run trains is not part of it
+
+
 def config_from_args(args):
     from tunelab.core.config import SETTINGS, FitConfig
 
@@ -75,7 +78,8 @@ def _given_settings(args) -> list[str]:
     """The setting flags the user typed (not left at their defaults)."""
     from tunelab.core.config import SETTINGS
 
-    given = [s.flag for s in SETTINGS if s.flag and getattr(args, s.name, None) is not None]
+    given = [s.flag for s in SETTINGS
+             if s.flag and getattr(args, s.name, None) is not None and s.name not in RESUME_TAKES]
     for name, default in (("model", "minilm-l6"), ("data", "demo"), ("eqn", None), ("columns", None)):
         if getattr(args, name, default) != default:
             given.append(f"--{name}")
@@ -146,6 +150,15 @@ def run(args) -> int:
     config = None if args.resume else config_from_args(args)
     if args.detach:
         return _detach(args, config)
+    from tunelab.core.launch import under_launcher
+
+    if not under_launcher():
+        several = _start_processes(args, config)    # --processes N: this process starts them and waits
+        if several is not None:
+            return several
+    elif os.environ.get("RANK", "0") != "0":
+        console.quiet = err_console.quiet = True    # one of several processes: the first one shows the progress
+        args.json = False
     niceness = os.environ.pop("TUNELAB_NICE", "0")
     if niceness.isdigit() and int(niceness) > 0 and hasattr(os, "nice"):
         os.nice(int(niceness))      # a detached run started from the TUI yields the CPU to the app
@@ -163,7 +176,7 @@ def run(args) -> int:
     with _StopOnSignal(stop):
         try:
             result = fit(config, on_event=on_event, stop=stop, resume=args.resume, on_phase=say,
-                         trust_remote_code=args.trust_remote_code)
+                         trust_remote_code=args.trust_remote_code, device=args.device if args.resume else None)
         finally:
             said()
             view.close()
@@ -180,20 +193,48 @@ def run(args) -> int:
     return 0
 
 
+def _start_processes(args, config) -> int | None:
+    """--processes N (N > 1, from the flags or a resumed run's run.json): start N processes of this run and wait
+    for them (the exit status of the first that failed); None for a one-process run, which runs here."""
+    from tunelab.core.fit import check_processes, open_resume
+    from tunelab.core.launch import gpu_list, run_processes
+
+    if args.resume:
+        _, config, _, _ = open_resume(args.resume, args.trust_remote_code, args.device)
+        argv = ["fit", f"--resume={args.resume}"] + (["--trust-remote-code"] if args.trust_remote_code else []) \
+            + ([f"--device={args.device}"] if args.device else [])
+    else:
+        config.validate()
+        if config.processes == 1:
+            check_processes(config)
+            return None
+        config = config.with_out()          # one directory for every process (each would stamp its own time)
+        argv = ["fit", *config.to_argv()]        # --out among them
+    if config.processes == 1:
+        return None
+    check_processes(config)
+    said()
+    return run_processes(argv + (["--json"] if args.json else []), config.processes, gpu_list(config.gpus))
+
+
 def _detach(args, config) -> int:
     """Validate everything here (bad input: one line, exit 2, nothing written), then start the run in the background."""
-    from tunelab.core.fit import open_resume, resolve
+    from tunelab.core.fit import check_device, check_processes, open_resume, resolve
     from tunelab.core.run_dir import check_new_run_dir
     from tunelab.core.runs import launch_detached
 
     if args.resume:
-        open_resume(args.resume, args.trust_remote_code)   # a resumable checkpoint is there and readable
-        root, pid = launch_detached(resume=args.resume, trust_remote_code=args.trust_remote_code)
+        _, resumed, _, _ = open_resume(args.resume, args.trust_remote_code, args.device)  # a resumable checkpoint
+        check_device(resumed)
+        check_processes(resumed)
+        root, pid = launch_detached(resume=args.resume, trust_remote_code=args.trust_remote_code, device=args.device)
     else:
         config = config.with_out()
         check_new_run_dir(config.out)
         try:
             resolve(config, say)                 # model, data, equation, labels, lengths, metric
+            check_device(config)                 # the device is here, and flash attention can run on it
+            check_processes(config)              # --processes and --gpus fit this machine
         finally:
             said()
         root, pid = launch_detached(config)

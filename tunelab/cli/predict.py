@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tunelab.core import strict_json
 
-from .common import (add_backend, add_json, add_model, add_question_and_context, add_trust_remote_code, console, err_console, literal,
-                     print_json, take_question_and_context)
+from .common import (add_backend, add_device, add_json, add_model, add_question_and_context, add_trust_remote_code,
+                     console, err_console, literal, print_json, take_question_and_context)
 
 TOP_K = 5   # classes a single prediction lists by default (a model may have thousands)
 
@@ -43,6 +43,7 @@ def register(sub) -> None:
                            help=s.help + " (default: the run's own)")
     add_trust_remote_code(p)
     add_backend(p, "predict")
+    add_device(p)
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help=f"a single sentence: list the K most probable classes, or a question's K best answers "
                         f"(default: {TOP_K}; 0: all); "
@@ -211,7 +212,7 @@ def _predictor(args):
     from tunelab.core.predictor import Predictor
 
     return Predictor(args.model, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
-                     settings=_task_settings(args), backend=args.backend, int8=args.int8)
+                     device=args.device, settings=_task_settings(args), backend=args.backend, int8=args.int8)
 
 
 def _print_single(pred, predictor, args) -> int:

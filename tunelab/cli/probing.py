@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from tunelab.cli.common import add_data, add_json, add_model, add_trust_remote_code, console, err_console, print_json
+from tunelab.cli.common import (add_data, add_device, add_json, add_model, add_trust_remote_code, console, err_console,
+                                print_json)
 
 SPARKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -33,6 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=1000, help="at most this many train and this many held-out examples (a seeded sample; default: %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="seeds the sample and the probes (default: %(default)s)")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run_probe)
 
@@ -45,6 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("text", help='a sentence with one or more masks, e.g. "The cat sat on the [MASK]."')
     p.add_argument("--top-k", type=int, default=5, help="fillers to show per mask (default: %(default)s)")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run_fill)
 
@@ -59,6 +62,7 @@ def register(subparsers) -> None:
     add_data(p, default=None, note=" (adds the data checks)")
     p.add_argument("--limit", type=int, default=300, help="held-out examples to score with --data (default: %(default)s)")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run_check)
 
@@ -70,7 +74,7 @@ def run_probe(args) -> int:
 
     with err_console.status("probing: extracting every layer's vectors and fitting the probes ..."):
         report = probe(args.model, args.data, args.eqn, compare=args.compare, columns=args.columns,
-                       limit=args.limit, seed=args.seed, trust_remote_code=args.trust_remote_code)
+                       limit=args.limit, seed=args.seed, trust_remote_code=args.trust_remote_code, device=args.device)
     if args.json:
         print_json(asdict(report))
         return 0
@@ -136,7 +140,7 @@ def _spark(values: list[float], floor: float) -> str:
 def run_fill(args) -> int:
     from tunelab.core.fill_mask import fill
 
-    result = fill(args.model, args.text, top_k=args.top_k, trust_remote_code=args.trust_remote_code)
+    result = fill(args.model, args.text, top_k=args.top_k, trust_remote_code=args.trust_remote_code, device=args.device)
     if args.json:
         print_json(asdict(result))
         return 0
@@ -159,7 +163,7 @@ def run_check(args) -> int:
 
     with err_console.status("checking the model ..."):
         report = run_checks(args.model, args.data, args.eqn, columns=args.columns, limit=args.limit,
-                            trust_remote_code=args.trust_remote_code)
+                            trust_remote_code=args.trust_remote_code, device=args.device)
     if args.json:
         print_json(report.to_dict())
         return 1 if report.failed else 0

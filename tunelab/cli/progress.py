@@ -35,8 +35,11 @@ class RunProgress:
     def __call__(self, event) -> None:
         if isinstance(event, RunStarted):
             resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
+            how = ", ".join(part for part in (event.precision, "TF32" if event.tf32 else "", event.attention,
+                                              f"{event.processes} processes" if event.processes > 1 else "") if part)
             self.console.print(f"run {literal(event.run_dir)}: {literal(event.model)} on {event.train_examples} examples, "
-                               f"{literal(event.task)}, {event.total_steps} steps on {literal(event.device)}{resumed}")
+                               f"{literal(event.task)}, {event.total_steps} steps on {literal(event.device)}"
+                               f"{f' ({how})' if how else ''}{resumed}")
             if event.device.startswith("cpu"):
                 from tunelab.core.device import unused_gpu_note
 
