@@ -58,7 +58,7 @@ def _tunelab(*argv, cwd=None):
 
 
 @pytest.mark.parametrize("verb", [["eval"], ["predict", "x"], ["probe"], ["fill", "a [MASK]"], ["check"],
-                                  ["attention", "x"], ["heads"], ["attention-diff"], ["fit"]])
+                                  ["attention", "x"], ["explain", "x"], ["heads"], ["attention-diff"], ["fit"]])
 def test_every_model_verb_refuses_an_unknown_device_in_one_line(verb):
     out = _tunelab(*verb, "--device", "gpu0")
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import (add_data, add_json, add_model, add_question_and_context, add_trust_remote_code, console,
+from .common import (add_data, add_device, add_json, add_model, add_question_and_context, add_trust_remote_code, console,
                      err_console, literal, print_json, take_question_and_context)
 
 BAR = 20    # characters on each side of the axis
@@ -56,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=DEFAULT_K,
                    help="with --faithfulness: delete 1..K words (default: %(default)s)")
     add_trust_remote_code(p)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -120,7 +121,7 @@ def run(args) -> int:
     from tunelab.core.predictor import Predictor
 
     _check_args(args)
-    predictor = Predictor(args.model, max_length=args.max_length, backend="torch",
+    predictor = Predictor(args.model, max_length=args.max_length, backend="torch", device=args.device,
                           trust_remote_code=args.trust_remote_code)
     explainer = Explainer(predictor)
     if args.faithfulness:
