@@ -37,7 +37,7 @@ class Setting:
     flag: str | None = None     # None: no flag of its own (shared flags like --model, or internal)
     metavar: str | None = None
     group: str = "training"     # where the TUI's form puts it: data, training, evaluation, saving, advanced
-    words: tuple[str, ...] = () # values a number setting also takes (--batch-size auto)
+    words: tuple[str, ...] = () # values a number setting also takes (--batch-size auto); a text setting's only values
 
     @property
     def optional(self) -> bool:
@@ -71,6 +71,8 @@ class Setting:
             too_high = self.maximum is not None and value > self.maximum
             if too_low or too_high:
                 return f"{self.label} {_number(value)} is out of range: it must be {self.range_text()}"
+        if self.kind is str and self.words and value not in self.words:
+            return f"{self.label} must be one of {', '.join(self.words)}, not {value!r}"
         if self.name == "save_every":
             try:
                 parse_interval(value)
@@ -172,6 +174,10 @@ class FitConfig:
                                          "score beats the best span's by more than this", minimum=-1e6, maximum=1e6,
                                     metavar="X", group="advanced")
     # utils_qa.py's null_score_diff_threshold; eval reports the one that would have scored best
+    compile: str = setting("off", "compile the training step with torch.compile (Inductor): on, off, or auto "
+                                  "(compile where it was measured to pay: CUDA; eager on CPU)",
+                           words=("auto", "on", "off"), metavar="{auto,on,off}", group="advanced")
+    # off: on 2 CPU cores compiling MiniLM's step took longer than the whole eager run (README, "Speed")
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
     trust_remote_code: bool = field(default=False, metadata={"setting": False})
