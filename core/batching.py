@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .compile_step import padded_width
 from .errors import TuneLabError
 
 
@@ -87,9 +88,11 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(split: EncodedSplit, index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad the examples at `index` to their own longest length."""
-    width = int(split.lengths[index].max())
+def collate(split: EncodedSplit, index: np.ndarray, pad_id: int, *, multiple: int = 1,
+            limit: int | None = None) -> dict[str, torch.Tensor]:
+    """Pad the examples at `index` to their own longest length, rounded up to a multiple of `multiple` tokens but
+    not beyond `limit` (a compiled training step then meets a few widths, not every one)."""
+    width = padded_width(int(split.lengths[index].max()), multiple, limit)
     ids = np.full((len(index), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(index), width), dtype=np.int64)
     types = np.zeros((len(index), width), dtype=np.int64) if split.token_type_ids is not None else None

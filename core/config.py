@@ -49,7 +49,7 @@ class Setting:
     flag: str | None = None     # None: no flag of its own (shared flags like --model, or internal)
     metavar: str | None = None
     group: str = "training"     # where the TUI's form puts it: data, training, evaluation, saving, advanced
-    words: tuple[str, ...] = () # values a number setting also takes (--batch-size auto)
+    words: tuple[str, ...] = () # values a number setting also takes (--batch-size auto); a text setting's only values
 
     @property
     def optional(self) -> bool:
@@ -89,6 +89,8 @@ class Setting:
             return f"--gpus {value!r}: give GPU numbers separated by commas, e.g. 0,1"
         if self.name == "attention" and value not in ATTENTION_CHOICES:
             return f"unknown attention {value!r}; use {', '.join(ATTENTION_CHOICES)}"
+        if self.kind is str and self.words and value not in self.words:
+            return f"{self.label} must be one of {', '.join(self.words)}, not {value!r}"
         if self.name == "save_every":
             try:
                 parse_interval(value)
@@ -203,6 +205,10 @@ class FitConfig:
     gpus: str = setting("", "which GPUs the processes use, e.g. 0,1 (default: every visible GPU)", metavar="IDS",
                         group="device")
     # sets CUDA_VISIBLE_DEVICES for the processes; "" leaves it as it is
+    compile: str = setting("off", "compile the training step with torch.compile (Inductor): on, off, or auto "
+                                  "(compile where it was measured to pay: CUDA; eager on CPU)",
+                           words=("auto", "on", "off"), metavar="{auto,on,off}", group="advanced")
+    # off: on 2 CPU cores compiling MiniLM's step took longer than the whole eager run (README, "Speed")
     out: str = setting("", "run directory (default: runs/<time>-<model>)", group="saving")
     # "" makes runs/<time>-<model>
     trust_remote_code: bool = field(default=False, metadata={"setting": False})

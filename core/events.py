@@ -131,10 +131,23 @@ class RunFailed:
     time: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class StepCompiled:
+    """What became of --compile (core/compile_step.py), once per run segment: the first compiled step finished
+    (status "compiled", `seconds` its time, compiling included), or compiling failed and training goes on eagerly
+    from the same step (status "fell_back", `reason` the error in one line)."""
+
+    step: int
+    status: str                 # "compiled" or "fell_back"
+    reason: str = ""
+    seconds: float = 0.0
+    time: float = field(default_factory=time.time)
+
+
 Event = Union[RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted, CheckpointSaved, RunFinished, RunFailed,
-              BatchSizeChosen]
+              BatchSizeChosen, StepCompiled]
 EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalStarted, EvalDone, SaveStarted,
-                                             CheckpointSaved, RunFinished, RunFailed, BatchSizeChosen)}
+                                             CheckpointSaved, RunFinished, RunFailed, BatchSizeChosen, StepCompiled)}
 FINAL_EVENTS = (RunFinished, RunFailed)
 EventCallback = Callable[[Event], None]
 

@@ -25,6 +25,7 @@ from . import allocator, checkpoint as checkpoints, cls_shortcut
 from .auto_batch import (BatchChoice, effective_batch, find_micro_batch, free_device_memory, is_auto,
                          score_lowering_on_oom, starting_choice, with_batch)
 from .checkpoint import TrainState
+from .compile_step import PAD_MULTIPLE, compile_model, describe_error, is_compile_error, padded_width, wants_compile
 from .tasks.base import Task, task_for
 from .batching import EncodedSplit, collate, encode_task_split, length_grouped_batches
 from .config import DEFAULT_MAX_LENGTH, FitConfig, parse_interval, refuse_foreign_settings, refuse_untrusted_resume
@@ -35,7 +36,7 @@ from .errors import TuneLabError, some_of
 from .eval_shards import predict_across
 from .inference import ScoringCancelled, score_outputs
 from .events import (BatchSizeChosen, CheckpointSaved, EvalDone, EvalStarted, Event, EventCallback, EventLog, RunFailed,
-                     RunFinished, RunStarted, SaveStarted)
+                     RunFinished, RunStarted, SaveStarted, StepCompiled)
 from .liveness import RunOwnership
 from .metrics import is_better, refuse_metric_script
 from .models import ResolvedModel, load_classifier, load_config, load_tokenizer, max_positions, resolve_model
@@ -538,6 +539,7 @@ def _train(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainState
         else:
             setup = replace(setup, batch=BatchChoice(config.batch_size, config.grad_accum))
         # ---- phase 3: model, optimizer, schedule (seeded: a new head is the same on every process), run.json
+        (on_phase or (lambda text: None))(f"loading model {setup.model.name}")
         loop = build_loop(accelerator, setup, plan, run, state, checkpoint, emit, stop, ownership)
         record_start(loop)
         # ---- phase 4: train. One loop, one exit: the step that ends the run says how
@@ -604,6 +606,9 @@ class Loop:
     ownership: RunOwnership | None  # the run directory's lock and heartbeat (main process only)
     save_every: tuple[str, float]   # parse_interval(--save-every): ("steps", n), ("seconds", s) or ("off", 0)
     pad_id: int
+    compiled: object = None         # the model through torch.compile (--compile), used for training steps only
+    compile_failure: str = ""       # why compiling failed (reported once, at the first step; training goes on eager)
+    compile_reported: bool = False  # StepCompiled went out (once per segment)
     last_save: float = 0.0          # time.monotonic() of the last periodic checkpoint (or the loop's start)
     eval_batch: int = 0             # examples per scoring batch: --eval-batch-size, lowered by out of memory (0: as set)
 
@@ -664,22 +669,50 @@ class Loop:
 
     def train_step(self, group: list) -> tuple[torch.Tensor, int, int]:
         """One optimizer step over a group of micro-batches; the loss stays on the device.
-        Returns the step's loss and the samples and tokens it read (over all processes)."""
-        accelerator, model, device, world = self.accelerator, self.model, self.device, self.world
+        Returns the step's loss and the samples and tokens it read (over all processes). With --compile the
+        forward and backward run compiled; a compile failure is reported once and the step is taken again eagerly
+        (an error that is not the compiler's shows again there)."""
+        if self.compile_failure and not self.compile_reported:      # torch.compile itself was unavailable
+            self.report_compile("fell_back", self.compile_failure)
+        if self.compiled is None:
+            return self.take_step(group, self.model)
+        started = time.monotonic()
+        try:
+            result = self.take_step(group, self.compiled, multiple=PAD_MULTIPLE)
+        except Exception as err:
+            if not is_compile_error(err):
+                raise
+            self.compiled = None
+            self.optimizer.zero_grad(set_to_none=True)    # what the failed step had accumulated
+            self.report_compile("fell_back", describe_error(err))
+            return self.take_step(group, self.model)
+        if not self.compile_reported:
+            self.report_compile("compiled", seconds=time.monotonic() - started)
+        return result
+
+    def report_compile(self, status: str, reason: str = "", seconds: float = 0.0) -> None:
+        self.compile_reported = True
+        self.emit(StepCompiled(self.state.step + 1, status, reason, seconds))
+
+    def take_step(self, group: list, model, multiple: int = 1) -> tuple[torch.Tensor, int, int]:
+        """train_step's work through `model` (the prepared model, or it compiled); batches padded to a multiple of
+        `multiple` tokens (so a compiled model meets few shapes)."""
+        accelerator, device, world = self.accelerator, self.device, self.world
         step_loss = torch.zeros((), device=device)
         samples = tokens = 0
         for k, index in enumerate(group):
-            batch = {n: t.to(device, non_blocking=True) for n, t in collate(self.setup.train, index, self.pad_id).items()}
+            batch = collate(self.setup.train, index, self.pad_id, multiple=multiple, limit=self.config.max_length)
+            batch = {n: t.to(device, non_blocking=True) for n, t in batch.items()}
             tokens += int(self.setup.train.lengths[index].sum())
             samples += len(index)
             sync = k == len(group) - 1
-            with accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext():
+            with accelerator.no_sync(self.model) if not sync and world > 1 else contextlib.nullcontext():
                 with accelerator.autocast():
                     loss = model(**batch).loss / len(group)
                 accelerator.backward(loss)
             step_loss += loss.detach()
         if self.config.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
+            accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -799,8 +832,14 @@ def build_loop(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainS
     unwrapped = accelerator.unwrap_model(model)
     if checkpoint is not None:
         checkpoints.load(checkpoint, unwrapped, optimizer, scheduler, rank=accelerator.process_index)
-    return Loop(setup, plan, run, state, accelerator, model, unwrapped, optimizer, scheduler, new_head, steps, emit,
+    loop = Loop(setup, plan, run, state, accelerator, model, unwrapped, optimizer, scheduler, new_head, steps, emit,
                 stop, ownership, parse_interval(config.save_every), setup.tokenizer.pad_token_id or 0)
+    if wants_compile(config.compile, accelerator.device):
+        try:        # lazy: Inductor compiles at the first step; this fails only where torch.compile is missing
+            loop.compiled = compile_model(model)
+        except Exception as err:
+            loop.compile_failure = describe_error(err)
+    return loop
 
 
 def refuse_labels_beyond_head(model, setup: Setup) -> None:

@@ -113,3 +113,33 @@ def test_fit_and_eval_help_say_a_local_metric_needs_a_path(capsys):
             main([verb, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "a local metric script only as a path, e.g. ./mymetric/mymetric.py" in text
+
+
+@pytest.mark.parametrize("num_labels", [2, 3, 5])
+def test_classification_scores_equal_scikit_learns_without_importing_it(num_labels):
+    """The numpy confusion-matrix scores are scikit-learn's (absent classes, constant guesses, weights included),
+    and scoring does not import scikit-learn (70 MB of a fine-tuning run's memory)."""
+    import subprocess
+    import sys
+
+    from sklearn.metrics import f1_score, matthews_corrcoef
+
+    rng = np.random.default_rng(num_labels)
+    cases = [(rng.integers(0, num_labels, 200), rng.integers(0, num_labels, 200), None),
+             (np.zeros(50, int), rng.integers(0, num_labels, 50), None),                  # a constant guess
+             (rng.integers(0, num_labels, 80), np.full(80, num_labels - 1), None),        # one gold class
+             (rng.integers(0, max(1, num_labels - 1), 60), rng.integers(0, max(1, num_labels - 1), 60), None),
+             (rng.integers(0, num_labels, 40), rng.integers(0, num_labels, 40), rng.integers(1, 9, 40))]
+    for preds, refs, weight in cases:
+        got = classification_scores(preds, refs, num_labels, sample_weight=weight)
+        labels = list(range(num_labels))
+        macro = f1_score(refs, preds, labels=labels, average="macro", zero_division=0, sample_weight=weight)
+        f1 = f1_score(refs, preds, pos_label=1, average="binary", zero_division=0,
+                      sample_weight=weight) if num_labels == 2 else macro
+        assert got["macro_f1"] == pytest.approx(macro, abs=1e-12)
+        assert got["f1"] == pytest.approx(f1, abs=1e-12)
+        assert got["mcc"] == pytest.approx(matthews_corrcoef(refs, preds, sample_weight=weight), abs=1e-12)
+        assert got["accuracy"] == pytest.approx(np.average(preds == refs, weights=weight), abs=1e-12)
+    code = ("import sys; from tunelab.core.metrics import classification_scores as s; s([0, 1], [1, 1], 2); "
+            "print('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -13,7 +13,7 @@ import time
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tunelab.core.events import (BatchSizeChosen, CheckpointSaved, EvalDone, EvalStarted, RunFailed, RunFinished,
-                                 RunStarted, SaveStarted, StepLogged)
+                                 RunStarted, SaveStarted, StepCompiled, StepLogged)
 
 from .common import err_console, literal
 
@@ -69,6 +69,8 @@ class RunProgress:
                                + ("  [green]best[/]" if event.is_best else ""))
         elif isinstance(event, BatchSizeChosen):
             self.console.print(batch_size_line(event))
+        elif isinstance(event, StepCompiled):
+            self.console.print(literal(compile_line(event)))
         elif isinstance(event, CheckpointSaved) and event.reason != "best":
             self.console.print(f"step {event.step}: resumable checkpoint saved ({event.reason})")
         elif isinstance(event, RunFinished):
@@ -101,6 +103,13 @@ def batch_size_line(event: BatchSizeChosen) -> str:
                 f"{event.batch_size} (--eval-batch-size; the training batch is unchanged)")
     return (f"--batch-size auto: micro-batch {event.batch_size} x {event.grad_accum} accumulated = "
             f"{event.effective_batch} per optimizer step" + (f" ({failed} did not fit)" if failed else ""))
+
+
+def compile_line(event: StepCompiled) -> str:
+    """One line on --compile: the first compiled step's time, or why training goes on eagerly."""
+    if event.status == "compiled":
+        return f"--compile: the training step is compiled (the first step took {event.seconds:.0f}s, compiling included)"
+    return f"--compile: could not compile the training step ({event.reason}); training goes on eagerly"
 
 
 _status = None
