@@ -36,6 +36,8 @@ class RunStarted:
     segment: int = 1            # 1 for the first start, 2 for the first resume, ...
     pid: int = 0
     host: str = ""
+    trainable_parameters: int = 0   # what the optimizer updates (LoRA: adapters and head; 0: not reported)
+    total_parameters: int = 0
     time: float = field(default_factory=time.time)
 
 

@@ -46,7 +46,7 @@ def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    from .fit import freeze
+    from .adaptation import freeze
 
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     config = load_config(resolved)

@@ -18,13 +18,15 @@ from tunelab.core.config import SETTINGS, FitConfig, Setting
 from tunelab.core.errors import TuneLabError
 
 FORM_HINT = "tab: next setting. A value out of range is named under it; ctrl+s starts the run."
-GROUPS = ("data", "training", "evaluation", "saving", "advanced")
+GROUPS = ("data", "training", "adaptation", "evaluation", "saving", "advanced")
 PLACEHOLDERS = {
     "eqn": "the demo data's own",
     "columns": "for a headerless CSV/TSV",
     "max_length": "128, or the model's limit",
     "metric": "the task's default",
     "out": "runs/<time>-<model>",
+    "lora_r": "off: every weight trains",
+    "lora_targets": "PEFT's for the architecture",
 }
 
 
