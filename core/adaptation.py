@@ -143,7 +143,8 @@ def refuse_missing_targets(model, targets: list[str]) -> None:
         if not any(_adaptable(m) for m in found):
             names = sorted({name.rsplit(".", 1)[-1] for name, m in modules.items() if _adaptable(m)})
             what = "no module" if not found else "no linear module"
-            raise TuneLabError(f"--lora-targets: the model has {what} named {target!r}; its linear layers are named "
+            raise TuneLabError(f"--lora-targets: the model has {what} named {target!r}; its linear and embedding layers are "
+                               f"named "
                                f"{some_of(names, 12)}")
 
 
@@ -275,3 +276,38 @@ def save_model_files(model, folder: Path, adapter: Path | None) -> None:
         model.save_pretrained(adapter, safe_serialization=True)
     merged = model.merge_and_unload()
     merged.save_pretrained(folder, safe_serialization=True)
+
+
+# ---------------------------------------------------------------- in words
+
+def method_text(config: dict) -> str:
+    """How a run fine-tuned, in a few words, from its run.json "config": "full fine-tuning", "LoRA r 8 (alpha 16)",
+    "embeddings and 4 layers frozen", with "top 2 layers re-initialised" and "layer lr decay 0.9" added."""
+    def number(name, default):
+        value = config.get(name, default)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+    r, freeze_n = number("lora_r", 0) or 0, number("freeze_layers", -1)
+    if r:
+        parts = [f"LoRA r {r:g} (alpha {number('lora_alpha', 16.0):g})"]
+    elif freeze_n >= 0:
+        parts = [f"embeddings and {freeze_n:g} layers frozen" if freeze_n else "embeddings frozen"]
+    else:
+        parts = ["full fine-tuning"]
+    if number("reinit_layers", 0):
+        parts.append(f"top {number('reinit_layers', 0):g} layers re-initialised")
+    if number("layer_lr_decay", 1.0) != 1.0:
+        parts.append(f"layer lr decay {number('layer_lr_decay', 1.0):g}")
+    return ", ".join(parts)
+
+
+def trained_text(parameters: dict, count=lambda n: f"{n:,}") -> str:
+    """"295k of 22.9M parameters trained (1.3%)" from run.json's "parameters" ("" when it has none)."""
+    if not isinstance(parameters, dict):
+        return ""
+    trainable, total = parameters.get("trainable"), parameters.get("total")
+    if not (isinstance(trainable, int) and isinstance(total, int) and total > 0):
+        return ""
+    if trainable == total:
+        return f"all {count(total)} parameters trained"
+    return f"{count(trainable)} of {count(total)} parameters trained ({trainable / total:.1%})"

@@ -138,6 +138,12 @@ class StatusPanel(Static):
         epochs = trace.started.epochs if trace.started is not None else 0
         step += f" · epoch {trace.epoch:.2f}" + (f"/{epochs}" if epochs else "")
         lines = [head, Content(step)]
+        started = trace.started
+        if started is not None and getattr(started, "total_parameters", 0):      # what the optimizer updates
+            trainable, total = started.trainable_parameters, started.total_parameters
+            lines.append(Content(f"trains all {amount_text(total)} parameters" if trainable == total else
+                                 f"trains {amount_text(trainable)} of {amount_text(total)} parameters "
+                                 f"({trainable / total:.1%})"))
         last = trace.last_step
         if last is not None:
             speed = f"{amount_text(last.samples_per_second)} samples/s · {amount_text(last.tokens_per_second)} tok/s"

@@ -94,6 +94,11 @@ def run(args) -> int:
                   f"vocab {m.vocab_size}  max positions {m.max_positions}")
     console.print(f"parameters {m.total_parameters:,} total, {m.trainable_parameters:,} trainable"
                   + (f"  labels: {literal(_some_labels(m.labels))}" if m.labels else "  (no task head: fit adds one)"))
+    if m.fine_tuning:
+        from tunelab.core.adaptation import trained_text
+
+        trained = trained_text(m.fine_tuning)
+        console.print(Text(f"fine-tuned: {m.fine_tuning['method']}" + (f"; {trained}" if trained else "")))
     table = Table(title_justify="left")
     table.add_column("module")
     table.add_column("parameters", justify="right")
