@@ -190,7 +190,7 @@ def test_a_run_with_layer_lr_decay_schedules_every_group(tiny_bert, toy_data, tm
     (dict(lora_r=4, reinit_layers=1), "the re-initialised layers would stay random"),
     (dict(reinit_layers=1, freeze_layers=2), "give at most --freeze-layers 1"),
     (dict(lora_alpha=32), "--lora-alpha shapes LoRA adapters, but LoRA is off"),
-    (dict(lora_r=4, lora_targets="query,nope"), "no module named 'nope'; its linear layers are named"),
+    (dict(lora_r=4, lora_targets="query,nope"), "no module named .nope.; its linear and embedding layers are named"),
     (dict(lora_r=4, lora_targets="dropout"), "no linear module named 'dropout'"),
     (dict(lora_r=-1), "--lora-r -1 is out of range"),
     (dict(layer_lr_decay=0), "--layer-lr-decay 0 is out of range: it must be above 0 and at most 1"),
