@@ -1,0 +1,68 @@
+"""The Train screen and LoRA, --reinit-layers and --layer-lr-decay: the form shows them in their own group and
+refuses a contradiction in the CLI's words; a followed run's panel says how many parameters it trains."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Static
+
+from fixtures.app_factory import install_runs, make_app
+from test_app_screens import notifications, panel_text, wait_for
+from widget_apps import run_async
+from tunelab.tui.selection import Selection
+
+SIZE = (120, 40)
+NEW = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "reinit_layers", "layer_lr_decay")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    install_runs(tmp_path)
+    return tmp_path
+
+
+@run_async
+async def test_the_form_has_an_adaptation_group_and_refuses_lora_with_frozen_layers(workdir):
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        form = app.screen.form
+        groups = [str(s.render()) for s in form.query(".form-group").results(Static)]
+        assert groups[:3] == ["data", "training", "adaptation"]
+        for name in NEW:
+            assert form.input_for(name).parent.has_class("form-row")
+        assert form.values()["lora_r"] is None and form.values()["layer_lr_decay"] == 1.0
+        form.input_for("lora_r").value = "8"
+        form.input_for("freeze_layers").value = "2"
+        await pilot.pause()
+        assert form.problems() == {}                      # each value is in range; together they contradict
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("already freezes every pretrained weight" in n for n in notifications(app))
+        assert not app.screen.launching and not list((workdir / "runs").glob("*-minilm-l6"))
+        form.input_for("freeze_layers").value = "-1"
+        form.input_for("layer_lr_decay").value = "0.9"
+        await pilot.pause()
+        config = form.config()
+        assert (config.lora_r, config.layer_lr_decay, config.freeze_layers) == (8, 0.9, -1)
+        assert config.to_argv()[-4:] == ["--lora-r", "8", "--layer-lr-decay", "0.9"]
+
+
+@run_async
+async def test_a_followed_run_says_how_many_parameters_it_trains(workdir):
+    run = workdir / "runs" / "tiny-toy"
+    events = run / "events.jsonl"
+    lines = events.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    assert first["event"] == "RunStarted" and "total_parameters" not in first     # recorded before they were
+    lines[0] = json.dumps({**first, "trainable_parameters": 2_962, "total_parameters": 52_000})
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    app = make_app(workdir, selection=Selection(run=str(run)), follow_on_train=True)
+    async with app.run_test(size=SIZE) as pilot:
+        monitor = app.screen.monitor
+        await wait_for(pilot, lambda: monitor.current_trace is not None and monitor.current_trace.info is not None,
+                       what="the run's status")
+        assert "trains 3.0k of 52k parameters (5.7%)" in panel_text(monitor.status_panel)
