@@ -25,8 +25,8 @@ PLACEHOLDERS = {
     "max_length": "128, or the model's limit",
     "metric": "the task's default",
     "out": "runs/<time>-<model>",
-    "lora_r": "off: every weight trains",
-    "lora_targets": "PEFT's for the architecture",
+    "lora_r": "off",
+    "lora_targets": "PEFT's default",
 }
 
 
