@@ -66,3 +66,18 @@ async def test_a_followed_run_says_how_many_parameters_it_trains(workdir):
         await wait_for(pilot, lambda: monitor.current_trace is not None and monitor.current_trace.info is not None,
                        what="the run's status")
         assert "trains 3.0k of 52k parameters (5.7%)" in panel_text(monitor.status_panel)
+
+
+def test_the_model_card_of_a_lora_run_says_how_it_was_fine_tuned(tmp_path):
+    """summarize_model reads the run's run.json; the card shows the method and the share trained."""
+    from dataclasses import replace
+
+    from tunelab.core.summary import ModelSummary
+    from tunelab.tui.screens.models import model_card
+
+    summary = ModelSummary("run", str(tmp_path), "bert", "BertForSequenceClassification", 6, 12, 384, 1536, 30522, 512,
+                           22_713_986, 22_713_986, ["a", "b"])
+    assert "fine-tuned" not in str(model_card(summary))
+    tuned = replace(summary, fine_tuning={"method": "LoRA r 8 (alpha 16)", "trainable": 296_512, "total": 22_861_058})
+    text = str(model_card(tuned))
+    assert "fine-tuned   LoRA r 8 (alpha 16)" in text and "trained      296.5k of 22.9M (1.3%)" in text
