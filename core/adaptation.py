@@ -265,6 +265,13 @@ def save_weights(model, folder: Path) -> None:
     save_model(model, str(folder / "model.safetensors"))
 
 
+def load_weights(model, file: Path) -> None:
+    """Put back what `save_weights` wrote for a LoRA model: every tensor, strictly (a key that does not fit fails)."""
+    from safetensors.torch import load_model
+
+    load_model(model, str(file), strict=True)
+
+
 def save_model_files(model, folder: Path, adapter: Path | None) -> None:
     """The final model in `folder` as transformers loads it. A LoRA model: its adapter (with the head and pooler
     trained in full) into `adapter` first, then merged into the weights (merge_and_unload) and saved plain, with no

@@ -823,7 +823,10 @@ def restore_best(loop: Loop) -> None:
     best_file = loop.run.best / "model.safetensors"
     if best_file.is_file():
         try:
-            loop.unwrapped.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
+            if adaptation.is_lora(loop.unwrapped):      # every tensor was saved (adaptation.save_weights): all fit
+                adaptation.load_weights(loop.unwrapped, best_file)
+            else:
+                loop.unwrapped.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
         except Exception as err:
             raise TuneLabError(f"the best model in {loop.run.best} is damaged ({type(err).__name__}); "
                                "resume from the last checkpoint or train again") from None

@@ -208,3 +208,32 @@ def test_lora_r_0_is_full_fine_tuning(tiny_bert, toy_data, tmp_path):
     assert result.status == "completed" and not (tmp_path / "run" / "adapter").exists()
     params = json.loads((tmp_path / "run" / "run.json").read_text())["parameters"]
     assert params["trainable"] == params["total"]
+
+
+def test_a_lora_models_best_weights_go_back_whole(tiny_bert, tmp_path):
+    """best/ of a LoRA run holds every tensor (PEFT's save_pretrained would write the adapter alone, and restoring
+    the best evaluation would then silently keep the last weights)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tunelab.core.adaptation import load_weights, prepare, save_weights
+
+    torch.manual_seed(0)
+    model = prepare(AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2),
+                    SimpleNamespace(freeze_layers=-1, reinit_layers=0, lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                                    lora_targets=""))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.rand_like(p))                  # as training would have moved them
+    best = logits(model, tokenizer, SENTENCES)
+    save_weights(model, tmp_path / "best")
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.rand_like(p))                  # later steps, worse ones
+    assert not torch.allclose(logits(model, tokenizer, SENTENCES), best)
+    load_weights(model, tmp_path / "best" / "model.safetensors")
+    assert torch.allclose(logits(model, tokenizer, SENTENCES), best)
