@@ -37,9 +37,19 @@ def transformer(model):
 
 
 def encoder_layers(model) -> list:
-    """The encoder's layers, bottom first (BERT family: base_model.encoder.layer); [] when the model has none."""
-    layers = getattr(getattr(transformer(model).base_model, "encoder", None), "layer", None)
-    return list(layers) if layers is not None else []
+    """The encoder's layers, bottom first: BERT family base_model.encoder.layer, else the first list of modules in
+    the base model as long as its config's num_hidden_layers (DistilBERT's transformer.layer); [] when none is."""
+    import torch
+
+    base = transformer(model).base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is not None:
+        return list(layers)
+    count = getattr(getattr(base, "config", None), "num_hidden_layers", None)
+    for module in base.modules():
+        if isinstance(module, torch.nn.ModuleList) and count and len(module) == count:
+            return list(module)
+    return []
 
 
 def _embeddings(model):
@@ -52,13 +62,14 @@ def head_module_names(model) -> list[str]:
     may lack, so LoRA trains them in full. Asked of the model, never of the task's keyword."""
     net = transformer(model)
     base = net.base_model
+    inside = {id(p) for part in [_embeddings(net), *encoder_layers(net)] if part is not None for p in part.parameters()}
     names = []
     for name, child in net.named_children():
+        params = [id(p) for p in child.parameters()]
         if child is base:
-            prefix = getattr(net, "base_model_prefix", name)
-            names += [f"{prefix}.{n}" for n, c in base.named_children()
-                      if c is not _embeddings(net) and n != "encoder" and any(True for _ in c.parameters())]
-        elif any(True for _ in child.parameters()):
+            names += [f"{name}.{n}" for n, c in base.named_children()
+                      if (ids := [id(p) for p in c.parameters()]) and not any(i in inside for i in ids)]
+        elif params:
             names.append(name)
     return names
 
@@ -101,17 +112,23 @@ def check(config, model_config, head_class=None, *, trust_remote_code: bool = Fa
         raise TuneLabError(f"--freeze-layers {config.freeze_layers} would freeze some of the top "
                            f"{config.reinit_layers} layers --reinit-layers starts again (the model has {n_layers}), so "
                            f"they would stay random; give at most --freeze-layers {n_layers - config.reinit_layers}")
-    if config.layer_lr_decay != 1.0 and n_layers == 0:
-        raise TuneLabError(f"--layer-lr-decay {config.layer_lr_decay:g}: the model has no encoder layers to decay")
-    if config.lora_r:
-        targets = lora_targets(model_config.model_type, config.lora_targets)
-        import torch
-        from transformers import AutoModelForSequenceClassification
+    if not (config.lora_r or config.reinit_layers or config.layer_lr_decay != 1.0):
+        return
+    import torch
+    from transformers import AutoModelForSequenceClassification
 
+    try:
         with torch.device("meta"):
             net = (head_class or AutoModelForSequenceClassification).from_config(
                 model_config, trust_remote_code=trust_remote_code)
-        refuse_missing_targets(net, targets)
+    except Exception:       # building it for real says what is wrong, in its own words
+        return
+    if (config.reinit_layers or config.layer_lr_decay != 1.0) and len(encoder_layers(net)) != n_layers:
+        flag = "--reinit-layers" if config.reinit_layers else "--layer-lr-decay"
+        raise TuneLabError(f"{flag}: TuneLab cannot tell the encoder layers of a {model_config.model_type} model "
+                           f"apart (it looks for base_model.encoder.layer); drop {flag}")
+    if config.lora_r:
+        refuse_missing_targets(net, lora_targets(model_config.model_type, config.lora_targets))
 
 
 def lora_targets(model_type: str, given: str) -> list[str]:
@@ -165,11 +182,9 @@ def freeze(model, n_layers: int) -> None:
     """Freeze the embeddings and the first n encoder layers (n = -1 freezes nothing)."""
     if n_layers < 0:
         return
-    base = model.base_model
-    for p in base.embeddings.parameters():
-        p.requires_grad_(False)
-    for layer in base.encoder.layer[:n_layers]:
-        for p in layer.parameters():
+    embeddings = _embeddings(model)
+    for part in [*([embeddings] if embeddings is not None else []), *encoder_layers(model)[:n_layers]]:
+        for p in part.parameters():
             p.requires_grad_(False)
 
 

@@ -237,3 +237,23 @@ def test_a_lora_models_best_weights_go_back_whole(tiny_bert, tmp_path):
     assert not torch.allclose(logits(model, tokenizer, SENTENCES), best)
     load_weights(model, tmp_path / "best" / "model.safetensors")
     assert torch.allclose(logits(model, tokenizer, SENTENCES), best)
+
+
+def test_lora_on_token_tags_trains_the_token_head_in_full_and_merges(tiny_bert, tmp_path):
+    """The head is asked of the model, not of the task: a token tagger's classifier (no pooler) is trained in full
+    and saved with the adapter; the merged model gives the adapter model's outputs."""
+    from peft import PeftModel
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from conftest import NER_EQN, write_toy_ner_splits
+
+    data = write_toy_ner_splits(tmp_path / "ner")
+    result = fit(config(tiny_bert, data, tmp_path / "run", eqn=NER_EQN, lora_r=4, epochs=1))
+    assert result.status == "completed"
+    run = tmp_path / "run"
+    assert json.loads((run / "run.json").read_text())["parameters"]["trained_in_full"] == ["classifier"]
+    tokenizer = AutoTokenizer.from_pretrained(run / "model")
+    merged = AutoModelForTokenClassification.from_pretrained(run / "model")
+    base = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=merged.config.num_labels)
+    adapted = PeftModel.from_pretrained(base, run / "adapter")
+    assert torch.allclose(logits(merged, tokenizer, SENTENCES), logits(adapted, tokenizer, SENTENCES), atol=1e-5)
