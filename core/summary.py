@@ -44,11 +44,14 @@ class ModelSummary:
     # from its run.json (LoRA: adapters and head of the encoder's total); {} for other models
 
 
-def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_code: bool = False) -> ModelSummary:
+def summarize_model(model: str | None, freeze_layers: int = -1, *, lora_r: int | None = None, lora_targets: str = "",
+                    trust_remote_code: bool = False) -> ModelSummary:
+    """`lora_r`: count as `fit --lora-r` would train (LoRA adapters on `lora_targets`, default PEFT's, with a
+    sequence head added to a bare encoder as fit adds one): the adapters and the head trainable, the rest frozen."""
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    from .adaptation import freeze
+    from .adaptation import freeze, lora_targets as targets_for, with_lora
 
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     config = load_config(resolved)
@@ -61,8 +64,16 @@ def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_
         raise TuneLabError(f"--freeze-layers {freeze_layers}: {resolved.name} has only {n_layers} layers")
     if freeze_layers >= 0:
         freeze(net if has_head else _Wrapped(net), freeze_layers)
+    if lora_r:
+        with torch.device("meta"):
+            if not has_head:
+                net = AutoModelForSequenceClassification.from_config(config, trust_remote_code=resolved.trust_remote_code)
+            net = with_lora(net, lora_r, 16.0, 0.0, targets_for(config.model_type, lora_targets))
     groups: dict[str, list] = {}
     for name, p in net.named_parameters():
+        if ".original_module." in name:          # PEFT's frozen copy of a module it trains in full
+            continue
+        name = name.removeprefix("base_model.model.").replace(".modules_to_save.default.", ".")
         parts = name.split(".")
         if "layer" in parts:
             i = parts.index("layer")

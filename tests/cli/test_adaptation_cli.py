@@ -69,3 +69,17 @@ def test_adaptation_mistakes_are_one_line_and_exit_2(tmp_path, tiny_bert, flags,
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_summary_with_lora_r_counts_what_fit_lora_r_trains(lora_cli_run, capsys):
+    """Before training: `summary --model BASE --lora-r 8` gives the trainable and total counts the LoRA run had."""
+    recorded = json.loads((lora_cli_run["run"] / "run.json").read_text())["parameters"]
+    capsys.readouterr()
+    assert main(["summary", "--model", str(lora_cli_run["base"]), "--lora-r", "8", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["trainable_parameters"], summary["total_parameters"]) == (recorded["trainable"], recorded["total"])
+    rows = {r["name"]: r for r in summary["per_layer"]}
+    assert rows["bert.embeddings"]["trainable"] == 0 and rows["classifier"]["trainable"] == rows["classifier"]["parameters"]
+    assert 0 < rows["bert.encoder.layer.0"]["trainable"] < rows["bert.encoder.layer.0"]["parameters"]
+    assert main(["summary", "--model", str(lora_cli_run["base"]), "--lora-r", "8", "--freeze-layers", "1"]) == 2
+    assert "already freezes every pretrained weight" in capsys.readouterr().err
