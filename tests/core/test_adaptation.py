@@ -257,3 +257,22 @@ def test_lora_on_token_tags_trains_the_token_head_in_full_and_merges(tiny_bert, 
     base = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=merged.config.num_labels)
     adapted = PeftModel.from_pretrained(base, run / "adapter")
     assert torch.allclose(logits(merged, tokenizer, SENTENCES), logits(adapted, tokenizer, SENTENCES), atol=1e-5)
+
+
+def test_layer_lr_decay_with_lora_gives_the_adapters_their_layers_rates(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from tunelab.core.adaptation import parameter_groups, with_lora
+
+    model = AutoModelForSequenceClassification.from_pretrained(build_tiny_bert(tmp_path / "b", layers=3), num_labels=2)
+    model = with_lora(model, 4, 8.0, 0.0, ["query", "value"])
+    groups = parameter_groups(model, 1e-3, 0.01, 0.5)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert set(map(id, trainable.values())) == set(lr_of)               # every trainable one, no frozen one
+    for name, p in trainable.items():
+        if "lora_" in name:
+            layer = int(name.split("layer.")[1].split(".")[0])
+            assert lr_of[id(p)] == pytest.approx(1e-3 * 0.5 ** (3 - layer)), name
+        else:                                                          # the head and pooler, trained in full
+            assert ("classifier" in name or "pooler" in name) and lr_of[id(p)] == 1e-3, name
