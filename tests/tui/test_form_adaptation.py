@@ -81,3 +81,18 @@ def test_the_model_card_of_a_lora_run_says_how_it_was_fine_tuned(tmp_path):
     tuned = replace(summary, fine_tuning={"method": "LoRA r 8 (alpha 16)", "trainable": 296_512, "total": 22_861_058})
     text = str(model_card(tuned))
     assert "fine-tuned   LoRA r 8 (alpha 16)" in text and "trained      296.5k of 22.9M (1.3%)" in text
+
+
+def test_parameter_counts_that_are_not_counts_are_not_shown():
+    from tunelab.core.events import RunStarted
+    from tunelab.tui.widgets.status_panel import trained_line
+
+    def started(trainable, total):
+        return RunStarted("r", "m", "classify: label ~ sentence", "cpu", 10, 1, 10, trainable_parameters=trainable,
+                          total_parameters=total)
+
+    assert trained_line(started(5, 10)) == "trains 5.0 of 10 parameters (50.0%)"
+    assert trained_line(started(10, 10)) == "trains all 10 parameters"
+    for bad in (("x", 10), (5, "10"), (True, 10), (11, 10), (-1, 10), (0, 0), (None, 10)):
+        assert trained_line(started(*bad)) == ""
+    assert trained_line(None) == ""
