@@ -49,7 +49,7 @@ def test_lora_trains_the_adapters_and_the_head_only_and_records_how_many(lora_ru
     info = json.loads((run / "run.json").read_text())
     params = info["parameters"]
     assert params["lora_targets"] == ["query", "value"]                   # PEFT's own choice for BERT
-    assert params["trained_in_full"] == ["bert.pooler", "classifier"]     # asked of the model: head and new pooler
+    assert params["trained_in_full"] == ["bert.pooler", "classifier"]     # asked of the model: the head and the pooler
     assert 0 < params["trainable"] < params["total"] / 5
     started = next(e for e in lora_run["events"] if isinstance(e, RunStarted))
     assert (started.trainable_parameters, started.total_parameters) == (params["trainable"], params["total"])
