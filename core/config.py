@@ -48,7 +48,7 @@ class Setting:
     above: bool = False         # minimum is exclusive
     flag: str | None = None     # None: no flag of its own (shared flags like --model, or internal)
     metavar: str | None = None
-    group: str = "training"     # where the TUI's form puts it: data, training, evaluation, saving, advanced
+    group: str = "training"     # where the TUI's form puts it: data, training, adaptation, evaluation, saving, device, advanced
     words: tuple[str, ...] = () # values a number setting also takes (--batch-size auto); a text setting's only values
 
     @property
@@ -157,6 +157,30 @@ class FitConfig:
                               minimum=1, maximum=65536)
     freeze_layers: int = setting(-1, "freeze the embeddings and the first N layers (-1: train all)",
                                  minimum=-1, maximum=10_000, metavar="N")
+    # LoRA, re-initialisation and layer-wise learning rates (core/adaptation.py): the ways of fine-tuning people compare
+    lora_r: int | None = setting(None, "train LoRA adapters of this rank instead of every weight (PEFT); the task's "
+                                       "head is trained in full, and the saved model is merged (the adapter is kept "
+                                       "in DIR/adapter); not with --freeze-layers or --reinit-layers (empty or 0: off)",
+                                 minimum=0, maximum=4096, metavar="R", group="adaptation")
+    # off: full fine-tuning is the standard recipe; 8 is the LoRA paper's and PEFT's usual rank
+    lora_alpha: float = setting(16.0, "LoRA scaling: the adapters' update is scaled by alpha / r", minimum=0, above=True,
+                                maximum=1e6, metavar="ALPHA", group="adaptation")
+    # PEFT's examples use 16 with r 8
+    lora_dropout: float = setting(0.1, "dropout on the LoRA adapters' input", minimum=0, maximum=0.99, metavar="P",
+                                  group="adaptation")
+    # the LoRA paper's GLUE runs: 0.1
+    lora_targets: str = setting("", "comma-separated names of the modules that get adapters, e.g. query,value "
+                                    "(default: PEFT's choice for the architecture)", metavar="NAMES", group="adaptation")
+    # "": peft's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING (BERT: query,value)
+    reinit_layers: int = setting(0, "re-initialise the top N encoder layers and the pooler before fine-tuning "
+                                    "(Zhang et al. 2021); not with --lora-r", minimum=0, maximum=10_000, metavar="N",
+                                 group="adaptation")
+    # off: reinitialising helps on small data with big models, not by default
+    layer_lr_decay: float = setting(1.0, "layer-wise learning-rate decay: the head and pooler train at --lr, the top "
+                                         "layer at --lr x F, each layer below at F times the one above, the embeddings "
+                                         "lowest (1: off)", minimum=0, above=True, maximum=1.0, metavar="F",
+                                    group="adaptation")
+    # off; ELECTRA and the LLRD papers use 0.8-0.95
     eval_every: int = setting(0, "evaluate every N optimizer steps (0: at each epoch's end)",
                               minimum=0, maximum=10**9, metavar="STEPS", group="evaluation")
     early_stop: int = setting(0, "stop after N evaluations without a better figure of merit (0: off)",
@@ -234,6 +258,7 @@ class FitConfig:
                 raise TuneLabError(problem)
         if not isinstance(self.trust_remote_code, bool):
             raise TuneLabError(f"trust_remote_code must be true or false, not {self.trust_remote_code!r}")
+        refuse_conflicting_adaptation(self)
         if self.warmup >= 1 and self.warmup != int(self.warmup):
             raise TuneLabError(f"--warmup {self.warmup:g}: a value of 1 or more counts steps, so it must be whole "
                                f"(or below 1, a share of the steps)")
@@ -269,6 +294,30 @@ class FitConfig:
         if values.get("columns") is not None:
             values["columns"] = tuple(values["columns"])
         return cls(**values)
+
+
+def refuse_conflicting_adaptation(config: "FitConfig") -> None:
+    """Settings of fine-tuning that contradict each other, refused in one line: LoRA freezes every pretrained weight
+    (so --freeze-layers would say nothing more, and re-initialised layers would stay random), and re-initialised
+    layers must not be frozen."""
+    if config.lora_r:
+        if config.freeze_layers >= 0:
+            raise TuneLabError(f"--lora-r {config.lora_r} already freezes every pretrained weight (only the adapters and "
+                               f"the head train); drop --freeze-layers {config.freeze_layers}")
+        if config.reinit_layers:
+            raise TuneLabError(f"--reinit-layers {config.reinit_layers} with --lora-r {config.lora_r}: LoRA freezes the "
+                               f"encoder, so the re-initialised layers would stay random; drop one of them")
+    elif config.lora_r is None and (config.lora_targets.strip() or config.lora_alpha != 16.0 or config.lora_dropout != 0.1):
+        # an explicit --lora-r 0 is "off" and leaves them unused (a --grid lora_r=0,8 compares against full fine-tuning)
+        given = next(flag for flag, changed in (("--lora-targets", bool(config.lora_targets.strip())),
+                                               ("--lora-alpha", config.lora_alpha != 16.0),
+                                               ("--lora-dropout", config.lora_dropout != 0.1)) if changed)
+        raise TuneLabError(f"{given} shapes LoRA adapters, but LoRA is off; give --lora-r R (e.g. --lora-r 8) "
+                           f"or drop {given}")
+    targets = [t.strip() for t in config.lora_targets.split(",")] if config.lora_targets.strip() else []
+    if any(not t for t in targets):
+        raise TuneLabError(f"--lora-targets {config.lora_targets!r}: give comma-separated module names, none of them "
+                           f"empty, e.g. query,value")
 
 
 def refuse_untrusted_resume(saved: dict, trust_remote_code: bool, run: str) -> None:

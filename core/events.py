@@ -40,6 +40,8 @@ class RunStarted:
     tf32: bool = False          # fp32 matrix multiplies ran in TF32 (Ampere and newer GPUs)
     attention: str = ""         # the attention kernel: "sdpa", "flash" (FlashAttention-2) or "eager"
     processes: int = 1          # training processes (one per GPU under accelerate launch / torchrun)
+    trainable_parameters: int = 0   # what the optimizer updates (LoRA: adapters and head; 0: not reported)
+    total_parameters: int = 0
     time: float = field(default_factory=time.time)
 
 

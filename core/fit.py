@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import allocator, checkpoint as checkpoints, cls_shortcut
+from . import adaptation, allocator, checkpoint as checkpoints, cls_shortcut
 from .auto_batch import (BatchChoice, effective_batch, find_micro_batch, free_device_memory, is_auto,
                          score_lowering_on_oom, starting_choice, with_batch)
 from .checkpoint import TrainState
@@ -91,7 +91,8 @@ class Setup:
         if self.device is not None:     # --attention: SDPA, or FlashAttention-2 where it can run
             apply_attention(model, self.config.attention, self.device, self.precision)
         cls_shortcut.install(model)  # a head that reads only [CLS]: the last layer runs for [CLS] alone (same math)
-        return model, new_head
+        # --freeze-layers, --reinit-layers, --lora-r (core/adaptation.py)
+        return adaptation.prepare(model, self.config), new_head
 
     def encode(self, split: str) -> EncodedSplit:
         """One split of the data as the model reads it: token ids, lengths and label ids (or values)."""
@@ -128,6 +129,8 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
     if "train" not in task.splits or not task.labeled.get("train"):
         raise TuneLabError(f"{task.name} has no labelled train split to fine-tune on{hidden_labels_note(task, 'train')}")
     kind = task_for(task)
+    # --reinit-layers, --lora-r, --layer-lr-decay fit this model (LoRA's targets looked up without loading weights)
+    adaptation.check(config, model_config, kind.head_class(), trust_remote_code=model.trust_remote_code)
     if config.max_length is None:
         config = replace(config, max_length=min(kind.default_max_length or DEFAULT_MAX_LENGTH, limit))
     if config.label_all_tokens and not kind.per_token:
@@ -155,26 +158,10 @@ def resolve(config: FitConfig, on_phase=None, *, resuming: bool = False) -> Setu
 
 # ---------------------------------------------------------------- model, optimizer, schedule
 
-def freeze(model, n_layers: int) -> None:
-    """Freeze the embeddings and the first n encoder layers (n = -1 freezes nothing)."""
-    if n_layers < 0:
-        return
-    base = model.base_model
-    for p in base.embeddings.parameters():
-        p.requires_grad_(False)
-    for layer in base.encoder.layer[:n_layers]:
-        for p in layer.parameters():
-            p.requires_grad_(False)
-
-
-def adamw(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with decay on weight matrices only: biases and LayerNorm weights are not decayed."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def adamw(model, lr: float, weight_decay: float, layer_decay: float = 1.0) -> torch.optim.AdamW:
+    """AdamW with decay on weight matrices only: biases and LayerNorm weights are not decayed; with `layer_decay`
+    below 1, each encoder layer's groups train at a lower rate than the one above (core/adaptation.py)."""
+    groups = adaptation.parameter_groups(model, lr, weight_decay, layer_decay)
     # fused: one kernel over all parameters (CUDA, and CPU since torch 2.4), on CPU 4x faster than foreach;
     # the device is the one training will use (the model moves there after this, in accelerator.prepare)
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available() and not torch.cuda.is_available()
@@ -473,7 +460,6 @@ def choose_batch(accelerator, setup: Setup, on_phase=None) -> BatchChoice:
     say = on_phase or (lambda text: None)
     set_seed(config.seed)
     probe = {"model": setup.build_model()[0]}          # dropped once the search ends, so its memory is freed
-    freeze(probe["model"], config.freeze_layers)
     probe["model"].to(device).train()
     longest = np.argsort(-setup.train.lengths, kind="stable")
     pad_id = setup.tokenizer.pad_token_id or 0
@@ -769,7 +755,7 @@ class Loop:
         self.emit(SaveStarted(self.state.step, "best"))
         tmp = self.run.best.with_name("best.tmp")
         try:
-            self.unwrapped.save_pretrained(tmp, safe_serialization=True)
+            adaptation.save_weights(self.unwrapped, tmp)     # a LoRA model: every tensor, so restore_best fits
             replace_dir(tmp, self.run.best)
         except Exception as err:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -825,8 +811,7 @@ def build_loop(accelerator, setup: Setup, plan: Plan, run: RunDir, state: TrainS
     set_seed(config.seed)
     model, new_head = setup.build_model()
     refuse_labels_beyond_head(model, setup)
-    freeze(model, config.freeze_layers)
-    optimizer = adamw(model, config.lr, config.weight_decay)
+    optimizer = adamw(model, config.lr, config.weight_decay, config.layer_lr_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped = accelerator.unwrap_model(model)
@@ -876,26 +861,22 @@ def record_start(loop: Loop) -> None:
             "precision": setup.precision, "tf32": _tf32_on(loop.device), "attention": attention_of(loop.unwrapped),
             "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps, "train_examples": len(setup.train),
             "validation_split": setup.valid_split, "held_out_validation": setup.task.held_out_validation,
-            "new_head": loop.new_head, "parameters": count_parameters(loop.unwrapped),
+            "new_head": loop.new_head, "parameters": adaptation.describe(loop.unwrapped),
             **setup.kind.run_record(setup.train, setup.label_names)})
         remember_run(loop.run.root)
     owner = ownership.owner if ownership else None
+    trainable, total = adaptation.parameter_counts(loop.unwrapped)
     loop.emit(RunStarted(str(loop.run.root), setup.model.name, str(setup.task.equation), str(loop.device),
                          plan.total_steps, math.ceil(config.epochs), len(setup.train), state.step, state.segment,
                          owner.pid if owner else os.getpid(), owner.host if owner else "", setup.precision,
-                         _tf32_on(loop.device), attention_of(loop.unwrapped), loop.world))
+                         _tf32_on(loop.device), attention_of(loop.unwrapped), loop.world,
+                         trainable_parameters=trainable, total_parameters=total))
     if setup.asked is not None and setup.batch is not None:     # --batch-size auto: what it chose
         batch = setup.batch
         loop.emit(BatchSizeChosen(state.step, "train", batch.micro_batch, batch.grad_accum, batch.effective_batch,
                                   list(batch.did_not_fit)))
     if ownership is not None:
         ownership.step = state.step
-
-
-def count_parameters(model) -> dict:
-    """{"trainable": ..., "total": ...}: what `tunelab compare` and the Compare view show as a run's size."""
-    params = list(model.parameters())
-    return {"trainable": sum(p.numel() for p in params if p.requires_grad), "total": sum(p.numel() for p in params)}
 
 
 def record_resources(loop: Loop) -> None:
@@ -913,7 +894,7 @@ def record_resources(loop: Loop) -> None:
         data["resources"] = {"peak_rss_mb": round(max(peak_rss, float(before.get("peak_rss_mb") or 0)), 1),
                              "peak_gpu_mb": round(max(peak_gpu, float(before.get("peak_gpu_mb") or 0)), 1)}
         if "parameters" not in data:
-            data["parameters"] = count_parameters(loop.unwrapped)
+            data["parameters"] = adaptation.describe(loop.unwrapped)
         write_json_atomic(loop.run.config, data)
     except (TuneLabError, OSError, TypeError, ValueError):
         pass                       # a figure for comparisons; never fail a finished run over it
@@ -995,7 +976,10 @@ def restore_best(loop: Loop) -> None:
     best_file = loop.run.best / "model.safetensors"
     if best_file.is_file():
         try:
-            loop.unwrapped.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
+            if adaptation.is_lora(loop.unwrapped):      # every tensor was saved (adaptation.save_weights): all fit
+                adaptation.load_weights(loop.unwrapped, best_file)
+            else:
+                loop.unwrapped.load_state_dict(load_file(str(best_file)), strict=False)  # copied onto the model's device
         except Exception as err:
             raise TuneLabError(f"the best model in {loop.run.best} is damaged ({type(err).__name__}); "
                                "resume from the last checkpoint or train again") from None
@@ -1028,12 +1012,17 @@ def save_model(loop: Loop, final: dict) -> None:
     if accelerator.is_main_process:
         loop.emit(SaveStarted(loop.state.step, "model"))
         tmp = run.model.with_name("model.tmp")
-        try:
-            model.save_pretrained(tmp, safe_serialization=True)
+        adapter = run.root / "adapter.tmp" if adaptation.is_lora(model) else None
+        try:    # a LoRA model is saved merged (a plain model), its adapter beside it in adapter/
+            adaptation.save_model_files(model, tmp, adapter)
             loop.setup.tokenizer.save_pretrained(tmp)
+            if adapter is not None:
+                replace_dir(adapter, run.root / "adapter")
             replace_dir(tmp, run.model)
         except Exception as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            if adapter is not None:
+                shutil.rmtree(adapter, ignore_errors=True)
             raise _save_error("final model", run.root, err) from None
         write_json_atomic(run.metrics, {"figure_of_merit": loop.setup.metric, **final, "replica_checksums": replicas})
         shutil.rmtree(run.root / "checkpoints", ignore_errors=True)

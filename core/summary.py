@@ -40,13 +40,18 @@ class ModelSummary:
     trainable_parameters: int
     labels: list
     per_layer: list = field(default_factory=list)  # [{"name", "parameters", "trainable"}]
+    fine_tuning: dict = field(default_factory=dict)  # a TuneLab run's model: {"method", "trainable", "total", ...}
+    # from its run.json (LoRA: adapters and head of the encoder's total); {} for other models
 
 
-def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_code: bool = False) -> ModelSummary:
+def summarize_model(model: str | None, freeze_layers: int = -1, *, lora_r: int | None = None, lora_targets: str = "",
+                    trust_remote_code: bool = False) -> ModelSummary:
+    """`lora_r`: count as `fit --lora-r` would train (LoRA adapters on `lora_targets`, default PEFT's, with a
+    sequence head added to a bare encoder as fit adds one): the adapters and the head trainable, the rest frozen."""
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    from .fit import freeze
+    from .adaptation import freeze, lora_targets as targets_for, with_lora
 
     resolved = resolve_model(model, trust_remote_code=trust_remote_code)
     config = load_config(resolved)
@@ -59,8 +64,16 @@ def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_
         raise TuneLabError(f"--freeze-layers {freeze_layers}: {resolved.name} has only {n_layers} layers")
     if freeze_layers >= 0:
         freeze(net if has_head else _Wrapped(net), freeze_layers)
+    if lora_r:
+        with torch.device("meta"):
+            if not has_head:
+                net = AutoModelForSequenceClassification.from_config(config, trust_remote_code=resolved.trust_remote_code)
+            net = with_lora(net, lora_r, 16.0, 0.0, targets_for(config.model_type, lora_targets))
     groups: dict[str, list] = {}
     for name, p in net.named_parameters():
+        if ".original_module." in name:          # PEFT's frozen copy of a module it trains in full
+            continue
+        name = name.removeprefix("base_model.model.").replace(".modules_to_save.default.", ".")
         parts = name.split(".")
         if "layer" in parts:
             i = parts.index("layer")
@@ -71,12 +84,30 @@ def summarize_model(model: str | None, freeze_layers: int = -1, *, trust_remote_
     per_layer = [{"name": k, "parameters": sum(p.numel() for p in ps), "trainable": sum(p.numel() for p in ps if p.requires_grad)}
                  for k, ps in groups.items()]
     labels = [config.id2label[i] for i in range(config.num_labels)] if has_head else []
-    return ModelSummary(
+    return ModelSummary(fine_tuning=_fine_tuning(resolved),
         name=resolved.name, path=resolved.path, model_type=config.model_type, architecture=archs[0] if archs else type(net).__name__,
         layers=n_layers, heads=getattr(config, "num_attention_heads", 0), hidden_size=getattr(config, "hidden_size", 0),
         intermediate_size=getattr(config, "intermediate_size", 0), vocab_size=config.vocab_size,
         max_positions=max_positions(config), total_parameters=sum(g["parameters"] for g in per_layer),
         trainable_parameters=sum(g["trainable"] for g in per_layer), labels=labels, per_layer=per_layer)
+
+
+def _fine_tuning(resolved) -> dict:
+    """How the run this model came from trained it (run.json): its method in words and the parameters trained."""
+    from .adaptation import method_text
+    from .models import read_run_config
+
+    try:
+        info = read_run_config(resolved) or {}
+    except TuneLabError:
+        return {}
+    config, parameters = info.get("config"), info.get("parameters")
+    if not isinstance(config, dict):
+        return {}
+    out = {"method": method_text(config)}
+    if isinstance(parameters, dict):
+        out.update({k: v for k, v in parameters.items() if k in ("trainable", "total", "lora_targets", "trained_in_full")})
+    return out
 
 
 class _Wrapped:

@@ -58,6 +58,13 @@ def model_card(summary) -> Content:
         ("trainable", f"{count_text(summary.trainable_parameters)} ({summary.trainable_parameters:,})"),
         ("task head", ", ".join(map(str, summary.labels)) if summary.labels else "none yet: fit trains a new one"),
     ]
+    if summary.fine_tuning:         # a TuneLab run's model: how it was trained, and how much of it
+        from tunelab.core.adaptation import trained_text
+
+        rows.append(("fine-tuned", summary.fine_tuning.get("method", "")))
+        trained = trained_text(summary.fine_tuning, count_text)
+        if trained:
+            rows.append(("trained", trained.replace(" parameters trained", "")))
     where = "bundled with TuneLab" if summary.name == "minilm-l6" else shown_path(summary.path)
     lines = [Content.from_markup("[bold $text-primary]$name[/]", name=summary.name),
              Content.from_markup("[dim]$path[/]", path=where), Content("")]

@@ -21,7 +21,7 @@ from tunelab.core.config import ATTENTION_CHOICES, SETTINGS, FitConfig, Setting
 from tunelab.core.errors import TuneLabError
 
 FORM_HINT = "tab: next setting. A value out of range is named under it; ctrl+s starts the run."
-GROUPS = ("data", "training", "evaluation", "saving", "device", "advanced")
+GROUPS = ("data", "training", "adaptation", "evaluation", "saving", "device", "advanced")
 
 
 def _device_choices() -> list[tuple[str, str]]:
@@ -41,6 +41,8 @@ PLACEHOLDERS = {
     "metric": "the task's default",
     "out": "runs/<time>-<model>",
     "gpus": "every visible GPU",
+    "lora_r": "off",
+    "lora_targets": "PEFT's default",
 }
 
 

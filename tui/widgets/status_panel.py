@@ -69,6 +69,18 @@ def memory_text(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
+def trained_line(started) -> str:
+    """"trains 222k of 23M parameters (1.0%)" from a RunStarted ("" when it does not say: an older run, or numbers
+    that are not counts in an events.jsonl from elsewhere)."""
+    trainable = getattr(started, "trainable_parameters", 0)
+    total = getattr(started, "total_parameters", 0)
+    if not all(type(n) is int for n in (trainable, total)) or not 0 <= trainable <= total or total == 0:
+        return ""
+    if trainable == total:
+        return f"trains all {amount_text(total)} parameters"
+    return f"trains {amount_text(trainable)} of {amount_text(total)} parameters ({trainable / total:.1%})"
+
+
 def status_text(status: RunStatus, phase: str = "") -> Content:
     label = status.value.replace("_", " ")
     if status == RunStatus.RUNNING and phase:
@@ -152,6 +164,9 @@ class StatusPanel(Static):
         epochs = trace.started.epochs if trace.started is not None else 0
         step += f" · epoch {trace.epoch:.2f}" + (f"/{epochs}" if epochs else "")
         lines = [head, Content(step)]
+        trained = trained_line(trace.started)
+        if trained:
+            lines.append(Content(trained))
         last = trace.last_step
         where = device_text(trace.started)     # cpu fp32 sdpa, cuda:0 bf16 TF32 flash
         if last is not None:

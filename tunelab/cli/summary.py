@@ -20,6 +20,10 @@ def register(sub) -> None:
     add_data(p, default=None, note=" (describes the dataset instead of the model)")
     p.add_argument("--max-length", type=int, default=None, help="the truncation length to report on (default: 128, or the model's limit)")
     p.add_argument("--freeze-layers", type=int, default=-1, help="show trainable parameters with embeddings and the first N layers frozen")
+    p.add_argument("--lora-r", type=int, default=None, metavar="R",
+                   help="show trainable parameters as fit --lora-r R trains them (adapters and the head)")
+    p.add_argument("--lora-targets", default="", metavar="NAMES",
+                   help="with --lora-r: the modules that get adapters (default: PEFT's for the architecture)")
     add_trust_remote_code(p)
     add_json(p)
     p.set_defaults(func=run, first_words=lambda a: f"reading {a.data}" if a.data is not None else None)
@@ -47,6 +51,14 @@ def run(args) -> int:
     _check(SETTINGS_BY_NAME["freeze_layers"], args.freeze_layers)
     if args.data is not None and args.freeze_layers != -1:
         raise TuneLabError("--freeze-layers is for describing a model; with --data the summary is of the dataset")
+    _check(SETTINGS_BY_NAME["lora_r"], args.lora_r)
+    if args.lora_r is not None or args.lora_targets:
+        from tunelab.core.config import FitConfig, refuse_conflicting_adaptation
+
+        if args.data is not None:
+            raise TuneLabError("--lora-r is for describing a model; with --data the summary is of the dataset")
+        refuse_conflicting_adaptation(FitConfig(lora_r=args.lora_r, lora_targets=args.lora_targets,
+                                                freeze_layers=args.freeze_layers))
     if args.data is None and args.max_length is not None:
         raise TuneLabError("--max-length is for describing a dataset (--data D --eqn E); a model summary does not use it")
     if args.data is not None:
@@ -85,7 +97,8 @@ def run(args) -> int:
         for line in [overlap_line([o]) for o in s.overlaps()] + _token_lines(s) + s.notes + s.warnings:   # plain text
             console.print(line, markup=False, highlight=False)
         return 0
-    m = summarize_model(args.model, args.freeze_layers, trust_remote_code=args.trust_remote_code)
+    m = summarize_model(args.model, args.freeze_layers, lora_r=args.lora_r, lora_targets=args.lora_targets,
+                        trust_remote_code=args.trust_remote_code)
     if args.json:
         print_json(m)
         return 0
@@ -94,6 +107,11 @@ def run(args) -> int:
                   f"vocab {m.vocab_size}  max positions {m.max_positions}")
     console.print(f"parameters {m.total_parameters:,} total, {m.trainable_parameters:,} trainable"
                   + (f"  labels: {literal(_some_labels(m.labels))}" if m.labels else "  (no task head: fit adds one)"))
+    if m.fine_tuning:
+        from tunelab.core.adaptation import trained_text
+
+        trained = trained_text(m.fine_tuning)
+        console.print(Text(f"fine-tuned: {m.fine_tuning['method']}" + (f"; {trained}" if trained else "")))
     table = Table(title_justify="left")
     table.add_column("module")
     table.add_column("parameters", justify="right")
