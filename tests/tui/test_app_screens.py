@@ -439,3 +439,15 @@ async def test_a_screen_that_cannot_import_stays_listed_and_says_why(workdir, mo
         assert type(app.screen).__name__ != "CheckScreen"
         assert any("Check screen cannot open" in str(n.message) and "no_such_screen" in str(n.message)
                    for n in app._notifications)
+
+
+def test_a_sweep_run_is_listed_by_its_name_not_its_path():
+    """A sweep's runs are named like `003-lr=5e-05-seed=2`: the `=` once made the run column show the whole path
+    (`/tmp/try/s…` at 80 columns, every sweep run alike); the name is shown, cut in the middle so its seed stays."""
+    from tunelab.tui.screens.runs import run_label
+
+    root = "/home/me/sweeps/cola/003-lr=5e-05-seed=2"
+    assert run_label(root, 24) == "003-lr=5e-05-seed=2"
+    short = run_label(root, 12)
+    assert len(short) == 12 and short.startswith("003") and short.endswith("seed=2")
+    assert run_label("runs/demo", 12) == "demo"

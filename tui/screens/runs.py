@@ -58,6 +58,17 @@ def short_name(spec: str, width: int) -> str:
     return spec if len(spec) <= width else spec[: width - 1] + "…"
 
 
+def run_label(root: Path, width: int) -> str:
+    """A run directory for the run column: its own name (not a path, even when the name holds `=` as a sweep's runs'
+    names do, `003-lr=5e-05-seed=2`), cut in the middle so that both the start and the end, where a sweep's runs
+    differ, stay readable."""
+    name = Path(root).name or str(root)
+    if len(name) <= width:
+        return name
+    head = max(1, min(4, (width - 1) // 3))
+    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+
+
 def list_all_runs(extra_dirs: list | None, history: bool = True) -> list[RunInfo]:
     """Runs from the history and ./runs (when `history`), plus those under each extra directory, newest first."""
     from tunelab.core.errors import TuneLabError
@@ -214,7 +225,7 @@ class RunsScreen(TuneLabScreen):
         best = f"{info.figure_of_merit} {info.best_metric:.3f}" if info.best_metric is not None else ""
         return (Text("✓" if key in self.marked else " ", style="bold"),
                 Text(f"{STATUS_MARK.get(status, '?')} {label}", style=style),
-                Text(short_name(str(info.root), self._widths.get("run", 24))),
+                Text(run_label(info.root, self._widths.get("run", 24))),
                 Text(short_name(info.model, self._widths.get("model", 12))),
                 Text(short_name(info.data, self._widths.get("data", 8))), Text(step, justify="right"), Text(best, justify="right"),
                 Text(started_text(info, now), justify="right"))
