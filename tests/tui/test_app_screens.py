@@ -451,3 +451,12 @@ def test_a_sweep_run_is_listed_by_its_name_not_its_path():
     short = run_label(root, 12)
     assert len(short) == 12 and short.startswith("003") and short.endswith("seed=2")
     assert run_label("runs/demo", 12) == "demo"
+
+
+def test_the_best_column_cuts_the_metric_name_not_the_number():
+    from tunelab.tui.screens.runs import best_text
+
+    assert best_text("mcc", 0.4123, 10) == "mcc 0.412"
+    assert best_text("accuracy", 0.7344, 10) == "acc… 0.734"       # was shown as "accuracy 0"
+    assert best_text("entity_f1", -0.5, 8) == "-0.500"
+    assert best_text("mcc", None, 10) == ""

@@ -69,6 +69,19 @@ def run_label(root: Path, width: int) -> str:
     return name[:head] + "…" + name[len(name) - (width - 1 - head):]
 
 
+def best_text(metric: str, value: float | None, width: int) -> str:
+    """`mcc 0.412` for the best column; a long metric name is cut, never the number (the table would otherwise cut
+    `accuracy 0.734` to `accuracy 0`)."""
+    if value is None:
+        return ""
+    number = f"{value:.3f}"
+    text = f"{metric} {number}"
+    if len(text) <= width:
+        return text
+    room = width - len(number) - 2
+    return f"{metric[:room]}… {number}" if room >= 1 else number
+
+
 def list_all_runs(extra_dirs: list | None, history: bool = True) -> list[RunInfo]:
     """Runs from the history and ./runs (when `history`), plus those under each extra directory, newest first."""
     from tunelab.core.errors import TuneLabError
@@ -222,7 +235,7 @@ class RunsScreen(TuneLabScreen):
         step = f"{info.step}/{info.total_steps}" if info.total_steps else (str(info.step) if info.step else "")
         if info.total_steps and len(step) > self._widths.get("step", 7):   # 1896/3000 would be cut: say 63%
             step = f"{100 * info.step / info.total_steps:.0f}%"
-        best = f"{info.figure_of_merit} {info.best_metric:.3f}" if info.best_metric is not None else ""
+        best = best_text(info.figure_of_merit, info.best_metric, self._widths.get("best", 10))
         return (Text("✓" if key in self.marked else " ", style="bold"),
                 Text(f"{STATUS_MARK.get(status, '?')} {label}", style=style),
                 Text(run_label(info.root, self._widths.get("run", 24))),
